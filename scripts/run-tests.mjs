@@ -1,0 +1,56 @@
+// Runs every compiled test file with node:test and ends with the line CI reads: "N passed, N failed".
+// After the run it looks for processes the tests left behind (sidecars, demo apps, `devmesh up`):
+// a leak there is a failure, because it would leak for users too.
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const testRoot = join(root, 'dist', 'test');
+const filter = process.argv.slice(2);
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...findTests(full));
+    else if (name.endsWith('.test.js')) out.push(full);
+  }
+  return out;
+}
+
+const files = findTests(testRoot)
+  .filter((f) => filter.length === 0 || filter.some((x) => relative(testRoot, f).includes(x)))
+  .sort();
+
+let passed = 0;
+let failed = 0;
+const failures = [];
+const stream = run({ files, concurrency: 2, timeout: 240_000 });
+stream.on('test:pass', (e) => { if (e.details.type !== 'suite') passed++; });
+stream.on('test:fail', (e) => {
+  if (e.details.type !== 'suite') { failed++; failures.push(`${e.file ? relative(root, e.file) : ''} › ${e.name}`); }
+});
+stream.compose(spec).pipe(process.stdout);
+await new Promise((resolve) => stream.on('end', resolve));
+
+// Leak check: every process the mesh starts carries DEVMESH_HOME in its environment, and tests use
+// temporary homes named devmesh-test-*; any such process still alive was leaked.
+const leaked = [];
+for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    if (/(^|\0)DEVMESH_HOME=[^\0]*devmesh-test-/.test(env)) {
+      leaked.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ')}`);
+    }
+  } catch { /* gone or not ours */ }
+}
+if (leaked.length > 0) {
+  failed++;
+  console.log(`\nprocesses left behind by the tests:\n${leaked.join('\n')}`);
+  failures.push('no processes left behind');
+}
+if (failures.length) console.log(`\nfailed:\n  ${failures.join('\n  ')}`);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 ? 1 : 0;
