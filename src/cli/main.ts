@@ -1,0 +1,188 @@
+// The devmesh command line. `up` runs a mesh in the foreground; `status` and `traces` talk to the mesh
+// running from the same folder through its API (found through the run file the mesh wrote).
+import { parseArgs } from 'node:util';
+import { dirname, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { API, type StatusResponse, type TraceListResponse } from '../contract/api.js';
+import { LocalCa } from '../ca/local-ca.js';
+import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
+import { meshJsonSchema } from '../config/json-schema.js';
+import { startControlPlane } from '../control-plane/control-plane.js';
+import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
+
+const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
+
+usage:
+  devmesh up [FILE] [--ui-port N]     run the mesh in FILE (default ./devmesh.yaml) until Ctrl-C
+  devmesh validate [FILE]             check a mesh file; errors as file:line:column: message
+  devmesh status [--json] [--file F]  instances of the mesh running from this folder
+  devmesh traces [--json] [--service S] [--limit N]
+                                      recent traces of that mesh
+  devmesh ca export [--out F]         print the mesh root certificate (PEM), to trust it
+  devmesh schema                      print the JSON Schema of devmesh.yaml
+
+state lives in $DEVMESH_HOME (default ${defaultHome()})`;
+
+class UsageError extends Error {}
+
+function meshFileArg(positionals: string[]): string {
+  return resolve(positionals[0] ?? 'devmesh.yaml');
+}
+
+async function up(positionals: string[], values: { 'ui-port'?: string | undefined }): Promise<number> {
+  const meshFile = meshFileArg(positionals);
+  const uiPort = values['ui-port'] === undefined ? 0 : Number(values['ui-port']);
+  if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535) throw new UsageError(`--ui-port: "${values['ui-port']}" is not a port`);
+  const started = Date.now();
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  let stopping: Promise<void> | null = null;
+  let cp: Awaited<ReturnType<typeof startControlPlane>> | null = null;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    log(`${signal}: stopping the mesh`);
+    stopping = (cp ? cp.stop() : Promise.resolve()).then(() => {
+      log('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
+  log(`devmesh: starting ${meshFile}`);
+  cp = await startControlPlane({ meshFile, uiPort, log });
+  const status = cp.status();
+  const count = status.services.reduce((n, s) => n + s.instances.length, 0);
+  const running = status.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0);
+  log(`UI: ${cp.uiUrl}`);
+  for (const ing of status.ingress) log(`ingress ${ing.service}: ${ing.url}`);
+  log(`ready: ${running}/${count} instances running in ${((Date.now() - started) / 1000).toFixed(1)}s (Ctrl-C stops the mesh)`);
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+function validate(positionals: string[]): number {
+  const file = meshFileArg(positionals);
+  const mesh = loadMeshFile(file);
+  const count = Object.keys(mesh.services).length;
+  process.stdout.write(`${file}: valid (mesh ${mesh.name}, ${count} service${count === 1 ? '' : 's'})\n`);
+  return 0;
+}
+
+function findRun(file: string | undefined): RunFile {
+  const runs = listRuns(defaultHome());
+  const cwd = process.cwd();
+  const match = file
+    ? runs.find((r) => r.meshFile === resolve(file))
+    : runs.find((r) => r.cwd === cwd || dirname(r.meshFile) === cwd) ?? (runs.length === 1 ? runs[0] : undefined);
+  if (!match) {
+    throw new UsageError(
+      runs.length === 0
+        ? 'no mesh is running (start one with: devmesh up)'
+        : `no mesh runs from ${cwd}; running: ${runs.map((r) => r.meshFile).join(', ')} (use --file)`,
+    );
+  }
+  return match;
+}
+
+async function apiGet<T>(run: RunFile, path: string): Promise<T> {
+  const res = await fetch(run.apiUrl + path, { headers: { authorization: `Bearer ${run.token}` } });
+  const body = (await res.json()) as unknown;
+  if (!res.ok) {
+    const err = z.object({ error: z.string() }).safeParse(body);
+    throw new Error(`${path}: ${res.status} ${err.success ? err.data.error : ''}`);
+  }
+  return body as T;
+}
+
+async function status(values: { json?: boolean | undefined; file?: string | undefined }): Promise<number> {
+  const s = await apiGet<StatusResponse>(findRun(values.file), API.status);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
+  for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}\n`);
+  for (const svc of s.services) {
+    process.stdout.write(`${svc.name}  mtls ${svc.mtls}\n`);
+    for (const i of svc.instances) {
+      process.stdout.write(`  ${i.id.padEnd(22)} ${i.state.padEnd(9)} pid ${String(i.pid ?? '-').padEnd(8)} app :${i.appPort}  inbound :${i.inboundPort ?? '-'}  restarts ${i.restarts}\n`);
+    }
+  }
+  return 0;
+}
+
+async function traces(values: { json?: boolean | undefined; service?: string | undefined; limit?: string | undefined; file?: string | undefined }): Promise<number> {
+  const q = new URLSearchParams();
+  if (values.service) q.set('service', values.service);
+  if (values.limit) q.set('limit', values.limit);
+  const list = await apiGet<TraceListResponse>(findRun(values.file), `${API.traces}?${q}`);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    return 0;
+  }
+  for (const t of list.traces) {
+    process.stdout.write(`${new Date(t.startMs).toISOString()}  ${t.traceId}  ${t.status}  ${t.durationMs.toFixed(1)}ms  ${t.method} ${t.path}  [${t.services.join(' → ')}]\n`);
+  }
+  return 0;
+}
+
+function caExport(values: { out?: string | undefined }): number {
+  const ca = LocalCa.loadOrCreate(caDirOf(defaultHome()));
+  if (values.out) writeFileSync(values.out, ca.rootPem);
+  else process.stdout.write(ca.rootPem);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' },
+      service: { type: 'string' },
+      limit: { type: 'string' },
+      file: { type: 'string' },
+      out: { type: 'string' },
+      'ui-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'up':
+      return up(rest, values);
+    case 'validate':
+      return validate(rest);
+    case 'status':
+      return status(values);
+    case 'traces':
+      return traces(values);
+    case 'ca':
+      if (rest[0] !== 'export') throw new UsageError('usage: devmesh ca export [--out FILE]');
+      return caExport(values);
+    case 'schema':
+      process.stdout.write(`${JSON.stringify(meshJsonSchema(), null, 2)}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof MeshConfigError) process.stderr.write(`${err.message}\n`);
+    else if (err instanceof UsageError) process.stderr.write(`devmesh: ${err.message}\n`);
+    else process.stderr.write(`devmesh: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

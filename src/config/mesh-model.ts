@@ -1,0 +1,123 @@
+// Derives what the control plane runs from a validated mesh file: the instances of every service,
+// the order to start them in, and each service's route rules with Istio's defaults filled in.
+import { resolve } from 'node:path';
+import type { RetryPolicy, RouteRule } from '../../proxy/protocol.js';
+import { durationMs, type HttpRouteSpec, type MeshFile } from './mesh-schema.js';
+
+export interface InstanceSpec {
+  /** e.g. "reviews-v2-0", "details-0". */
+  id: string;
+  service: string;
+  /** Version key, "" for a service without versions. */
+  version: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  health: string | undefined;
+}
+
+/** Istio's retry policy when a route has no `retries` block. */
+export const ISTIO_DEFAULT_RETRIES: RetryPolicy = {
+  attempts: 2,
+  retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', '503'],
+};
+
+/** CATALOG_URL for upstream "catalog"; "user-db" gives USER_DB_URL. */
+export function upstreamEnvName(service: string): string {
+  return `${service.toUpperCase().replaceAll('-', '_')}_URL`;
+}
+
+export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
+  const out: InstanceSpec[] = [];
+  for (const [service, svc] of Object.entries(mesh.services)) {
+    const versions = svc.versions && Object.keys(svc.versions).length > 0 ? Object.entries(svc.versions) : [['', {}] as const];
+    for (const [version, ver] of versions) {
+      const replicas = ('replicas' in ver && ver.replicas) || svc.replicas || 1;
+      const command = ('run' in ver && ver.run) || svc.run;
+      if (command === undefined) continue; // the schema rejects this; keeps the type narrow
+      for (let i = 0; i < replicas; i++) {
+        out.push({
+          id: version ? `${service}-${version}-${i}` : `${service}-${i}`,
+          service,
+          version,
+          command,
+          cwd: resolve(meshDir, ('cwd' in ver && ver.cwd) || svc.cwd || '.'),
+          env: { ...(svc.env ?? {}), ...(('env' in ver && ver.env) || {}) },
+          health: svc.health,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Services ordered so that upstreams start before the services that call them.
+ * Services on a cycle cannot all go first; they start in file order after everything else.
+ */
+export function startOrder(mesh: MeshFile): string[] {
+  const names = Object.keys(mesh.services);
+  const done = new Set<string>();
+  const order: string[] = [];
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const name of names) {
+      if (done.has(name)) continue;
+      const ups = mesh.services[name]?.upstreams ?? [];
+      if (ups.every((u) => done.has(u) || u === name)) {
+        done.add(name);
+        order.push(name);
+        progress = true;
+      }
+    }
+  }
+  return [...order, ...names.filter((n) => !done.has(n))];
+}
+
+function retryPolicy(spec: HttpRouteSpec['retries']): RetryPolicy {
+  if (!spec) return ISTIO_DEFAULT_RETRIES;
+  const retryOn = (spec.retryOn ?? 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    // Istio's retriable-status-codes defaults to 503 when no code is listed.
+    .map((c) => (c === 'retriable-status-codes' ? '503' : c));
+  return {
+    attempts: spec.attempts,
+    retryOn,
+    ...(spec.perTryTimeout ? { perTryTimeoutMs: durationMs(spec.perTryTimeout) } : {}),
+  };
+}
+
+/** The route rules of calls to `target`: the file's rules, or one rule sending everything to all instances. */
+export function routesFor(mesh: MeshFile, target: string): RouteRule[] {
+  const rules = mesh.routes[target];
+  if (!rules || rules.length === 0) {
+    return [{ name: 'default', match: [], destinations: [{ service: target, weight: 100 }], retries: ISTIO_DEFAULT_RETRIES }];
+  }
+  return rules.map((rule, i) => ({
+    name: rule.name ?? `${target}[${i}]`,
+    match: (rule.match ?? []).map(({ uri, method, headers }) => ({
+      ...(uri ? { uri } : {}),
+      ...(method ? { method } : {}),
+      ...(headers ? { headers } : {}),
+    })),
+    destinations: rule.route.map((d) => ({
+      service: d.destination.host ?? target,
+      ...(d.destination.subset ? { subset: d.destination.subset } : {}),
+      weight: d.weight ?? (rule.route.length === 1 ? 100 : 0),
+    })),
+    retries: retryPolicy(rule.retries),
+    ...(rule.timeout ? { timeoutMs: durationMs(rule.timeout) } : {}),
+  }));
+}
+
+/** Services whose calls may be routed to `service`'s clusters: its upstreams and any route hosts they name. */
+export function clustersNeededFor(mesh: MeshFile, targets: string[]): string[] {
+  const out = new Set<string>();
+  for (const t of targets) {
+    for (const rule of routesFor(mesh, t)) for (const d of rule.destinations) out.add(d.service);
+  }
+  return [...out];
+}

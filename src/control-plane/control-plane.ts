@@ -1,0 +1,402 @@
+// The control plane: loads the mesh file, issues certificates, starts every instance with its sidecar in
+// dependency order, pushes each sidecar its configuration, stores the spans they report, serves the API,
+// and watches the mesh file to push route changes live. The CLI and the Electron shell both run this.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'chokidar';
+import type { InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
+import { spiffeId, type Cluster, type SidecarConfig } from '../../proxy/protocol.js';
+import { ApiServer } from '../api/api-server.js';
+import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
+import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
+import { instancesOf, routesFor, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
+import type { MeshFile } from '../config/mesh-schema.js';
+import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
+import { Reaper } from '../supervisor/reaper.js';
+import type { Workload } from '../supervisor/supervisor.js';
+import { TraceStore } from '../telemetry/trace-store.js';
+import { SidecarHandle } from './sidecar-handle.js';
+import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
+
+export interface ControlPlaneOptions {
+  meshFile: string;
+  home?: string;
+  /** Port of the API and UI on 127.0.0.1; 0 (default) picks a free one. */
+  uiPort?: number;
+  /** Lines for the user: lifecycle, app output prefixed by instance, config errors. */
+  log?: (line: string) => void;
+  /** Leaf certificate lifetime; renewed after two thirds of it. */
+  certTtlMs?: number;
+}
+
+interface InstanceRuntime {
+  spec: InstanceSpec;
+  appPort: number;
+  cert: IssuedCert;
+  certIssuedAt: number;
+  sidecar: SidecarHandle;
+  workload: Workload | null;
+  state: InstanceState;
+  logFile: WriteStream;
+}
+
+interface GatewayRuntime {
+  service: string;
+  requestedPort: number;
+  cert: IssuedCert;
+  certIssuedAt: number;
+  sidecar: SidecarHandle;
+}
+
+export class ControlPlane {
+  uiUrl = '';
+  private apiUrl = '';
+  private readonly token = randomBytes(24).toString('base64url');
+  private mesh!: MeshFile;
+  private readonly meshFile: string;
+  private paths!: StatePaths;
+  private ca!: LocalCa;
+  private store!: TraceStore;
+  private api!: ApiServer;
+  private reaper!: Reaper;
+  private supervisor!: ProcessSupervisor;
+  private readonly instances: InstanceRuntime[] = [];
+  private readonly gateways: GatewayRuntime[] = [];
+  private version = 0;
+  private configError: string | null = null;
+  private watcher: FSWatcher | null = null;
+  private runFile: string | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private pushScheduled: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly log: (line: string) => void;
+  private readonly certTtlMs: number;
+
+  constructor(private readonly opts: ControlPlaneOptions) {
+    this.meshFile = resolve(opts.meshFile);
+    this.log = opts.log ?? (() => {});
+    this.certTtlMs = opts.certTtlMs ?? DEFAULT_LEAF_TTL_MS;
+  }
+
+  async start(): Promise<void> {
+    this.mesh = loadMeshFile(this.meshFile); // throws MeshConfigError with located problems
+    const home = this.opts.home ?? defaultHome();
+    this.paths = statePaths(home, this.mesh.name);
+    this.ca = LocalCa.loadOrCreate(this.paths.caDir);
+    this.store = new TraceStore(this.paths.tracesDb);
+    this.reaper = new Reaper();
+    this.supervisor = new ProcessSupervisor(this.reaper);
+
+    this.api = new ApiServer(this.token, {
+      status: () => this.status(),
+      listTraces: (q) => ({ traces: this.store.listTraces(q) }),
+      getTrace: (traceId) => {
+        const spans = this.store.getTrace(traceId);
+        return spans.length ? { traceId, spans } : null;
+      },
+    });
+    const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
+    this.apiUrl = `http://127.0.0.1:${apiPort}`;
+    this.uiUrl = `${this.apiUrl}/#token=${this.token}`;
+    this.runFile = writeRunFile(this.paths.runDir, {
+      pid: process.pid,
+      mesh: this.mesh.name,
+      meshFile: this.meshFile,
+      cwd: process.cwd(),
+      apiUrl: this.apiUrl,
+      token: this.token,
+    });
+    this.timers.push(setInterval(() => this.store.prune(), 30_000).unref());
+    this.timers.push(setInterval(() => this.renewCertificates(), Math.min(60_000, this.certTtlMs / 6)).unref());
+
+    const meshDir = dirname(this.meshFile);
+    const specs = instancesOf(this.mesh, meshDir);
+    for (const service of startOrder(this.mesh)) {
+      const mine = specs.filter((s) => s.service === service);
+      const started = await Promise.all(mine.map((spec) => this.startInstance(spec)));
+      // Dependents start once their upstreams answer; an instance that cannot start is reported, not fatal.
+      await Promise.all(
+        started.map((rt) =>
+          rt.workload?.ready.catch((err: Error) => this.log(`warning: ${err.message}; starting the rest of the mesh anyway`)),
+        ),
+      );
+    }
+    for (const ing of this.mesh.ingress) await this.startGateway(ing.service, ing.port);
+    await this.pushAll();
+    this.watchMeshFile();
+  }
+
+  private issue(service: string, commonName: string): { cert: IssuedCert; certIssuedAt: number } {
+    const cert = this.ca.issue({ commonName, uris: [spiffeId(this.mesh.name, service)], dnsNames: [service, 'localhost'], ttlMs: this.certTtlMs });
+    return { cert, certIssuedAt: Date.now() };
+  }
+
+  private sidecarEnv(id: string): Record<string, string> {
+    return { DEVMESH_HOME: this.paths.home, DEVMESH_SIDECAR: id };
+  }
+
+  private sidecarEvents(id: string, onExit: (reason: string) => void) {
+    return {
+      onSpans: (spans: Parameters<TraceStore['add']>[0]) => {
+        try {
+          this.store.add(spans);
+        } catch (err) {
+          this.log(`trace store: ${(err as Error).message}`);
+        }
+      },
+      onLog: (line: string) => this.log(`${id}.proxy | ${line}`),
+      onExit,
+    };
+  }
+
+  private async startInstance(spec: InstanceSpec): Promise<InstanceRuntime> {
+    const appPort = await freePort();
+    const logFile = createWriteStream(join(this.paths.logsDir, `${spec.id}.log`), { flags: 'a' });
+    const rt: InstanceRuntime = {
+      spec,
+      appPort,
+      ...this.issue(spec.service, spec.id),
+      sidecar: null as unknown as SidecarHandle,
+      workload: null,
+      state: 'pending',
+      logFile,
+    };
+    rt.sidecar = new SidecarHandle(
+      `${spec.id}`,
+      this.sidecarEnv(spec.id),
+      this.sidecarEvents(spec.id, (reason) => this.log(`${spec.id}: ${reason}; restarting it`)),
+      this.reaper,
+    );
+    this.instances.push(rt);
+    rt.sidecar.start();
+    const ports = await rt.sidecar.push(++this.version, this.sidecarConfig(rt));
+
+    const env: Record<string, string> = {
+      ...rt.spec.env,
+      DEVMESH_HOME: this.paths.home,
+      DEVMESH_SERVICE: spec.service,
+      DEVMESH_INSTANCE: spec.id,
+      ...(spec.version ? { DEVMESH_VERSION: spec.version } : {}),
+    };
+    for (const up of this.mesh.services[spec.service]?.upstreams ?? []) {
+      env[upstreamEnvName(up)] = `http://127.0.0.1:${ports.outbound[up]}`;
+    }
+    rt.workload = this.supervisor.start(
+      { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health },
+      {
+        onState: (state, detail) => {
+          rt.state = state;
+          if (detail && state !== 'running') this.log(`${spec.id}: ${state}: ${detail}`);
+          // Endpoints follow health: others stop sending to an instance that is down.
+          this.schedulePush();
+        },
+        onLog: (stream, line) => {
+          rt.logFile.write(`${new Date().toISOString()} ${stream} ${line}\n`);
+          this.log(`${spec.id} | ${line}`);
+        },
+      },
+    );
+    return rt;
+  }
+
+  private async startGateway(service: string, port: number): Promise<void> {
+    const id = `ingress-${service}`;
+    const gw: GatewayRuntime = {
+      service,
+      requestedPort: port,
+      ...this.issue('ingress', id),
+      sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper),
+    };
+    this.gateways.push(gw);
+    gw.sidecar.start();
+    const ports = await gw.sidecar.push(++this.version, this.gatewayConfig(gw));
+    this.log(`ingress ${service}: http://127.0.0.1:${ports.outbound[service]}`);
+  }
+
+  private clusters(): Cluster[] {
+    return Object.keys(this.mesh.services).map((service) => ({
+      service,
+      spiffeId: spiffeId(this.mesh.name, service),
+      tls: this.mtlsOf(service) !== 'DISABLE',
+      endpoints: this.instances
+        .filter((rt) => rt.spec.service === service && rt.state === 'running' && rt.sidecar.ports?.inbound)
+        .map((rt) => ({ instanceId: rt.spec.id, version: rt.spec.version, host: '127.0.0.1', port: rt.sidecar.ports!.inbound! })),
+    }));
+  }
+
+  private mtlsOf(service: string): 'STRICT' | 'PERMISSIVE' | 'DISABLE' {
+    return this.mesh.services[service]?.mtls ?? this.mesh.mtls;
+  }
+
+  private sidecarConfig(rt: InstanceRuntime, clusters = this.clusters()): SidecarConfig {
+    const upstreams = this.mesh.services[rt.spec.service]?.upstreams ?? [];
+    return {
+      mesh: this.mesh.name,
+      workload: { service: rt.spec.service, version: rt.spec.version, instanceId: rt.spec.id },
+      tls: { caPem: this.ca.rootPem, certPem: rt.cert.certPem, keyPem: rt.cert.keyPem },
+      inbound: { port: 0, appPort: rt.appPort, mtls: this.mtlsOf(rt.spec.service) },
+      outbound: upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(this.mesh, up) })),
+      clusters,
+    };
+  }
+
+  private gatewayConfig(gw: GatewayRuntime, clusters = this.clusters()): SidecarConfig {
+    return {
+      mesh: this.mesh.name,
+      workload: { service: 'ingress', version: '', instanceId: `ingress-${gw.service}` },
+      tls: { caPem: this.ca.rootPem, certPem: gw.cert.certPem, keyPem: gw.cert.keyPem },
+      outbound: [{ service: gw.service, port: gw.requestedPort, routes: routesFor(this.mesh, gw.service) }],
+      clusters,
+    };
+  }
+
+  private schedulePush(): void {
+    if (this.pushScheduled || this.stopped) return;
+    this.pushScheduled = setTimeout(() => {
+      this.pushScheduled = null;
+      void this.pushAll();
+    }, 20);
+  }
+
+  /** Pushes a new version to every sidecar; returns the NACK reasons (empty when all ACKed). */
+  private async pushAll(): Promise<string[]> {
+    if (this.stopped) return [];
+    const version = ++this.version;
+    const clusters = this.clusters();
+    const pushes = [
+      ...this.instances.filter((rt) => rt.sidecar.pid !== null).map((rt) => rt.sidecar.push(version, this.sidecarConfig(rt, clusters))),
+      ...this.gateways.filter((gw) => gw.sidecar.pid !== null).map((gw) => gw.sidecar.push(version, this.gatewayConfig(gw, clusters))),
+    ];
+    const results = await Promise.allSettled(pushes);
+    const problems = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    for (const p of problems) this.log(`config push: ${p}`);
+    return problems;
+  }
+
+  private renewCertificates(): void {
+    const due = (issuedAt: number) => Date.now() - issuedAt > (this.certTtlMs * 2) / 3;
+    let renewed = 0;
+    for (const rt of [...this.instances, ...this.gateways]) {
+      if (!due(rt.certIssuedAt)) continue;
+      const service = 'spec' in rt ? rt.spec.service : 'ingress';
+      Object.assign(rt, this.issue(service, 'spec' in rt ? rt.spec.id : `ingress-${rt.service}`));
+      renewed++;
+    }
+    if (renewed > 0) {
+      this.log(`renewed ${renewed} workload certificate${renewed > 1 ? 's' : ''}`);
+      void this.pushAll();
+    }
+  }
+
+  private watchMeshFile(): void {
+    this.watcher = watch(this.meshFile, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
+    this.watcher.on('all', (event) => {
+      if (event === 'change' || event === 'add') void this.reload();
+    });
+  }
+
+  /** Re-reads the mesh file: an invalid edit is reported and changes nothing; a valid one is pushed. */
+  async reload(): Promise<void> {
+    let next: MeshFile;
+    try {
+      next = loadMeshFile(this.meshFile);
+    } catch (err) {
+      this.configError = err instanceof MeshConfigError ? err.message : String(err);
+      this.log(`config rejected, still running the last good configuration:\n${this.configError}`);
+      return;
+    }
+    const structural = (m: MeshFile) => JSON.stringify([m.name, m.services, m.ingress]);
+    if (structural(next) !== structural(this.mesh)) {
+      // Only policy is live; services and ingress keep running as started.
+      this.log('services or ingress changed in the mesh file: routes and mTLS are applied now; restart devmesh up for the rest');
+      next = { ...next, name: this.mesh.name, services: Object.fromEntries(Object.entries(this.mesh.services).map(([k, v]) => [k, { ...v, mtls: next.services[k]?.mtls }])), ingress: this.mesh.ingress } as MeshFile;
+    }
+    const previous = this.mesh;
+    this.mesh = next;
+    const problems = await this.pushAll();
+    if (problems.length > 0) {
+      this.mesh = previous;
+      this.configError = `sidecars rejected the new configuration: ${problems.join('; ')}`;
+      await this.pushAll();
+      return;
+    }
+    this.configError = null;
+    this.log(`config v${this.version} applied`);
+  }
+
+  status(): StatusResponse {
+    const services: ServiceStatus[] = Object.entries(this.mesh.services).map(([name, svc]) => ({
+      name,
+      upstreams: svc.upstreams ?? [],
+      mtls: this.mtlsOf(name),
+      instances: this.instances
+        .filter((rt) => rt.spec.service === name)
+        .map((rt) => ({
+          id: rt.spec.id,
+          version: rt.spec.version,
+          state: rt.state,
+          pid: rt.workload?.pid ?? null,
+          appPort: rt.appPort,
+          inboundPort: rt.sidecar.ports?.inbound ?? null,
+          restarts: rt.workload?.restarts ?? 0,
+          startedAtMs: rt.workload?.startedAtMs ?? null,
+          lastExit: rt.workload?.lastExit ?? null,
+          sidecar: { pid: rt.sidecar.pid, ackedVersion: rt.sidecar.ackedVersion, lastNack: rt.sidecar.lastNack },
+        })),
+    }));
+    return {
+      mesh: this.mesh.name,
+      uiUrl: this.apiUrl + '/',
+      config: { file: this.meshFile, version: this.version, error: this.configError },
+      ingress: this.gateways.map((gw) => {
+        const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
+        return { service: gw.service, port, url: `http://127.0.0.1:${port}` };
+      }),
+      services,
+    };
+  }
+
+  /** Stops in the order traffic flows: ingress first, then apps, then their sidecars. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pushScheduled) clearTimeout(this.pushScheduled);
+    for (const t of this.timers) clearInterval(t);
+    await this.watcher?.close();
+    await Promise.all(this.gateways.map((gw) => gw.sidecar.stop()));
+    await this.supervisor?.stopAll();
+    await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
+    for (const rt of this.instances) rt.logFile.end();
+    await this.api?.close();
+    this.store?.close();
+    this.reaper?.close();
+    if (this.runFile) removeRunFile(this.runFile);
+  }
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const cp = new ControlPlane(opts);
+  try {
+    await cp.start();
+  } catch (err) {
+    await cp.stop().catch(() => {});
+    throw err;
+  }
+  return cp;
+}
+
+/** A free loopback port for an app to listen on (the app, not us, binds it; a tiny race is accepted). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,164 @@
+// The control plane's end of one sidecar: forks the proxy process, pushes versioned configuration over
+// its IPC channel, and waits for the ACK or NACK. A sidecar that dies is started again with the ports it
+// had, so the endpoints other sidecars know stay valid.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ControlMessage, ListenerPorts, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
+import type { Reaper } from '../supervisor/reaper.js';
+
+const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
+const ACK_TIMEOUT_MS = 10_000;
+
+export class PushRejected extends Error {
+  readonly code = 'CONFIG_NACK';
+}
+
+interface Pending {
+  version: number;
+  resolve: (ports: ListenerPorts) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface SidecarEvents {
+  onSpans(spans: SpanRecord[]): void;
+  onLog(line: string): void;
+  onExit(reason: string): void;
+}
+
+export class SidecarHandle {
+  private child: ChildProcess | null = null;
+  private pending = new Map<number, Pending>();
+  private stopping = false;
+  private lastConfig: { version: number; config: SidecarConfig } | null = null;
+  ports: ListenerPorts | null = null;
+  ackedVersion = 0;
+  lastNack: string | null = null;
+
+  constructor(
+    readonly id: string,
+    private readonly env: Record<string, string>,
+    private readonly events: SidecarEvents,
+    private readonly reaper: Reaper | null,
+  ) {}
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  start(): void {
+    const child = fork(PROXY_ENTRY, [this.id], {
+      env: { ...process.env, ...this.env },
+      detached: true, // Ctrl-C must not reach sidecars before the apps behind them are stopped
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    this.child = child;
+    if (child.pid) this.reaper?.watch(child.pid);
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => d.split('\n').filter(Boolean).forEach((l) => this.events.onLog(l)));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => d.split('\n').filter(Boolean).forEach((l) => this.events.onLog(l)));
+    child.on('message', (m: SidecarMessage) => this.onMessage(m));
+    child.on('exit', (code, signal) => {
+      if (child.pid) this.reaper?.forget(child.pid);
+      if (this.child !== child) return;
+      this.child = null;
+      const reason = signal ? `sidecar killed by ${signal}` : `sidecar exited with code ${code}`;
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error(`${this.id}: ${reason}`));
+      }
+      this.pending.clear();
+      if (this.stopping) return;
+      this.events.onExit(reason);
+      // Start again with the last good config and the same ports.
+      setTimeout(() => {
+        if (this.stopping) return;
+        this.start();
+        if (this.lastConfig) void this.push(this.lastConfig.version, this.lastConfig.config).catch((e: Error) => this.events.onLog(`restart push failed: ${e.message}`));
+      }, 500);
+    });
+  }
+
+  private onMessage(m: SidecarMessage): void {
+    switch (m.type) {
+      case 'spans':
+        this.events.onSpans(m.spans);
+        return;
+      case 'ack': {
+        this.ackedVersion = m.version;
+        this.lastNack = null;
+        this.ports = m.ports;
+        const p = this.pending.get(m.version);
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(m.version);
+          p.resolve(m.ports);
+        }
+        return;
+      }
+      case 'nack': {
+        this.lastNack = m.reason;
+        const p = this.pending.get(m.version);
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(m.version);
+          p.reject(new PushRejected(`${this.id} rejected config v${m.version}: ${m.reason}`));
+        }
+        return;
+      }
+      default: {
+        const never: never = m;
+        this.events.onLog(`unknown message from sidecar: ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
+  push(version: number, config: SidecarConfig): Promise<ListenerPorts> {
+    const child = this.child;
+    if (!child || !child.connected) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
+    const withPorts = this.pinPorts(config);
+    return new Promise<ListenerPorts>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(version);
+        reject(new Error(`${this.id}: no ACK for config v${version} within ${ACK_TIMEOUT_MS / 1000}s`));
+      }, ACK_TIMEOUT_MS);
+      this.pending.set(version, {
+        version,
+        timer,
+        reject,
+        resolve: (ports) => {
+          this.lastConfig = { version, config: withPorts };
+          resolve(ports);
+        },
+      });
+      const msg: ControlMessage = { type: 'config', version, config: withPorts };
+      child.send(msg);
+    });
+  }
+
+  private pinPorts(config: SidecarConfig): SidecarConfig {
+    const ports = this.ports;
+    if (!ports) return config;
+    return {
+      ...config,
+      ...(config.inbound ? { inbound: { ...config.inbound, port: config.inbound.port || (ports.inbound ?? 0) } } : {}),
+      outbound: config.outbound.map((l) => ({ ...l, port: l.port || (ports.outbound[l.service] ?? 0) })),
+    };
+  }
+
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (child.connected) {
+      const msg: ControlMessage = { type: 'shutdown' };
+      child.send(msg);
+    } else child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}

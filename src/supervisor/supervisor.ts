@@ -1,0 +1,39 @@
+// What the control plane needs from whatever runs a workload. Processes (ProcessSupervisor) are the
+// first implementation; containers (dockerode) are meant to be a second one behind the same interface.
+import type { InstanceState } from '../contract/api.js';
+
+export interface WorkloadSpec {
+  id: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  /** Loopback port the workload must listen on. */
+  port: number;
+  /** HTTP path that answers 2xx when ready; without it, ready means the port accepts connections. */
+  health: string | undefined;
+}
+
+export interface WorkloadEvents {
+  onState(state: InstanceState, detail: string | null): void;
+  onLog(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export interface Workload {
+  readonly id: string;
+  readonly state: InstanceState;
+  readonly pid: number | null;
+  readonly restarts: number;
+  readonly startedAtMs: number | null;
+  readonly lastExit: string | null;
+  /** Resolves when the workload is healthy the first time, or rejects if it cannot start. */
+  readonly ready: Promise<void>;
+  /** Graceful stop (SIGTERM, then SIGKILL after the grace period); no restart follows. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface Supervisor {
+  readonly kind: 'process' | 'container';
+  start(spec: WorkloadSpec, events: WorkloadEvents): Workload;
+  /** Stops every workload it started. */
+  stopAll(graceMs?: number): Promise<void>;
+}
