@@ -1,0 +1,49 @@
+// Processes: a killed app comes back; stopping or killing `devmesh up` leaves nothing behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { StatusResponse } from '../../src/contract/api.js';
+import { processesOfHome, startMesh, waitFor } from '../helpers/mesh-process.js';
+import { ISSUE_ROUTES, SHOP_APPS, shopYaml } from '../helpers/shop-mesh.js';
+
+test('a killed app instance is restarted and serves again', async (t) => {
+  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
+  t.after(() => mesh.stop());
+  const before = await mesh.api<StatusResponse>('/api/status');
+  const v2 = before.services.find((s) => s.name === 'catalog')!.instances.find((i) => i.version === 'v2')!;
+  process.kill(v2.pid!, 'SIGKILL');
+  const restarted = await waitFor('catalog v2 running again with a new pid', async () => {
+    const s = await mesh.api<StatusResponse>('/api/status');
+    const i = s.services.find((x) => x.name === 'catalog')!.instances.find((x) => x.id === v2.id)!;
+    return i.state === 'running' && i.pid !== v2.pid && i.restarts >= 1 ? i : undefined;
+  });
+  assert.equal(restarted.lastExit, 'killed by SIGKILL');
+  const res = await fetch(`${mesh.ingress.frontend}/x`, { headers: { 'x-user': 'tester' } });
+  assert.equal(res.status, 200);
+  assert.equal(((await res.json()) as { pid: number }).pid, restarted.pid);
+});
+
+test('SIGTERM to devmesh up stops every process it started', async () => {
+  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
+  try {
+    const started = processesOfHome(mesh.home);
+    // devmesh up, the reaper, 3 apps, 3 sidecars and the ingress gateway at least
+    assert.ok(started.length >= 9, `expected the mesh's processes, found ${started.length}`);
+    mesh.child.kill('SIGTERM');
+    await waitFor('devmesh up to exit', () => mesh.child.exitCode !== null, 20_000);
+    assert.equal(mesh.child.exitCode, 0);
+    assert.deepEqual(processesOfHome(mesh.home), [], 'no process survives');
+  } finally {
+    await mesh.stop();
+  }
+});
+
+test('SIGKILL to devmesh up still leaves no process behind', async () => {
+  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
+  try {
+    mesh.child.kill('SIGKILL');
+    const left = await waitFor('every mesh process to exit', () => processesOfHome(mesh.home).length === 0 || undefined, 10_000).catch(() => false);
+    assert.ok(left, `processes left: ${processesOfHome(mesh.home).join(', ')}`);
+  } finally {
+    await mesh.stop();
+  }
+});

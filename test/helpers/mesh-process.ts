@@ -1,0 +1,152 @@
+// Runs `devmesh up` as a user would, in a temporary folder with a temporary DEVMESH_HOME, and gives the
+// test the URLs it printed. Everything the mesh starts carries that DEVMESH_HOME, which is how tests
+// (and the runner's leak check) find processes left behind.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = join(REPO, 'bin', 'devmesh.js');
+
+export interface RunningMesh {
+  dir: string;
+  home: string;
+  child: ChildProcess;
+  uiUrl: string;
+  token: string;
+  apiBase: string;
+  ingress: Record<string, string>;
+  stdout(): string;
+  api<T>(path: string): Promise<T>;
+  /** Runs another devmesh command in the mesh's folder with its DEVMESH_HOME. */
+  cli(args: string[]): { status: number | null; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+export interface StartMeshOptions {
+  yaml?: string;
+  /** Copy this folder (e.g. fixtures/bookinfo) first; `transform` may then rewrite its devmesh.yaml. */
+  fromFolder?: string;
+  transform?: (yaml: string) => string;
+  files?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+export function tempHome(): string {
+  return mkdtempSync(join(tmpdir(), 'devmesh-test-'));
+}
+
+/** Pids of live processes whose environment has DEVMESH_HOME=home. */
+export function processesOfHome(home: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, 'latin1').split('\0');
+      if (env.includes(`DEVMESH_HOME=${home}`)) out.push(Number(name));
+    } catch {
+      /* exited, or not ours to read */
+    }
+  }
+  return out;
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-test-mesh-'));
+  const home = tempHome();
+  if (opts.fromFolder) cpSync(opts.fromFolder, dir, { recursive: true });
+  for (const [name, text] of Object.entries(opts.files ?? {})) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  const meshPath = join(dir, 'devmesh.yaml');
+  let yaml = opts.yaml ?? readFileSync(meshPath, 'utf8');
+  if (opts.transform) yaml = opts.transform(yaml);
+  writeFileSync(meshPath, yaml);
+
+  const env = { ...process.env, DEVMESH_HOME: home };
+  const child = spawn(process.execPath, [CLI, 'up', 'devmesh.yaml'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const cleanup = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // Whatever survived is a leak the test reports; kill it so one failure does not cascade.
+    await waitFor('mesh processes to exit', () => processesOfHome(home).length === 0, 5000).catch(() => {
+      for (const pid of processesOfHome(home)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    });
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  };
+
+  try {
+    await waitFor(
+      '"ready" from devmesh up',
+      () => {
+        if (child.exitCode !== null) throw new Error(`devmesh up exited with ${child.exitCode}:\n${out}`);
+        return /^ready: /m.test(out);
+      },
+      opts.readyTimeoutMs ?? 60_000,
+    );
+  } catch (err) {
+    await cleanup();
+    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
+  }
+
+  const uiUrl = /^UI: (\S+)$/m.exec(out)![1]!;
+  const token = /#token=(\S+)$/.exec(uiUrl)![1]!;
+  const apiBase = new URL(uiUrl).origin;
+  const ingress: Record<string, string> = {};
+  for (const m of out.matchAll(/^ingress (\S+): (http:\/\/\S+)$/gm)) ingress[m[1]!] = m[2]!;
+
+  return {
+    dir,
+    home,
+    child,
+    uiUrl,
+    token,
+    apiBase,
+    ingress,
+    stdout: () => out,
+    async api<T>(path: string): Promise<T> {
+      const res = await fetch(apiBase + path, { headers: { authorization: `Bearer ${token}` } });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
+    },
+    cli(args: string[]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, env, encoding: 'utf8', timeout: 30_000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    stop: cleanup,
+  };
+}

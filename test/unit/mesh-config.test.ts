@@ -1,0 +1,111 @@
+// The mesh file's validation: every problem located as file:line:column.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
+import { instancesOf, routesFor, startOrder, upstreamEnvName, ISTIO_DEFAULT_RETRIES } from '../../src/config/mesh-model.js';
+import { CLI, REPO } from '../helpers/mesh-process.js';
+
+function problems(yaml: string): string[] {
+  try {
+    parseMesh(yaml, 'devmesh.yaml');
+  } catch (err) {
+    assert.ok(err instanceof MeshConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected the mesh to be rejected');
+}
+
+test('a wrong enum value points at its line and column', () => {
+  assert.deepEqual(problems('name: shop\nmtls: STRIKT\nservices:\n  a: { run: x }\n'), [
+    'devmesh.yaml:2:7: mtls: Invalid option: expected one of "STRICT"|"PERMISSIVE"|"DISABLE"',
+  ]);
+});
+
+test('an unknown field points at the key', () => {
+  assert.deepEqual(problems('name: shop\nservices:\n  a:\n    run: x\n    colour: red\n'), ['devmesh.yaml:5:5: services.a: unknown field "colour"']);
+});
+
+test('cross references are checked: upstreams, subsets, weights', () => {
+  const yaml = `name: shop
+services:
+  a:
+    run: x
+    upstreams: [b, nope]
+  b:
+    versions:
+      v1: { run: y }
+routes:
+  b:
+    - route:
+        - { destination: { subset: v9 }, weight: 90 }
+        - { destination: { subset: v1 }, weight: 20 }
+`;
+  assert.deepEqual(problems(yaml), [
+    'devmesh.yaml:5:20: services.a.upstreams[1]: unknown service "nope"',
+    'devmesh.yaml:12:36: routes.b[0].route[0].destination.subset: service b has no version "v9" (versions: v1)',
+    'devmesh.yaml:12:9: routes.b[0].route: weights must add up to 100 (they add up to 110)',
+  ]);
+});
+
+test('YAML syntax errors are located too', () => {
+  const [first] = problems('name: x\nservices:\n  a: {run: "x"\n');
+  assert.match(first!, /^devmesh\.yaml:\d+:\d+: YAML: /);
+});
+
+test('bad durations, regexes and retryOn values are rejected', () => {
+  const lines = problems(`name: s
+services:
+  a: { run: x }
+routes:
+  a:
+    - match: [{ uri: { regex: "(" } }]
+      route: [{ destination: { host: a } }]
+      timeout: 2 seconds
+      retries: { attempts: 2, retryOn: "5xx,sometimes" }
+`);
+  assert.equal(lines.length, 3);
+  assert.match(lines.join('\n'), /6:31: routes\.a\[0\]\.match\[0\]\.uri\.regex: is not a valid regular expression/);
+  assert.match(lines.join('\n'), /timeout: must be a duration/);
+  assert.match(lines.join('\n'), /retryOn: must be a comma-separated list/);
+});
+
+test('the model: instances per version, start order, env names, Istio default retries', () => {
+  const mesh = parseMesh(
+    `name: shop
+services:
+  front: { run: node f.js, upstreams: [user-db, catalog], replicas: 2 }
+  catalog:
+    run: node c.js
+    upstreams: [user-db]
+    versions: { v1: {}, v2: { env: { X: "1" } } }
+  user-db: { run: db }
+`,
+    '/m/devmesh.yaml',
+  );
+  assert.deepEqual(instancesOf(mesh, '/m').map((i) => i.id), ['front-0', 'front-1', 'catalog-v1-0', 'catalog-v2-0', 'user-db-0']);
+  assert.deepEqual(startOrder(mesh), ['user-db', 'catalog', 'front']);
+  assert.equal(upstreamEnvName('user-db'), 'USER_DB_URL');
+  assert.deepEqual(routesFor(mesh, 'catalog')[0]!.retries, ISTIO_DEFAULT_RETRIES);
+});
+
+test('devmesh validate prints located errors and exits 1; the demo validates', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-validate-'));
+  writeFileSync(join(dir, 'devmesh.yaml'), 'name: shop\nservices:\n  a:\n    run: x\n    health: healthz\n');
+  const bad = spawnSync(process.execPath, [CLI, 'validate'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /devmesh\.yaml:5:13: services\.a\.health: must be an HTTP path starting with \//);
+  const good = spawnSync(process.execPath, [CLI, 'validate', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { encoding: 'utf8' });
+  assert.equal(good.status, 0, good.stderr);
+});
+
+test('the published JSON Schema is the current one', () => {
+  const out = spawnSync(process.execPath, [CLI, 'schema'], { encoding: 'utf8' });
+  assert.equal(out.status, 0);
+  const published = readFileSync(join(REPO, 'schema/devmesh.schema.json'), 'utf8');
+  assert.deepEqual(JSON.parse(out.stdout), JSON.parse(published));
+  assert.deepEqual((JSON.parse(published) as { properties: { mtls: { enum: string[] } } }).properties.mtls.enum, ['STRICT', 'PERMISSIVE', 'DISABLE']);
+});
