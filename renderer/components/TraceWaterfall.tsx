@@ -1,0 +1,233 @@
+import { useMemo, useState } from 'react';
+import type { Span, TraceDetailResponse } from '../../src/contract/api';
+import type { ApiClient } from '../api-client';
+import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
+import { usePolling } from '../hooks/usePolling';
+
+interface Props {
+  client: ApiClient;
+  traceId: string;
+  onClose(): void;
+}
+
+interface Row {
+  span: Span;
+  depth: number;
+}
+
+export function TraceWaterfall({ client, traceId, onClose }: Props) {
+  // Spans of a fresh trace keep arriving in batches, so the open trace is re-read while shown.
+  const { data, error } = usePolling<TraceDetailResponse>((signal) => client.trace(traceId, signal), {
+    intervalMs: 2000,
+    resetKey: traceId,
+  });
+  const [selectedSpan, setSelectedSpan] = useState<{ traceId: string; spanId: string } | null>(null);
+
+  const layout = useMemo(() => (data ? layoutTrace(data.spans) : null), [data]);
+  const selected =
+    selectedSpan?.traceId === traceId ? (data?.spans.find((s) => s.spanId === selectedSpan.spanId) ?? null) : null;
+
+  return (
+    <section className="panel waterfall-panel" data-testid="waterfall" data-trace-id={traceId}>
+      <header className="panel-head">
+        <h2>Trace</h2>
+        <code className="trace-id" title="trace id">
+          {traceId}
+        </code>
+        {layout && (
+          <span className="muted small">
+            {formatClock(layout.startMs)} · {formatDuration(layout.durationMs)} · {layout.rows.length} spans ·{' '}
+            {layout.services.length} services
+          </span>
+        )}
+        <div className="spacer" />
+        <button type="button" className="btn" onClick={onClose} aria-label="Close trace">
+          ✕
+        </button>
+      </header>
+      {error && (
+        <div className="inline-error" role="alert">
+          {error.message}
+        </div>
+      )}
+      {!data && !error && <p className="empty">Loading trace…</p>}
+      {layout && layout.rows.length === 0 && <p className="empty">This trace has no spans (yet).</p>}
+      {layout && layout.rows.length > 0 && (
+        <div className="waterfall">
+          <div className="wf-head">
+            <div className="wf-label">Service · operation</div>
+            <div className="wf-meta">Status</div>
+            <div className="wf-meta">Duration</div>
+            <div className="wf-timeline wf-axis">
+              {[0, 0.25, 0.5, 0.75, 1].map((f) => (
+                <span key={f} className="tick" style={{ left: `${f * 100}%` }}>
+                  {formatDuration(layout.durationMs * f)}
+                </span>
+              ))}
+            </div>
+          </div>
+          {layout.rows.map(({ span, depth }) => (
+            <SpanRow
+              key={span.spanId}
+              span={span}
+              depth={depth}
+              traceStart={layout.startMs}
+              traceDuration={layout.durationMs}
+              selected={selected?.spanId === span.spanId}
+              onSelect={() =>
+                setSelectedSpan((cur) => (cur?.spanId === span.spanId ? null : { traceId, spanId: span.spanId }))
+              }
+            />
+          ))}
+        </div>
+      )}
+      {selected && layout && <SpanDetails span={selected} traceStart={layout.startMs} />}
+    </section>
+  );
+}
+
+function SpanRow(props: {
+  span: Span;
+  depth: number;
+  traceStart: number;
+  traceDuration: number;
+  selected: boolean;
+  onSelect(): void;
+}) {
+  const { span, depth, traceStart, traceDuration, selected, onSelect } = props;
+  const failed = isErrorSpan(span);
+  const left = ((span.startMs - traceStart) / traceDuration) * 100;
+  const width = Math.max((span.durationMs / traceDuration) * 100, 0.4);
+  const color = serviceColor(span.service);
+  return (
+    <div
+      className={`wf-row clickable ${failed ? 'failed' : ''} ${selected ? 'selected' : ''}`}
+      data-testid="span-row"
+      data-service={span.service}
+      data-span-id={span.spanId}
+      role="button"
+      tabIndex={0}
+      aria-pressed={selected}
+      onClick={onSelect}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          onSelect();
+        }
+      }}
+    >
+      <div className="wf-label" style={{ paddingLeft: `${8 + depth * 16}px` }}>
+        <span className="swatch small" style={{ background: color }} />
+        <span className="span-service" style={{ color }}>
+          {span.service}
+        </span>
+        <span className={`kind kind-${span.kind}`}>{span.kind}</span>
+        <span className="mono op" title={`${span.method} ${span.path}`}>
+          {span.method} {span.path}
+        </span>
+        {span.attempts > 1 && <span className="attempts">{span.attempts} tries</span>}
+      </div>
+      <div className={`wf-meta mono status-${statusClass(span.status, span.error)}`}>{span.status || 'ERR'}</div>
+      <div className="wf-meta mono">{formatDuration(span.durationMs)}</div>
+      <div className="wf-timeline">
+        <span
+          className="bar"
+          style={{ left: `${Math.min(left, 99.6)}%`, width: `${width}%`, background: failed ? undefined : color }}
+          title={`${formatDuration(span.durationMs)} at +${formatDuration(span.startMs - traceStart)}`}
+        />
+      </div>
+    </div>
+  );
+}
+
+function SpanDetails({ span, traceStart }: { span: Span; traceStart: number }) {
+  const fields: [string, string][] = [
+    ['span id', span.spanId],
+    ['parent', span.parentSpanId ?? '(root)'],
+    ['kind', span.kind],
+    ['service', span.service],
+    ['instance', span.instanceId],
+    ['peer service', span.peerService ?? '–'],
+    ['request', `${span.method} ${span.path}`],
+    ['status', String(span.status)],
+    ['start', `+${formatDuration(span.startMs - traceStart)} (${formatClock(span.startMs)})`],
+    ['duration', formatDuration(span.durationMs)],
+    ['attempts', String(span.attempts)],
+  ];
+  if (span.error) fields.push(['error', span.error]);
+  const attributes = Object.entries(span.attributes).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div className="span-details" data-testid="span-details">
+      <h3>
+        <span className="swatch small" style={{ background: serviceColor(span.service) }} />
+        {span.service} · {span.kind} · {span.method} {span.path}
+      </h3>
+      <dl className="kv">
+        {fields.map(([k, v]) => (
+          <div key={k} className={k === 'error' ? 'error-text' : undefined}>
+            <dt>{k}</dt>
+            <dd className="mono">{v}</dd>
+          </div>
+        ))}
+      </dl>
+      <h4>Attributes</h4>
+      {attributes.length === 0 ? (
+        <p className="muted small">none</p>
+      ) : (
+        <dl className="kv">
+          {attributes.map(([k, v]) => (
+            <div key={k}>
+              <dt className="mono">{k}</dt>
+              <dd className="mono">{String(v)}</dd>
+            </div>
+          ))}
+        </dl>
+      )}
+    </div>
+  );
+}
+
+export function isErrorSpan(span: Span): boolean {
+  return span.status >= 500 || span.status === 0 || span.error !== null;
+}
+
+/**
+ * Depth-first order of the span tree (children by start time). A span whose parent is not in the
+ * trace (not reported yet, or from an untraced caller) is shown at the top level rather than lost.
+ */
+export function layoutTrace(spans: Span[]): { rows: Row[]; startMs: number; durationMs: number; services: string[] } {
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  const children = new Map<string, Span[]>();
+  const roots: Span[] = [];
+  for (const s of spans) {
+    if (s.parentSpanId && s.parentSpanId !== s.spanId && byId.has(s.parentSpanId)) {
+      const list = children.get(s.parentSpanId) ?? [];
+      list.push(s);
+      children.set(s.parentSpanId, list);
+    } else {
+      roots.push(s);
+    }
+  }
+  const byStart = (a: Span, b: Span) => a.startMs - b.startMs || (a.kind === b.kind ? 0 : a.kind === 'client' ? -1 : 1);
+  const rows: Row[] = [];
+  const seen = new Set<string>();
+  const visit = (s: Span, depth: number) => {
+    if (seen.has(s.spanId)) return; // a malformed trace with a parent cycle must not hang the UI
+    seen.add(s.spanId);
+    rows.push({ span: s, depth });
+    for (const c of (children.get(s.spanId) ?? []).sort(byStart)) visit(c, depth + 1);
+  };
+  for (const r of roots.sort(byStart)) visit(r, 0);
+  // Spans caught in a cycle are unreachable from any root; still show them.
+  for (const s of spans) if (!seen.has(s.spanId)) visit(s, 0);
+
+  const startMs = spans.reduce((m, s) => Math.min(m, s.startMs), Infinity);
+  const endMs = spans.reduce((m, s) => Math.max(m, s.startMs + s.durationMs), -Infinity);
+  const services = [...new Set(spans.map((s) => s.service))];
+  return {
+    rows,
+    startMs: Number.isFinite(startMs) ? startMs : 0,
+    durationMs: Number.isFinite(endMs - startMs) ? Math.max(endMs - startMs, 0.001) : 1,
+    services,
+  };
+}
