@@ -1,4 +1,4 @@
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { StatusResponse } from '../src/contract/api';
 import { ApiClientError, createApiClient } from './api-client';
 import { ServicesPanel } from './components/ServicesPanel';
@@ -29,6 +29,10 @@ export function App({ token, initialTraceId }: Props) {
   const data = status.data;
   const serviceNames = useMemo(() => (data ? data.services.map((s) => s.name).sort() : []), [data]);
   registerServices(serviceNames);
+  const meshName = data?.mesh;
+  useEffect(() => {
+    document.title = meshName ? `${meshName} · devmesh` : 'devmesh';
+  }, [meshName]);
   const connectionError = status.error ?? traceError;
 
   return (

@@ -135,7 +135,7 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
                 </td>
                 <td className="num mono">{t.spanCount}</td>
                 <td className="chips">
-                  {t.services.map((s) => (
+                  {[...t.services].sort().map((s) => (
                     <span key={s} className="chip" style={{ borderColor: serviceColor(s) }}>
                       {s}
                     </span>

@@ -49,7 +49,7 @@ require('node:http').createServer((req, res) => {
   res.end(JSON.stringify({ back: true, path: req.url }));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `,
-  // The folder is inside a "type": "module" tree only if a parent says so; pin CommonJS for the apps.
+  // Pinned so the apps stay CommonJS whatever package.json sits above the temporary folder.
   'package.json': '{ "type": "commonjs" }\n',
 };
 
