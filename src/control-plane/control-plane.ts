@@ -212,7 +212,7 @@ export class ControlPlane {
     this.gateways.push(gw);
     gw.sidecar.start();
     const ports = await gw.sidecar.push(++this.version, this.gatewayConfig(gw));
-    this.log(`ingress ${service}: http://127.0.0.1:${ports.outbound[service]}`);
+    if (!ports.outbound[service]) throw new Error(`${id}: the gateway did not report a port for ${service}`);
   }
 
   private clusters(): Cluster[] {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../control-plane/control-plane.js';
-// Type-only: keeps preload.cts in the compilation (tsconfig's src/**/*.ts does not match .cts).
+// The bridge type the preload exposes to the window (preload.cts is CommonJS: sandboxed preloads cannot be ESM).
 import type { ShellBridge } from './preload.cjs';
 
 type ControlPlane = Awaited<ReturnType<typeof startControlPlane>>;

@@ -9,7 +9,9 @@ export class Reaper {
 
   constructor() {
     const entry = fileURLToPath(new URL('./reaper-main.js', import.meta.url));
-    this.child = spawn(process.execPath, [entry], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    // Inside Electron, execPath is the Electron binary: ELECTRON_RUN_AS_NODE makes it a plain Node.
+    const env = process.versions.electron ? { ...process.env, ELECTRON_RUN_AS_NODE: '1' } : process.env;
+    this.child = spawn(process.execPath, [entry], { detached: true, stdio: ['pipe', 'ignore', 'ignore'], env });
     this.input = this.child.stdin!;
     this.input.on('error', () => {}); // the reaper gone early is not fatal to the mesh
     // Neither the pipe nor the child may keep the control plane's event loop alive.
