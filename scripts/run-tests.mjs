@@ -32,8 +32,10 @@ stream.on('test:pass', (e) => { if (e.details.type !== 'suite') passed++; });
 stream.on('test:fail', (e) => {
   if (e.details.type !== 'suite') { failed++; failures.push(`${e.file ? relative(root, e.file) : ''} › ${e.name}`); }
 });
-stream.compose(spec).pipe(process.stdout);
-await new Promise((resolve) => stream.on('end', resolve));
+// Wait for the reporter's own end, so its summary is printed before ours, which must be the last line.
+const reporter = stream.compose(spec);
+reporter.pipe(process.stdout, { end: false });
+await new Promise((resolve) => reporter.on('end', resolve));
 
 // Leak check: every process the mesh starts carries DEVMESH_HOME in its environment, and tests use
 // temporary homes named devmesh-test-*; any such process still alive was leaked.
