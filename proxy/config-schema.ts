@@ -1,0 +1,132 @@
+// Validation of a pushed snapshot, before anything is touched: a config is applied whole or not at all,
+// and a rejected one gets a reason precise enough to fix the control plane bug behind it
+// (e.g. `route catalog[1]: invalid regex "(": ...`).
+import { z } from 'zod';
+import type { SidecarConfig, StringMatch } from './protocol.js';
+import { checkTlsMaterial } from './tls.js';
+import { unknownRetryOn } from './outbound/retry.js';
+
+export class ConfigError extends Error {}
+
+const port = z.number().int().min(0).max(65535);
+const name = z.string().min(1);
+
+// Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
+const stringMatch = z.object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() });
+
+const matchBlock = z.object({
+  uri: stringMatch.optional(),
+  method: stringMatch.optional(),
+  headers: z.record(z.string().min(1), stringMatch).optional(),
+});
+
+const routeRule = z.object({
+  name: z.string().optional(),
+  match: z.array(matchBlock),
+  destinations: z.array(z.object({ service: name, subset: z.string().optional(), weight: z.number().finite().min(0) })),
+  retries: z.object({
+    attempts: z.number().int().min(0).max(10),
+    perTryTimeoutMs: z.number().positive().optional(),
+    retryOn: z.array(z.string()),
+  }),
+  timeoutMs: z.number().min(0).optional(),
+});
+
+const sidecarConfig = z.object({
+  mesh: name,
+  workload: z.object({ service: name, version: z.string(), instanceId: name }),
+  tls: z.object({ caPem: name, certPem: name, keyPem: name }),
+  inbound: z
+    .object({ port, appPort: port.min(1), mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']) })
+    .optional(),
+  outbound: z.array(z.object({ service: name, port, routes: z.array(routeRule) })),
+  clusters: z.array(
+    z.object({
+      service: name,
+      spiffeId: z.string(),
+      tls: z.boolean(),
+      endpoints: z.array(z.object({ instanceId: name, version: z.string(), host: name, port: port.min(1) })),
+    }),
+  ),
+});
+
+/** "outbound.1.routes.0.retries.attempts" → "route catalog[0].retries.attempts", naming what a human wrote. */
+function describePath(raw: unknown, path: readonly PropertyKey[]): string {
+  const outbound = (raw as { outbound?: Array<{ service?: unknown }> } | null)?.outbound;
+  if (path[0] === 'outbound' && typeof path[1] === 'number') {
+    const svc = outbound?.[path[1]]?.service;
+    const label = typeof svc === 'string' ? svc : `#${path[1]}`;
+    if (path[2] === 'routes' && typeof path[3] === 'number') return `route ${label}[${path[3]}]${joinPath(path.slice(4))}`;
+    return `outbound listener ${label}${joinPath(path.slice(2))}`;
+  }
+  return joinPath(path).replace(/^\./, '') || 'config';
+}
+
+function joinPath(path: readonly PropertyKey[]): string {
+  return path.map((seg) => (typeof seg === 'number' ? `[${seg}]` : `.${String(seg)}`)).join('');
+}
+
+function checkStringMatch(where: string, m: { exact?: string; prefix?: string; regex?: string }): void {
+  const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
+  if (set.length !== 1) throw new ConfigError(`${where}: a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})`);
+  if (m.regex !== undefined) {
+    try {
+      new RegExp(m.regex);
+    } catch (err) {
+      throw new ConfigError(`${where}: invalid regex ${JSON.stringify(m.regex)}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The validated config, or a ConfigError whose message is the NACK reason. */
+export function parseSidecarConfig(raw: unknown): SidecarConfig {
+  const parsed = sidecarConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${describePath(raw, issue.path)}: ${issue.message}`);
+  }
+  const config = parsed.data as SidecarConfig;
+
+  const ports = new Map<number, string>();
+  const claim = (p: number, who: string): void => {
+    if (p === 0) return;
+    const other = ports.get(p);
+    if (other !== undefined) throw new ConfigError(`${who}: port ${p} is also configured for ${other}`);
+    ports.set(p, who);
+  };
+  if (config.inbound) claim(config.inbound.port, 'inbound listener');
+
+  const services = new Set<string>();
+  for (const listener of config.outbound) {
+    if (services.has(listener.service)) throw new ConfigError(`outbound listener ${listener.service}: defined twice`);
+    services.add(listener.service);
+    claim(listener.port, `outbound listener ${listener.service}`);
+    listener.routes.forEach((rule, i) => {
+      const where = `route ${listener.service}[${i}]${rule.name ? ` (${rule.name})` : ''}`;
+      rule.match.forEach((block, b) => {
+        if (block.uri) checkStringMatch(`${where} match[${b}].uri`, block.uri);
+        if (block.method) checkStringMatch(`${where} match[${b}].method`, block.method);
+        for (const [header, m] of Object.entries(block.headers ?? {})) checkStringMatch(`${where} match[${b}].headers.${header}`, m as StringMatch);
+      });
+      if (rule.destinations.length === 0) throw new ConfigError(`${where}: no destinations`);
+      const unknown = unknownRetryOn(rule.retries.retryOn);
+      if (unknown !== null) throw new ConfigError(`${where}: unknown retryOn condition ${JSON.stringify(unknown)}`);
+    });
+  }
+
+  const clusters = new Set<string>();
+  for (const cluster of config.clusters) {
+    if (clusters.has(cluster.service)) throw new ConfigError(`cluster ${cluster.service}: defined twice`);
+    clusters.add(cluster.service);
+    if (cluster.tls && !cluster.spiffeId.startsWith('spiffe://')) {
+      throw new ConfigError(`cluster ${cluster.service}: spiffeId ${JSON.stringify(cluster.spiffeId)} is not a spiffe:// URI`);
+    }
+  }
+
+  try {
+    checkTlsMaterial(config.tls);
+  } catch (err) {
+    throw new ConfigError(`tls: cannot use the certificate material: ${(err as Error).message}`);
+  }
+  return config;
+}

@@ -1,0 +1,60 @@
+// The sidecar process: started by the control plane with child_process.fork, spoken to over the IPC
+// channel with the messages of ./protocol.ts. It must never outlive the control plane: when the channel
+// goes away (the parent exited or crashed), it closes its listeners and exits, so the mesh leaks nothing.
+import type { ControlMessage, SidecarMessage } from './protocol.js';
+import { Sidecar } from './sidecar.js';
+
+/** Upper bound on a graceful exit; a stuck close must not keep an orphan alive. */
+const EXIT_DEADLINE_MS = 2_000;
+
+function log(message: string): void {
+  process.stderr.write(`devmesh-sidecar[${process.pid}] ${message}\n`);
+}
+
+if (typeof process.send !== 'function') {
+  log('must be started by the devmesh control plane (child_process.fork with an IPC channel)');
+  process.exit(2);
+}
+
+function send(msg: SidecarMessage): void {
+  // After a disconnect there is nobody to tell; dropping is correct.
+  if (process.connected) process.send!(msg, undefined, undefined, (err) => { if (err) log(`send failed: ${err.message}`); });
+}
+
+const sidecar = new Sidecar(send);
+let applying: Promise<void> = Promise.resolve();
+let stopping = false;
+
+function shutdown(why: string, code = 0): void {
+  if (stopping) return;
+  stopping = true;
+  log(`shutting down: ${why}`);
+  setTimeout(() => process.exit(code), EXIT_DEADLINE_MS).unref();
+  sidecar.close().finally(() => {
+    if (process.connected) process.disconnect();
+    process.exit(code);
+  });
+}
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as ControlMessage;
+  switch (msg?.type) {
+    case 'config': {
+      const version = typeof msg.version === 'number' ? msg.version : -1;
+      // Configs apply one at a time, in arrival order: each ACK describes exactly one state.
+      applying = applying
+        .then(() => sidecar.apply(version, msg.config))
+        .then(send, (err: Error) => send({ type: 'nack', version, reason: `internal error: ${err.stack ?? err.message}` }));
+      return;
+    }
+    case 'shutdown':
+      shutdown('shutdown requested');
+      return;
+    default:
+      log(`ignoring unknown control message ${JSON.stringify((raw as { type?: unknown })?.type)}`);
+  }
+});
+
+process.on('disconnect', () => shutdown('control plane disconnected'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
