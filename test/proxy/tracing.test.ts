@@ -1,0 +1,73 @@
+// W3C traceparent propagation across app → client sidecar → server sidecar → app.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { clientConfig, cluster, echoApp, endpoint, httpClient, plainRequest, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const APP_SPAN = '00f067aa0ba902b7';
+
+describe('trace propagation', () => {
+  const mesh = new TestMesh(tempHome({ after }));
+
+  it('links app span → client span → server span → app, keeping the trace id', async (t) => {
+    const app = await startApp(t, echoApp('reviews'));
+    const server = SidecarProcess.start(t, mesh.home);
+    const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port }));
+    const client = SidecarProcess.start(t, mesh.home);
+    const clientPorts = await client.apply(
+      clientConfig({
+        tls: mesh.tls('productpage'),
+        service: 'productpage',
+        outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
+        clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
+      }),
+    );
+    const get = httpClient(t);
+    const reply = await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/traced`, {
+      headers: { traceparent: `00-${TRACE_ID}-${APP_SPAN}-01`, tracestate: 'vendor=1' },
+    });
+    assert.equal(reply.status, 200);
+    const seen = JSON.parse(reply.body);
+
+    const [clientSpan] = await client.waitForSpans((s) => s.kind === 'client' && s.path === '/traced');
+    const [serverSpan] = await server.waitForSpans((s) => s.kind === 'server' && s.path === '/traced');
+    assert.equal(clientSpan!.traceId, TRACE_ID);
+    assert.equal(clientSpan!.parentSpanId, APP_SPAN, 'client span is a child of the span the app sent');
+    assert.equal(serverSpan!.traceId, TRACE_ID);
+    assert.equal(serverSpan!.parentSpanId, clientSpan!.spanId, 'server span is a child of the client span');
+    assert.equal(seen.traceparent, `00-${TRACE_ID}-${serverSpan!.spanId}-01`, 'the app gets the server span as parent');
+    assert.match(clientSpan!.spanId, /^[0-9a-f]{16}$/);
+    assert.notEqual(clientSpan!.spanId, serverSpan!.spanId);
+    assert.equal(clientSpan!.attempts, 1);
+    assert.ok(clientSpan!.durationMs >= serverSpan!.durationMs, 'the client span encloses the server span');
+
+    // No traceparent from the app: the client span starts a trace, which the server joins.
+    await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/untraced`);
+    const [rootClient] = await client.waitForSpans((s) => s.path === '/untraced');
+    const [joinedServer] = await server.waitForSpans((s) => s.path === '/untraced');
+    assert.equal(rootClient!.parentSpanId, null);
+    assert.match(rootClient!.traceId, /^[0-9a-f]{32}$/);
+    assert.notEqual(rootClient!.traceId, TRACE_ID);
+    assert.equal(joinedServer!.traceId, rootClient!.traceId);
+    assert.equal(joinedServer!.parentSpanId, rootClient!.spanId);
+  });
+
+  it('starts a new trace for an inbound request without a valid traceparent', async (t) => {
+    const app = await startApp(t, echoApp('reviews'));
+    const server = SidecarProcess.start(t, mesh.home);
+    const ports = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port, mtls: 'PERMISSIVE' }));
+    const invalid = ['garbage', `00-${'0'.repeat(32)}-${APP_SPAN}-01`, `ff-${TRACE_ID}-${APP_SPAN}-01`, `00-${TRACE_ID}-${APP_SPAN}-01-extra`];
+    for (const [i, traceparent] of invalid.entries()) {
+      const reply = await plainRequest(ports.inbound!, `/bad/${i}`, { traceparent });
+      const seen = JSON.parse(reply.body);
+      const [span] = await server.waitForSpans((s) => s.path === `/bad/${i}`);
+      assert.equal(span!.parentSpanId, null, traceparent);
+      assert.notEqual(span!.traceId, TRACE_ID);
+      assert.equal(seen.traceparent, `00-${span!.traceId}-${span!.spanId}-01`);
+    }
+    const reply = await plainRequest(ports.inbound!, '/good', { traceparent: `00-${TRACE_ID}-${APP_SPAN}-00` });
+    const [span] = await server.waitForSpans((s) => s.path === '/good');
+    assert.equal(span!.parentSpanId, APP_SPAN);
+    assert.equal(JSON.parse(reply.body).traceparent, `00-${TRACE_ID}-${span!.spanId}-00`, 'sampling flags are kept');
+  });
+});
