@@ -7,17 +7,18 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
-import { spiffeId, type Cluster, type SidecarConfig } from '../../proxy/protocol.js';
+import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol.js';
 import { ApiServer } from '../api/api-server.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
-import { instancesOf, routesFor, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
+import { instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { Reaper } from '../supervisor/reaper.js';
 import type { Workload } from '../supervisor/supervisor.js';
 import { TraceStore } from '../telemetry/trace-store.js';
 import { SidecarHandle } from './sidecar-handle.js';
+import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
 
 export interface ControlPlaneOptions {
@@ -216,40 +217,29 @@ export class ControlPlane {
   }
 
   private clusters(): Cluster[] {
-    return Object.keys(this.mesh.services).map((service) => ({
-      service,
-      spiffeId: spiffeId(this.mesh.name, service),
-      tls: this.mtlsOf(service) !== 'DISABLE',
-      endpoints: this.instances
-        .filter((rt) => rt.spec.service === service && rt.state === 'running' && rt.sidecar.ports?.inbound)
-        .map((rt) => ({ instanceId: rt.spec.id, version: rt.spec.version, host: '127.0.0.1', port: rt.sidecar.ports!.inbound! })),
-    }));
+    return buildClusters(
+      this.mesh,
+      this.instances.map((rt) => ({
+        instanceId: rt.spec.id,
+        service: rt.spec.service,
+        version: rt.spec.version,
+        inboundPort: rt.sidecar.ports?.inbound ?? null,
+        healthy: rt.state === 'running',
+      })),
+    );
   }
 
-  private mtlsOf(service: string): 'STRICT' | 'PERMISSIVE' | 'DISABLE' {
-    return this.mesh.services[service]?.mtls ?? this.mesh.mtls;
+  private tlsOf(rt: { cert: IssuedCert }): TlsMaterial {
+    return { caPem: this.ca.rootPem, certPem: rt.cert.certPem, keyPem: rt.cert.keyPem };
   }
 
   private sidecarConfig(rt: InstanceRuntime, clusters = this.clusters()): SidecarConfig {
-    const upstreams = this.mesh.services[rt.spec.service]?.upstreams ?? [];
-    return {
-      mesh: this.mesh.name,
-      workload: { service: rt.spec.service, version: rt.spec.version, instanceId: rt.spec.id },
-      tls: { caPem: this.ca.rootPem, certPem: rt.cert.certPem, keyPem: rt.cert.keyPem },
-      inbound: { port: 0, appPort: rt.appPort, mtls: this.mtlsOf(rt.spec.service) },
-      outbound: upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(this.mesh, up) })),
-      clusters,
-    };
+    const workload = { service: rt.spec.service, version: rt.spec.version, instanceId: rt.spec.id };
+    return buildSidecarConfig(this.mesh, workload, this.tlsOf(rt), rt.appPort, clusters);
   }
 
   private gatewayConfig(gw: GatewayRuntime, clusters = this.clusters()): SidecarConfig {
-    return {
-      mesh: this.mesh.name,
-      workload: { service: 'ingress', version: '', instanceId: `ingress-${gw.service}` },
-      tls: { caPem: this.ca.rootPem, certPem: gw.cert.certPem, keyPem: gw.cert.keyPem },
-      outbound: [{ service: gw.service, port: gw.requestedPort, routes: routesFor(this.mesh, gw.service) }],
-      clusters,
-    };
+    return buildGatewayConfig(this.mesh, gw.service, gw.requestedPort, this.tlsOf(gw), clusters);
   }
 
   private schedulePush(): void {
@@ -330,7 +320,7 @@ export class ControlPlane {
     const services: ServiceStatus[] = Object.entries(this.mesh.services).map(([name, svc]) => ({
       name,
       upstreams: svc.upstreams ?? [],
-      mtls: this.mtlsOf(name),
+      mtls: mtlsOf(this.mesh, name),
       instances: this.instances
         .filter((rt) => rt.spec.service === name)
         .map((rt) => ({
