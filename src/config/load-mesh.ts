@@ -1,10 +1,10 @@
 // Reads devmesh.yaml and turns every problem into `file:line:column: message`, the way a compiler does,
 // so an editor or terminal can jump to it. YAML syntax errors and schema errors use the same format.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, relative } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { MeshSchema, type MeshFile } from './mesh-schema.js';
+import { crossCheck, MeshSchema, PolicyFileSchema, type MeshFile, type PolicyFile } from './mesh-schema.js';
 
 export interface ConfigProblem {
   file: string;
@@ -58,33 +58,111 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   return where ? `${where}: ${issue.message}` : issue.message;
 }
 
-/** Parses and validates mesh text; `file` is only used in messages. */
-export function parseMesh(text: string, file: string): MeshFile {
+interface SourceDoc {
+  shown: string;
+  doc: Document;
+  lc: LineCounter;
+}
+
+function problemAt(src: SourceDoc, path: PropertyKey[], message: string): ConfigProblem {
+  const pos = locate(src.doc, src.lc, path);
+  return { file: src.shown, line: pos.line, column: pos.col, message };
+}
+
+function parseYaml(text: string, file: string): SourceDoc {
   const shown = displayPath(file);
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new MeshConfigError(
       doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
+        const pos = lc.linePos(e.pos[0]);
         return { file: shown, line: pos.line, column: pos.col, message: `YAML: ${e.message.split('\n')[0]}` };
       }),
     );
   }
-  const result = MeshSchema.safeParse(doc.toJS() ?? {});
-  if (!result.success) {
+  return { shown, doc, lc };
+}
+
+function validate<S extends z.ZodType>(src: SourceDoc, schema: S): z.infer<S> {
+  const result = schema.safeParse(src.doc.toJS() ?? {});
+  if (result.success) return result.data;
+  throw new MeshConfigError(
+    result.error.issues.map((issue) => {
+      // An unknown key is best pointed at by the key itself.
+      const pos =
+        issue.code === 'unrecognized_keys' && issue.keys[0]
+          ? locateKey(src.doc, src.lc, issue.path, issue.keys[0])
+          : locate(src.doc, src.lc, issue.path);
+      return { file: src.shown, line: pos.line, column: pos.col, message: issueMessage(issue) };
+    }),
+  );
+}
+
+const KEYED_SECTIONS = ['routes', 'policies', 'serviceMtls', 'external'] as const;
+
+/**
+ * Parses and validates mesh text, merging the policy files it includes (their entries override the mesh
+ * file's, per service; authorization policies by name). `file` names the text in messages and anchors
+ * relative include paths.
+ */
+export function parseMesh(text: string, file: string, readInclude: (path: string) => string = (p) => readFileSync(p, 'utf8')): MeshFile {
+  const main = parseYaml(text, file);
+  const mesh = validate(main, MeshSchema);
+  // Where each merged entry came from, so a cross-reference error points into the right file.
+  const origins = new Map<string, { src: SourceDoc; prefix: (string | number)[] }>();
+  const problems: ConfigProblem[] = [];
+  for (const [i, include] of (mesh.include ?? []).entries()) {
+    const path = resolve(dirname(file), include);
+    let incText: string;
+    try {
+      incText = readInclude(path);
+    } catch (err) {
+      problems.push(problemAt(main, ['include', i], `include[${i}]: cannot read ${include}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+      continue;
+    }
+    let src: SourceDoc;
+    let policy: PolicyFile;
+    try {
+      src = parseYaml(incText, path);
+      policy = validate(src, PolicyFileSchema);
+    } catch (err) {
+      if (!(err instanceof MeshConfigError)) throw err;
+      problems.push(...err.problems);
+      continue;
+    }
+    if (policy.mtls) mesh.mtls = policy.mtls;
+    for (const section of KEYED_SECTIONS) {
+      const entries = policy[section];
+      if (!entries) continue;
+      const target: Record<string, unknown> = (mesh[section] ??= {});
+      for (const [key, value] of Object.entries(entries)) {
+        target[key] = value;
+        origins.set(`${section}\0${key}`, { src, prefix: [section, key] });
+      }
+    }
+    (policy.authorization ?? []).forEach((p, j) => {
+      const list = (mesh.authorization ??= []);
+      const existing = list.findIndex((q) => q.name === p.name && q.service === p.service);
+      const index = existing >= 0 ? existing : list.length;
+      list[index] = p;
+      origins.set(`authorization\0${index}`, { src, prefix: ['authorization', j] });
+    });
+  }
+  if (problems.length > 0) throw new MeshConfigError(problems);
+  const issues = crossCheck(mesh);
+  if (issues.length > 0) {
     throw new MeshConfigError(
-      result.error.issues.map((issue) => {
-        // An unknown key is best pointed at by the key itself.
-        const pos =
-          issue.code === 'unrecognized_keys' && issue.keys[0]
-            ? locateKey(doc, lineCounter, issue.path, issue.keys[0])
-            : locate(doc, lineCounter, issue.path);
-        return { file: shown, line: pos.line, column: pos.col, message: issueMessage(issue) };
+      issues.map((issue) => {
+        const from = origins.get(`${String(issue.path[0])}\0${String(issue.path[1])}`);
+        const where = describePath(issue.path);
+        return from
+          ? problemAt(from.src, [...from.prefix, ...issue.path.slice(2)], `${where}: ${issue.message}`)
+          : problemAt(main, issue.path, `${where}: ${issue.message}`);
       }),
     );
   }
-  return result.data;
+  return mesh;
 }
 
 export function loadMeshFile(file: string): MeshFile {
@@ -95,4 +173,9 @@ export function loadMeshFile(file: string): MeshFile {
     throw new MeshConfigError([{ file: displayPath(file), line: 1, column: 1, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
   }
   return parseMesh(text, file);
+}
+
+/** The files a mesh reads: itself and its includes (what a running mesh watches). */
+export function meshFilesOf(file: string, mesh: MeshFile): string[] {
+  return [file, ...(mesh.include ?? []).map((inc) => resolve(dirname(file), inc))];
 }

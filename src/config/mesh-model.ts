@@ -1,7 +1,7 @@
 // Derives what the control plane runs from a validated mesh file: the instances of every service,
 // the order to start them in, and each service's route rules with Istio's defaults filled in.
 import { resolve } from 'node:path';
-import type { RetryPolicy, RouteRule } from '../../proxy/protocol.js';
+import type { MtlsMode, RetryPolicy, RouteRule, StringMatch } from '../../proxy/protocol.js';
 import { durationMs, type HttpRouteSpec, type MeshFile } from './mesh-schema.js';
 
 export interface InstanceSpec {
@@ -75,6 +75,11 @@ export function startOrder(mesh: MeshFile): string[] {
   return [...order, ...names.filter((n) => !done.has(n))];
 }
 
+/** Istio: a header condition without a value ({}) means "present". */
+function presentOr(m: StringMatch | Record<string, never>): StringMatch {
+  return 'exact' in m || 'prefix' in m || 'regex' in m ? (m as StringMatch) : { regex: '.*' };
+}
+
 function retryPolicy(spec: HttpRouteSpec['retries']): RetryPolicy {
   if (!spec) return ISTIO_DEFAULT_RETRIES;
   const retryOn = (spec.retryOn ?? 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes')
@@ -92,7 +97,7 @@ function retryPolicy(spec: HttpRouteSpec['retries']): RetryPolicy {
 
 /** The route rules of calls to `target`: the file's rules, or one rule sending everything to all instances. */
 export function routesFor(mesh: MeshFile, target: string): RouteRule[] {
-  const rules = mesh.routes[target];
+  const rules = mesh.routes?.[target];
   if (!rules || rules.length === 0) {
     return [{ name: 'default', match: [], destinations: [{ service: target, weight: 100 }], retries: ISTIO_DEFAULT_RETRIES }];
   }
@@ -101,12 +106,13 @@ export function routesFor(mesh: MeshFile, target: string): RouteRule[] {
     match: (rule.match ?? []).map(({ uri, method, headers }) => ({
       ...(uri ? { uri } : {}),
       ...(method ? { method } : {}),
-      ...(headers ? { headers } : {}),
+      // Istio: a header condition without a value means "present".
+      ...(headers ? { headers: Object.fromEntries(Object.entries(headers).map(([k, m]) => [k, presentOr(m)])) } : {}),
     })),
-    destinations: rule.route.map((d) => ({
+    destinations: (rule.route ?? []).map((d) => ({
       service: d.destination.host ?? target,
       ...(d.destination.subset ? { subset: d.destination.subset } : {}),
-      weight: d.weight ?? (rule.route.length === 1 ? 100 : 0),
+      weight: d.weight ?? (rule.route?.length === 1 ? 100 : 0),
     })),
     retries: retryPolicy(rule.retries),
     ...(rule.timeout ? { timeoutMs: durationMs(rule.timeout) } : {}),
@@ -120,4 +126,17 @@ export function clustersNeededFor(mesh: MeshFile, targets: string[]): string[] {
     for (const rule of routesFor(mesh, t)) for (const d of rule.destinations) out.add(d.service);
   }
   return [...out];
+}
+
+/**
+ * PeerAuthentication semantics: the policy-file override beats the service's own setting, which beats the
+ * mesh default; a port-level mode (keyed by the app port) beats the workload mode; UNSET inherits.
+ */
+export function effectiveMtls(mesh: MeshFile, service: string, appPort?: number): MtlsMode {
+  const setting = mesh.serviceMtls?.[service] ?? mesh.services[service]?.mtls;
+  if (setting === undefined) return mesh.mtls;
+  if (typeof setting === 'string') return setting;
+  const portMode = appPort !== undefined ? setting.portLevelMtls?.[String(appPort)]?.mode : undefined;
+  const mode = portMode && portMode !== 'UNSET' ? portMode : setting.mode;
+  return mode && mode !== 'UNSET' ? mode : mesh.mtls;
 }

@@ -42,23 +42,43 @@ const StringMatch = z
   ])
   .describe('Istio StringMatch: exactly one of exact, prefix, regex.');
 
+// Istio: a header condition with no value ({}) checks that the header is present.
+const HeaderMatch = z.union([StringMatch, z.strictObject({})]);
+
 const HttpMatchRequest = z
   .strictObject({
     name: z.string().optional(),
     uri: StringMatch.optional(),
     method: StringMatch.optional(),
-    headers: z.record(z.string(), StringMatch).optional(),
+    authority: StringMatch.optional(),
+    headers: z.record(z.string(), HeaderMatch).optional(),
+    withoutHeaders: z.record(z.string(), HeaderMatch).optional().describe('Headers that must not match (absent, or a different value).'),
+    queryParams: z.record(z.string(), HeaderMatch).optional(),
+    sourceLabels: z
+      .strictObject({ app: Name.optional(), version: z.string().optional() })
+      .optional()
+      .describe('The calling workload: app is the calling service, version its version key.'),
   })
   .describe('Conditions that must all hold (AND). Several match blocks OR together.');
 
 const Destination = z.strictObject({
   host: Name.optional().describe('Destination service; defaults to the service the rule is keyed by.'),
   subset: Name.optional().describe('A version key of the destination service.'),
+  port: z.strictObject({ number: z.number().int().min(1).max(65535) }).optional(),
 });
+
+const HeaderOperations = z.strictObject({
+  set: z.record(z.string(), z.string()).optional(),
+  add: z.record(z.string(), z.string()).optional(),
+  remove: z.array(z.string()).optional(),
+});
+
+const Headers = z.strictObject({ request: HeaderOperations.optional(), response: HeaderOperations.optional() });
 
 const HttpRouteDestination = z.strictObject({
   destination: Destination,
   weight: z.number().int().min(0).max(100).optional(),
+  headers: Headers.optional(),
 });
 
 const RETRY_ON = new Set([
@@ -76,22 +96,181 @@ const HttpRetry = z.strictObject({
       `must be a comma-separated list of ${[...RETRY_ON].join(', ')} or HTTP status codes`,
     )
     .optional(),
+  retryRemoteLocalities: z.boolean().optional(),
 });
 
-const HttpRoute = z.strictObject({
-  name: z.string().optional(),
-  match: z.array(HttpMatchRequest).optional(),
-  route: z.array(HttpRouteDestination).min(1, 'needs at least one destination'),
-  retries: HttpRetry.optional(),
-  timeout: Duration.optional(),
+const Percent = z.strictObject({ value: z.number().min(0).max(100) });
+
+const HttpFault = z
+  .strictObject({
+    delay: z.strictObject({ fixedDelay: Duration, percentage: Percent.optional() }).optional(),
+    abort: z
+      .strictObject({
+        httpStatus: z.number().int().min(200).max(599).optional(),
+        grpcStatus: z.string().optional(),
+        percentage: Percent.optional(),
+      })
+      .refine((a) => (a.httpStatus === undefined) !== (a.grpcStatus === undefined), 'needs exactly one of httpStatus, grpcStatus')
+      .optional(),
+  })
+  .describe('Fault injection. As in Istio, a route with a fault has its retries and timeout turned off.');
+
+const HttpRoute = z
+  .strictObject({
+    name: z.string().optional(),
+    match: z.array(HttpMatchRequest).optional(),
+    route: z.array(HttpRouteDestination).min(1, 'needs at least one destination').optional(),
+    redirect: z
+      .strictObject({
+        uri: z.string().optional(),
+        authority: z.string().optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        scheme: z.enum(['http', 'https']).optional(),
+        redirectCode: z.number().int().min(300).max(399).optional(),
+      })
+      .optional(),
+    directResponse: z
+      .strictObject({ status: z.number().int().min(200).max(599), body: z.strictObject({ string: z.string() }).optional() })
+      .optional(),
+    rewrite: z.strictObject({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
+    headers: Headers.optional(),
+    mirror: Destination.optional(),
+    mirrorPercentage: Percent.optional(),
+    fault: HttpFault.optional(),
+    retries: HttpRetry.optional(),
+    timeout: Duration.optional(),
+  })
+  .superRefine((r, ctx) => {
+    const actions = [r.route, r.redirect, r.directResponse].filter((a) => a !== undefined).length;
+    if (actions !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of route, redirect, directResponse' });
+  });
+
+const LoadBalancer = z.strictObject({
+  simple: z.enum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH', 'UNSPECIFIED']).optional(),
+  consistentHash: z
+    .strictObject({
+      httpHeaderName: z.string().optional(),
+      httpCookie: z.strictObject({ name: z.string(), path: z.string().optional(), ttl: Duration.optional() }).optional(),
+      useSourceIp: z.boolean().optional(),
+      httpQueryParameterName: z.string().optional(),
+    })
+    .refine((c) => Object.keys(c).length === 1, 'needs exactly one hash key: httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName')
+    .optional(),
 });
+
+const ConnectionPool = z.strictObject({
+  tcp: z.strictObject({ maxConnections: z.number().int().min(1).optional(), connectTimeout: Duration.optional() }).optional(),
+  http: z
+    .strictObject({
+      http1MaxPendingRequests: z.number().int().min(1).optional(),
+      http2MaxRequests: z.number().int().min(1).optional(),
+      maxRequestsPerConnection: z.number().int().min(0).optional(),
+      maxRetries: z.number().int().min(0).optional(),
+      idleTimeout: Duration.optional(),
+    })
+    .optional(),
+});
+
+const OutlierDetection = z.strictObject({
+  consecutive5xxErrors: z.number().int().min(0).optional(),
+  consecutiveGatewayErrors: z.number().int().min(0).optional(),
+  interval: Duration.optional(),
+  baseEjectionTime: Duration.optional(),
+  maxEjectionPercent: z.number().int().min(0).max(100).optional(),
+  minHealthPercent: z.number().int().min(0).max(100).optional(),
+});
+
+const RetryBudget = z
+  .strictObject({
+    retryRatio: z.number().min(0).max(1).optional(),
+    minRetriesPerSecond: z.number().int().min(0).optional(),
+    ttl: Duration.optional(),
+  })
+  .describe('Linkerd-style retry budget: retries may add at most retryRatio of the requests (plus minRetriesPerSecond), over ttl.');
+
+const TrafficPolicyFields = {
+  loadBalancer: LoadBalancer.optional(),
+  connectionPool: ConnectionPool.optional(),
+  outlierDetection: OutlierDetection.optional(),
+  retryBudget: RetryBudget.optional(),
+};
+
+const TrafficPolicy = z
+  .strictObject({
+    ...TrafficPolicyFields,
+    subsets: z.record(Name, z.strictObject(TrafficPolicyFields)).optional().describe('Per-version overrides, like DestinationRule subsets.'),
+  })
+  .describe("DestinationRule trafficPolicy for calls to this service.");
+
+const StringList = z.array(z.string()).optional();
+
+const AuthorizationRule = z.strictObject({
+  from: z
+    .array(
+      z.strictObject({
+        source: z.strictObject({
+          principals: StringList,
+          notPrincipals: StringList,
+          namespaces: StringList,
+          notNamespaces: StringList,
+          services: z.array(Name).optional().describe('Calling services (devmesh shorthand for their principals).'),
+          notServices: z.array(Name).optional(),
+        }),
+      }),
+    )
+    .optional(),
+  to: z
+    .array(
+      z.strictObject({
+        operation: z.strictObject({
+          methods: StringList,
+          notMethods: StringList,
+          paths: StringList,
+          notPaths: StringList,
+          ports: StringList,
+          notPorts: StringList,
+          hosts: StringList,
+          notHosts: StringList,
+        }),
+      }),
+    )
+    .optional(),
+  when: z.array(z.strictObject({ key: z.string(), values: StringList, notValues: StringList })).optional(),
+});
+
+const AuthorizationPolicy = z
+  .strictObject({
+    name: z.string().min(1),
+    service: Name.optional().describe('The service the policy applies to (its inbound); omitted: every service.'),
+    action: z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']).default('ALLOW'),
+    rules: z.array(AuthorizationRule).optional().describe('rules: [{}] allows all; no rules (ALLOW) allows nothing.'),
+  })
+  .describe('Istio AuthorizationPolicy: CUSTOM, then DENY, then ALLOW; with no ALLOW policy, everything is allowed.');
+
+const PortLevelMtls = z.record(z.string().regex(/^\d+$/, 'must be a port number'), z.strictObject({ mode: z.enum(['UNSET', 'STRICT', 'PERMISSIVE', 'DISABLE']) }));
+
+const MtlsSetting = z
+  .union([
+    MtlsModeSchema,
+    z.strictObject({ mode: z.enum(['UNSET', 'STRICT', 'PERMISSIVE', 'DISABLE']).optional(), portLevelMtls: PortLevelMtls.optional() }),
+  ])
+  .describe('PeerAuthentication for this service: a mode, or { mode, portLevelMtls } keyed by the app port. UNSET inherits.');
 
 const Env = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid environment variable name'), z.union([z.string(), z.number(), z.boolean()]).transform(String));
 
+const Build = z.strictObject({
+  context: z.string().min(1).describe('Build context folder, relative to the mesh file.'),
+  dockerfile: z.string().optional(),
+  args: z.record(z.string(), z.string()).optional(),
+});
+
 const Workload = {
   run: z.string().min(1).optional().describe('Command line; run through /bin/sh so quoting works as in a shell.'),
+  image: z.string().min(1).optional().describe('Container image, run through the Docker Engine API.'),
+  build: Build.optional().describe('Build the container image from a Dockerfile.'),
   cwd: z.string().optional().describe('Working directory, relative to the mesh file.'),
   env: Env.optional(),
+  volumes: z.array(z.string()).optional().describe('Container volumes, host:container[:ro] (host paths relative to the mesh file).'),
   replicas: z.number().int().min(1).max(16).optional(),
 };
 
@@ -99,9 +278,11 @@ const Version = z.strictObject(Workload);
 
 const Service = z.strictObject({
   ...Workload,
+  port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on (inside the container for images); processes get a free one in PORT when omitted.'),
+  protocol: z.enum(['http', 'http2', 'grpc', 'tcp']).optional().describe('Application protocol; tcp is passed through unparsed.'),
   upstreams: z.array(Name).optional().describe('Services this one calls: each gets <NAME>_URL in the environment.'),
   health: z.string().startsWith('/', 'must be an HTTP path starting with /').optional(),
-  mtls: MtlsModeSchema.optional().describe('Inbound mTLS mode of this service; defaults to the mesh mode.'),
+  mtls: MtlsSetting.optional().describe('Inbound mTLS of this service; defaults to the mesh mode.'),
   versions: z.record(Name, Version).optional().describe('Each version is a workload labelled version=<key>, a subset of the service.'),
 });
 
@@ -110,64 +291,120 @@ const Ingress = z.strictObject({
   service: Name,
 });
 
-export const MeshSchema = z
+const External = z
   .strictObject({
-    $schema: z.string().optional(),
-    name: Name.describe('Mesh name: the SPIFFE trust domain.'),
-    mtls: MtlsModeSchema.default('STRICT'),
-    ingress: z.array(Ingress).default([]),
-    services: z.record(Name, Service).refine((s) => Object.keys(s).length > 0, 'must list at least one service'),
-    routes: z.record(Name, z.array(HttpRoute)).default({}).describe('VirtualService http rules keyed by destination service; first match wins.'),
+    url: z.url().describe('Where the external service is, e.g. https://api.example.com or http://127.0.0.1:5432.'),
   })
-  .superRefine((mesh, ctx) => {
-    const names = new Set(Object.keys(mesh.services));
-    for (const [name, svc] of Object.entries(mesh.services)) {
-      const hasVersions = svc.versions !== undefined && Object.keys(svc.versions).length > 0;
-      if (!hasVersions && svc.run === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['services', name], message: `service ${name} needs "run" or "versions"` });
-      }
-      for (const [v, ver] of Object.entries(svc.versions ?? {})) {
-        if (ver.run === undefined && svc.run === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['services', name, 'versions', v], message: `version ${v} needs "run" (or the service's own "run")` });
-        }
-      }
-      (svc.upstreams ?? []).forEach((u, i) => {
-        if (!names.has(u)) ctx.addIssue({ code: 'custom', path: ['services', name, 'upstreams', i], message: `unknown service "${u}"` });
-      });
-    }
-    mesh.ingress.forEach((ing, i) => {
-      if (!names.has(ing.service)) ctx.addIssue({ code: 'custom', path: ['ingress', i, 'service'], message: `unknown service "${ing.service}"` });
-    });
-    for (const [target, rules] of Object.entries(mesh.routes)) {
-      if (!names.has(target)) {
-        ctx.addIssue({ code: 'custom', path: ['routes', target], message: `routes for unknown service "${target}"` });
-        continue;
-      }
-      rules.forEach((rule, r) => {
-        rule.route.forEach((dest, d) => {
-          const host = dest.destination.host ?? target;
-          const svc = mesh.services[host];
-          if (!svc) {
-            ctx.addIssue({ code: 'custom', path: ['routes', target, r, 'route', d, 'destination', 'host'], message: `unknown service "${host}"` });
-            return;
-          }
-          const subset = dest.destination.subset;
-          if (subset !== undefined && !(svc.versions && subset in svc.versions)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['routes', target, r, 'route', d, 'destination', 'subset'],
-              message: `service ${host} has no version "${subset}" (versions: ${Object.keys(svc.versions ?? {}).join(', ') || 'none'})`,
-            });
-          }
-        });
-        if (rule.route.length > 1) {
-          const sum = rule.route.reduce((acc, d) => acc + (d.weight ?? 0), 0);
-          if (sum !== 100) ctx.addIssue({ code: 'custom', path: ['routes', target, r, 'route'], message: `weights must add up to 100 (they add up to ${sum})` });
-        }
-      });
-    }
-  });
+  .describe('A destination outside the mesh (Istio ServiceEntry): apps call it through their sidecar like an upstream.');
+
+/** The policy sections: allowed in the mesh file and in the policy files it includes. */
+const PolicySections = {
+  routes: z.record(Name, z.array(HttpRoute)).optional().describe('VirtualService http rules keyed by destination service; first match wins.'),
+  policies: z.record(Name, TrafficPolicy).optional().describe('DestinationRule traffic policies keyed by destination service.'),
+  authorization: z.array(AuthorizationPolicy).optional().describe('AuthorizationPolicy list.'),
+  serviceMtls: z.record(Name, MtlsSetting).optional().describe('PeerAuthentication per service (overrides the service\'s own mtls).'),
+  external: z.record(Name, External).optional(),
+};
+
+/** A file listed under `include:`: policy only (what `devmesh import` writes). */
+export const PolicyFileSchema = z.strictObject({ $schema: z.string().optional(), mtls: MtlsModeSchema.optional(), ...PolicySections });
+
+export const MeshSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: Name.describe('Mesh name: the SPIFFE trust domain.'),
+  mtls: MtlsModeSchema.default('STRICT'),
+  include: z.array(z.string().min(1)).optional().describe('Policy files (relative to this file) merged in; their entries override this file\'s per service.'),
+  ingress: z.array(Ingress).default([]),
+  services: z.record(Name, Service).refine((s) => Object.keys(s).length > 0, 'must list at least one service'),
+  ...PolicySections,
+});
 
 export type MeshFile = z.infer<typeof MeshSchema>;
+export type PolicyFile = z.infer<typeof PolicyFileSchema>;
 export type ServiceSpec = MeshFile['services'][string];
-export type HttpRouteSpec = MeshFile['routes'][string][number];
+export type HttpRouteSpec = NonNullable<MeshFile['routes']>[string][number];
+export type TrafficPolicySpec = NonNullable<MeshFile['policies']>[string];
+export type AuthorizationPolicySpec = NonNullable<MeshFile['authorization']>[number];
+export type MtlsSettingSpec = z.infer<typeof MtlsSetting>;
+
+export interface SchemaIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Checks that need the whole (merged) mesh: references between services, subsets, weights. */
+export function crossCheck(mesh: MeshFile): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const add = (path: (string | number)[], message: string) => issues.push({ path, message });
+  const names = new Set(Object.keys(mesh.services));
+  const externals = new Set(Object.keys(mesh.external ?? {}));
+  for (const [name, svc] of Object.entries(mesh.services)) {
+    if (externals.has(name)) add(['external', name], `"${name}" is both a service and an external destination`);
+    const kinds = (w: { run?: string | undefined; image?: string | undefined; build?: unknown }) =>
+      [w.run, w.image, w.build].filter((x) => x !== undefined).length;
+    const versions = Object.entries(svc.versions ?? {});
+    if (kinds(svc) > 1) add(['services', name], `service ${name}: use only one of run, image, build`);
+    if (versions.length === 0 && kinds(svc) === 0) add(['services', name], `service ${name} needs "run", "image", "build" or "versions"`);
+    for (const [v, ver] of versions) {
+      if (kinds(ver) > 1) add(['services', name, 'versions', v], `version ${v}: use only one of run, image, build`);
+      if (kinds(ver) === 0 && kinds(svc) === 0) add(['services', name, 'versions', v], `version ${v} needs "run", "image" or "build" (or the service's own)`);
+    }
+    (svc.upstreams ?? []).forEach((u, i) => {
+      if (!names.has(u) && !externals.has(u)) add(['services', name, 'upstreams', i], `unknown service "${u}"`);
+    });
+  }
+  mesh.ingress.forEach((ing, i) => {
+    if (!names.has(ing.service)) add(['ingress', i, 'service'], `unknown service "${ing.service}"`);
+  });
+  const checkDestination = (path: (string | number)[], host: string, subset: string | undefined) => {
+    if (externals.has(host)) {
+      if (subset !== undefined) add([...path, 'subset'], `external destination ${host} has no versions`);
+      return;
+    }
+    const svc = mesh.services[host];
+    if (!svc) return add([...path, 'host'], `unknown service "${host}"`);
+    if (subset !== undefined && !(svc.versions && subset in svc.versions)) {
+      add([...path, 'subset'], `service ${host} has no version "${subset}" (versions: ${Object.keys(svc.versions ?? {}).join(', ') || 'none'})`);
+    }
+  };
+  for (const [target, rules] of Object.entries(mesh.routes ?? {})) {
+    if (!names.has(target) && !externals.has(target)) {
+      add(['routes', target], `routes for unknown service "${target}"`);
+      continue;
+    }
+    rules.forEach((rule, r) => {
+      (rule.route ?? []).forEach((dest, d) => checkDestination(['routes', target, r, 'route', d, 'destination'], dest.destination.host ?? target, dest.destination.subset));
+      if (rule.mirror) checkDestination(['routes', target, r, 'mirror'], rule.mirror.host ?? target, rule.mirror.subset);
+      if (rule.route && rule.route.length > 1) {
+        const sum = rule.route.reduce((acc, d) => acc + (d.weight ?? 0), 0);
+        if (sum !== 100) add(['routes', target, r, 'route'], `weights must add up to 100 (they add up to ${sum})`);
+      }
+      (rule.match ?? []).forEach((m, i) => {
+        if (m.sourceLabels?.app !== undefined && !names.has(m.sourceLabels.app) && m.sourceLabels.app !== 'ingress') {
+          add(['routes', target, r, 'match', i, 'sourceLabels', 'app'], `unknown service "${m.sourceLabels.app}"`);
+        }
+      });
+    });
+  }
+  for (const [target, policy] of Object.entries(mesh.policies ?? {})) {
+    if (!names.has(target) && !externals.has(target)) add(['policies', target], `policy for unknown service "${target}"`);
+    for (const subset of Object.keys(policy.subsets ?? {})) {
+      const svc = mesh.services[target];
+      if (svc && !(svc.versions && subset in svc.versions)) add(['policies', target, 'subsets', subset], `service ${target} has no version "${subset}"`);
+    }
+  }
+  (mesh.authorization ?? []).forEach((p, i) => {
+    if (p.service !== undefined && !names.has(p.service)) add(['authorization', i, 'service'], `unknown service "${p.service}"`);
+    (p.rules ?? []).forEach((rule, r) =>
+      (rule.from ?? []).forEach((f, j) =>
+        [...(f.source.services ?? []), ...(f.source.notServices ?? [])].forEach((s) => {
+          if (!names.has(s) && s !== 'ingress') add(['authorization', i, 'rules', r, 'from', j, 'source'], `unknown service "${s}"`);
+        }),
+      ),
+    );
+  });
+  for (const name of Object.keys(mesh.serviceMtls ?? {})) {
+    if (!names.has(name)) add(['serviceMtls', name], `unknown service "${name}"`);
+  }
+  return issues;
+}

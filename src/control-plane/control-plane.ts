@@ -10,7 +10,7 @@ import type { InstanceState, ServiceStatus, StatusResponse } from '../contract/a
 import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol.js';
 import { ApiServer } from '../api/api-server.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
-import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
+import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
 import { instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
@@ -281,7 +281,8 @@ export class ControlPlane {
   }
 
   private watchMeshFile(): void {
-    this.watcher = watch(this.meshFile, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
+    // The mesh file and the policy files it includes (an include that does not exist yet is watched too).
+    this.watcher = watch(meshFilesOf(this.meshFile, this.mesh), { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
     this.watcher.on('all', (event) => {
       if (event === 'change' || event === 'add') void this.reload();
     });
@@ -292,6 +293,7 @@ export class ControlPlane {
     let next: MeshFile;
     try {
       next = loadMeshFile(this.meshFile);
+      this.watcher?.add(meshFilesOf(this.meshFile, next));
     } catch (err) {
       this.configError = err instanceof MeshConfigError ? err.message : String(err);
       this.log(`config rejected, still running the last good configuration:\n${this.configError}`);

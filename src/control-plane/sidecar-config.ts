@@ -1,7 +1,7 @@
 // Translates the mesh (file + what is running) into the snapshot each sidecar gets: the proxy protocol's
 // SidecarConfig. Pure functions, so what a sidecar will be told can be tested without running anything.
 import { spiffeId, type Cluster, type MtlsMode, type SidecarConfig, type TlsMaterial, type WorkloadIdentity } from '../../proxy/protocol.js';
-import { routesFor } from '../config/mesh-model.js';
+import { effectiveMtls, routesFor } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 
 /** What the control plane knows of one running instance, as far as other sidecars are concerned. */
@@ -16,7 +16,7 @@ export interface EndpointView {
 }
 
 export function mtlsOf(mesh: MeshFile, service: string): MtlsMode {
-  return mesh.services[service]?.mtls ?? mesh.mtls;
+  return effectiveMtls(mesh, service, mesh.services[service]?.port);
 }
 
 export function buildClusters(mesh: MeshFile, endpoints: readonly EndpointView[]): Cluster[] {

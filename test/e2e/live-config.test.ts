@@ -54,5 +54,5 @@ test('an invalid edit is rejected with a located error and traffic keeps flowing
 test('the issue example mesh validates', async () => {
   const { parseMesh } = await import('../../src/config/load-mesh.js');
   const mesh = parseMesh(shopYaml(ISSUE_ROUTES), 'devmesh.yaml');
-  assert.equal(mesh.routes.catalog?.length, 2);
+  assert.equal(mesh.routes?.catalog?.length, 2);
 });

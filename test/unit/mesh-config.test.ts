@@ -109,3 +109,82 @@ test('the published JSON Schema is the current one', () => {
   assert.deepEqual(JSON.parse(out.stdout), JSON.parse(published));
   assert.deepEqual((JSON.parse(published) as { properties: { mtls: { enum: string[] } } }).properties.mtls.enum, ['STRICT', 'PERMISSIVE', 'DISABLE']);
 });
+
+test('included policy files merge in, override per service, and their errors point into them', () => {
+  const files: Record<string, string> = {
+    '/m/policy.yaml': `routes:
+  b:
+    - route: [{ destination: { subset: v2 } }]
+authorization:
+  - name: only-a
+    service: b
+    rules: [{ from: [{ source: { services: [a] } }] }]
+`,
+    '/m/bad.yaml': `policies:
+  b:
+    subsets:
+      v9: { loadBalancer: { simple: RANDOM } }
+`,
+  };
+  const read = (p: string) => {
+    const text = files[p];
+    if (text === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+    return text;
+  };
+  const base = `name: shop
+services:
+  a: { run: x, upstreams: [b] }
+  b:
+    versions: { v1: { run: y }, v2: { run: y } }
+routes:
+  b:
+    - route: [{ destination: { subset: v1 } }]
+`;
+  const mesh = parseMesh(`${base}include: [policy.yaml]\n`, '/m/devmesh.yaml', read);
+  assert.equal(mesh.routes?.b?.[0]?.route?.[0]?.destination.subset, 'v2', 'the included file overrides');
+  assert.equal(mesh.authorization?.[0]?.name, 'only-a');
+
+  assert.throws(
+    () => parseMesh(`${base}include: [bad.yaml]\n`, '/m/devmesh.yaml', read),
+    (err: unknown) => err instanceof MeshConfigError && /bad\.yaml:4:11: policies\.b\.subsets\.v9: service b has no version "v9"/.test(err.message),
+  );
+  assert.throws(
+    () => parseMesh(`${base}include: [policy.yaml, gone.yaml]\n`, '/m/devmesh.yaml', read),
+    (err: unknown) => err instanceof MeshConfigError && /devmesh\.yaml:9:\d+: include\[1\]: cannot read gone\.yaml: ENOENT/.test(err.message),
+  );
+});
+
+test('PeerAuthentication semantics: serviceMtls beats the service, port level beats workload, UNSET inherits', async () => {
+  const { effectiveMtls } = await import('../../src/config/mesh-model.js');
+  const mesh = parseMesh(
+    `name: shop
+mtls: STRICT
+services:
+  a: { run: x, port: 8080, mtls: { mode: PERMISSIVE, portLevelMtls: { "8080": { mode: DISABLE } } } }
+  b: { run: x, mtls: { mode: UNSET } }
+  c: { run: x, mtls: DISABLE }
+serviceMtls:
+  c: PERMISSIVE
+`,
+    'devmesh.yaml',
+  );
+  assert.equal(effectiveMtls(mesh, 'a', 8080), 'DISABLE');
+  assert.equal(effectiveMtls(mesh, 'a', 9090), 'PERMISSIVE');
+  assert.equal(effectiveMtls(mesh, 'b'), 'STRICT');
+  assert.equal(effectiveMtls(mesh, 'c'), 'PERMISSIVE');
+});
+
+test('route actions: exactly one of route, redirect, directResponse; faults need one abort status', () => {
+  const lines = problems(`name: s
+services:
+  a: { run: x }
+routes:
+  a:
+    - route: [{ destination: { host: a } }]
+      directResponse: { status: 200 }
+    - fault: { abort: { percentage: { value: 10 } } }
+      route: [{ destination: { host: a } }]
+`);
+  assert.match(lines.join('\n'), /6:7: routes\.a\[0\]: needs exactly one of route, redirect, directResponse/);
+  assert.match(lines.join('\n'), /routes\.a\[1\]\.fault\.abort: needs exactly one of httpStatus, grpcStatus/);
+});
