@@ -299,12 +299,11 @@ export class ControlPlane {
       this.log(`config rejected, still running the last good configuration:\n${this.configError}`);
       return;
     }
-    const structural = (m: MeshFile) => JSON.stringify([m.name, m.services, m.ingress]);
-    if (structural(next) !== structural(this.mesh)) {
-      // Only policy is live; services and ingress keep running as started.
-      this.log('services or ingress changed in the mesh file: routes and mTLS are applied now; restart devmesh up for the rest');
-      next = { ...next, name: this.mesh.name, services: Object.fromEntries(Object.entries(this.mesh.services).map(([k, v]) => [k, { ...v, mtls: next.services[k]?.mtls }])), ingress: this.mesh.ingress } as MeshFile;
+    const { mesh: applicable, needsRestart } = livePart(this.mesh, next);
+    if (needsRestart.length > 0) {
+      this.log(`${needsRestart.join(', ')} changed in the mesh file: policy is applied now; restart devmesh up for the rest`);
     }
+    next = applicable;
     const previous = this.mesh;
     this.mesh = next;
     const problems = await this.pushAll();
@@ -391,4 +390,27 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * What of an edited mesh file a running mesh can apply: all policy (routes, policies, authorization, mTLS);
+ * services, ingress and the mesh name stay as started, and are listed for the user.
+ */
+export function livePart(current: MeshFile, next: MeshFile): { mesh: MeshFile; needsRestart: string[] } {
+  const withoutMtls = (services: MeshFile['services']) =>
+    JSON.stringify(Object.entries(services).map(([name, { mtls: _mtls, ...rest }]) => [name, rest]));
+  const needsRestart = [
+    ...(next.name !== current.name ? ['the mesh name'] : []),
+    ...(withoutMtls(next.services) !== withoutMtls(current.services) ? ['services'] : []),
+    ...(JSON.stringify(next.ingress) !== JSON.stringify(current.ingress) ? ['ingress'] : []),
+  ];
+  if (needsRestart.length === 0) return { mesh: next, needsRestart };
+  const services = Object.fromEntries(
+    Object.entries(current.services).map(([name, svc]) => {
+      const { mtls: _old, ...rest } = svc;
+      const mtls = next.services[name]?.mtls;
+      return [name, mtls === undefined ? rest : { ...rest, mtls }];
+    }),
+  );
+  return { mesh: { ...next, name: current.name, services, ingress: current.ingress }, needsRestart };
 }
