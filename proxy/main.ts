@@ -47,6 +47,14 @@ process.on('message', (raw: unknown) => {
         .then(send, (err: Error) => send({ type: 'nack', version, reason: `internal error: ${err.stack ?? err.message}` }));
       return;
     }
+    case 'scrape': {
+      const id = msg.id;
+      sidecar.metrics.text().then(
+        (text) => send({ type: 'metrics', id, text }),
+        (err: Error) => log(`metrics scrape failed: ${err.message}`),
+      );
+      return;
+    }
     case 'shutdown':
       shutdown('shutdown requested');
       return;

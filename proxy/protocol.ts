@@ -128,15 +128,41 @@ export interface SpanRecord {
 
 export type ControlMessage =
   | { type: 'config'; version: number; config: SidecarConfig }
+  /** Asks for the sidecar's metrics; answered by a `metrics` message with the same id. */
+  | { type: 'scrape'; id: number }
   | { type: 'shutdown' };
 
 export type SidecarMessage =
   | { type: 'ack'; version: number; ports: ListenerPorts }
   | { type: 'nack'; version: number; reason: string }
-  | { type: 'spans'; spans: SpanRecord[] };
+  | { type: 'spans'; spans: SpanRecord[] }
+  /**
+   * Prometheus text exposition (prom-client's `register.metrics()`), Istio's standard metrics:
+   * `istio_requests_total` (counter), `istio_request_duration_milliseconds` (histogram),
+   * `istio_tcp_connections_opened_total`, `istio_tcp_sent_bytes_total`, `istio_tcp_received_bytes_total`,
+   * with the labels in METRIC_LABELS. Each sidecar reports both ends of a call, like Istio:
+   * reporter="source" from the caller's sidecar (outbound), reporter="destination" from the callee's (inbound).
+   */
+  | { type: 'metrics'; id: number; text: string };
+
+/** Labels on the request metrics, as in Istio's standard metrics. */
+export const METRIC_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_version',
+  'destination_workload',
+  'destination_version',
+  'destination_service',
+  'request_protocol',
+  'response_code',
+  'grpc_response_status',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+export type MetricLabel = (typeof METRIC_LABELS)[number];
 
 /** The header a sidecar sets on responses it made itself, so a proxy 503 is told apart from an app 503. */
-export const PROXY_ERROR_HEADER = 'x-devmesh-proxy-error';
+export const PROXY_ERROR_HEADER = 'x-devmesh-error';
 /** Response header naming the route rule that matched (explainability). */
 export const ROUTE_HEADER = 'x-devmesh-route';
 

@@ -13,11 +13,13 @@ import { compileRetry } from './outbound/retry.js';
 import { UpstreamPools } from './outbound/upstream-pool.js';
 import { SpanExporter } from './tracing/span-exporter.js';
 import type { ProxyContext } from './proxy-context.js';
+import { SidecarMetrics } from './metrics.js';
 
 const NO_WORKLOAD: WorkloadIdentity = { service: 'unconfigured', version: '', instanceId: 'unconfigured' };
 
 export class Sidecar implements ProxyContext {
   readonly spans: SpanExporter;
+  readonly metrics = new SidecarMetrics();
   private config: SidecarConfig | null = null;
   private inbound: InboundServer | null = null;
   private readonly outbound = new Map<string, OutboundServer>();

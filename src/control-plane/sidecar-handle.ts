@@ -31,6 +31,8 @@ export class SidecarHandle {
   private pending = new Map<number, Pending>();
   private stopping = false;
   private lastConfig: { version: number; config: SidecarConfig } | null = null;
+  private scrapeId = 0;
+  private readonly scrapes = new Map<number, { resolve: (text: string) => void; timer: NodeJS.Timeout }>();
   ports: ListenerPorts | null = null;
   ackedVersion = 0;
   lastNack: string | null = null;
@@ -106,11 +108,36 @@ export class SidecarHandle {
         }
         return;
       }
+      case 'metrics': {
+        const scrape = this.scrapes.get(m.id);
+        if (scrape) {
+          clearTimeout(scrape.timer);
+          this.scrapes.delete(m.id);
+          scrape.resolve(m.text);
+        }
+        return;
+      }
       default: {
         const never: never = m;
         this.events.onLog(`unknown message from sidecar: ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** The sidecar's Prometheus metrics text (Istio names); rejects when it is not running or does not answer. */
+  scrape(timeoutMs = 2_000): Promise<string> {
+    const child = this.child;
+    if (!child || !child.connected) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    const id = ++this.scrapeId;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.scrapes.delete(id);
+        reject(new Error(`${this.id}: no metrics within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.scrapes.set(id, { resolve, timer });
+      const msg: ControlMessage = { type: 'scrape', id };
+      child.send(msg);
+    });
   }
 
   /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
