@@ -1,13 +1,32 @@
 // The control-plane API and the UI's static files, on 127.0.0.1 only. Every /api request must carry the
 // run's token (`Authorization: Bearer <token>`); the UI gets it from the URL fragment, which browsers never
-// send to a server, so it does not land in any access log.
+// send to a server, so it does not land in any access log. /metrics is the one exception: Prometheus text
+// for a local scraper, with nothing in it that changes the mesh.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { API, type ApiError, type StatusResponse, type TraceDetailResponse, type TraceListResponse, type TraceQuery } from '../contract/api.js';
+import {
+  API,
+  type ApiError,
+  type ApplyResponse,
+  type ConfigDocumentResponse,
+  type LifecycleAction,
+  type LogQuery,
+  type LogResponse,
+  type OperationResponse,
+  type OtlpImportResponse,
+  type ServiceMetricsResponse,
+  type StatusResponse,
+  type TapResponse,
+  type TopologyResponse,
+  type TraceDetailResponse,
+  type TraceListResponse,
+  type TraceQuery,
+  type ValidateResponse,
+} from '../contract/api.js';
 
 const UI_ROOT = fileURLToPath(new URL('../../renderer/', import.meta.url));
 const MIME: Record<string, string> = {
@@ -19,18 +38,64 @@ const MIME: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.map': 'application/json',
 };
+const MAX_BODY = 4 * 1024 * 1024;
+
+/** An error a handler throws to answer with a status and a stable code. */
+export class ApiFailure extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
 
 export interface ApiHandlers {
   status(): StatusResponse;
   listTraces(q: TraceQuery): TraceListResponse;
   getTrace(traceId: string): TraceDetailResponse | null;
+  /** The rest are optional so a minimal server (tests, tools) can leave them out: absent means 404. */
+  traceOtlp?(traceId: string): unknown;
+  importOtlp?(body: unknown): OtlpImportResponse;
+  logs?(q: LogQuery): LogResponse;
+  topology?(windowMs: number): TopologyResponse;
+  serviceMetrics?(service: string, windowMs: number, stepMs: number): ServiceMetricsResponse;
+  lifecycle?(action: LifecycleAction, service: string | null): OperationResponse;
+  tap?(q: { service?: string; afterSeq?: number; limit?: number }): TapResponse;
+  config?(): ConfigDocumentResponse;
+  validateConfig?(text: string): ValidateResponse;
+  applyConfig?(text: string, baseText: string | undefined): Promise<ApplyResponse>;
+  undoConfig?(): Promise<ApplyResponse>;
+  prometheus?(): Promise<{ contentType: string; text: string }>;
 }
 
+const num = z.coerce.number();
 const TraceQuerySchema = z.strictObject({
   service: z.string().min(1).max(63).optional(),
+  route: z.string().min(1).max(200).optional(),
+  status: z.union([z.enum(['ok', 'error']), z.coerce.number().int().min(0).max(599)]).optional(),
+  minDurationMs: num.nonnegative().optional(),
+  attribute: z.string().min(1).max(300).optional(),
+  fromMs: num.nonnegative().optional(),
+  toMs: num.nonnegative().optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
-  sinceMs: z.coerce.number().nonnegative().optional(),
+  sinceMs: num.nonnegative().optional(),
 });
+const LogQuerySchema = z.strictObject({
+  service: z.string().min(1).max(63).optional(),
+  instance: z.string().min(1).max(100).optional(),
+  search: z.string().max(200).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).optional(),
+});
+const TapQuerySchema = z.strictObject({
+  service: z.string().min(1).max(63).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+const WindowSchema = z.strictObject({
+  windowMs: z.coerce.number().int().min(1000).max(24 * 3600_000).optional(),
+  stepMs: z.coerce.number().int().min(1000).max(3600_000).optional(),
+});
+const ValidateSchema = z.strictObject({ text: z.string().max(MAX_BODY) });
+const ApplySchema = z.strictObject({ text: z.string().max(MAX_BODY), baseText: z.string().max(MAX_BODY).optional() });
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -50,12 +115,48 @@ function tokenMatches(req: IncomingMessage, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
+function parse<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new ApiFailure(400, 'BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+/** Drops undefined fields (the contract's optional fields are exact under exactOptionalPropertyTypes-style use). */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) throw new ApiFailure(413, 'TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new ApiFailure(400, 'BAD_JSON', `request body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function need<T>(h: T | undefined, path: string): T {
+  if (!h) throw new ApiFailure(404, 'NOT_FOUND', `no API at ${path}`);
+  return h;
+}
+
 export class ApiServer {
   private readonly server: Server;
 
   constructor(private readonly token: string, private readonly handlers: ApiHandlers) {
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: Error) => sendError(res, 500, 'INTERNAL', err.message));
+      this.handle(req, res).catch((err: Error) => {
+        if (res.headersSent) return res.destroy();
+        if (err instanceof ApiFailure) sendError(res, err.status, err.code, err.message);
+        else sendError(res, 500, 'INTERNAL', err.message);
+      });
     });
   }
 
@@ -78,26 +179,55 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (!url.pathname.startsWith('/api/')) return this.serveUi(url.pathname, res);
+    const path = url.pathname;
+    const h = this.handlers;
+    if (path === API.metrics && h.prometheus) {
+      const { contentType, text } = await h.prometheus();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
+    if (!path.startsWith('/api/')) return this.serveUi(path, res);
     if (!tokenMatches(req, this.token)) return sendError(res, 401, 'UNAUTHORIZED', 'missing or wrong token: use the URL devmesh printed');
-    if (req.method !== 'GET') return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not supported on ${url.pathname}`);
+    const query = Object.fromEntries(url.searchParams);
+    const method = req.method ?? 'GET';
 
-    if (url.pathname === API.status) return sendJson(res, 200, this.handlers.status());
-    if (url.pathname === API.traces) {
-      const q = TraceQuerySchema.safeParse(Object.fromEntries(url.searchParams));
-      if (!q.success) return sendError(res, 400, 'BAD_QUERY', q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
-      const query: TraceQuery = {};
-      if (q.data.service !== undefined) query.service = q.data.service;
-      if (q.data.limit !== undefined) query.limit = q.data.limit;
-      if (q.data.sinceMs !== undefined) query.sinceMs = q.data.sinceMs;
-      return sendJson(res, 200, this.handlers.listTraces(query));
+    if (method === 'GET') {
+      if (path === API.status) return sendJson(res, 200, h.status());
+      if (path === API.traces) return sendJson(res, 200, h.listTraces(defined(parse(TraceQuerySchema, query, 'query')) as TraceQuery));
+      const traceMatch = /^\/api\/traces\/([0-9a-f]{32})(\/otlp)?$/.exec(path);
+      if (traceMatch) {
+        const id = traceMatch[1]!;
+        const body = traceMatch[2] ? need(h.traceOtlp, path)(id) : h.getTrace(id);
+        return body ? sendJson(res, 200, body) : sendError(res, 404, 'NOT_FOUND', `no trace ${id}`);
+      }
+      if (path === API.logs) return sendJson(res, 200, need(h.logs, path)(defined(parse(LogQuerySchema, query, 'query')) as LogQuery));
+      if (path === API.tap) return sendJson(res, 200, need(h.tap, path)(defined(parse(TapQuerySchema, query, 'query'))));
+      if (path === API.topology) return sendJson(res, 200, need(h.topology, path)(parse(WindowSchema, query, 'query').windowMs ?? 60_000));
+      const metricsMatch = /^\/api\/services\/([^/]+)\/metrics$/.exec(path);
+      if (metricsMatch) {
+        const w = parse(WindowSchema, query, 'query');
+        return sendJson(res, 200, need(h.serviceMetrics, path)(decodeURIComponent(metricsMatch[1]!), w.windowMs ?? 5 * 60_000, w.stepMs ?? 10_000));
+      }
+      if (path === API.config) return sendJson(res, 200, need(h.config, path)());
+      return sendError(res, 404, 'NOT_FOUND', `no API at ${path}`);
     }
-    const traceMatch = /^\/api\/traces\/([0-9a-f]{32})$/.exec(url.pathname);
-    if (traceMatch) {
-      const trace = this.handlers.getTrace(traceMatch[1]!);
-      return trace ? sendJson(res, 200, trace) : sendError(res, 404, 'NOT_FOUND', `no trace ${traceMatch[1]}`);
+    if (method !== 'POST') return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${path}`);
+
+    const body = await readJson(req);
+    if (path === API.importOtlp) return sendJson(res, 200, need(h.importOtlp, path)(body));
+    if (path === API.configValidate) return sendJson(res, 200, need(h.validateConfig, path)(parse(ValidateSchema, body, 'body').text));
+    if (path === API.configApply) {
+      const b = parse(ApplySchema, body, 'body');
+      return sendJson(res, 200, await need(h.applyConfig, path)(b.text, b.baseText));
     }
-    return sendError(res, 404, 'NOT_FOUND', `no API at ${url.pathname}`);
+    if (path === API.configUndo) return sendJson(res, 200, await need(h.undoConfig, path)());
+    const action = /^\/api\/(?:services\/([^/]+)|mesh)\/(start|stop|restart)$/.exec(path);
+    if (action) {
+      const service = action[1] ? decodeURIComponent(action[1]) : null;
+      return sendJson(res, 202, need(h.lifecycle, path)(action[2] as LifecycleAction, service));
+    }
+    return sendError(res, 404, 'NOT_FOUND', `no API at ${path}`);
   }
 
   private async serveUi(pathname: string, res: ServerResponse): Promise<void> {

@@ -59,13 +59,38 @@ export interface StatusResponse {
   config: ConfigStatus;
   ingress: IngressStatus[];
   services: ServiceStatus[];
+  /** Start/stop/restart operations asked for through the API, newest first (the last few). */
+  operations?: OperationStatus[];
+  /** Where apps can send their own OpenTelemetry spans (OTLP/HTTP, loopback); null when disabled. */
+  otlpEndpoint?: string | null;
+}
+
+export type LifecycleAction = 'start' | 'stop' | 'restart';
+
+export type OperationState = 'running' | 'succeeded' | 'failed';
+
+export interface OperationStatus {
+  id: number;
+  action: LifecycleAction;
+  /** A service name, or null for the whole mesh. */
+  service: string | null;
+  state: OperationState;
+  startedAtMs: number;
+  finishedAtMs: number | null;
+  /** What it is doing now, or why it failed. */
+  detail: string;
+}
+
+export interface OperationResponse {
+  operation: OperationStatus;
 }
 
 export interface Span {
   traceId: string;
   spanId: string;
   parentSpanId: string | null;
-  kind: 'server' | 'client';
+  /** 'internal' only comes from apps' own OpenTelemetry spans (OTLP ingest); sidecars report server/client. */
+  kind: 'server' | 'client' | 'internal';
   service: string;
   instanceId: string;
   peerService: string | null;
@@ -101,11 +126,180 @@ export interface TraceDetailResponse {
   spans: Span[];
 }
 
+export type TraceStatusFilter = 'ok' | 'error' | number;
+
 export interface TraceQuery {
+  /** Traces with a span of this service, or a call to it. */
   service?: string;
+  /** Traces in which a sidecar matched this route rule (the `route` span attribute, e.g. "reviews/split"). */
+  route?: string;
+  /** 'error': a span failed; 'ok': none did; a number: the root span's HTTP status. */
+  status?: TraceStatusFilter;
+  minDurationMs?: number;
+  /** `key=value` (a span attribute equal to value) or `key` (a span has the attribute). */
+  attribute?: string;
+  /** Start time range, epoch milliseconds, inclusive. */
+  fromMs?: number;
+  toMs?: number;
   limit?: number;
   /** Only traces that started after this epoch millisecond (for live polling). */
   sinceMs?: number;
+}
+
+export interface TraceRetention {
+  maxSpans: number;
+  maxAgeMs: number;
+}
+
+// ---- logs ----
+
+export interface LogLine {
+  /** Increases by one per line across the mesh; `afterSeq` polls from it. */
+  seq: number;
+  service: string;
+  instanceId: string;
+  stream: 'stdout' | 'stderr';
+  timeMs: number;
+  text: string;
+  /** The trace that was active when the line was written, where known. */
+  traceId: string | null;
+  /** 'logged': the app wrote a trace id or traceparent; 'inferred': the line was written while exactly one request was being served by that instance. */
+  traceSource: 'logged' | 'inferred' | null;
+}
+
+export interface LogQuery {
+  service?: string;
+  instance?: string;
+  /** Case-insensitive substring. */
+  search?: string;
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface LogResponse {
+  lines: LogLine[];
+  lastSeq: number;
+}
+
+// ---- topology and golden metrics ----
+
+export interface EdgeStats {
+  source: string;
+  target: string;
+  requests: number;
+  rps: number;
+  /** 0..1; null without requests. */
+  successRate: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface TopologyResponse {
+  windowMs: number;
+  edges: EdgeStats[];
+}
+
+export interface MetricPoint {
+  /** Bucket start, epoch ms. */
+  tMs: number;
+  requests: number;
+  rps: number;
+  successRate: number | null;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface ServiceMetricsResponse {
+  service: string;
+  stepMs: number;
+  /** Requests served by the service (server spans of its sidecars). */
+  inbound: MetricPoint[];
+  /** Calls it made (client spans of its sidecar). */
+  outbound: MetricPoint[];
+  /** Where the figures come from, said plainly in the UI. */
+  source: string;
+}
+
+// ---- tap ----
+
+export interface TapEvent {
+  seq: number;
+  timeMs: number;
+  traceId: string;
+  spanId: string;
+  /** The reporting sidecar's service. */
+  service: string;
+  instanceId: string;
+  direction: 'inbound' | 'outbound';
+  /** The other side: the caller for inbound (when known), the destination for outbound. */
+  peer: string | null;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  route: string | null;
+  attempts: number;
+  error: string | null;
+}
+
+export interface TapResponse {
+  events: TapEvent[];
+  lastSeq: number;
+}
+
+// ---- configuration editing ----
+
+export interface ConfigProblemDto {
+  line: number;
+  column: number;
+  message: string;
+}
+
+export interface ConfigRevision {
+  revision: number;
+  savedAtMs: number;
+  /** 'api' for edits applied from the UI, 'disk' for the text found on disk at start. */
+  origin: 'disk' | 'api' | 'undo';
+}
+
+export interface ConfigDocumentResponse {
+  file: string;
+  text: string;
+  /** Pushed version (as in status). */
+  version: number;
+  error: string | null;
+  revisions: ConfigRevision[];
+}
+
+export interface ValidateRequest {
+  text: string;
+}
+
+export interface ValidateResponse {
+  valid: boolean;
+  problems: ConfigProblemDto[];
+}
+
+export interface ApplyRequest {
+  text: string;
+  /** The text the edit started from: a file changed on disk since is a conflict (409), not overwritten. */
+  baseText?: string;
+}
+
+export interface ApplyResponse {
+  applied: boolean;
+  problems: ConfigProblemDto[];
+  /** Pushed version after the apply, and each sidecar's answer to it. */
+  version: number;
+  sidecars: { id: string; ackedVersion: number; lastNack: string | null }[];
+  error: string | null;
+}
+
+// ---- OTLP ----
+
+export interface OtlpImportResponse {
+  imported: number;
 }
 
 export interface ApiError {
@@ -118,4 +312,19 @@ export const API = {
   status: '/api/status',
   traces: '/api/traces',
   trace: (traceId: string) => `/api/traces/${encodeURIComponent(traceId)}`,
+  /** GET: one trace as OTLP JSON; POST /api/traces/otlp: import OTLP JSON. */
+  traceOtlp: (traceId: string) => `/api/traces/${encodeURIComponent(traceId)}/otlp`,
+  importOtlp: '/api/traces/otlp',
+  logs: '/api/logs',
+  topology: '/api/topology',
+  serviceMetrics: (service: string) => `/api/services/${encodeURIComponent(service)}/metrics`,
+  serviceAction: (service: string, action: LifecycleAction) => `/api/services/${encodeURIComponent(service)}/${action}`,
+  meshAction: (action: LifecycleAction) => `/api/mesh/${action}`,
+  tap: '/api/tap',
+  config: '/api/config',
+  configValidate: '/api/config/validate',
+  configApply: '/api/config/apply',
+  configUndo: '/api/config/undo',
+  /** Prometheus text; no token needed (loopback only), so a local Prometheus can scrape it. */
+  metrics: '/metrics',
 } as const;

@@ -1,0 +1,196 @@
+// The telemetry beneath the UI, on a real SQLite file: trace filters, retention by count and age,
+// crash safety of a batch, OTLP JSON both ways, log ↔ trace links, golden metrics, /metrics federation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Span } from '../../src/contract/api.js';
+import { TraceStore } from '../../src/telemetry/trace-store.js';
+import { otlpToSpans, spansToOtlp } from '../../src/telemetry/otlp.js';
+import { LogStore, traceIdIn } from '../../src/telemetry/log-store.js';
+import { edgesOf, percentile, seriesOf } from '../../src/telemetry/golden-metrics.js';
+import { mergeExpositions } from '../../src/telemetry/mesh-metrics.js';
+import { Tap } from '../../src/telemetry/tap.js';
+
+const hex = (n: number, len: number) => n.toString(16).padStart(len, '0');
+
+function span(trace: number, id: number, over: Partial<Span> = {}): Span {
+  return {
+    traceId: hex(trace, 32),
+    spanId: hex(id, 16),
+    parentSpanId: null,
+    kind: 'server',
+    service: 'front',
+    instanceId: 'front-0',
+    peerService: null,
+    method: 'GET',
+    path: '/',
+    status: 200,
+    startMs: 1_000_000 + trace * 10,
+    durationMs: 5,
+    attempts: 1,
+    error: null,
+    attributes: {},
+    ...over,
+  };
+}
+
+function tempDb(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-telemetry-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'traces.db');
+}
+
+test('trace list filters: service, route, status, duration, attribute, time range', (t) => {
+  const store = new TraceStore(tempDb(t));
+  t.after(() => store.close());
+  store.add([
+    span(1, 1, { service: 'ingress', kind: 'client', peerService: 'front', durationMs: 50 }),
+    span(1, 2, { parentSpanId: hex(1, 16), durationMs: 40 }),
+    span(1, 3, { parentSpanId: hex(2, 16), kind: 'client', peerService: 'back', status: 503, attempts: 3, attributes: { route: 'back/split', 'retry.reasons': '503,503' } }),
+    span(2, 4, { durationMs: 3, attributes: { mtls: true } }),
+    span(3, 5, { service: 'back', status: 404 }),
+  ]);
+  const ids = (q: Parameters<TraceStore['listTraces']>[0]) => store.listTraces(q).map((s) => parseInt(s.traceId, 16)).sort();
+  assert.deepEqual(ids({}), [1, 2, 3]);
+  assert.deepEqual(ids({ service: 'back' }), [1, 3], 'a call to back counts as back');
+  assert.deepEqual(ids({ route: 'back/split' }), [1]);
+  assert.deepEqual(ids({ status: 'error' }), [1]);
+  assert.deepEqual(ids({ status: 'ok' }), [2, 3]);
+  assert.deepEqual(ids({ status: 404 }), [3]);
+  assert.deepEqual(ids({ minDurationMs: 10 }), [1]);
+  assert.deepEqual(ids({ attribute: 'mtls=true' }), [2]);
+  assert.deepEqual(ids({ attribute: 'retry.reasons' }), [1]);
+  assert.deepEqual(ids({ fromMs: 1_000_015, toMs: 1_000_030 }), [2, 3]);
+  assert.deepEqual(ids({ sinceMs: 1_000_020 }), [3]);
+  const one = store.listTraces({ route: 'back/split' })[0]!;
+  assert.equal(one.rootService, 'front');
+  assert.equal(one.spanCount, 3);
+  assert.equal(one.errorCount, 1);
+  assert.deepEqual([...one.services].sort(), ['back', 'front', 'ingress']);
+});
+
+test('retention drops whole traces by age and by count', (t) => {
+  const store = new TraceStore(tempDb(t), { maxSpans: 4, maxAgeMs: 60_000 });
+  t.after(() => store.close());
+  const now = 10_000_000;
+  store.add([span(1, 1, { startMs: now - 120_000 }), span(1, 2, { startMs: now - 119_000 })]);
+  for (let i = 2; i < 6; i++) store.add([span(i, i * 10, { startMs: now - 1000 + i }), span(i, i * 10 + 1, { startMs: now - 1000 + i })]);
+  assert.equal(store.spanCount(), 10);
+  store.prune(now);
+  assert.ok(store.spanCount() <= 4, `${store.spanCount()} spans left`);
+  const left = store.listTraces({}).map((s) => parseInt(s.traceId, 16));
+  assert.deepEqual(left, [5, 4], 'the newest whole traces stay');
+  for (const id of left) assert.equal(store.getTrace(hex(id, 32)).length, 2);
+});
+
+test('the store reopens the same file with its spans (a batch is one transaction)', (t) => {
+  const file = tempDb(t);
+  const a = new TraceStore(file);
+  a.add([span(7, 1), span(7, 2)]);
+  a.close();
+  const b = new TraceStore(file);
+  t.after(() => b.close());
+  assert.equal(b.getTrace(hex(7, 32)).length, 2);
+  assert.equal(b.listTraces({})[0]!.spanCount, 2);
+});
+
+test('OTLP JSON export re-imports the same spans; SDK spans map kind, status and base64 ids', () => {
+  const spans = [
+    span(9, 1, { attributes: { route: 'r', mtls: true, n: 3 } }),
+    span(9, 2, { parentSpanId: hex(1, 16), kind: 'client', peerService: 'back', status: 503, error: 'upstream-5xx', attempts: 2 }),
+  ];
+  const back = otlpToSpans(JSON.parse(JSON.stringify(spansToOtlp(spans))));
+  assert.deepEqual(back.sort((a, b) => a.spanId.localeCompare(b.spanId)), spans);
+
+  const sdk = otlpToSpans({
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'shop-app' } }] },
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: Buffer.from(hex(5, 32), 'hex').toString('base64'),
+                spanId: 'AAAAAAAAAAE=',
+                name: 'load cart',
+                kind: 'SPAN_KIND_INTERNAL',
+                startTimeUnixNano: '1700000000000000000',
+                endTimeUnixNano: '1700000000012500000',
+                status: { code: 2, message: 'boom' },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  assert.equal(sdk.length, 1);
+  assert.equal(sdk[0]!.traceId, hex(5, 32));
+  assert.equal(sdk[0]!.spanId, hex(1, 16));
+  assert.equal(sdk[0]!.kind, 'internal');
+  assert.equal(sdk[0]!.service, 'shop-app');
+  assert.equal(sdk[0]!.durationMs, 12.5);
+  assert.equal(sdk[0]!.error, 'boom');
+  assert.equal(sdk[0]!.attributes['otel.name'], 'load cart');
+  assert.throws(() => otlpToSpans({ resourceSpans: 'nope' }));
+});
+
+test('log lines link to traces: logged ids, and the one request an instance was serving', (t) => {
+  assert.equal(traceIdIn('GET / traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'), '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(traceIdIn('{"msg":"x","trace_id":"0AF7651916CD43DD8448EB211C80319C"}'), '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(traceIdIn('no id here 1234'), null);
+
+  const store = new TraceStore(tempDb(t));
+  t.after(() => store.close());
+  store.add([span(1, 1, { instanceId: 'back-0', startMs: 1000, durationMs: 100 }), span(2, 2, { instanceId: 'back-0', startMs: 1150, durationMs: 100 }), span(3, 3, { instanceId: 'back-0', startMs: 1200, durationMs: 10 })]);
+  const logs = new LogStore();
+  logs.append('back', 'back-0', 'stdout', 'inside one', 1050);
+  logs.append('back', 'back-0', 'stderr', 'inside two at once', 1205);
+  logs.append('back', 'back-0', 'stdout', `explicit trace_id=${hex(9, 32)}`, 1300);
+  logs.append('front', 'front-0', 'stdout', 'other service', 1050);
+  const r = logs.query({ service: 'back' }, (i, a, b) => store.serverSpansOf(i, a, b));
+  assert.deepEqual(
+    r.lines.map((l) => [l.text, l.traceId && parseInt(l.traceId, 16), l.traceSource]),
+    [
+      ['inside one', 1, 'inferred'],
+      ['inside two at once', null, null],
+      [`explicit trace_id=${hex(9, 32)}`, 9, 'logged'],
+    ],
+  );
+  assert.equal(logs.query({ search: 'EXPLICIT' }).lines.length, 1);
+  assert.deepEqual(logs.query({ afterSeq: 3 }).lines.map((l) => l.text), ['other service']);
+});
+
+test('golden metrics and edges from spans; tap keeps order and filters by service', () => {
+  assert.equal(percentile([1, 2, 3, 4], 50), 2);
+  assert.equal(percentile([], 99), null);
+  const spans = [1, 2, 3, 4].map((i) => span(i, i, { kind: 'client', peerService: 'back', startMs: 1000 + i * 100, durationMs: i * 10, status: i === 4 ? 503 : 200 }));
+  const [edge] = edgesOf(spans, 2000);
+  assert.equal(edge!.source, 'front');
+  assert.equal(edge!.target, 'back');
+  assert.equal(edge!.rps, 2);
+  assert.equal(edge!.successRate, 0.75);
+  assert.equal(edge!.p99Ms, 40);
+  const series = seriesOf(spans, 1000, 2000, 250);
+  assert.deepEqual(series.map((p) => p.requests), [2, 2, 0, 0]);
+  assert.equal(series[3]!.successRate, null);
+
+  const tap = new Tap();
+  tap.push(spans);
+  tap.push([span(8, 8, { service: 'other' })]);
+  const r = tap.read({ service: 'back' });
+  assert.equal(r.events.length, 4);
+  assert.equal(tap.read({ afterSeq: r.lastSeq - 1 }).events.length, 1);
+});
+
+test('/metrics federation merges families across sidecars and labels each pod', () => {
+  const a = '# HELP istio_requests_total Requests.\n# TYPE istio_requests_total counter\nistio_requests_total{reporter="source",response_code="200"} 3\n';
+  const b = '# HELP istio_requests_total Requests.\n# TYPE istio_requests_total counter\nistio_requests_total{reporter="destination",response_code="200"} 3\n# HELP h x\n# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 2\nh_count 1\n';
+  const out = mergeExpositions([{ pod: 'front-0', text: a }, { pod: 'back-0', text: b }]);
+  assert.equal(out.match(/# TYPE istio_requests_total/g)!.length, 1);
+  assert.match(out, /istio_requests_total\{reporter="source",response_code="200",pod="front-0"\} 3/);
+  assert.match(out, /istio_requests_total\{reporter="destination",response_code="200",pod="back-0"\} 3/);
+  assert.match(out, /# TYPE h histogram\nh_bucket\{le="1",pod="back-0"\} 1\nh_sum\{pod="back-0"\} 2/);
+});
