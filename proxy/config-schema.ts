@@ -14,30 +14,142 @@ const name = z.string().min(1);
 // Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
 const stringMatch = z.object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() });
 
+const stringMatches = z.record(z.string().min(1), stringMatch);
 const matchBlock = z.object({
   uri: stringMatch.optional(),
   method: stringMatch.optional(),
-  headers: z.record(z.string().min(1), stringMatch).optional(),
+  authority: stringMatch.optional(),
+  headers: stringMatches.optional(),
+  withoutHeaders: stringMatches.optional(),
+  queryParams: stringMatches.optional(),
+  sourceLabels: z.object({ app: z.string().optional(), version: z.string().optional() }).optional(),
 });
+
+const headerOps = z.object({
+  set: z.record(z.string().min(1), z.string()).optional(),
+  add: z.record(z.string().min(1), z.string()).optional(),
+  remove: z.array(z.string().min(1)).optional(),
+});
+const headerRewrite = z.object({ request: headerOps.optional(), response: headerOps.optional() });
+const percent = z.number().finite().min(0).max(100);
 
 const routeRule = z.object({
   name: z.string().optional(),
   match: z.array(matchBlock),
-  destinations: z.array(z.object({ service: name, subset: z.string().optional(), weight: z.number().finite().min(0) })),
+  destinations: z.array(
+    z.object({ service: name, subset: z.string().optional(), weight: z.number().finite().min(0), headers: headerRewrite.optional() }),
+  ),
+  redirect: z
+    .object({
+      uri: z.string().optional(),
+      authority: z.string().optional(),
+      port: port.min(1).optional(),
+      scheme: z.enum(['http', 'https']).optional(),
+      code: z.number().int().min(300).max(399),
+    })
+    .optional(),
+  directResponse: z.object({ status: z.number().int().min(200).max(599), body: z.string().optional() }).optional(),
+  rewrite: z.object({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
+  headers: headerRewrite.optional(),
+  mirror: z.object({ service: name, subset: z.string().optional(), percent }).optional(),
+  fault: z
+    .object({
+      delay: z.object({ fixedDelayMs: z.number().finite().min(0), percent }).optional(),
+      abort: z
+        .object({ httpStatus: z.number().int().min(200).max(599).optional(), grpcStatus: z.number().int().min(0).max(16).optional(), percent })
+        .optional(),
+    })
+    .optional(),
   retries: z.object({
-    attempts: z.number().int().min(0).max(10),
+    attempts: z.number().int().min(0).max(20),
     perTryTimeoutMs: z.number().positive().optional(),
     retryOn: z.array(z.string()),
   }),
   timeoutMs: z.number().min(0).optional(),
 });
 
+const trafficPolicy = z.object({
+  loadBalancer: z
+    .union([
+      z.object({ simple: z.enum(['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']) }),
+      z.object({
+        consistentHash: z.object({
+          header: z.string().min(1).optional(),
+          cookie: z.object({ name: z.string().min(1), path: z.string().optional(), ttlMs: z.number().min(0).optional() }).optional(),
+          sourceIp: z.boolean().optional(),
+          queryParam: z.string().min(1).optional(),
+        }),
+      }),
+    ])
+    .optional(),
+  connectionPool: z
+    .object({
+      maxConnections: z.number().int().min(1).optional(),
+      connectTimeoutMs: z.number().positive().optional(),
+      maxPendingRequests: z.number().int().min(1).optional(),
+      maxRequests: z.number().int().min(1).optional(),
+      maxRequestsPerConnection: z.number().int().min(0).optional(),
+      maxRetries: z.number().int().min(0).optional(),
+      idleTimeoutMs: z.number().positive().optional(),
+    })
+    .optional(),
+  outlierDetection: z
+    .object({
+      consecutive5xxErrors: z.number().int().min(0),
+      consecutiveGatewayErrors: z.number().int().min(0),
+      intervalMs: z.number().positive(),
+      baseEjectionTimeMs: z.number().positive(),
+      maxEjectionPercent: z.number().min(0).max(100),
+      minHealthPercent: z.number().min(0).max(100),
+    })
+    .optional(),
+  retryBudget: z.object({ ratio: z.number().min(0), minPerSecond: z.number().min(0), ttlMs: z.number().positive() }).optional(),
+});
+
+const stringList = z.array(z.string()).optional();
+const authorizationPolicy = z.object({
+  name: name,
+  action: z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']),
+  rules: z
+    .array(
+      z.object({
+        from: z
+          .array(z.object({ principals: stringList, notPrincipals: stringList, namespaces: stringList, notNamespaces: stringList }))
+          .optional(),
+        to: z
+          .array(
+            z.object({
+              methods: stringList,
+              notMethods: stringList,
+              paths: stringList,
+              notPaths: stringList,
+              ports: stringList,
+              notPorts: stringList,
+              hosts: stringList,
+              notHosts: stringList,
+            }),
+          )
+          .optional(),
+        when: z.array(z.object({ key: z.string().min(1), values: stringList, notValues: stringList })).optional(),
+      }),
+    )
+    .nullable(),
+});
+
+const appProtocol = z.enum(['http', 'http2', 'grpc', 'tcp']);
+
 const sidecarConfig = z.object({
   mesh: name,
   workload: z.object({ service: name, version: z.string(), instanceId: name }),
   tls: z.object({ caPem: name, certPem: name, keyPem: name }),
   inbound: z
-    .object({ port, appPort: port.min(1), mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']) })
+    .object({
+      port,
+      appPort: port.min(1),
+      mtls: z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']),
+      protocol: appProtocol.optional(),
+      authorization: z.array(authorizationPolicy).optional(),
+    })
     .optional(),
   outbound: z.array(z.object({ service: name, port, routes: z.array(routeRule) })),
   clusters: z.array(
@@ -46,6 +158,10 @@ const sidecarConfig = z.object({
       spiffeId: z.string(),
       tls: z.boolean(),
       endpoints: z.array(z.object({ instanceId: name, version: z.string(), host: name, port: port.min(1) })),
+      protocol: appProtocol.optional(),
+      policy: trafficPolicy.optional(),
+      subsetPolicies: z.record(z.string(), trafficPolicy).optional(),
+      external: z.boolean().optional(),
     }),
   ),
 });
@@ -106,9 +222,16 @@ export function parseSidecarConfig(raw: unknown): SidecarConfig {
       rule.match.forEach((block, b) => {
         if (block.uri) checkStringMatch(`${where} match[${b}].uri`, block.uri);
         if (block.method) checkStringMatch(`${where} match[${b}].method`, block.method);
-        for (const [header, m] of Object.entries(block.headers ?? {})) checkStringMatch(`${where} match[${b}].headers.${header}`, m as StringMatch);
+        if (block.authority) checkStringMatch(`${where} match[${b}].authority`, block.authority);
+        for (const field of ['headers', 'withoutHeaders', 'queryParams'] as const) {
+          for (const [key, m] of Object.entries(block[field] ?? {})) checkStringMatch(`${where} match[${b}].${field}.${key}`, m as StringMatch);
+        }
       });
-      if (rule.destinations.length === 0) throw new ConfigError(`${where}: no destinations`);
+      const actions = [rule.destinations.length > 0, rule.redirect !== undefined, rule.directResponse !== undefined].filter(Boolean).length;
+      if (actions !== 1) throw new ConfigError(`${where}: needs exactly one of destinations, redirect, directResponse`);
+      if (rule.fault?.abort && (rule.fault.abort.httpStatus === undefined) === (rule.fault.abort.grpcStatus === undefined)) {
+        throw new ConfigError(`${where}: fault.abort needs exactly one of httpStatus, grpcStatus`);
+      }
       const unknown = unknownRetryOn(rule.retries.retryOn);
       if (unknown !== null) throw new ConfigError(`${where}: unknown retryOn condition ${JSON.stringify(unknown)}`);
     });
@@ -118,7 +241,11 @@ export function parseSidecarConfig(raw: unknown): SidecarConfig {
   for (const cluster of config.clusters) {
     if (clusters.has(cluster.service)) throw new ConfigError(`cluster ${cluster.service}: defined twice`);
     clusters.add(cluster.service);
-    if (cluster.tls && !cluster.spiffeId.startsWith('spiffe://')) {
+    const lb = cluster.policy?.loadBalancer;
+    if (lb && 'consistentHash' in lb && Object.values(lb.consistentHash).filter((v) => v !== undefined && v !== false).length !== 1) {
+      throw new ConfigError(`cluster ${cluster.service}: consistentHash needs exactly one of header, cookie, sourceIp, queryParam`);
+    }
+    if (cluster.tls && !cluster.external && !cluster.spiffeId.startsWith('spiffe://')) {
       throw new ConfigError(`cluster ${cluster.service}: spiffeId ${JSON.stringify(cluster.spiffeId)} is not a spiffe:// URI`);
     }
   }

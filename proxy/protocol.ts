@@ -22,11 +22,34 @@ export interface TlsMaterial {
 /** Istio StringMatch: exactly one of the fields is set. */
 export type StringMatch = { exact: string } | { prefix: string } | { regex: string };
 
-/** One match block: every condition in it must hold (AND). */
+/** One match block: every condition in it must hold (AND). Header and query names are lower case. */
 export interface MatchBlock {
   uri?: StringMatch;
   method?: StringMatch;
+  /** The Host / :authority of the request, without a port. */
+  authority?: StringMatch;
+  /** `{ regex: '.*' }` is how "present" is said (Istio's `{}`). */
   headers?: Record<string, StringMatch>;
+  /** Each entry must NOT hold: the header is absent, or its value does not match. */
+  withoutHeaders?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  /**
+   * The calling workload. Outbound, it is the sidecar's own workload (app = service, version);
+   * an ingress gateway's workload is { app: "ingress" }.
+   */
+  sourceLabels?: { app?: string; version?: string };
+}
+
+/** Istio HeaderOperations; names are lower case. */
+export interface HeaderOps {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface HeaderRewrite {
+  request?: HeaderOps;
+  response?: HeaderOps;
 }
 
 export interface RouteDestination {
@@ -35,6 +58,8 @@ export interface RouteDestination {
   /** Version key; undefined means every instance of the service. */
   subset?: string;
   weight: number;
+  /** Header operations applied when this destination is picked (after the rule's own). */
+  headers?: HeaderRewrite;
 }
 
 export interface RetryPolicy {
@@ -45,13 +70,99 @@ export interface RetryPolicy {
   retryOn: string[];
 }
 
+/** Istio HTTPFaultInjection; percentages are 0–100 (absent in the mesh file = 100). */
+export interface FaultPolicy {
+  delay?: { fixedDelayMs: number; percent: number };
+  /** Exactly one of httpStatus, grpcStatus. */
+  abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
+}
+
+export interface RedirectAction {
+  /** Replaces the path (and query) of the request. */
+  uri?: string;
+  authority?: string;
+  port?: number;
+  scheme?: 'http' | 'https';
+  /** 301 unless set. */
+  code: number;
+}
+
+export interface DirectResponseAction {
+  status: number;
+  body?: string;
+}
+
+export interface MirrorPolicy {
+  service: string;
+  subset?: string;
+  /** 0–100; Istio mirrors 100% when mirrorPercentage is absent. */
+  percent: number;
+}
+
 export interface RouteRule {
   name?: string;
   /** Blocks OR together; an empty list matches every request. */
   match: MatchBlock[];
+  /** Empty when the rule redirects or answers directly. */
   destinations: RouteDestination[];
+  redirect?: RedirectAction;
+  directResponse?: DirectResponseAction;
+  /** uri replaces the part of the path the match's uri prefix matched (the whole path for exact/regex). */
+  rewrite?: { uri?: string; authority?: string };
+  headers?: HeaderRewrite;
+  mirror?: MirrorPolicy;
+  /** A client-side fault turns the rule's retries and timeout off (Istio); the sidecar enforces it. */
+  fault?: FaultPolicy;
   retries: RetryPolicy;
   timeoutMs?: number;
+}
+
+export type LoadBalancerPolicy =
+  | { simple: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' }
+  | {
+      /** Exactly one key. `sourceIp` hashes the calling workload (its instance id): on loopback every IP is 127.0.0.1. */
+      consistentHash: { header?: string; cookie?: { name: string; path?: string; ttlMs?: number }; sourceIp?: boolean; queryParam?: string };
+    };
+
+/** Istio connectionPool, flattened; absent fields are unlimited (Envoy's defaults are effectively unlimited). */
+export interface ConnectionPoolPolicy {
+  /** tcp.maxConnections: connections per endpoint. */
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  /** http.http1MaxPendingRequests: requests waiting for a connection, per cluster. */
+  maxPendingRequests?: number;
+  /** http.http2MaxRequests: requests in flight, per cluster. */
+  maxRequests?: number;
+  /** http.maxRequestsPerConnection; 0 = unlimited. */
+  maxRequestsPerConnection?: number;
+  /** http.maxRetries: retries in flight, per cluster. */
+  maxRetries?: number;
+  idleTimeoutMs?: number;
+}
+
+/** Istio outlierDetection with every default filled in by the control plane. */
+export interface OutlierDetectionPolicy {
+  /** 0 disables this trigger. */
+  consecutive5xxErrors: number;
+  consecutiveGatewayErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+/** Linkerd-style retry budget: retries ≤ ratio × requests + minPerSecond × ttl, over a sliding ttl window. */
+export interface RetryBudgetPolicy {
+  ratio: number;
+  minPerSecond: number;
+  ttlMs: number;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: LoadBalancerPolicy;
+  connectionPool?: ConnectionPoolPolicy;
+  outlierDetection?: OutlierDetectionPolicy;
+  retryBudget?: RetryBudgetPolicy;
 }
 
 export interface Endpoint {
@@ -61,14 +172,26 @@ export interface Endpoint {
   port: number;
 }
 
+export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
+
 /** Where a destination service's instances are, and who they must prove to be. */
 export interface Cluster {
   service: string;
-  /** SPIFFE id the destination sidecars' certificates must carry. */
+  /** SPIFFE id the destination sidecars' certificates must carry ("" for an external destination). */
   spiffeId: string;
   /** false when the destination's inbound is DISABLE: talk plaintext. */
   tls: boolean;
   endpoints: Endpoint[];
+  /** Absent = http. http2/grpc: HTTP/2 end to end; tcp: bytes passed through unparsed. */
+  protocol?: AppProtocol;
+  /** DestinationRule trafficPolicy; `subsets` entries replace fields of it for that version. */
+  policy?: TrafficPolicy;
+  subsetPolicies?: Record<string, TrafficPolicy>;
+  /**
+   * A destination outside the mesh (Istio ServiceEntry): endpoints are its host and port; `tls` then
+   * means plain HTTPS verified against the system's CAs, no client certificate and no SPIFFE check.
+   */
+  external?: boolean;
 }
 
 /** A local listener the app (or a browser, for ingress) sends plain HTTP to. */
@@ -77,15 +200,61 @@ export interface OutboundListener {
   service: string;
   /** 0 picks a free port on first apply; the port then stays for the sidecar's life. */
   port: number;
-  /** First match wins; no match is a 404 from the sidecar. */
+  /** First match wins; no match is a 404 from the sidecar. Ignored for a tcp destination. */
   routes: RouteRule[];
+}
+
+/** Istio AuthorizationPolicy, as the inbound evaluates it. Values support Istio's `*` prefix/suffix wildcards. */
+export interface AuthorizationPolicy {
+  name: string;
+  action: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+  /** null: the policy has no rules (an ALLOW with no rules allows nothing; a DENY denies nothing). */
+  rules: AuthorizationRule[] | null;
+}
+
+/** from, to and when AND together; entries of from (and of to) OR; conditions of when AND. */
+export interface AuthorizationRule {
+  from?: AuthorizationSource[];
+  to?: AuthorizationOperation[];
+  when?: AuthorizationCondition[];
+}
+
+export interface AuthorizationSource {
+  /** "<trust domain>/ns/<namespace>/sa/<service>", i.e. the SPIFFE id without spiffe://. */
+  principals?: string[];
+  notPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+}
+
+export interface AuthorizationOperation {
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  hosts?: string[];
+  notHosts?: string[];
+}
+
+/** Keys: request.headers[<name>], source.principal, source.namespace, source.ip, destination.port, request.method, request.path. */
+export interface AuthorizationCondition {
+  key: string;
+  values?: string[];
+  notValues?: string[];
 }
 
 export interface InboundListener {
   /** 0 picks a free port on first apply. */
   port: number;
   appPort: number;
+  /** The effective PeerAuthentication mode for this port. */
   mtls: MtlsMode;
+  /** Absent = http. */
+  protocol?: AppProtocol;
+  /** Policies selecting this workload; empty or absent = allow all. */
+  authorization?: AuthorizationPolicy[];
 }
 
 export interface SidecarConfig {
@@ -165,7 +334,16 @@ export type MetricLabel = (typeof METRIC_LABELS)[number];
 export const PROXY_ERROR_HEADER = 'x-devmesh-error';
 /** Response header naming the route rule that matched (explainability). */
 export const ROUTE_HEADER = 'x-devmesh-route';
+/** On a 403 from authorization: the policy and rule that decided, e.g. "deny-admin[0]" or "no ALLOW policy matched". */
+export const AUTHZ_HEADER = 'x-devmesh-authz';
+/**
+ * The remaining time budget of a request, in milliseconds, sent upstream with every proxied request.
+ * The next sidecar honours it: its inbound stops waiting for its app after that long, and an outbound call
+ * made by an app that forwards the header gets at most that budget (like grpc-timeout).
+ */
+export const DEADLINE_HEADER = 'x-devmesh-timeout-ms';
 
 export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/ns/default/sa/${service}`;
 }
+export { compileRouteMatcher, routeRequestOf, formatExplanation, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';

@@ -2,8 +2,10 @@
 // request time so a config update changes the identity their spans carry.
 import type { WorkloadIdentity } from './protocol.js';
 import type { SpanExporter } from './tracing/span-exporter.js';
+import type { SidecarMetrics } from './metrics.js';
 
 export interface ProxyContext {
   readonly workload: WorkloadIdentity;
   readonly spans: SpanExporter;
+  readonly metrics: SidecarMetrics;
 }

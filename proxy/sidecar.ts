@@ -2,13 +2,14 @@
 // Order matters: validate (pure) → bind any new listener (the only step that can fail on the machine) →
 // build route tables and pools → swap. A failure before the swap closes what this apply bound and leaves
 // the last good config serving, untouched.
-import type { Cluster, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, WorkloadIdentity } from './protocol.js';
+import type { Cluster, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol.js';
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
 import { InboundServer } from './inbound/inbound-server.js';
 import { OutboundServer } from './outbound/outbound-server.js';
 import { RouteTable } from './outbound/router.js';
-import { EndpointRing, type CompiledDestination, type CompiledRoute } from './outbound/balancer.js';
+import type { CompiledDestination, CompiledRoute } from './outbound/balancer.js';
+import { EndpointHealth, EndpointSet } from './outbound/endpoint-set.js';
 import { compileRetry } from './outbound/retry.js';
 import { UpstreamPools } from './outbound/upstream-pool.js';
 import { SpanExporter } from './tracing/span-exporter.js';
@@ -24,6 +25,8 @@ export class Sidecar implements ProxyContext {
   private inbound: InboundServer | null = null;
   private readonly outbound = new Map<string, OutboundServer>();
   private readonly pools = new UpstreamPools();
+  /** Per endpoint, across config pushes: outlier ejections and requests in flight. */
+  private readonly health = new Map<string, EndpointHealth>();
   private tlsGeneration = 0;
   private closed = false;
 
@@ -118,43 +121,69 @@ export class Sidecar implements ProxyContext {
 
   private compileTables(config: SidecarConfig): Map<string, RouteTable> {
     const clusters = new Map<string, Cluster>(config.clusters.map((c) => [c.service, c]));
-    const rings = new Map<string, EndpointRing>();
-    const ringFor = (service: string, subset: string | undefined): EndpointRing => {
+    const sets = new Map<string, EndpointSet>();
+    const setFor = (service: string, subset: string | undefined): EndpointSet => {
       const key = subset === undefined ? `${service}\0*` : `${service}\0=${subset}`;
-      let ring = rings.get(key);
-      if (ring === undefined) {
+      let set = sets.get(key);
+      if (set === undefined) {
         const cluster = clusters.get(service);
+        // A subset's policy replaces the service's, field by field (DestinationRule subsets).
+        const policy: TrafficPolicy = { ...cluster?.policy, ...(subset !== undefined ? cluster?.subsetPolicies?.[subset] : undefined) };
         const endpoints = (cluster?.endpoints ?? [])
           .filter((e) => subset === undefined || e.version === subset)
           .map((e) => ({
             instanceId: e.instanceId,
             version: e.version,
-            pool: this.pools.acquire(e, cluster!, config.tls, this.tlsGeneration),
+            pool: this.pools.acquire(e, cluster!, config.tls, this.tlsGeneration, policy.connectionPool),
+            health: this.healthOf(`${service}|${e.instanceId}|${e.port}`),
           }));
-        ring = new EndpointRing(endpoints);
-        rings.set(key, ring);
+        set = new EndpointSet(service, subset, endpoints, policy.loadBalancer, policy.connectionPool, policy.outlierDetection, policy.retryBudget);
+        sets.set(key, set);
       }
-      return ring;
+      return set;
     };
+    const destinationOf = (d: { service: string; subset?: string | undefined; weight: number; headers?: HeaderRewrite | undefined }): CompiledDestination => ({
+      service: d.service,
+      subset: d.subset,
+      weight: d.weight,
+      tls: clusters.get(d.service)?.tls ?? false,
+      set: setFor(d.service, d.subset),
+      headers: d.headers,
+    });
     const compileRoute = (rule: RouteRule, index: number): CompiledRoute => {
-      const destinations: CompiledDestination[] = rule.destinations.map((d) => ({
-        service: d.service,
-        subset: d.subset,
-        weight: d.weight,
-        tls: clusters.get(d.service)?.tls ?? false,
-        ring: ringFor(d.service, d.subset),
-      }));
+      const destinations = rule.destinations.map(destinationOf);
       return {
         label: rule.name ?? String(index),
+        index,
         destinations,
         totalWeight: destinations.reduce((sum, d) => sum + d.weight, 0),
+        redirect: rule.redirect,
+        directResponse: rule.directResponse,
+        rewrite: rule.rewrite,
+        blockPrefixes: rule.match.map((b) => (b.uri && 'prefix' in b.uri ? b.uri.prefix : null)),
+        headers: rule.headers,
+        mirror: rule.mirror ? { destination: destinationOf({ ...rule.mirror, weight: 0 }), percent: rule.mirror.percent } : undefined,
+        fault: rule.fault,
         retry: compileRetry(rule.retries),
         timeoutMs: rule.timeoutMs || undefined,
       };
     };
     const tables = new Map<string, RouteTable>();
     for (const listener of config.outbound) tables.set(listener.service, new RouteTable(listener.routes, compileRoute));
+    // Forget the health of endpoints that are gone.
+    const live = new Set<string>();
+    for (const c of config.clusters) for (const e of c.endpoints) live.add(`${c.service}|${e.instanceId}|${e.port}`);
+    for (const key of this.health.keys()) if (!live.has(key)) this.health.delete(key);
     return tables;
+  }
+
+  private healthOf(key: string): EndpointHealth {
+    let health = this.health.get(key);
+    if (health === undefined) {
+      health = new EndpointHealth();
+      this.health.set(key, health);
+    }
+    return health;
   }
 
   private ports(config: SidecarConfig): ListenerPorts {

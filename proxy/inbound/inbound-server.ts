@@ -9,9 +9,10 @@ import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Pool } from 'undici';
-import type { InboundListener, MtlsMode, TlsMaterial } from '../protocol.js';
-import { ProxyError, rescue } from '../errors.js';
-import { downstreamResponseHeaders, hasRequestBody, originFormTarget, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { AUTHZ_HEADER, DEADLINE_HEADER, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
+import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
+import { authorize, type AuthzVerdict } from './authz.js';
+import { downstreamResponseHeaders, hasRequestBody, originFormTarget, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
@@ -20,7 +21,7 @@ import { classifyTransportError } from '../outbound/retry.js';
 
 export const PEER_HEADER = 'x-devmesh-peer';
 /** A client's x-devmesh-peer is never trusted: only the verified certificate speaks for the peer. */
-const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', PEER_HEADER]);
+const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', PEER_HEADER, DEADLINE_HEADER]);
 const TLS_HANDSHAKE = 0x16;
 /** A connection that sends nothing cannot be classified in PERMISSIVE mode; it must not linger. */
 const SNIFF_TIMEOUT_MS = 10_000;
@@ -37,6 +38,7 @@ export class InboundServer {
   private readonly plainSockets = new Set<net.Socket>();
   private mode: MtlsMode;
   private appPort: number;
+  private authorization: readonly AuthorizationPolicy[];
   private pool: Pool;
   port = 0;
 
@@ -47,6 +49,7 @@ export class InboundServer {
   ) {
     this.mode = listener.mtls;
     this.appPort = listener.appPort;
+    this.authorization = listener.authorization ?? [];
     this.pool = appPool(listener.appPort);
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
     this.tlsServer = https.createServer(
@@ -73,6 +76,7 @@ export class InboundServer {
       for (const socket of this.plainSockets) socket.destroy();
     }
     this.mode = listener.mtls;
+    this.authorization = listener.authorization ?? [];
     if (listener.appPort !== this.appPort) {
       const old = this.pool;
       this.pool = appPool(listener.appPort);
@@ -152,12 +156,20 @@ export class InboundServer {
     const parent = parseTraceparent(req.headers.traceparent);
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
-    let error: string | null = null;
+    let error: ProxyErrorCode | 'upstream-reset' | null = null;
+    let verdict: AuthzVerdict | null = null;
 
     res.once('close', () => {
       const workload = this.ctx.workload;
+      const durationMs = performance.now() - t0;
       const attributes: Record<string, string | boolean> = { mtls };
       if (peer !== null) attributes['peer.spiffe'] = peer;
+      if (verdict !== null) {
+        attributes['authz.allowed'] = verdict.allowed;
+        attributes['authz.by'] = verdict.by;
+        if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
+      }
+      const spanError = error ?? (res.writableFinished ? null : 'downstream-closed');
       this.ctx.spans.record({
         traceId,
         spanId,
@@ -170,26 +182,78 @@ export class InboundServer {
         path: target,
         status: res.statusCode,
         startMs,
-        durationMs: performance.now() - t0,
+        durationMs,
         attempts: 1,
-        error: error ?? (res.writableFinished ? null : 'downstream-closed'),
+        error: spanError,
         attributes,
       });
+      const source = peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
+      const grpc = res.getHeader('grpc-status');
+      this.ctx.metrics.request(
+        {
+          reporter: 'destination',
+          source_workload: source,
+          source_version: 'unknown',
+          destination_workload: workload.service,
+          destination_version: workload.version || 'unknown',
+          destination_service: workload.service,
+          request_protocol: 'http',
+          response_code: String(res.statusCode),
+          grpc_response_status: grpc === undefined ? '' : String(grpc),
+          response_flags: error !== null && error in RESPONSE_FLAGS ? RESPONSE_FLAGS[error as ProxyErrorCode] : spanError !== null ? 'DC' : '-',
+          connection_security_policy: mtls ? 'mutual_tls' : 'none',
+        },
+        durationMs,
+      );
     });
+
+    if (this.authorization.length > 0) {
+      verdict = authorize(this.authorization, {
+        method,
+        path: pathOnly(target),
+        host: String(req.headers.host ?? ''),
+        port: this.appPort,
+        headers: req.headers,
+        peer,
+        sourceIp: socket.remoteAddress ?? '',
+      });
+      if (!verdict.allowed) {
+        req.resume();
+        error = rescue(res, new ProxyError('denied', `RBAC: access denied by ${verdict.by}`, undefined, { [AUTHZ_HEADER]: verdict.by }), null);
+        return;
+      }
+    }
 
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     if (peer !== null) headers.push(PEER_HEADER, peer);
     // The app gets the server span as parent: if it forwards this header, its outbound call nests under it.
     headers.push('traceparent', formatTraceparent(traceId, spanId, parent?.flags ?? '01'));
 
-    this.pool.request({ path: target, method, headers, body: hasRequestBody(req.headers) ? req : null }).then(
+    // The caller's remaining budget: past it, nobody waits for the answer, so stop waiting for the app too.
+    const budget = Number(req.headers[DEADLINE_HEADER]);
+    let signal: AbortSignal | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    if (budget > 0) {
+      headers.push(DEADLINE_HEADER, String(Math.floor(budget)));
+      const controller = new AbortController();
+      signal = controller.signal;
+      timer = setTimeout(() => controller.abort(), budget);
+    }
+
+    this.pool.request({ path: target, method, headers, body: hasRequestBody(req.headers) ? req : null, signal }).then(
       (response) => {
+        clearTimeout(timer);
         res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
         relayBody(response.body, res, () => {
           if (error === null) error = 'upstream-reset';
         });
       },
       (err: unknown) => {
+        clearTimeout(timer);
+        if (signal?.aborted) {
+          error = rescue(res, new ProxyError('timeout', `app at 127.0.0.1:${this.appPort} did not answer within the propagated deadline of ${budget} ms`), null);
+          return;
+        }
         const kind = classifyTransportError(err);
         const detail = `app at 127.0.0.1:${this.appPort}: ${(err as Error)?.message ?? String(err)}`;
         error = rescue(res, new ProxyError(kind === 'connect-failure' ? 'connect-failure' : 'upstream-reset', detail), null);

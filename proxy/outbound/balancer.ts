@@ -1,36 +1,18 @@
 // Load balancing in two steps, as Istio does: a weighted pick of the route destination (once per
-// request; retries stay within it), then round robin over that destination's endpoints (per try, so a
-// retry lands on the next endpoint).
-import type { Pool } from 'undici';
+// request; retries stay within it), then the destination's load balancer over its endpoints (per try,
+// so a retry lands on another endpoint; see endpoint-set.ts).
+import type { DirectResponseAction, FaultPolicy, HeaderRewrite, RedirectAction } from '../protocol.js';
+import type { EndpointSet } from './endpoint-set.js';
 import type { CompiledRetry } from './retry.js';
-
-export interface UpstreamEndpoint {
-  instanceId: string;
-  version: string;
-  pool: Pool;
-}
-
-export class EndpointRing {
-  private next = 0;
-
-  constructor(readonly endpoints: readonly UpstreamEndpoint[]) {}
-
-  pick(): UpstreamEndpoint | undefined {
-    const n = this.endpoints.length;
-    if (n === 0) return undefined;
-    const endpoint = this.endpoints[this.next % n];
-    this.next = (this.next + 1) % n;
-    return endpoint;
-  }
-}
 
 export interface CompiledDestination {
   service: string;
   subset: string | undefined;
   weight: number;
   tls: boolean;
-  /** Shared by every route that sends to the same service+subset, so round robin is per destination. */
-  ring: EndpointRing;
+  /** Shared by every route that sends to the same service+subset, so balancing and limits are per destination. */
+  set: EndpointSet;
+  headers: HeaderRewrite | undefined;
 }
 
 export function pickDestination(destinations: readonly CompiledDestination[], totalWeight: number): CompiledDestination {
@@ -47,11 +29,25 @@ export function pickDestination(destinations: readonly CompiledDestination[], to
   return destinations[0]!;
 }
 
+export interface CompiledMirror {
+  destination: CompiledDestination;
+  percent: number;
+}
+
 export interface CompiledRoute {
   /** Rule name, or its index: what ROUTE_HEADER and the span's `route` say. */
   label: string;
+  index: number;
   destinations: CompiledDestination[];
   totalWeight: number;
+  redirect: RedirectAction | undefined;
+  directResponse: DirectResponseAction | undefined;
+  rewrite: { uri?: string; authority?: string } | undefined;
+  /** The uri prefix of each match block (null when the block's uri is not a prefix), for rewrite. */
+  blockPrefixes: Array<string | null>;
+  headers: HeaderRewrite | undefined;
+  mirror: CompiledMirror | undefined;
+  fault: FaultPolicy | undefined;
   retry: CompiledRetry;
   timeoutMs: number | undefined;
 }

@@ -1,37 +1,79 @@
 // One outbound listener: plain HTTP from the app (or a browser, for an ingress gateway) on 127.0.0.1.
-// The per-request stack, outermost first, each layer there for one reason:
-//   client span      — wraps everything, so a proxy-made 404/503/504 is traced like any response;
-//   rescue           — errors become responses in one place (../errors.ts);
-//   route            — first matching rule; none is a 404 the app can tell from an upstream 404;
-//   destination pick — weighted, once per request, so retries stay within the chosen subset;
-//   body buffer      — a retry must be able to send the body again;
-//   retry / timeout  — each try on the next endpoint, bounded by the route timeout;
-//   upstream pool    — keep-alive (m)TLS connections to the destination sidecars.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+// The per-request stack, outermost first, each layer there for one reason (Envoy's filter order):
+//   client span + metrics — wrap everything, so a proxy-made 404/503/504 is traced and counted too;
+//   rescue                — errors become responses in one place (../errors.ts), with x-devmesh-error;
+//   route                 — first matching rule; none is a 404 the app can tell from an upstream 404;
+//   direct response / redirect — the rule answers itself;
+//   fault                 — delay, then abort; a faulted rule has no retries and no timeout (Istio);
+//   destination pick      — weighted, once per request, so retries stay within the chosen subset;
+//   circuit breaker       — connectionPool limits shed at once instead of queueing;
+//   body buffer           — only when a retry or a mirror must send the body again;
+//   header ops / rewrite  — what the upstream sees;
+//   mirror                — a fire-and-forget copy, its response discarded;
+//   retry / timeout       — each try on another endpoint, bounded by the route timeout and the
+//                           deadline the caller propagated; outlier detection sees every try;
+//   upstream pool         — keep-alive (m)TLS connections to the destination sidecars.
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { ROUTE_HEADER, type SpanRecord } from '../protocol.js';
-import { ProxyError, rescue } from '../errors.js';
-import { downstreamResponseHeaders, hasRequestBody, originFormTarget, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord } from '../protocol.js';
+import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
+import { downstreamResponseHeaders, hasRequestBody, originFormTarget, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { readRequestBody, type RequestBody } from '../request-body.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
+import { routeRequestOf, type RouteRequest } from '../route-match.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
 import { pickDestination, type CompiledDestination, type CompiledRoute } from './balancer.js';
+import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
+import { applyRequestOps, applyResponseOps, cookieValue } from './header-ops.js';
 import { backoffMs, classifyTransportError, type TransportFailure } from './retry.js';
 import type { RouteTable } from './router.js';
 
 /** Headers the proxy sets itself; a value from the app would be stale (traceparent) or forged (peer). */
-const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'x-devmesh-peer']);
+const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'x-devmesh-peer', DEADLINE_HEADER]);
 
-/** What the client span reports; filled in as the request moves down the stack. */
+/** What the client span and the metrics report; filled in as the request moves down the stack. */
 interface ExchangeState {
   route: CompiledRoute | null;
+  block: number;
   destination: CompiledDestination | null;
-  endpoint: string | null;
+  endpoint: UpstreamEndpoint | null;
   attempts: number;
+  /** One entry per try: "<instance> <status or failure>". */
+  tries: string;
   retryReasons: string;
-  error: string | null;
+  error: ProxyErrorCode | null;
+  detail: string | null;
+  fault: string | null;
+  mirrored: boolean;
+  upstreamPath: string | null;
+  events: string;
+  grpcStatus: string;
+  setCookie?: string;
+}
+
+function newState(): ExchangeState {
+  return {
+    route: null,
+    block: -1,
+    destination: null,
+    endpoint: null,
+    attempts: 0,
+    tries: '',
+    retryReasons: '',
+    error: null,
+    detail: null,
+    fault: null,
+    mirrored: false,
+    upstreamPath: null,
+    events: '',
+    grpcStatus: '',
+  };
+}
+
+function note(list: string, item: string): string {
+  return list === '' ? item : `${list}; ${item}`;
 }
 
 export class OutboundServer {
@@ -70,40 +112,85 @@ export class OutboundServer {
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
     const flags = parent?.flags ?? '01';
-    const state: ExchangeState = { route: null, destination: null, endpoint: null, attempts: 0, retryReasons: '', error: null };
+    const state = newState();
 
-    res.once('close', () => {
-      const workload = this.ctx.workload;
-      const attributes: SpanRecord['attributes'] = { listener: this.service };
-      if (state.route !== null) attributes.route = state.route.label;
-      if (state.destination !== null) {
-        attributes.mtls = state.destination.tls;
-        if (state.destination.subset !== undefined) attributes.subset = state.destination.subset;
-      }
-      if (state.endpoint !== null) attributes.endpoint = state.endpoint;
-      if (state.retryReasons !== '') attributes['retry.reasons'] = state.retryReasons;
-      this.ctx.spans.record({
-        traceId,
-        spanId,
-        parentSpanId: parent?.spanId ?? null,
-        kind: 'client',
-        service: workload.service,
-        instanceId: workload.instanceId,
-        peerService: state.destination?.service ?? this.service,
-        method,
-        path: target,
-        status: res.statusCode,
-        startMs,
-        durationMs: performance.now() - t0,
-        attempts: state.attempts,
-        error: state.error ?? (res.writableFinished ? null : 'downstream-closed'),
-        attributes,
-      });
-    });
+    res.once('close', () => this.finish(req, res, method, target, traceId, spanId, parent?.spanId ?? null, startMs, t0, state));
 
-    this.forward(req, res, method, target, formatTraceparent(traceId, spanId, flags), state).catch((err: unknown) => {
+    this.forward(req, res, method, target, traceId, spanId, flags, state).catch((err: unknown) => {
+      if (err instanceof ProxyError && state.detail === null) state.detail = err.message;
       state.error = rescue(res, err, state.route?.label ?? null);
     });
+  }
+
+  private finish(
+    _req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    target: string,
+    traceId: string,
+    spanId: string,
+    parentSpanId: string | null,
+    startMs: number,
+    t0: number,
+    state: ExchangeState,
+  ): void {
+    const workload = this.ctx.workload;
+    const durationMs = performance.now() - t0;
+    const error = state.error ?? (res.writableFinished ? null : 'downstream-closed');
+    const attributes: SpanRecord['attributes'] = { listener: this.service };
+    const route = state.route;
+    if (route !== null) {
+      attributes.route = route.label;
+      attributes['route.index'] = route.index;
+      if (state.block >= 0) attributes['route.block'] = state.block;
+    }
+    const destination = state.destination;
+    if (destination !== null) {
+      attributes.mtls = destination.tls;
+      if (destination.subset !== undefined) attributes.subset = destination.subset;
+    }
+    if (state.endpoint !== null) attributes.endpoint = state.endpoint.instanceId;
+    if (state.tries !== '') attributes.tries = state.tries;
+    if (state.retryReasons !== '') attributes['retry.reasons'] = state.retryReasons;
+    if (state.fault !== null) attributes.fault = state.fault;
+    if (state.mirrored) attributes.mirrored = true;
+    if (state.upstreamPath !== null && state.upstreamPath !== target) attributes['upstream.path'] = state.upstreamPath;
+    if (state.events !== '') attributes.events = state.events;
+    if (state.detail !== null) attributes['error.detail'] = state.detail;
+    const peerService = destination?.service ?? this.service;
+    this.ctx.spans.record({
+      traceId,
+      spanId,
+      parentSpanId,
+      kind: 'client',
+      service: workload.service,
+      instanceId: workload.instanceId,
+      peerService,
+      method,
+      path: target,
+      status: res.statusCode,
+      startMs,
+      durationMs,
+      attempts: state.attempts,
+      error,
+      attributes,
+    });
+    this.ctx.metrics.request(
+      {
+        reporter: 'source',
+        source_workload: workload.service,
+        source_version: workload.version || 'unknown',
+        destination_workload: peerService,
+        destination_version: state.endpoint?.version || destination?.subset || 'unknown',
+        destination_service: peerService,
+        request_protocol: 'http',
+        response_code: String(res.statusCode),
+        grpc_response_status: state.grpcStatus,
+        response_flags: state.error !== null ? (RESPONSE_FLAGS[state.error] ?? '-') : error !== null ? 'DC' : '-',
+        connection_security_policy: destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
+      },
+      durationMs,
+    );
   }
 
   private async forward(
@@ -111,97 +198,319 @@ export class OutboundServer {
     res: ServerResponse,
     method: string,
     target: string,
-    traceparent: string,
+    traceId: string,
+    spanId: string,
+    flags: string,
     state: ExchangeState,
   ): Promise<void> {
-    const path = pathOnly(target);
-    const route = this.table?.match(method, path, req.headers) ?? null;
-    if (route === null) throw new ProxyError('no-route', `no route of ${this.service} matches ${method} ${path}`);
+    const workload = this.ctx.workload;
+    const rr = routeRequestOf(method, target, req.headers, { app: workload.service, version: workload.version });
+    const table = this.table;
+    const route = table?.match(rr) ?? null;
+    if (route === null) throw new ProxyError('no-route', `no route of ${this.service} matches ${method} ${rr.path}`);
     state.route = route;
+    state.block = table!.lastBlock;
+
+    if (route.directResponse !== undefined) return this.direct(res, route);
+    if (route.redirect !== undefined) return this.redirect(res, route, rr);
+
+    let retries = route.retry.retries;
+    let timeoutMs = route.timeoutMs;
+    const fault = route.fault;
+    if (fault !== undefined) {
+      // Istio: a client-side fault turns the rule's retries and timeout off.
+      retries = 0;
+      timeoutMs = undefined;
+      if (fault.delay !== undefined && Math.random() * 100 < fault.delay.percent) {
+        state.fault = `delay ${fault.delay.fixedDelayMs}ms`;
+        await sleep(fault.delay.fixedDelayMs);
+      }
+      if (fault.abort !== undefined && Math.random() * 100 < fault.abort.percent) {
+        const abort = fault.abort;
+        state.fault = note(state.fault ?? '', abort.grpcStatus !== undefined ? `abort grpc ${abort.grpcStatus}` : `abort ${abort.httpStatus}`);
+        if (abort.grpcStatus !== undefined) {
+          state.grpcStatus = String(abort.grpcStatus);
+          throw new ProxyError('fault-abort', 'fault filter abort', 200, {
+            'content-type': 'application/grpc',
+            'grpc-status': String(abort.grpcStatus),
+            'grpc-message': 'fault filter abort',
+          });
+        }
+        throw new ProxyError('fault-abort', 'fault filter abort', abort.httpStatus);
+      }
+    }
+
     const destination = pickDestination(route.destinations, route.totalWeight);
     state.destination = destination;
-    if (destination.ring.endpoints.length === 0) {
+    const set = destination.set;
+    if (set.endpoints.length === 0) {
       const subset = destination.subset !== undefined ? ` subset ${destination.subset}` : '';
       throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints`);
     }
+    const admission = set.admit();
+    if (!admission.ok) throw new ProxyError('overflow', `circuit breaker of ${destination.service}: ${admission.reason}`);
 
-    const body = hasRequestBody(req.headers) ? await readRequestBody(req) : null;
-    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
-    headers.push('traceparent', traceparent);
+    // The caller's remaining budget (a sidecar upstream of our app set it) caps the route timeout.
+    const propagated = Number(req.headers[DEADLINE_HEADER]);
+    if (propagated > 0 && (timeoutMs === undefined || propagated < timeoutMs)) timeoutMs = propagated;
 
-    const response = await this.send(route, destination, method, target, headers, body, state);
+    // Buffer the body only when it may have to be sent twice; otherwise it streams straight through.
+    const mirror = route.mirror !== undefined && Math.random() * 100 < route.mirror.percent ? route.mirror : undefined;
+    const hasBody = hasRequestBody(req.headers);
+    const body: RequestBody | null = !hasBody ? null : retries > 0 || mirror !== undefined ? await readRequestBody(req) : req;
+    if (body !== null && !Buffer.isBuffer(body)) retries = 0; // a streamed body cannot be sent again
+
+    let headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
+    headers = applyRequestOps(headers, route.headers?.request);
+    headers = applyRequestOps(headers, destination.headers?.request);
+    let path = target;
+    const rewrite = route.rewrite;
+    if (rewrite !== undefined) {
+      if (rewrite.uri !== undefined) {
+        const prefix = state.block >= 0 ? route.blockPrefixes[state.block] : null;
+        const q = target.indexOf('?');
+        const query = q === -1 ? '' : target.slice(q);
+        path = (prefix != null ? rewrite.uri + rr.path.slice(prefix.length) : rewrite.uri) + query;
+        if (path === '' || path[0] !== '/') path = '/' + path;
+      }
+      if (rewrite.authority !== undefined) headers = applyRequestOps(headers, { set: { host: rewrite.authority } });
+    }
+    state.upstreamPath = path;
+    headers.push('traceparent', formatTraceparent(traceId, spanId, flags));
+
+    if (mirror !== undefined && (body === null || Buffer.isBuffer(body))) {
+      state.mirrored = true;
+      this.mirror(mirror.destination, method, path, headers, body, traceId, spanId, flags, rr.authority);
+    }
+
+    set.active++;
+    set.budget?.request();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.send(route, set, rr, retries, timeoutMs, method, path, headers, body, state);
+    } finally {
+      set.active--;
+    }
     const out = downstreamResponseHeaders(response.headers);
+    applyResponseOps(out, destination.headers?.response);
+    applyResponseOps(out, route.headers?.response);
     out[ROUTE_HEADER] = route.label;
+    const grpc = response.headers['grpc-status'];
+    if (grpc !== undefined) state.grpcStatus = String(grpc);
+    if (state.setCookie !== undefined) out['set-cookie'] = [...toList(out['set-cookie']), state.setCookie];
     res.writeHead(response.statusCode, out);
     relayBody(response.body, res, () => {
       if (state.error === null) state.error = 'upstream-reset';
     });
   }
 
+  private direct(res: ServerResponse, route: CompiledRoute): void {
+    const d = route.directResponse!;
+    const body = d.body ?? '';
+    const headers: OutgoingHttpHeaders = { 'content-length': Buffer.byteLength(body), [PROXY_ERROR_HEADER]: 'direct-response', [ROUTE_HEADER]: route.label };
+    if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
+    applyResponseOps(headers, route.headers?.response);
+    res.writeHead(d.status, headers);
+    res.end(body);
+  }
+
+  private redirect(res: ServerResponse, route: CompiledRoute, rr: RouteRequest): void {
+    const r = route.redirect!;
+    const scheme = r.scheme ?? 'http';
+    const host = r.authority ?? rr.authority;
+    const port = r.port !== undefined ? `:${r.port}` : '';
+    const uri = r.uri ?? (rr.query === '' ? rr.path : `${rr.path}?${rr.query}`);
+    const headers: OutgoingHttpHeaders = {
+      location: `${scheme}://${host}${port}${uri}`,
+      'content-length': 0,
+      [PROXY_ERROR_HEADER]: 'redirect',
+      [ROUTE_HEADER]: route.label,
+    };
+    applyResponseOps(headers, route.headers?.response);
+    res.writeHead(r.code, headers);
+    res.end();
+  }
+
+  private hashInput(set: EndpointSet, rr: RouteRequest, state: ExchangeState): HashInput | null {
+    const policy = set.hashPolicy;
+    if (policy === null) return null;
+    return {
+      header: (name) => {
+        const v = rr.headers[name];
+        return Array.isArray(v) ? v.join(',') : v;
+      },
+      cookie: (name) => {
+        const v = cookieValue(rr.headers.cookie, name);
+        if (v !== undefined || policy.cookie?.ttlMs === undefined) return v;
+        // Envoy: with a ttl, a request without the cookie gets one, so the client sticks from now on.
+        const fresh = Math.random().toString(36).slice(2);
+        const attrs = [`${name}=${fresh}`, `Max-Age=${Math.round(policy.cookie.ttlMs / 1000)}`, `Path=${policy.cookie.path ?? '/'}`, 'HttpOnly'];
+        state.setCookie = attrs.join('; ');
+        return fresh;
+      },
+      query: (name) => new URLSearchParams(rr.query).get(name) ?? undefined,
+      source: this.ctx.workload.instanceId,
+    };
+  }
+
   /** Tries, retries and timeouts; resolves with the response to relay (which may be a final 5xx). */
   private async send(
     route: CompiledRoute,
-    destination: CompiledDestination,
+    set: EndpointSet,
+    rr: RouteRequest,
+    retries: number,
+    timeoutMs: number | undefined,
     method: string,
     path: string,
-    headers: string[],
+    baseHeaders: string[],
     body: RequestBody | null,
     state: ExchangeState,
   ): Promise<Dispatcher.ResponseData> {
     const retry = route.retry;
-    // A streamed body was consumed by the first try; sending it again is impossible.
-    const retries = body === null || Buffer.isBuffer(body) ? retry.retries : 0;
-    const deadline = route.timeoutMs ? performance.now() + route.timeoutMs : Infinity;
+    const deadline = timeoutMs ? performance.now() + timeoutMs : Infinity;
+    const timeoutError = (): ProxyError => new ProxyError('timeout', `no response within the ${timeoutMs === route.timeoutMs ? 'route timeout' : 'propagated deadline'} of ${timeoutMs} ms`);
+    const hash = this.hashInput(set, rr, state);
+    let previous: UpstreamEndpoint | null = null;
+    let retrying = false;
 
-    for (let n = 0; ; n++) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) throw new ProxyError('timeout', `no response within the route timeout of ${route.timeoutMs} ms`);
-      const endpoint = destination.ring.pick()!;
-      state.attempts++;
-      state.endpoint = endpoint.instanceId;
+    try {
+      for (let n = 0; ; n++) {
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) throw timeoutError();
+        const endpoint = set.pick(hash, previous);
+        if (endpoint === undefined) throw new ProxyError('no-healthy-endpoints', `every endpoint of ${set.service} is ejected by outlier detection`);
+        previous = endpoint;
+        state.attempts++;
+        state.endpoint = endpoint;
 
-      const budget = Math.min(remaining, retry.perTryTimeoutMs ?? Infinity);
-      // Timers only when a timeout is configured: the common no-timeout path allocates nothing for it.
-      let controller: AbortController | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      if (budget !== Infinity) {
-        const c = (controller = new AbortController());
-        timer = setTimeout(() => c.abort(), budget);
-      }
-
-      let failure: TransportFailure;
-      let cause: unknown;
-      try {
-        const response = await endpoint.pool.request({ path, method, headers, body, signal: controller?.signal });
-        clearTimeout(timer);
-        if (n < retries && retry.retryStatus(response.statusCode, response.headers['grpc-status'])) {
-          response.body.dump().catch(() => {});
-          this.noteRetry(state, String(response.statusCode));
-          await this.backoff(n + 1, deadline);
-          continue;
+        const budget = Math.min(remaining, retry.perTryTimeoutMs ?? Infinity);
+        // Timers only when a timeout is configured: the common no-timeout path allocates nothing for it.
+        let controller: AbortController | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        let headers = baseHeaders;
+        if (budget !== Infinity) {
+          const c = (controller = new AbortController());
+          timer = setTimeout(() => c.abort(), budget);
+          headers = [...baseHeaders, DEADLINE_HEADER, String(Math.max(1, Math.floor(budget)))];
         }
-        return response;
-      } catch (err) {
-        clearTimeout(timer);
-        cause = err;
-        failure = controller?.signal.aborted ? 'per-try-timeout' : classifyTransportError(err);
-      }
 
-      if (failure === 'per-try-timeout' && performance.now() >= deadline - 1) {
-        throw new ProxyError('timeout', `no response within the route timeout of ${route.timeoutMs} ms`);
+        let failure: TransportFailure;
+        let cause: unknown;
+        endpoint.health.active++;
+        try {
+          const response = await endpoint.pool.request({ path, method, headers, body, signal: controller?.signal });
+          clearTimeout(timer);
+          endpoint.health.active--;
+          state.tries = note(state.tries, `${endpoint.instanceId} ${response.statusCode}`);
+          const ejected = set.report(endpoint, response.statusCode);
+          if (ejected !== null) state.events = note(state.events, ejected);
+          if (n < retries && retry.retryStatus(response.statusCode, response.headers['grpc-status'])) {
+            const refused = set.admitRetry();
+            if (refused === null) {
+              response.body.dump().catch(() => {});
+              this.noteRetry(state, response.headers['grpc-status'] !== undefined && response.statusCode === 200 ? `grpc-${response.headers['grpc-status']}` : String(response.statusCode));
+              if (!retrying) {
+                retrying = true;
+                set.activeRetries++;
+              }
+              await this.backoff(n + 1, deadline);
+              continue;
+            }
+            state.events = note(state.events, `not retried: ${refused}`);
+          }
+          return response;
+        } catch (err) {
+          clearTimeout(timer);
+          endpoint.health.active--;
+          cause = err;
+          failure = controller?.signal.aborted ? 'per-try-timeout' : classifyTransportError(err);
+        }
+        state.tries = note(state.tries, `${endpoint.instanceId} ${failure}`);
+        const ejected = set.report(endpoint, 0);
+        if (ejected !== null) state.events = note(state.events, ejected);
+
+        if (failure === 'per-try-timeout' && performance.now() >= deadline - 1) throw timeoutError();
+        if (n < retries && retry.retryTransport(failure)) {
+          const refused = set.admitRetry();
+          if (refused === null) {
+            this.noteRetry(state, failure);
+            if (!retrying) {
+              retrying = true;
+              set.activeRetries++;
+            }
+            await this.backoff(n + 1, deadline);
+            continue;
+          }
+          state.events = note(state.events, `not retried: ${refused}`);
+        }
+        const where = `${set.service} (${endpoint.instanceId})`;
+        const detail = (cause as Error)?.message ?? String(cause);
+        const tries = `after ${state.attempts} ${state.attempts === 1 ? 'try' : 'tries'}`;
+        if (failure === 'connect-failure') throw new ProxyError('connect-failure', `cannot connect to ${where} ${tries}: ${detail}`);
+        if (failure === 'per-try-timeout') throw new ProxyError('timeout', `${where} did not answer within ${Math.round(budget)} ms ${tries}`);
+        throw new ProxyError('upstream-reset', `${where} reset the request ${tries}: ${detail}`);
       }
-      if (n < retries && retry.retryTransport(failure)) {
-        this.noteRetry(state, failure);
-        await this.backoff(n + 1, deadline);
-        continue;
-      }
-      const where = `${destination.service} (${endpoint.instanceId})`;
-      const detail = (cause as Error)?.message ?? String(cause);
-      const tries = `after ${state.attempts} ${state.attempts === 1 ? 'try' : 'tries'}`;
-      if (failure === 'connect-failure') throw new ProxyError('connect-failure', `cannot connect to ${where} ${tries}: ${detail}`);
-      if (failure === 'per-try-timeout') throw new ProxyError('timeout', `${where} did not answer within ${retry.perTryTimeoutMs} ms ${tries}`);
-      throw new ProxyError('upstream-reset', `${where} reset the request ${tries}: ${detail}`);
+    } finally {
+      if (retrying) set.activeRetries--;
     }
+  }
+
+  /** A copy of the request to the mirror destination: never awaited, its response discarded, its span tagged shadow. */
+  private mirror(
+    destination: CompiledDestination,
+    method: string,
+    path: string,
+    headers: string[],
+    body: Buffer | null,
+    traceId: string,
+    parentSpanId: string,
+    flags: string,
+    authority: string,
+  ): void {
+    const endpoint = destination.set.pick(null, null);
+    const workload = this.ctx.workload;
+    const spanId = newSpanId();
+    const startMs = Date.now();
+    const t0 = performance.now();
+    const record = (status: number, error: string | null): void => {
+      this.ctx.spans.record({
+        traceId,
+        spanId,
+        parentSpanId,
+        kind: 'client',
+        service: workload.service,
+        instanceId: workload.instanceId,
+        peerService: destination.service,
+        method,
+        path,
+        status,
+        startMs,
+        durationMs: performance.now() - t0,
+        attempts: endpoint === undefined ? 0 : 1,
+        error,
+        attributes: {
+          shadow: true,
+          mtls: destination.tls,
+          ...(destination.subset !== undefined ? { subset: destination.subset } : {}),
+          ...(endpoint !== undefined ? { endpoint: endpoint.instanceId } : {}),
+        },
+      });
+    };
+    if (endpoint === undefined) {
+      record(0, 'no-endpoints');
+      return;
+    }
+    // Envoy marks a shadow by suffixing the authority with "-shadow".
+    const shadowHeaders = applyRequestOps(headers, {
+      set: { host: `${authority || destination.service}-shadow`, traceparent: formatTraceparent(traceId, spanId, flags) },
+    });
+    endpoint.pool.request({ path, method, headers: shadowHeaders, body }).then(
+      (response) => {
+        response.body.dump().catch(() => {});
+        record(response.statusCode, null);
+      },
+      (err: unknown) => record(0, classifyTransportError(err)),
+    );
   }
 
   private noteRetry(state: ExchangeState, reason: string): void {
@@ -212,4 +521,9 @@ export class OutboundServer {
     const wait = Math.min(backoffMs(retry), Math.max(0, deadline - performance.now()));
     if (wait > 0) await sleep(wait);
   }
+}
+
+function toList(v: OutgoingHttpHeaders[string]): string[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v.map(String) : [String(v)];
 }

@@ -3,7 +3,7 @@
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
 import { Pool } from 'undici';
-import type { Cluster, Endpoint, TlsMaterial } from '../protocol.js';
+import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 
 const RETIRE_GRACE_MS = 10_000;
@@ -20,26 +20,36 @@ export class UpstreamPools {
   private retiring = new Set<Pool>();
 
   /** The pool for `endpoint`; call during a config apply, then `commit()`. */
-  acquire(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number): Pool {
-    const key = cluster.tls
-      ? `tls|${endpoint.host}|${endpoint.port}|${cluster.spiffeId}|${tlsGeneration}`
-      : `plain|${endpoint.host}|${endpoint.port}`;
+  acquire(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number, limits: ConnectionPoolPolicy = {}): Pool {
+    // connectionPool settings shape the pool, so they are part of its identity.
+    const shape = `${limits.maxConnections ?? ''}|${limits.maxRequestsPerConnection ?? ''}|${limits.connectTimeoutMs ?? ''}|${limits.idleTimeoutMs ?? ''}`;
+    const key = cluster.external
+      ? `ext|${cluster.tls}|${endpoint.host}|${endpoint.port}|${shape}`
+      : cluster.tls
+        ? `tls|${endpoint.host}|${endpoint.port}|${cluster.spiffeId}|${tlsGeneration}|${shape}`
+        : `plain|${endpoint.host}|${endpoint.port}|${shape}`;
     this.used.add(key);
     let pool = this.pools.get(key);
     if (pool === undefined) {
       const origin = `${cluster.tls ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
+      const timeout = limits.connectTimeoutMs ?? 5_000;
       pool = new Pool(origin, {
         ...POOL_OPTIONS,
-        connect: cluster.tls
-          ? {
-              ca: tls.caPem,
-              cert: tls.certPem,
-              key: tls.keyPem,
-              rejectUnauthorized: true,
-              checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId),
-              timeout: 5_000,
-            }
-          : { timeout: 5_000 },
+        ...(limits.maxConnections !== undefined ? { connections: limits.maxConnections } : {}),
+        ...(limits.maxRequestsPerConnection ? { maxRequestsPerClient: limits.maxRequestsPerConnection } : {}),
+        ...(limits.idleTimeoutMs !== undefined ? { keepAliveTimeout: limits.idleTimeoutMs, keepAliveMaxTimeout: limits.idleTimeoutMs } : {}),
+        connect: cluster.external
+          ? { timeout, servername: endpoint.host }
+          : cluster.tls
+            ? {
+                ca: tls.caPem,
+                cert: tls.certPem,
+                key: tls.keyPem,
+                rejectUnauthorized: true,
+                checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId),
+                timeout,
+              }
+            : { timeout },
       });
       this.pools.set(key, pool);
     }

@@ -1,0 +1,238 @@
+// The endpoints of one destination (a service, or one subset of it: Istio makes each subset its own
+// cluster) and everything per-destination that decides where a try goes or whether it goes at all:
+//   load balancer     — ROUND_ROBIN, LEAST_REQUEST (power of two choices), RANDOM, consistentHash;
+//   outlier detection — Envoy's consecutive-5xx / consecutive-gateway-error ejection, time × ejections;
+//   circuit breaker   — connectionPool limits; overflow is shed at once (503 + x-devmesh-error: overflow);
+//   retry budget      — Linkerd's: retries ≤ ratio × requests + minPerSecond × window.
+// Endpoint health (ejections, active requests) lives in EndpointHealth objects that outlive config
+// pushes, so a push does not forgive an ejected endpoint.
+import type { Pool } from 'undici';
+import type { ConnectionPoolPolicy, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
+
+export class EndpointHealth {
+  /** Requests in flight to this endpoint (LEAST_REQUEST reads it). */
+  active = 0;
+  consecutive5xx = 0;
+  consecutiveGateway = 0;
+  ejections = 0;
+  /** performance.now() until which the endpoint is ejected; 0 = not ejected. */
+  ejectedUntil = 0;
+}
+
+export interface UpstreamEndpoint {
+  instanceId: string;
+  version: string;
+  pool: Pool;
+  health: EndpointHealth;
+}
+
+/** What a consistent hash may hash: computed by the caller only when the policy needs it. */
+export interface HashInput {
+  header(name: string): string | undefined;
+  cookie(name: string): string | undefined;
+  query(name: string): string | undefined;
+  source: string;
+}
+
+/** FNV-1a, 32 bit: fast, and good enough to spread keys over a handful of endpoints. */
+function fnv1a(text: string, seed = 0x811c9dc5): number {
+  let h = seed;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** A retry budget over a sliding window of ten buckets. */
+export class RetryBudget {
+  private readonly requests: number[] = new Array(10).fill(0);
+  private readonly retries: number[] = new Array(10).fill(0);
+  private bucket = 0;
+  private bucketStart = performance.now();
+  private readonly bucketMs: number;
+
+  constructor(readonly policy: RetryBudgetPolicy) {
+    this.bucketMs = policy.ttlMs / 10;
+  }
+
+  private roll(): void {
+    const now = performance.now();
+    while (now - this.bucketStart >= this.bucketMs) {
+      this.bucket = (this.bucket + 1) % 10;
+      this.requests[this.bucket] = 0;
+      this.retries[this.bucket] = 0;
+      this.bucketStart += this.bucketMs;
+      if (now - this.bucketStart > this.policy.ttlMs) this.bucketStart = now;
+    }
+  }
+
+  request(): void {
+    this.roll();
+    this.requests[this.bucket]!++;
+  }
+
+  /** Takes a retry from the budget if there is one left. */
+  tryRetry(): boolean {
+    this.roll();
+    let requests = 0;
+    let retries = 0;
+    for (let i = 0; i < 10; i++) {
+      requests += this.requests[i]!;
+      retries += this.retries[i]!;
+    }
+    const allowed = this.policy.ratio * requests + (this.policy.minPerSecond * this.policy.ttlMs) / 1000;
+    if (retries + 1 > allowed) return false;
+    this.retries[this.bucket]!++;
+    return true;
+  }
+}
+
+export type Admission = { ok: true } | { ok: false; reason: string };
+
+export class EndpointSet {
+  private next = 0;
+  /** Requests admitted and not finished, for the circuit breaker. */
+  active = 0;
+  activeRetries = 0;
+  readonly budget: RetryBudget | null;
+
+  constructor(
+    readonly service: string,
+    readonly subset: string | undefined,
+    readonly endpoints: readonly UpstreamEndpoint[],
+    readonly loadBalancer: LoadBalancerPolicy | undefined,
+    readonly connectionPool: ConnectionPoolPolicy | undefined,
+    readonly outlier: OutlierDetectionPolicy | undefined,
+    budget: RetryBudgetPolicy | undefined,
+  ) {
+    this.budget = budget ? new RetryBudget(budget) : null;
+  }
+
+  get hashPolicy(): Extract<LoadBalancerPolicy, { consistentHash: unknown }>['consistentHash'] | null {
+    const lb = this.loadBalancer;
+    return lb !== undefined && 'consistentHash' in lb ? lb.consistentHash : null;
+  }
+
+  /**
+   * Circuit breaking, Envoy style: requests beyond maxRequests in flight, or beyond the connections plus
+   * maxPendingRequests waiting for one, are refused now rather than queued without bound.
+   */
+  admit(): Admission {
+    const pool = this.connectionPool;
+    if (pool === undefined) return { ok: true };
+    if (pool.maxRequests !== undefined && this.active >= pool.maxRequests) {
+      return { ok: false, reason: `${this.active} requests in flight, maxRequests is ${pool.maxRequests}` };
+    }
+    if (pool.maxPendingRequests !== undefined && pool.maxConnections !== undefined) {
+      const connections = pool.maxConnections * Math.max(1, this.endpoints.length);
+      const pending = this.active - connections;
+      if (pending >= pool.maxPendingRequests) {
+        return { ok: false, reason: `${pending} requests waiting for one of ${connections} connections, maxPendingRequests is ${pool.maxPendingRequests}` };
+      }
+    }
+    return { ok: true };
+  }
+
+  /** May another retry start? (connectionPool.http.maxRetries, then the retry budget.) */
+  admitRetry(): string | null {
+    const max = this.connectionPool?.maxRetries;
+    if (max !== undefined && this.activeRetries >= max) return `maxRetries (${max}) retries already in flight`;
+    if (this.budget !== null && !this.budget.tryRetry()) return 'retry budget exhausted';
+    return null;
+  }
+
+  /** Endpoints not ejected; all of them when too few are healthy (minHealthPercent: outlier detection steps aside). */
+  private candidates(now: number): readonly UpstreamEndpoint[] {
+    if (this.outlier === undefined) return this.endpoints;
+    let ejected = 0;
+    for (const e of this.endpoints) if (e.health.ejectedUntil > now) ejected++;
+    if (ejected === 0) return this.endpoints;
+    const healthyPercent = (100 * (this.endpoints.length - ejected)) / this.endpoints.length;
+    if (healthyPercent < this.outlier.minHealthPercent) return this.endpoints;
+    return this.endpoints.filter((e) => e.health.ejectedUntil <= now);
+  }
+
+  /**
+   * The endpoint for one try. `avoid` is the endpoint of the previous try: a retry goes elsewhere when it
+   * can (Istio configures Envoy's previous_hosts retry predicate).
+   */
+  pick(hash: HashInput | null, avoid: UpstreamEndpoint | null): UpstreamEndpoint | undefined {
+    const all = this.candidates(performance.now());
+    const n = all.length;
+    if (n === 0) return undefined;
+    if (n === 1) return all[0];
+    const lb = this.loadBalancer;
+    let chosen: UpstreamEndpoint;
+    if (lb === undefined || ('simple' in lb && lb.simple === 'ROUND_ROBIN')) {
+      chosen = all[this.next++ % n]!;
+      if (this.next >= 1 << 30) this.next = 0;
+    } else if ('simple' in lb && lb.simple === 'RANDOM') {
+      chosen = all[Math.floor(Math.random() * n)]!;
+    } else if ('simple' in lb) {
+      // LEAST_REQUEST: power of two choices, as Envoy does by default.
+      const a = all[Math.floor(Math.random() * n)]!;
+      let b = all[Math.floor(Math.random() * (n - 1))]!;
+      if (b === a) b = all[n - 1]!;
+      chosen = b.health.active < a.health.active ? b : a;
+    } else {
+      const key = hash !== null ? this.hashKey(hash) : undefined;
+      if (key === undefined) chosen = all[Math.floor(Math.random() * n)]!;
+      else {
+        // Rendezvous hashing: each key keeps its endpoint while that endpoint stays, and only the keys
+        // of an endpoint that goes away move.
+        let best = -1;
+        chosen = all[0]!;
+        for (const e of all) {
+          const score = fnv1a(e.instanceId, fnv1a(key));
+          if (score > best) {
+            best = score;
+            chosen = e;
+          }
+        }
+        return chosen; // sticky: a retry hashes to the same endpoint, as in Envoy
+      }
+    }
+    if (chosen === avoid) {
+      const i = all.indexOf(chosen);
+      chosen = all[(i + 1) % n]!;
+    }
+    return chosen;
+  }
+
+  private hashKey(input: HashInput): string | undefined {
+    const h = this.hashPolicy!;
+    if (h.header !== undefined) return input.header(h.header.toLowerCase());
+    if (h.cookie !== undefined) return input.cookie(h.cookie.name);
+    if (h.queryParam !== undefined) return input.query(h.queryParam);
+    if (h.sourceIp) return input.source;
+    return undefined;
+  }
+
+  /** Outlier detection's view of one try's outcome: `status` 0 = no response (connect failure, reset, timeout). */
+  report(endpoint: UpstreamEndpoint, status: number): string | null {
+    const od = this.outlier;
+    if (od === undefined) return null;
+    const h = endpoint.health;
+    // Locally originated failures count as 5xx and as gateway errors (Envoy without split_external_local_origin_errors).
+    const is5xx = status === 0 || status >= 500;
+    const isGateway = status === 0 || status === 502 || status === 503 || status === 504;
+    h.consecutive5xx = is5xx ? h.consecutive5xx + 1 : 0;
+    h.consecutiveGateway = isGateway ? h.consecutiveGateway + 1 : 0;
+    const now = performance.now();
+    if (h.ejectedUntil > now) return null;
+    let why: string | null = null;
+    if (od.consecutive5xxErrors > 0 && h.consecutive5xx >= od.consecutive5xxErrors) why = `${h.consecutive5xx} consecutive 5xx`;
+    else if (od.consecutiveGatewayErrors > 0 && h.consecutiveGateway >= od.consecutiveGatewayErrors) why = `${h.consecutiveGateway} consecutive gateway errors`;
+    if (why === null) return null;
+    // maxEjectionPercent, with Envoy's rule that one endpoint can always be ejected.
+    let ejected = 0;
+    for (const e of this.endpoints) if (e.health.ejectedUntil > now) ejected++;
+    if (ejected > 0 && (100 * (ejected + 1)) / this.endpoints.length > od.maxEjectionPercent) return null;
+    h.ejections++;
+    h.ejectedUntil = now + od.baseEjectionTimeMs * h.ejections;
+    h.consecutive5xx = 0;
+    h.consecutiveGateway = 0;
+    return `ejected ${endpoint.instanceId} for ${od.baseEjectionTimeMs * h.ejections} ms (${why})`;
+  }
+}
