@@ -1,8 +1,19 @@
 // Translates the mesh (file + what is running) into the snapshot each sidecar gets: the proxy protocol's
 // SidecarConfig. Pure functions, so what a sidecar will be told can be tested without running anything.
-import { spiffeId, type Cluster, type MtlsMode, type SidecarConfig, type TlsMaterial, type WorkloadIdentity } from '../../proxy/protocol.js';
+// Istio's defaults are filled in here (outlierDetection, retry budget), so the sidecar never guesses.
+import {
+  spiffeId,
+  type AppProtocol,
+  type AuthorizationPolicy,
+  type Cluster,
+  type MtlsMode,
+  type SidecarConfig,
+  type TlsMaterial,
+  type TrafficPolicy,
+  type WorkloadIdentity,
+} from '../../proxy/protocol.js';
 import { effectiveMtls, routesFor } from '../config/mesh-model.js';
-import type { MeshFile } from '../config/mesh-schema.js';
+import { durationMs, type AuthorizationPolicySpec, type MeshFile, type TrafficPolicySpec } from '../config/mesh-schema.js';
 
 /** What the control plane knows of one running instance, as far as other sidecars are concerned. */
 export interface EndpointView {
@@ -15,28 +26,168 @@ export interface EndpointView {
   healthy: boolean;
 }
 
+/** Istio's outlierDetection defaults. */
+export const ISTIO_OUTLIER_DEFAULTS = {
+  consecutive5xxErrors: 5,
+  consecutiveGatewayErrors: 0,
+  intervalMs: 10_000,
+  baseEjectionTimeMs: 30_000,
+  maxEjectionPercent: 10,
+  minHealthPercent: 0,
+} as const;
+
+/** Linkerd's retry budget defaults. */
+export const LINKERD_RETRY_BUDGET_DEFAULTS = { ratio: 0.2, minPerSecond: 10, ttlMs: 10_000 } as const;
+
 export function mtlsOf(mesh: MeshFile, service: string): MtlsMode {
   return effectiveMtls(mesh, service, mesh.services[service]?.port);
 }
 
+type PolicyFields = Omit<TrafficPolicySpec, 'subsets'>;
+
+export function trafficPolicyOf(spec: PolicyFields | undefined): TrafficPolicy | undefined {
+  if (!spec) return undefined;
+  const out: TrafficPolicy = {};
+  const lb = spec.loadBalancer;
+  if (lb?.consistentHash) {
+    const h = lb.consistentHash;
+    out.loadBalancer = {
+      consistentHash: {
+        ...(h.httpHeaderName !== undefined ? { header: h.httpHeaderName.toLowerCase() } : {}),
+        ...(h.httpCookie !== undefined
+          ? { cookie: { name: h.httpCookie.name, ...(h.httpCookie.path ? { path: h.httpCookie.path } : {}), ...(h.httpCookie.ttl ? { ttlMs: durationMs(h.httpCookie.ttl) } : {}) } }
+          : {}),
+        ...(h.useSourceIp ? { sourceIp: true } : {}),
+        ...(h.httpQueryParameterName !== undefined ? { queryParam: h.httpQueryParameterName } : {}),
+      },
+    };
+  } else if (lb?.simple === 'ROUND_ROBIN' || lb?.simple === 'LEAST_REQUEST' || lb?.simple === 'RANDOM') {
+    out.loadBalancer = { simple: lb.simple };
+  }
+  const cp = spec.connectionPool;
+  if (cp) {
+    out.connectionPool = {
+      ...(cp.tcp?.maxConnections !== undefined ? { maxConnections: cp.tcp.maxConnections } : {}),
+      ...(cp.tcp?.connectTimeout ? { connectTimeoutMs: durationMs(cp.tcp.connectTimeout) } : {}),
+      ...(cp.http?.http1MaxPendingRequests !== undefined ? { maxPendingRequests: cp.http.http1MaxPendingRequests } : {}),
+      ...(cp.http?.http2MaxRequests !== undefined ? { maxRequests: cp.http.http2MaxRequests } : {}),
+      ...(cp.http?.maxRequestsPerConnection !== undefined ? { maxRequestsPerConnection: cp.http.maxRequestsPerConnection } : {}),
+      ...(cp.http?.maxRetries !== undefined ? { maxRetries: cp.http.maxRetries } : {}),
+      ...(cp.http?.idleTimeout ? { idleTimeoutMs: durationMs(cp.http.idleTimeout) } : {}),
+    };
+  }
+  const od = spec.outlierDetection;
+  if (od) {
+    out.outlierDetection = {
+      consecutive5xxErrors: od.consecutive5xxErrors ?? ISTIO_OUTLIER_DEFAULTS.consecutive5xxErrors,
+      consecutiveGatewayErrors: od.consecutiveGatewayErrors ?? ISTIO_OUTLIER_DEFAULTS.consecutiveGatewayErrors,
+      intervalMs: od.interval ? durationMs(od.interval) : ISTIO_OUTLIER_DEFAULTS.intervalMs,
+      baseEjectionTimeMs: od.baseEjectionTime ? durationMs(od.baseEjectionTime) : ISTIO_OUTLIER_DEFAULTS.baseEjectionTimeMs,
+      maxEjectionPercent: od.maxEjectionPercent ?? ISTIO_OUTLIER_DEFAULTS.maxEjectionPercent,
+      minHealthPercent: od.minHealthPercent ?? ISTIO_OUTLIER_DEFAULTS.minHealthPercent,
+    };
+  }
+  const rb = spec.retryBudget;
+  if (rb) {
+    out.retryBudget = {
+      ratio: rb.retryRatio ?? LINKERD_RETRY_BUDGET_DEFAULTS.ratio,
+      minPerSecond: rb.minRetriesPerSecond ?? LINKERD_RETRY_BUDGET_DEFAULTS.minPerSecond,
+      ttlMs: rb.ttl ? durationMs(rb.ttl) : LINKERD_RETRY_BUDGET_DEFAULTS.ttlMs,
+    };
+  }
+  return out;
+}
+
+function policyFields(cluster: Pick<Cluster, 'policy' | 'subsetPolicies'>, spec: TrafficPolicySpec | undefined): void {
+  const policy = trafficPolicyOf(spec);
+  if (policy) cluster.policy = policy;
+  const subsets = Object.entries(spec?.subsets ?? {});
+  if (subsets.length > 0) cluster.subsetPolicies = Object.fromEntries(subsets.map(([k, v]) => [k, trafficPolicyOf(v)!]));
+}
+
 export function buildClusters(mesh: MeshFile, endpoints: readonly EndpointView[]): Cluster[] {
-  return Object.keys(mesh.services).map((service) => ({
-    service,
-    spiffeId: spiffeId(mesh.name, service),
-    tls: mtlsOf(mesh, service) !== 'DISABLE',
-    endpoints: endpoints
-      .filter((e) => e.service === service && e.healthy && e.inboundPort)
-      .map((e) => ({ instanceId: e.instanceId, version: e.version, host: '127.0.0.1', port: e.inboundPort! })),
-  }));
+  const clusters = Object.keys(mesh.services).map((service): Cluster => {
+    const cluster: Cluster = {
+      service,
+      spiffeId: spiffeId(mesh.name, service),
+      tls: mtlsOf(mesh, service) !== 'DISABLE',
+      endpoints: endpoints
+        .filter((e) => e.service === service && e.healthy && e.inboundPort)
+        .map((e) => ({ instanceId: e.instanceId, version: e.version, host: '127.0.0.1', port: e.inboundPort! })),
+    };
+    const protocol = mesh.services[service]?.protocol;
+    if (protocol && protocol !== 'http') cluster.protocol = protocol;
+    policyFields(cluster, mesh.policies?.[service]);
+    return cluster;
+  });
+  for (const [name, ext] of Object.entries(mesh.external ?? {})) {
+    const url = new URL(ext.url);
+    const tls = url.protocol === 'https:';
+    const cluster: Cluster = {
+      service: name,
+      spiffeId: '',
+      tls,
+      external: true,
+      endpoints: [{ instanceId: `${name}-external`, version: '', host: url.hostname, port: Number(url.port) || (tls ? 443 : 80) }],
+    };
+    policyFields(cluster, mesh.policies?.[name]);
+    clusters.push(cluster);
+  }
+  return clusters;
+}
+
+/** The AuthorizationPolicies selecting `service`, with devmesh's `services` shorthand turned into principals. */
+export function authorizationFor(mesh: MeshFile, service: string): AuthorizationPolicy[] {
+  const principal = (svc: string) => spiffeId(mesh.name, svc).replace(/^spiffe:\/\//, '');
+  return (mesh.authorization ?? [])
+    .filter((p) => p.service === undefined || p.service === service)
+    .map((p: AuthorizationPolicySpec): AuthorizationPolicy => ({
+      name: p.name,
+      action: p.action,
+      rules:
+        p.rules === undefined
+          ? null
+          : p.rules.map((rule) => ({
+              ...(rule.from
+                ? {
+                    from: rule.from.map(({ source: s }) => {
+                      const principals = [...(s.principals ?? []), ...(s.services ?? []).map(principal)];
+                      const notPrincipals = [...(s.notPrincipals ?? []), ...(s.notServices ?? []).map(principal)];
+                      return {
+                        ...(s.principals || s.services ? { principals } : {}),
+                        ...(s.notPrincipals || s.notServices ? { notPrincipals } : {}),
+                        ...(s.namespaces ? { namespaces: s.namespaces } : {}),
+                        ...(s.notNamespaces ? { notNamespaces: s.notNamespaces } : {}),
+                      };
+                    }),
+                  }
+                : {}),
+              ...(rule.to ? { to: rule.to.map(({ operation }) => stripUndefined(operation)) } : {}),
+              ...(rule.when ? { when: rule.when.map((c) => stripUndefined(c)) } : {}),
+            })),
+    }));
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
 export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, tls: TlsMaterial, appPort: number, clusters: Cluster[]): SidecarConfig {
-  const upstreams = mesh.services[workload.service]?.upstreams ?? [];
+  const svc = mesh.services[workload.service];
+  const upstreams = svc?.upstreams ?? [];
+  const protocol: AppProtocol | undefined = svc?.protocol && svc.protocol !== 'http' ? svc.protocol : undefined;
+  const authorization = authorizationFor(mesh, workload.service);
   return {
     mesh: mesh.name,
     workload,
     tls,
-    inbound: { port: 0, appPort, mtls: mtlsOf(mesh, workload.service) },
+    inbound: {
+      port: 0,
+      appPort,
+      mtls: mtlsOf(mesh, workload.service),
+      ...(protocol ? { protocol } : {}),
+      ...(authorization.length > 0 ? { authorization } : {}),
+    },
     outbound: upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(mesh, up) })),
     clusters,
   };
