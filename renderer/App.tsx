@@ -1,30 +1,53 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { StatusResponse } from '../src/contract/api';
 import { ApiClientError, createApiClient } from './api-client';
-import { ServicesPanel } from './components/ServicesPanel';
-import { TraceList } from './components/TraceList';
-import { TraceWaterfall } from './components/TraceWaterfall';
 import { formatUptime, registerServices } from './format';
 import { usePolling } from './hooks/usePolling';
+import { ConfigPage } from './pages/ConfigPage';
+import { ImportPage } from './pages/ImportPage';
+import { OverviewPage } from './pages/OverviewPage';
+import { ServicePage } from './pages/ServicePage';
+import { TapPage } from './pages/TapPage';
+import { TracesPage } from './pages/TracesPage';
+import { SCREENS, hrefOf, useRoute, type Screen } from './router';
+import { useTheme } from './theme';
 
 interface Props {
   token: string | null;
-  initialTraceId: string | null;
 }
 
-export function App({ token, initialTraceId }: Props) {
+const SCREEN_LABEL: Record<Screen, string> = {
+  overview: 'Overview',
+  service: 'Service',
+  traces: 'Traces',
+  config: 'Routes & policies',
+  tap: 'Tap',
+  import: 'Import',
+};
+
+export function App({ token }: Props) {
   const client = useMemo(() => createApiClient(token), [token]);
   const status = usePolling<StatusResponse>((signal) => client.status(signal), { intervalMs: 1000 });
   const [traceError, setTraceError] = useState<Error | null>(null);
-  const [selectedTrace, setSelectedTrace] = useState<string | null>(initialTraceId);
-
-  const selectTrace = useCallback((traceId: string | null) => {
-    setSelectedTrace(traceId);
-    // The open trace lives in the fragment so a link to it can be copied; the token never does.
-    const hash = traceId ? `#trace=${encodeURIComponent(traceId)}` : '';
-    window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search + hash);
-  }, []);
+  const [route, go] = useRoute();
+  const [theme, toggleTheme] = useTheme();
   const onTraceError = useCallback((e: Error | null) => setTraceError(e), []);
+
+  // Keys 1–6 switch screens (not while typing), so the whole UI works from the keyboard.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement | null;
+      if (e.ctrlKey || e.metaKey || e.altKey || (t && (t.closest('input, textarea, select, .cm-editor') || t.isContentEditable))) return;
+      const i = Number(e.key) - 1;
+      const screen = SCREENS[i];
+      if (screen) {
+        e.preventDefault();
+        go(screen, screen === 'service' ? { name: route.params.get('name') ?? status.data?.services[0]?.name } : {});
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [go, route, status.data]);
 
   const data = status.data;
   const serviceNames = useMemo(() => (data ? data.services.map((s) => s.name).sort() : []), [data]);
@@ -70,8 +93,25 @@ export function App({ token, initialTraceId }: Props) {
             ))}
           </nav>
         )}
+        <button type="button" className="btn" onClick={toggleTheme} data-testid="theme-toggle" title="Switch between dark and light">
+          {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+        </button>
         <LiveDot ok={!status.error && status.updatedAtMs !== null} />
       </header>
+      <nav className="tabs" aria-label="Screens">
+        {SCREENS.map((screen, i) => (
+          <a
+            key={screen}
+            href={hrefOf(screen, screen === 'service' ? { name: route.params.get('name') ?? data?.services[0]?.name } : {})}
+            className={`tab ${route.screen === screen ? 'active' : ''}`}
+            aria-current={route.screen === screen ? 'page' : undefined}
+            data-testid={`nav-${screen}`}
+            title={`${SCREEN_LABEL[screen]} (key ${i + 1})`}
+          >
+            {SCREEN_LABEL[screen]}
+          </a>
+        ))}
+      </nav>
 
       {connectionError && (
         <div className="banner banner-error" role="alert" data-testid="error-banner">
@@ -89,34 +129,22 @@ export function App({ token, initialTraceId }: Props) {
         </div>
       )}
 
-      <main className={`content ${status.error ? 'stale' : ''}`}>
-        <section className="panel services-panel">
-          <header className="panel-head">
-            <h2>Services</h2>
-            {data && (
-              <span className="muted small">
-                {data.services.length} services ·{' '}
-                {data.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0)}/
-                {data.services.reduce((n, s) => n + s.instances.length, 0)} instances running
-              </span>
-            )}
-          </header>
-          {data ? (
-            <ServicesPanel services={data.services} configVersion={data.config.version} nowMs={status.updatedAtMs ?? Date.now()} />
-          ) : (
-            <p className="empty">{status.error ? 'No status available.' : 'Loading…'}</p>
-          )}
-        </section>
-
-        <TraceList
-          client={client}
-          serviceNames={serviceNames}
-          selectedId={selectedTrace}
-          onSelect={selectTrace}
-          onError={onTraceError}
-        />
-
-        {selectedTrace && <TraceWaterfall client={client} traceId={selectedTrace} onClose={() => selectTrace(null)} />}
+      <main className={`content ${status.error ? 'stale' : ''}`} data-screen={route.screen}>
+        {!data ? (
+          <p className="empty">{status.error ? 'No status available.' : 'Loading…'}</p>
+        ) : route.screen === 'overview' ? (
+          <OverviewPage client={client} status={data} nowMs={status.updatedAtMs ?? Date.now()} onRefresh={status.refresh} go={go} />
+        ) : route.screen === 'service' ? (
+          <ServicePage client={client} status={data} name={route.params.get('name') ?? data.services[0]?.name ?? ''} nowMs={status.updatedAtMs ?? Date.now()} onRefresh={status.refresh} go={go} />
+        ) : route.screen === 'traces' ? (
+          <TracesPage client={client} serviceNames={serviceNames} params={route.params} go={go} onError={onTraceError} />
+        ) : route.screen === 'config' ? (
+          <ConfigPage client={client} status={data} />
+        ) : route.screen === 'tap' ? (
+          <TapPage client={client} serviceNames={serviceNames} initialService={route.params.get('service') ?? ''} go={go} />
+        ) : (
+          <ImportPage client={client} />
+        )}
       </main>
       <footer className="footer muted small">
         {window.devmesh?.shell === 'electron' ? `devmesh desktop · ${window.devmesh.platform}` : 'devmesh in the browser'}

@@ -3,10 +3,21 @@
 import {
   API,
   type ApiError as ApiErrorBody,
+  type ApplyResponse,
+  type ConfigDocumentResponse,
+  type LifecycleAction,
+  type LogQuery,
+  type LogResponse,
+  type OperationResponse,
+  type OtlpImportResponse,
+  type ServiceMetricsResponse,
   type StatusResponse,
+  type TapResponse,
+  type TopologyResponse,
   type TraceDetailResponse,
   type TraceListResponse,
   type TraceQuery,
+  type ValidateResponse,
 } from '../src/contract/api';
 
 const TOKEN_KEY = 'devmesh.token';
@@ -55,16 +66,31 @@ export interface ApiClient {
   status(signal?: AbortSignal): Promise<StatusResponse>;
   traces(query: TraceQuery, signal?: AbortSignal): Promise<TraceListResponse>;
   trace(traceId: string, signal?: AbortSignal): Promise<TraceDetailResponse>;
+  traceOtlp(traceId: string, signal?: AbortSignal): Promise<unknown>;
+  importOtlp(body: unknown): Promise<OtlpImportResponse>;
+  logs(query: LogQuery, signal?: AbortSignal): Promise<LogResponse>;
+  topology(windowMs: number, signal?: AbortSignal): Promise<TopologyResponse>;
+  serviceMetrics(service: string, windowMs: number, stepMs: number, signal?: AbortSignal): Promise<ServiceMetricsResponse>;
+  lifecycle(action: LifecycleAction, service: string | null): Promise<OperationResponse>;
+  tap(query: { service?: string; afterSeq?: number }, signal?: AbortSignal): Promise<TapResponse>;
+  config(signal?: AbortSignal): Promise<ConfigDocumentResponse>;
+  validateConfig(text: string, signal?: AbortSignal): Promise<ValidateResponse>;
+  applyConfig(text: string, baseText?: string): Promise<ApplyResponse>;
+  undoConfig(): Promise<ApplyResponse>;
 }
 
 export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
-  async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
+  async function get<T>(path: string, signal?: AbortSignal, body?: unknown): Promise<T> {
     let res: Response;
     try {
+      const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+      if (body !== undefined) headers['content-type'] = 'application/json';
       res = await fetch(baseUrl + path, {
-        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        method: body === undefined ? 'GET' : 'POST',
+        headers,
         cache: 'no-store',
-        signal,
+        signal: signal ?? null,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
       // Let aborts through untouched: callers cancel on purpose and ignore them.
@@ -97,14 +123,28 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
     status: (signal) => get<StatusResponse>(API.status, signal),
     traces: (query, signal) => get<TraceListResponse>(API.traces + queryString(query), signal),
     trace: (traceId, signal) => get<TraceDetailResponse>(API.trace(traceId), signal),
+    traceOtlp: (traceId, signal) => get<unknown>(API.traceOtlp(traceId), signal),
+    importOtlp: (body) => get<OtlpImportResponse>(API.importOtlp, undefined, body),
+    logs: (query, signal) => get<LogResponse>(API.logs + queryString(query as Record<string, unknown>), signal),
+    topology: (windowMs, signal) => get<TopologyResponse>(`${API.topology}?windowMs=${windowMs}`, signal),
+    serviceMetrics: (service, windowMs, stepMs, signal) =>
+      get<ServiceMetricsResponse>(`${API.serviceMetrics(service)}?windowMs=${windowMs}&stepMs=${stepMs}`, signal),
+    lifecycle: (action, service) => get<OperationResponse>(service ? API.serviceAction(service, action) : API.meshAction(action), undefined, {}),
+    tap: (query, signal) => get<TapResponse>(API.tap + queryString(query), signal),
+    config: (signal) => get<ConfigDocumentResponse>(API.config, signal),
+    validateConfig: (text, signal) => get<ValidateResponse>(API.configValidate, signal, { text }),
+    applyConfig: (text, baseText) => get<ApplyResponse>(API.configApply, undefined, baseText === undefined ? { text } : { text, baseText }),
+    undoConfig: () => get<ApplyResponse>(API.configUndo, undefined, {}),
   };
 }
 
-function queryString(query: TraceQuery): string {
+/** Query string of the defined, non-empty fields; numbers that are times are sent as whole milliseconds. */
+function queryString(query: object): string {
   const params = new URLSearchParams();
-  if (query.limit !== undefined) params.set('limit', String(query.limit));
-  if (query.service) params.set('service', query.service);
-  if (query.sinceMs !== undefined) params.set('sinceMs', String(Math.floor(query.sinceMs)));
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === null || v === '') continue;
+    params.set(k, typeof v === 'number' && k.endsWith('Ms') ? String(Math.floor(v)) : String(v));
+  }
   const s = params.toString();
   return s ? `?${s}` : '';
 }

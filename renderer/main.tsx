@@ -8,13 +8,12 @@ import { App } from './App';
 declare global {
   interface Window {
     /** Set by the Electron preload (src/electron/preload.cts); absent in a browser. */
-    devmesh?: { readonly shell: 'electron'; readonly platform: string };
+    devmesh?: import('../src/contract/ipc').ShellBridge;
   }
 }
 
 // Read before the first render: takeToken rewrites the fragment.
 const firstToken = takeToken();
-const initialTraceId = new URLSearchParams(window.location.hash.replace(/^#/, '')).get('trace');
 
 /**
  * devmesh prints a new token on every start. Pasting the new URL into the open tab only changes
@@ -29,7 +28,7 @@ function Root() {
     window.addEventListener('hashchange', onHashChange);
     return () => window.removeEventListener('hashchange', onHashChange);
   }, []);
-  return <App key={token ?? ''} token={token} initialTraceId={initialTraceId} />;
+  return <App key={token ?? ''} token={token} />;
 }
 
 const root = document.getElementById('root');

@@ -29,6 +29,10 @@ const result = await build({
   metafile: true,
 });
 await Promise.all(['index.html', 'styles.css'].map((f) => copyFile(join(root, 'renderer', f), join(outdir, f))));
+// uPlot's stylesheet, and the mesh file's JSON Schema for the editor's completion (last build's copy: the
+// schema is regenerated after this step and committed, so it is current for every commit).
+await copyFile(join(root, 'node_modules', 'uplot', 'dist', 'uPlot.min.css'), join(outdir, 'uPlot.min.css'));
+await copyFile(join(root, 'schema', 'devmesh.schema.json'), join(outdir, 'devmesh.schema.json'));
 
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`build-ui: dist/renderer/app.js ${(bytes / 1024).toFixed(0)} KiB${dev ? ' (dev)' : ''} in ${Date.now() - started} ms`);

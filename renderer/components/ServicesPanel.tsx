@@ -1,13 +1,18 @@
-import type { InstanceState, InstanceStatus, ServiceStatus } from '../../src/contract/api';
+import type { InstanceState, InstanceStatus, LifecycleAction, ServiceStatus } from '../../src/contract/api';
+import { hrefOf } from '../router';
 import { assertNever, formatUptime, serviceColor } from '../format';
 
 interface Props {
   services: ServiceStatus[];
   configVersion: number;
   nowMs: number;
+  /** Start/stop/restart buttons per service; absent: no buttons. */
+  onAction?(action: LifecycleAction, service: string): void;
+  /** Service with an operation running: its buttons are disabled. */
+  busy?: ReadonlySet<string>;
 }
 
-export function ServicesPanel({ services, configVersion, nowMs }: Props) {
+export function ServicesPanel({ services, configVersion, nowMs, onAction, busy }: Props) {
   if (services.length === 0) {
     return <p className="empty">No services in this mesh yet.</p>;
   }
@@ -27,7 +32,7 @@ export function ServicesPanel({ services, configVersion, nowMs }: Props) {
       </thead>
       {services.map((service) => (
         <tbody key={service.name}>
-          <ServiceRow service={service} />
+          <ServiceRow service={service} onAction={onAction} busy={busy?.has(service.name) ?? false} />
           {service.instances.map((instance) => (
             <InstanceRow key={instance.id} instance={instance} configVersion={configVersion} nowMs={nowMs} />
           ))}
@@ -37,14 +42,28 @@ export function ServicesPanel({ services, configVersion, nowMs }: Props) {
   );
 }
 
-function ServiceRow({ service }: { service: ServiceStatus }) {
+export function LifecycleButtons({ target, onAction, busy, label }: { target: string; onAction(action: LifecycleAction): void; busy: boolean; label: string }) {
+  return (
+    <span className="actions" role="group" aria-label={`Lifecycle of ${label}`}>
+      {(['start', 'stop', 'restart'] as const).map((a) => (
+        <button key={a} type="button" className="btn btn-small" disabled={busy} onClick={() => onAction(a)} data-testid={`${a}-${target}`} title={`${a} ${label}`}>
+          {a === 'start' ? '▶' : a === 'stop' ? '■' : '↻'} {a}
+        </button>
+      ))}
+    </span>
+  );
+}
+
+function ServiceRow({ service, onAction, busy }: { service: ServiceStatus; onAction?: Props['onAction']; busy: boolean }) {
   const running = service.instances.filter((i) => i.state === 'running').length;
   const total = service.instances.length;
   return (
     <tr className="service-row" data-testid="service-row" data-service={service.name}>
       <td colSpan={8}>
         <span className="swatch" style={{ background: serviceColor(service.name) }} />
-        <span className="service-name">{service.name}</span>
+        <a className="service-name" href={hrefOf('service', { name: service.name })} data-testid="service-link">
+          {service.name}
+        </a>
         <span className={`count ${running === total && total > 0 ? 'all-up' : 'some-down'}`}>
           {running}/{total} running
         </span>
@@ -66,6 +85,7 @@ function ServiceRow({ service }: { service: ServiceStatus }) {
             </>
           )}
         </span>
+        {onAction && <LifecycleButtons target={service.name} label={service.name} busy={busy} onAction={(a) => onAction(a, service.name)} />}
       </td>
     </tr>
   );

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { TraceSummary } from '../../src/contract/api';
+import type { TraceQuery, TraceSummary } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
 import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
 import { usePolling } from '../hooks/usePolling';
@@ -20,15 +20,18 @@ interface ListData {
 
 interface Props {
   client: ApiClient;
-  serviceNames: string[];
+  /** Filters (without limit/sinceMs, which the list manages). */
+  query: TraceQuery;
   selectedId: string | null;
+  /** Trace picked as the left side of a comparison, marked in the list. */
+  compareId?: string | null;
   onSelect(traceId: string): void;
   onError(error: Error | null): void;
 }
 
-export function TraceList({ client, serviceNames, selectedId, onSelect, onError }: Props) {
-  const [service, setService] = useState('');
+export function TraceList({ client, query, selectedId, compareId, onSelect, onError }: Props) {
   const [paused, setPaused] = useState(false);
+  const queryKey = JSON.stringify(query);
 
   const { data, error } = usePolling<ListData>(
     async (signal, prev) => {
@@ -36,7 +39,7 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
       const newest = prev?.traces[0]?.startMs;
       const full = newest === undefined || polls % FULL_REFRESH_EVERY === 0;
       const res = await client.traces(
-        { limit: PAGE, service: service || undefined, sinceMs: full ? undefined : newest - OVERLAP_MS },
+        { ...query, limit: PAGE, ...(full ? {} : { sinceMs: newest - OVERLAP_MS }) },
         signal,
       );
       const traces = mergeTraces(prev?.traces ?? [], res.traces, full);
@@ -44,7 +47,7 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
       const arrived = new Set(prev ? traces.filter((t) => !known.has(t.traceId)).map((t) => t.traceId) : []);
       return { traces, polls, arrived };
     },
-    { intervalMs: 1000, enabled: !paused, resetKey: service },
+    { intervalMs: 1000, enabled: !paused, resetKey: queryKey },
   );
 
   useEffect(() => onError(error), [error, onError]);
@@ -58,17 +61,6 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
         <h2>Traces</h2>
         <span className="muted small">{traces.length} recent{paused ? ' · paused' : ' · live'}</span>
         <div className="spacer" />
-        <label className="filter">
-          Service{' '}
-          <select value={service} onChange={(e) => setService(e.target.value)} data-testid="trace-service-filter">
-            <option value="">all services</option>
-            {serviceNames.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </label>
         <button type="button" className="btn" onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
           {paused ? '▶ Resume' : '❚❚ Pause'}
         </button>
@@ -97,7 +89,7 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
             {traces.map((t) => (
               <tr
                 key={t.traceId}
-                className={`trace-row clickable ${t.traceId === selectedId ? 'selected' : ''} ${data?.arrived.has(t.traceId) ? 'arrived' : ''}`}
+                className={`trace-row clickable ${t.traceId === selectedId ? 'selected' : ''} ${t.traceId === compareId ? 'compare-pick' : ''} ${data?.arrived.has(t.traceId) ? 'arrived' : ''}`}
                 data-testid="trace-row"
                 data-trace-id={t.traceId}
                 tabIndex={0}
@@ -107,6 +99,13 @@ export function TraceList({ client, serviceNames, selectedId, onSelect, onError 
                   if (e.key === 'Enter' || e.key === ' ') {
                     e.preventDefault();
                     onSelect(t.traceId);
+                  }
+                  // j/k and the arrows move between rows, as in a mail client.
+                  const row = e.currentTarget;
+                  const next = e.key === 'ArrowDown' || e.key === 'j' ? row.nextElementSibling : e.key === 'ArrowUp' || e.key === 'k' ? row.previousElementSibling : null;
+                  if (next instanceof HTMLElement) {
+                    e.preventDefault();
+                    next.focus();
                   }
                 }}
               >

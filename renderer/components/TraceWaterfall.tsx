@@ -3,11 +3,14 @@ import type { Span, TraceDetailResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
 import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
 import { usePolling } from '../hooks/usePolling';
+import { attemptsOf, criticalPath, missingAttempts, type AttemptInfo } from '../trace-analysis';
 
 interface Props {
   client: ApiClient;
   traceId: string;
   onClose(): void;
+  /** Opens the comparison of this trace with another one. */
+  onCompare?(traceId: string): void;
 }
 
 interface Row {
@@ -15,7 +18,25 @@ interface Row {
   depth: number;
 }
 
-export function TraceWaterfall({ client, traceId, onClose }: Props) {
+/** Saves a trace as OTLP JSON, the format Jaeger, Tempo and the OpenTelemetry Collector read. */
+async function exportOtlp(client: ApiClient, traceId: string): Promise<void> {
+  const body = await client.traceOtlp(traceId);
+  const url = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: 'application/json' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `trace-${traceId}.otlp.json`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** Span attributes that record a policy decision or an injected fault, marked on the row. */
+function verdicts(span: Span): string[] {
+  return Object.entries(span.attributes)
+    .filter(([k]) => /^(fault|authz|policy|mirror|circuit|outlier|ratelimit)/.test(k))
+    .map(([k, v]) => (v === true ? k : `${k}=${String(v)}`));
+}
+
+export function TraceWaterfall({ client, traceId, onClose, onCompare }: Props) {
   // Spans of a fresh trace keep arriving in batches, so the open trace is re-read while shown.
   const { data, error } = usePolling<TraceDetailResponse>((signal) => client.trace(traceId, signal), {
     intervalMs: 2000,
@@ -24,6 +45,9 @@ export function TraceWaterfall({ client, traceId, onClose }: Props) {
   const [selectedSpan, setSelectedSpan] = useState<{ traceId: string; spanId: string } | null>(null);
 
   const layout = useMemo(() => (data ? layoutTrace(data.spans) : null), [data]);
+  const critical = useMemo(() => (data ? criticalPath(data.spans) : new Set<string>()), [data]);
+  const attempts = useMemo(() => (data ? attemptsOf(data.spans) : new Map<string, AttemptInfo>()), [data]);
+  const [showCritical, setShowCritical] = useState(true);
   const selected =
     selectedSpan?.traceId === traceId ? (data?.spans.find((s) => s.spanId === selectedSpan.spanId) ?? null) : null;
 
@@ -41,6 +65,17 @@ export function TraceWaterfall({ client, traceId, onClose }: Props) {
           </span>
         )}
         <div className="spacer" />
+        <label className="filter small">
+          <input type="checkbox" checked={showCritical} onChange={(e) => setShowCritical(e.target.checked)} data-testid="critical-toggle" /> critical path
+        </label>
+        {onCompare && (
+          <button type="button" className="btn" onClick={() => onCompare(traceId)} data-testid="compare-button" title="Compare this trace with another, span by span">
+            Compare…
+          </button>
+        )}
+        <button type="button" className="btn" onClick={() => void exportOtlp(client, traceId)} data-testid="export-otlp" title="Download as OTLP JSON">
+          Export OTLP
+        </button>
         <button type="button" className="btn" onClick={onClose} aria-label="Close trace">
           ✕
         </button>
@@ -71,6 +106,9 @@ export function TraceWaterfall({ client, traceId, onClose }: Props) {
               key={span.spanId}
               span={span}
               depth={depth}
+              critical={showCritical && critical.has(span.spanId)}
+              attempt={attempts.get(span.spanId) ?? null}
+              missing={data ? missingAttempts(span, data.spans) : []}
               traceStart={layout.startMs}
               traceDuration={layout.durationMs}
               selected={selected?.spanId === span.spanId}
@@ -89,22 +127,29 @@ export function TraceWaterfall({ client, traceId, onClose }: Props) {
 function SpanRow(props: {
   span: Span;
   depth: number;
+  critical: boolean;
+  attempt: AttemptInfo | null;
+  missing: { attempt: number; reason: string }[];
   traceStart: number;
   traceDuration: number;
   selected: boolean;
   onSelect(): void;
 }) {
-  const { span, depth, traceStart, traceDuration, selected, onSelect } = props;
+  const { span, depth, traceStart, traceDuration, selected, onSelect, critical, attempt, missing } = props;
+  const marks = verdicts(span);
   const failed = isErrorSpan(span);
   const left = ((span.startMs - traceStart) / traceDuration) * 100;
   const width = Math.max((span.durationMs / traceDuration) * 100, 0.4);
   const color = serviceColor(span.service);
   return (
+    <>
     <div
-      className={`wf-row clickable ${failed ? 'failed' : ''} ${selected ? 'selected' : ''}`}
+      className={`wf-row clickable ${failed ? 'failed' : ''} ${selected ? 'selected' : ''} ${critical ? 'critical' : ''}`}
       data-testid="span-row"
       data-service={span.service}
       data-span-id={span.spanId}
+      data-critical={critical ? 'true' : undefined}
+      data-attempt={attempt ? attempt.attempt : undefined}
       role="button"
       tabIndex={0}
       aria-pressed={selected}
@@ -126,6 +171,17 @@ function SpanRow(props: {
           {span.method} {span.path}
         </span>
         {span.attempts > 1 && <span className="attempts">{span.attempts} tries</span>}
+        {attempt && (
+          <span className={`attempt ${attempt.retryReason ? 'attempt-retried' : ''}`} data-testid="attempt-badge" title={attempt.retryReason ? `this try was retried: ${attempt.retryReason}` : 'the last try'}>
+            attempt {attempt.attempt}/{attempt.of}
+            {attempt.retryReason ? ` · retried: ${attempt.retryReason}` : ''}
+          </span>
+        )}
+        {marks.map((m) => (
+          <span key={m} className="verdict" data-testid="verdict">
+            {m}
+          </span>
+        ))}
       </div>
       <div className={`wf-meta mono status-${statusClass(span.status, span.error)}`}>{span.status || 'ERR'}</div>
       <div className="wf-meta mono">{formatDuration(span.durationMs)}</div>
@@ -137,6 +193,19 @@ function SpanRow(props: {
         />
       </div>
     </div>
+    {missing.map((m) => (
+      <div key={m.attempt} className="wf-row ghost" data-testid="missing-attempt">
+        <div className="wf-label" style={{ paddingLeft: `${8 + (depth + 1) * 16}px` }}>
+          <span className="attempt attempt-retried">
+            attempt {m.attempt}/{span.attempts} · no server span · retried: {m.reason}
+          </span>
+        </div>
+        <div className="wf-meta" />
+        <div className="wf-meta" />
+        <div className="wf-timeline" />
+      </div>
+    ))}
+    </>
   );
 }
 
