@@ -16,7 +16,10 @@ import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { Reaper } from '../supervisor/reaper.js';
 import type { Workload } from '../supervisor/supervisor.js';
-import { TraceStore } from '../telemetry/trace-store.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import { createApiHandlers } from '../api/api-handlers.js';
+import { MeshFileEditor } from '../api/mesh-file-editor.js';
+import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
@@ -28,6 +31,8 @@ export interface ControlPlaneOptions {
   uiPort?: number;
   /** Lines for the user: lifecycle, app output prefixed by instance, config errors. */
   log?: (line: string) => void;
+  /** OTLP/HTTP ingest port on 127.0.0.1 (default 4318, another free port when taken); null disables it. */
+  otlpPort?: number | null;
   /** Leaf certificate lifetime; renewed after two thirds of it. */
   certTtlMs?: number;
 }
@@ -39,6 +44,8 @@ interface InstanceRuntime {
   certIssuedAt: number;
   sidecar: SidecarHandle;
   workload: Workload | null;
+  /** Starts the app again (API start/restart) with the environment it was first started with. */
+  launch: (() => Workload) | null;
   state: InstanceState;
   logFile: WriteStream;
 }
@@ -59,7 +66,8 @@ export class ControlPlane {
   private readonly meshFile: string;
   private paths!: StatePaths;
   private ca!: LocalCa;
-  private store!: TraceStore;
+  private telemetry!: Telemetry;
+  private operations!: LifecycleOperations;
   private api!: ApiServer;
   private reaper!: Reaper;
   private supervisor!: ProcessSupervisor;
@@ -86,18 +94,14 @@ export class ControlPlane {
     const home = this.opts.home ?? defaultHome();
     this.paths = statePaths(home, this.mesh.name);
     this.ca = LocalCa.loadOrCreate(this.paths.caDir);
-    this.store = new TraceStore(this.paths.tracesDb);
+    this.telemetry = new Telemetry({ tracesDb: this.paths.tracesDb, mesh: this.mesh.name, otlpPort: this.opts.otlpPort, otlpExport: process.env.DEVMESH_OTLP_EXPORT, log: this.log });
+    await this.telemetry.start();
+    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
     this.reaper = new Reaper();
     this.supervisor = new ProcessSupervisor(this.reaper);
 
-    this.api = new ApiServer(this.token, {
-      status: () => this.status(),
-      listTraces: (q) => ({ traces: this.store.listTraces(q) }),
-      getTrace: (traceId) => {
-        const spans = this.store.getTrace(traceId);
-        return spans.length ? { traceId, spans } : null;
-      },
-    });
+    const control = { status: () => this.status(), reload: () => this.reload(), operations: this.operations, scrapeSidecars: () => this.scrapeSidecars() };
+    this.api = new ApiServer(this.token, createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)));
     const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     this.uiUrl = `${this.apiUrl}/#token=${this.token}`;
@@ -109,7 +113,7 @@ export class ControlPlane {
       apiUrl: this.apiUrl,
       token: this.token,
     });
-    this.timers.push(setInterval(() => this.store.prune(), 30_000).unref());
+    this.timers.push(setInterval(() => this.telemetry.store.prune(), 30_000).unref());
     this.timers.push(setInterval(() => this.renewCertificates(), Math.min(60_000, this.certTtlMs / 6)).unref());
 
     const meshDir = dirname(this.meshFile);
@@ -140,13 +144,7 @@ export class ControlPlane {
 
   private sidecarEvents(id: string, onExit: (reason: string) => void) {
     return {
-      onSpans: (spans: Parameters<TraceStore['add']>[0]) => {
-        try {
-          this.store.add(spans);
-        } catch (err) {
-          this.log(`trace store: ${(err as Error).message}`);
-        }
-      },
+      onSpans: (spans: Parameters<Telemetry['addSpans']>[0]) => this.telemetry.addSpans(spans),
       onLog: (line: string) => this.log(`${id}.proxy | ${line}`),
       onExit,
     };
@@ -161,6 +159,7 @@ export class ControlPlane {
       ...this.issue(spec.service, spec.id),
       sidecar: null as unknown as SidecarHandle,
       workload: null,
+      launch: null,
       state: 'pending',
       logFile,
     };
@@ -175,6 +174,10 @@ export class ControlPlane {
     const ports = await rt.sidecar.push(++this.version, this.sidecarConfig(rt));
 
     const env: Record<string, string> = {
+      // Apps with an OpenTelemetry SDK send their own spans here, to join the sidecars' (the app's env wins).
+      ...(this.telemetry.otlpEndpoint
+        ? { OTEL_EXPORTER_OTLP_ENDPOINT: this.telemetry.otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: spec.service }
+        : {}),
       ...rt.spec.env,
       DEVMESH_HOME: this.paths.home,
       DEVMESH_SERVICE: spec.service,
@@ -184,7 +187,7 @@ export class ControlPlane {
     for (const up of this.mesh.services[spec.service]?.upstreams ?? []) {
       env[upstreamEnvName(up)] = `http://127.0.0.1:${ports.outbound[up]}`;
     }
-    rt.workload = this.supervisor.start(
+    rt.launch = () => this.supervisor.start(
       { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health },
       {
         onState: (state, detail) => {
@@ -195,12 +198,44 @@ export class ControlPlane {
         },
         onLog: (stream, line) => {
           rt.logFile.write(`${new Date().toISOString()} ${stream} ${line}\n`);
+          this.telemetry.logs.append(spec.service, spec.id, stream, line);
           this.log(`${spec.id} | ${line}`);
         },
       },
     );
+    rt.workload = rt.launch();
     return rt;
   }
+
+  /** Stops the apps of one service (or all, dependents first); their sidecars stay, so they start again on the same ports. */
+  private async stopApps(service: string | null, progress: (detail: string) => void): Promise<void> {
+    const order = service ? [service] : startOrder(this.mesh).reverse();
+    for (const name of order) {
+      const mine = this.instances.filter((rt) => rt.spec.service === name && rt.workload);
+      if (mine.length === 0) continue;
+      progress(`stopping ${name} (${mine.length} instance${mine.length > 1 ? 's' : ''})`);
+      await Promise.all(mine.map((rt) => rt.workload!.stop()));
+    }
+  }
+
+  /** Starts stopped apps of one service (or all, upstreams first) and waits until they are healthy. */
+  private async startApps(service: string | null, progress: (detail: string) => void): Promise<void> {
+    const order = service ? [service] : startOrder(this.mesh);
+    for (const name of order) {
+      const mine = this.instances.filter((rt) => rt.spec.service === name && rt.launch && (!rt.workload || rt.state === 'stopped' || rt.state === 'failed'));
+      if (mine.length === 0) continue;
+      progress(`starting ${name} (${mine.length} instance${mine.length > 1 ? 's' : ''}), waiting for health`);
+      for (const rt of mine) rt.workload = rt.launch!();
+      await Promise.all(mine.map((rt) => rt.workload!.ready));
+    }
+  }
+
+  private async scrapeSidecars(): Promise<{ pod: string; text: string }[]> {
+    const all = [...this.instances.map((rt) => ({ pod: rt.spec.id, sidecar: rt.sidecar })), ...this.gateways.map((gw) => ({ pod: gw.sidecar.id, sidecar: gw.sidecar }))];
+    const texts = await Promise.all(all.map(async ({ pod, sidecar }) => ({ pod, text: await sidecar.scrape().catch(() => '') })));
+    return texts.filter((t) => t.text !== '');
+  }
+
 
   private async startGateway(service: string, port: number): Promise<void> {
     const id = `ingress-${service}`;
@@ -361,7 +396,7 @@ export class ControlPlane {
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
     for (const rt of this.instances) rt.logFile.end();
     await this.api?.close();
-    this.store?.close();
+    await this.telemetry?.stop();
     this.reaper?.close();
     if (this.runFile) removeRunFile(this.runFile);
   }
