@@ -10,6 +10,7 @@ import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
 import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
+import { explainRequest } from '../control-plane/explain.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
 
@@ -21,6 +22,8 @@ usage:
                                       recent traces of that mesh
   devmesh ca export [--out F]         print the mesh root certificate (PEM), to trust it
   devmesh schema                      print the JSON Schema of devmesh.yaml
+  devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F] [--json]
+                                      which route rule that request would match and why; sends nothing
 
 state lives in $DEVMESH_HOME (default ${defaultHome()})`;
 
@@ -136,6 +139,25 @@ function caExport(values: { out?: string | undefined }): number {
   return 0;
 }
 
+function explain(
+  positionals: string[],
+  values: { to?: string | undefined; from?: string | undefined; header?: string[] | undefined; file?: string | undefined; json?: boolean | undefined },
+): number {
+  const [method, path] = positionals;
+  if (!method || !path || !values.to) throw new UsageError("usage: devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F]");
+  const headers: Record<string, string> = {};
+  for (const h of values.header ?? []) {
+    const colon = h.indexOf(':');
+    if (colon <= 0) throw new UsageError(`-H "${h}": expected "name: value"`);
+    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+  }
+  const mesh = loadMeshFile(resolve(values.file ?? 'devmesh.yaml'));
+  const result = explainRequest(mesh, { to: values.to, ...(values.from ? { from: values.from } : {}), method, path, headers });
+  if (values.json) process.stdout.write(`${JSON.stringify({ ruleIndex: result.ruleIndex, rule: result.rule, lines: result.lines }, null, 2)}\n`);
+  else process.stdout.write(`${result.lines.join('\n')}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -147,6 +169,9 @@ async function main(argv: string[]): Promise<number> {
       file: { type: 'string' },
       out: { type: 'string' },
       'ui-port': { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      header: { type: 'string', short: 'H', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -170,6 +195,8 @@ async function main(argv: string[]): Promise<number> {
     case 'schema':
       process.stdout.write(`${JSON.stringify(meshJsonSchema(), null, 2)}\n`);
       return 0;
+    case 'explain':
+      return explain(rest, values);
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
