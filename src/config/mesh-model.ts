@@ -14,6 +14,25 @@ export interface InstanceSpec {
   cwd: string;
   env: Record<string, string>;
   health: string | undefined;
+  /** The file's `port`: where the app listens (inside the container for images); undefined picks a free one. */
+  port: number | undefined;
+  /** Set when the workload runs in a container (image or build) rather than as a host process. */
+  container?: ContainerSource;
+}
+
+export interface ContainerSource {
+  image?: string;
+  /** Context folder resolved against the mesh file's folder. */
+  build?: { context: string; dockerfile?: string | undefined; args?: Record<string, string> | undefined };
+  /** host:container[:ro], host paths resolved against the mesh file's folder (named volumes kept as they are). */
+  volumes: string[];
+}
+
+/** "./data:/var/lib/x" → "/abs/data:/var/lib/x"; a named volume ("pgdata:/var/lib/x") is left alone. */
+export function resolveVolume(volume: string, meshDir: string): string {
+  const [host, ...rest] = volume.split(':');
+  if (!host || rest.length === 0 || !/^[./~]/.test(host)) return volume;
+  return [resolve(meshDir, host), ...rest].join(':');
 }
 
 /** Istio's retry policy when a route has no `retries` block. */
@@ -33,8 +52,19 @@ export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
     const versions = svc.versions && Object.keys(svc.versions).length > 0 ? Object.entries(svc.versions) : [['', {}] as const];
     for (const [version, ver] of versions) {
       const replicas = ('replicas' in ver && ver.replicas) || svc.replicas || 1;
-      const command = ('run' in ver && ver.run) || svc.run;
-      if (command === undefined) continue; // the schema rejects this; keeps the type narrow
+      // A version that says run, image or build replaces the service's workload kind as a whole.
+      const v = ver as { run?: string; image?: string; build?: unknown };
+      const source = v.run !== undefined || v.image !== undefined || v.build !== undefined ? (ver as typeof svc) : svc;
+      const command = source.run ?? '';
+      const container: ContainerSource | undefined =
+        source.image !== undefined || source.build !== undefined
+          ? {
+              ...(source.image !== undefined ? { image: source.image } : {}),
+              ...(source.build ? { build: { ...source.build, context: resolve(meshDir, source.build.context) } } : {}),
+              volumes: [...(svc.volumes ?? []), ...(('volumes' in ver && ver.volumes) || [])].map((v) => resolveVolume(v, meshDir)),
+            }
+          : undefined;
+      if (!command && !container) continue; // the schema rejects this; keeps the type narrow
       for (let i = 0; i < replicas; i++) {
         out.push({
           id: version ? `${service}-${version}-${i}` : `${service}-${i}`,
@@ -44,6 +74,8 @@ export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
           cwd: resolve(meshDir, ('cwd' in ver && ver.cwd) || svc.cwd || '.'),
           env: { ...(svc.env ?? {}), ...(('env' in ver && ver.env) || {}) },
           health: svc.health,
+          port: svc.port,
+          ...(container ? { container } : {}),
         });
       }
     }

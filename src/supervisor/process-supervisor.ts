@@ -16,7 +16,7 @@ const BACKOFF_MAX_MS = 10_000;
 const STABLE_AFTER_MS = 10_000;
 
 /** Probes once: 2xx on the health path, or an accepted connection when there is no path. */
-function probe(port: number, path: string | undefined): Promise<boolean> {
+export function probe(port: number, path: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     if (path === undefined) {
       const socket = connect({ host: '127.0.0.1', port }, () => {

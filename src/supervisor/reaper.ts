@@ -27,6 +27,15 @@ export class Reaper {
     this.input.write(`-${pgid}\n`);
   }
 
+  /** A container to force-remove through the engine at `endpoint` if the control plane dies. */
+  watchContainer(id: string, endpoint: { socketPath: string } | { protocol: 'http' | 'https'; host: string; port: number }): void {
+    this.input.write(`c+${id} ${JSON.stringify(endpoint)}\n`);
+  }
+
+  forgetContainer(id: string): void {
+    this.input.write(`c-${id}\n`);
+  }
+
   /** After a clean shutdown: close the pipe so the reaper exits with nothing to do. */
   close(): void {
     this.input.end();

@@ -11,6 +11,23 @@ export interface WorkloadSpec {
   port: number;
   /** HTTP path that answers 2xx when ready; without it, ready means the port accepts connections. */
   health: string | undefined;
+  /** Only for the container supervisor: what to run instead of `command` on the host. */
+  container?: ContainerWorkloadSpec;
+}
+
+export interface ContainerWorkloadSpec {
+  image?: string | undefined;
+  build?: { context: string; dockerfile?: string | undefined; args?: Record<string, string> | undefined } | undefined;
+  /** Port the app listens on inside the container; undefined: the app is told PORT and listens there. */
+  port: number | undefined;
+  /** host:container[:ro] with absolute host paths, or named volumes. */
+  volumes: string[];
+  /** Labels identifying the container (mesh, home, service, instance, run). */
+  labels: Record<string, string>;
+  /** Container name; unique per run. */
+  name: string;
+  /** Tag to give a built image. */
+  buildTag: string;
 }
 
 export interface WorkloadEvents {
