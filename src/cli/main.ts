@@ -2,13 +2,15 @@
 // running from the same folder through its API (found through the run file the mesh wrote).
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { API, type StatusResponse, type TraceListResponse } from '../contract/api.js';
 import { LocalCa } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
+import { composeToMesh } from '../compose/compose-import.js';
+import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
 import { explainRequest } from '../control-plane/explain.js';
 
@@ -17,6 +19,9 @@ const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing
 usage:
   devmesh up [FILE] [--ui-port N]     run the mesh in FILE (default ./devmesh.yaml) until Ctrl-C
   devmesh validate [FILE]             check a mesh file; errors as file:line:column: message
+  devmesh down [FILE]                 stop the running \`up\` of FILE and remove the mesh's containers
+  devmesh init --from COMPOSE [--out F] [--force]
+                                      write a devmesh.yaml from a docker-compose file, with a report
   devmesh status [--json] [--file F]  instances of the mesh running from this folder
   devmesh traces [--json] [--service S] [--limit N]
                                       recent traces of that mesh
@@ -64,6 +69,56 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   for (const ing of status.ingress) log(`ingress ${ing.service}: ${ing.url}`);
   log(`ready: ${running}/${count} instances running in ${((Date.now() - started) / 1000).toFixed(1)}s (Ctrl-C stops the mesh)`);
   return new Promise<number>(() => {}); // runs until a signal
+}
+
+/** Stops the `up` running this mesh file (through its run file's pid), then removes the mesh's containers. */
+async function down(positionals: string[]): Promise<number> {
+  const file = meshFileArg(positionals);
+  const mesh = loadMeshFile(file);
+  const home = defaultHome();
+  const run = listRuns(home).find((r) => r.meshFile === file);
+  if (run) {
+    process.kill(run.pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    while (listRuns(home).some((r) => r.pid === run.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    process.stdout.write(`stopped devmesh up (pid ${run.pid}) of ${mesh.name}\n`);
+  } else {
+    process.stdout.write(`no devmesh up of ${file} is running\n`);
+  }
+  const usesContainers = Object.values(mesh.services).some(
+    (s) => s.image !== undefined || s.build !== undefined || Object.values(s.versions ?? {}).some((v) => v.image !== undefined || v.build !== undefined),
+  );
+  const engine = new DockerEngine();
+  try {
+    await engine.info();
+  } catch (err) {
+    if (usesContainers) process.stdout.write(`${(err as Error).message}: no containers removed\n`);
+    return usesContainers ? 1 : 0;
+  }
+  const left = await engine.listMeshContainers(mesh.name, homeHash(home));
+  const removed = await engine.removeContainers(left.map((c) => c.Id));
+  process.stdout.write(`removed ${removed} container${removed === 1 ? '' : 's'} of ${mesh.name}\n`);
+  return removed === left.length ? 0 : 1;
+}
+
+/** devmesh init --from docker-compose.yml: writes the mesh file and prints what could not be carried over. */
+function init(values: { from?: string | undefined; out?: string | undefined; force?: boolean | undefined }): number {
+  if (!values.from) throw new UsageError('usage: devmesh init --from docker-compose.yml [--out devmesh.yaml] [--force]');
+  const from = resolve(values.from);
+  const out = resolve(values.out ?? 'devmesh.yaml');
+  if (!existsSync(from)) throw new UsageError(`${from}: no such file`);
+  if (existsSync(out) && !values.force) throw new UsageError(`${out} exists (use --force to overwrite)`);
+  const result = composeToMesh(readFileSync(from, 'utf8'), { composeFile: from, outFile: out });
+  writeFileSync(out, result.yaml);
+  process.stdout.write(`wrote ${out}: ${result.services.length} service${result.services.length === 1 ? '' : 's'} (${result.services.join(', ')})\n`);
+  try {
+    loadMeshFile(out);
+  } catch (err) {
+    process.stdout.write(`the written file needs a hand before it runs:\n${(err as Error).message}\n`);
+  }
+  if (result.report.length) process.stdout.write(`not carried over (${result.report.length}):\n${result.report.map((l) => `  - ${l}`).join('\n')}\n`);
+  else process.stdout.write('everything was carried over\n');
+  return 0;
 }
 
 function validate(positionals: string[]): number {
@@ -170,6 +225,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       'ui-port': { type: 'string' },
       from: { type: 'string' },
+      force: { type: 'boolean' },
       to: { type: 'string' },
       header: { type: 'string', short: 'H', multiple: true },
       help: { type: 'boolean', short: 'h' },
@@ -185,6 +241,10 @@ async function main(argv: string[]): Promise<number> {
       return up(rest, values);
     case 'validate':
       return validate(rest);
+    case 'down':
+      return down(rest);
+    case 'init':
+      return init(values);
     case 'status':
       return status(values);
     case 'traces':

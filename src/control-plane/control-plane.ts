@@ -14,6 +14,8 @@ import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.
 import { instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
+import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
+import { homeHash, LABEL } from '../containers/docker-engine.js';
 import { Reaper } from '../supervisor/reaper.js';
 import type { Workload } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
@@ -71,6 +73,9 @@ export class ControlPlane {
   private api!: ApiServer;
   private reaper!: Reaper;
   private supervisor!: ProcessSupervisor;
+  /** Only when the mesh has container services. */
+  private containers: ContainerSupervisor | null = null;
+  private readonly runId = randomBytes(4).toString('hex');
   private readonly instances: InstanceRuntime[] = [];
   private readonly gateways: GatewayRuntime[] = [];
   private version = 0;
@@ -118,6 +123,7 @@ export class ControlPlane {
 
     const meshDir = dirname(this.meshFile);
     const specs = instancesOf(this.mesh, meshDir);
+    if (specs.some((s) => s.container)) await this.startContainerSupport();
     for (const service of startOrder(this.mesh)) {
       const mine = specs.filter((s) => s.service === service);
       const started = await Promise.all(mine.map((spec) => this.startInstance(spec)));
@@ -150,8 +156,21 @@ export class ControlPlane {
     };
   }
 
+  /** Connects to the Docker engine and removes what a crashed earlier run of this mesh left. Never fatal. */
+  private async startContainerSupport(): Promise<void> {
+    this.containers = new ContainerSupervisor(this.reaper);
+    try {
+      const info = await this.containers.engineInfo();
+      this.log(`containers: Docker ${info.serverVersion} (${info.operatingSystem}), ${this.containers.networking(info)} networking`);
+      const removed = await this.containers.removeLeftovers(this.mesh.name, homeHash(this.paths.home));
+      if (removed > 0) this.log(`containers: removed ${removed} container${removed > 1 ? 's' : ''} left by an earlier run of ${this.mesh.name}`);
+    } catch (err) {
+      this.log(`containers: ${(err as Error).message}; container services are marked failed, process services start`);
+    }
+  }
+
   private async startInstance(spec: InstanceSpec): Promise<InstanceRuntime> {
-    const appPort = await freePort();
+    const appPort = spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await freePort()));
     const logFile = createWriteStream(join(this.paths.logsDir, `${spec.id}.log`), { flags: 'a' });
     const rt: InstanceRuntime = {
       spec,
@@ -184,11 +203,21 @@ export class ControlPlane {
       DEVMESH_INSTANCE: spec.id,
       ...(spec.version ? { DEVMESH_VERSION: spec.version } : {}),
     };
+    // A container on Docker Desktop reaches this machine's loopback as host.docker.internal.
+    const upstreamHost = spec.container ? await this.containers!.upstreamHost() : '127.0.0.1';
     for (const up of this.mesh.services[spec.service]?.upstreams ?? []) {
-      env[upstreamEnvName(up)] = `http://127.0.0.1:${ports.outbound[up]}`;
+      env[upstreamEnvName(up)] = `http://${upstreamHost}:${ports.outbound[up]}`;
     }
-    rt.launch = () => this.supervisor.start(
-      { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health },
+    const container = spec.container && {
+      ...spec.container,
+      port: spec.port,
+      volumes: spec.container.volumes,
+      labels: { [LABEL.mesh]: this.mesh.name, [LABEL.home]: homeHash(this.paths.home), [LABEL.service]: spec.service, [LABEL.instance]: spec.id, [LABEL.run]: this.runId },
+      name: `devmesh-${this.mesh.name}-${spec.id}-${this.runId}`,
+      buildTag: `devmesh-${this.mesh.name}-${spec.service}${spec.version ? `-${spec.version}` : ''}:latest`,
+    };
+    rt.launch = () => (container ? this.containers! : this.supervisor).start(
+      { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health, ...(container ? { container } : {}) },
       {
         onState: (state, detail) => {
           rt.state = state;
@@ -235,7 +264,6 @@ export class ControlPlane {
     const texts = await Promise.all(all.map(async ({ pod, sidecar }) => ({ pod, text: await sidecar.scrape().catch(() => '') })));
     return texts.filter((t) => t.text !== '');
   }
-
 
   private async startGateway(service: string, port: number): Promise<void> {
     const id = `ingress-${service}`;
@@ -392,7 +420,7 @@ export class ControlPlane {
     for (const t of this.timers) clearInterval(t);
     await this.watcher?.close();
     await Promise.all(this.gateways.map((gw) => gw.sidecar.stop()));
-    await this.supervisor?.stopAll();
+    await Promise.all([this.supervisor?.stopAll(), this.containers?.stopAll()]);
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
     for (const rt of this.instances) rt.logFile.end();
     await this.api?.close();
