@@ -49,6 +49,27 @@ export function App({ token }: Props) {
     return () => window.removeEventListener('keydown', onKey);
   }, [go, route, status.data]);
 
+  // In the desktop app a mesh file dropped anywhere on the window is opened (the shell restarts the mesh).
+  const [dropError, setDropError] = useState<string | null>(null);
+  useEffect(() => {
+    const bridge = window.devmesh;
+    if (!bridge) return;
+    const over = (e: DragEvent) => e.preventDefault();
+    const drop = (e: DragEvent) => {
+      e.preventDefault();
+      const file = e.dataTransfer?.files[0];
+      if (!file) return;
+      if (!/\.ya?ml$/i.test(file.name)) return setDropError(`${file.name} is not a mesh file (.yaml)`);
+      void bridge.openMeshFile(bridge.pathForFile(file)).then((r) => setDropError(r.ok ? null : r.error));
+    };
+    window.addEventListener('dragover', over);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('drop', drop);
+    };
+  }, []);
+
   const data = status.data;
   const serviceNames = useMemo(() => (data ? data.services.map((s) => s.name).sort() : []), [data]);
   registerServices(serviceNames);
@@ -93,6 +114,11 @@ export function App({ token }: Props) {
             ))}
           </nav>
         )}
+        {window.devmesh && (
+          <button type="button" className="btn" onClick={() => void window.devmesh?.openMeshDialog().then((r) => setDropError(r && !r.ok ? r.error : null))} title="Open another mesh file (or drop one on the window)">
+            Open mesh…
+          </button>
+        )}
         <button type="button" className="btn" onClick={toggleTheme} data-testid="theme-toggle" title="Switch between dark and light">
           {theme === 'dark' ? '☀ Light' : '☾ Dark'}
         </button>
@@ -119,6 +145,11 @@ export function App({ token }: Props) {
           {status.updatedAtMs && (
             <span className="muted"> Showing data from {formatUptime(status.updatedAtMs, Date.now())} ago.</span>
           )}
+        </div>
+      )}
+      {dropError && (
+        <div className="banner banner-error" role="alert">
+          {dropError}
         </div>
       )}
       {data?.config.error && (
