@@ -40,7 +40,7 @@ const ComposeFile = z
 
 const CARRIED = new Set(['image', 'build', 'ports', 'expose', 'environment', 'env_file', 'volumes', 'depends_on', 'healthcheck', 'deploy']);
 /** Keys whose absence of an equivalent needs no word: devmesh does this its own way. */
-const SILENT = new Set(['container_name', 'restart', 'networks', 'hostname']);
+const SILENT = new Set(['container_name', 'restart']);
 /** Images that speak something other than HTTP: their sidecar passes TCP through. */
 const TCP_IMAGES = /(^|\/)(postgres|postgis|mysql|mariadb|redis|valkey|mongo|memcached|rabbitmq|nats|kafka|zookeeper|cassandra|mssql)(:|$|-)/;
 
@@ -98,7 +98,8 @@ function parsePort(p: string | number | { target: number; published?: number | s
   const target = Number(parts[parts.length - 1]!.split('-')[0]);
   const published = parts.length >= 2 ? Number(parts[parts.length - 2]!.split('-')[0]) : null;
   if (!Number.isInteger(target)) return null;
-  return { target, published: published !== null && Number.isInteger(published) && published > 0 ? published : null, protocol };
+  // An explicit 0 ("127.0.0.1:0:80") asks for any free port: an ingress on port 0 does the same.
+  return { target, published: published !== null && Number.isInteger(published) && published >= 0 ? published : null, protocol };
 }
 
 export function composeToMesh(text: string, opts: { composeFile: string; outFile: string; name?: string | undefined }): ComposeImport {
@@ -111,7 +112,7 @@ export function composeToMesh(text: string, opts: { composeFile: string; outFile
   const rebase = (p: string) => {
     const abs = isAbsolute(p) ? p : resolve(composeDir, p);
     const rel = relative(outDir, abs) || '.';
-    return rel.startsWith('..') || isAbsolute(rel) ? abs : rel.startsWith('.') ? rel : `./${rel}`;
+    return isAbsolute(rel) ? abs : rel.startsWith('.') ? rel : `./${rel}`;
   };
 
   const names = new Map<string, string>();
