@@ -1,7 +1,7 @@
 // Hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1): a proxy must not forward
 // them. undici also refuses several of them outright (connection, keep-alive, upgrade, expect), so
 // forwarding them would turn a valid request into a proxy error.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 
 const HOP_BY_HOP = new Set([
@@ -43,9 +43,16 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, drop: Reado
     if (HOP_BY_HOP.has(name) || drop.has(name) || (listed !== null && listed.has(name))) continue;
     const value = headers[name];
     if (value === undefined) continue;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      // HTTP/2 pseudo-headers: only the authority survives, as Host (what HTTP/1.1 calls it).
+      if (name === ':authority' && headers.host === undefined) out.push('host', value as string);
+      continue;
+    }
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
+  // gRPC needs "te: trailers" end to end; every other TE value stays hop-by-hop.
+  if (headers.te === 'trailers') out.push('te', 'trailers');
   return out;
 }
 
@@ -61,6 +68,16 @@ export function downstreamResponseHeaders(
     if (value !== undefined) out[name] = value;
   }
   return out;
+}
+
+/**
+ * True when the request carries a body. HTTP/1: only with framing headers (GET/HEAD without them cannot,
+ * so we skip reading). HTTP/2 has no such headers (gRPC sends none): a body follows unless the headers
+ * frame ended the stream.
+ */
+export function requestHasBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor === 2) return (req as unknown as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders !== true;
+  return hasRequestBody(req.headers);
 }
 
 /** True when the request can carry a body; GET/HEAD without framing headers cannot, so we skip reading. */
@@ -93,7 +110,12 @@ export function pathOnly(target: string): string {
  * completion pipeline aborts an internal AbortController, building a DOMException per request, which
  * showed up as a few percent of sidecar CPU in the latency benchmark.
  */
-export function relayBody(body: Readable, res: ServerResponse, onError: (err: Error) => void): void {
+export function relayBody(
+  body: Readable,
+  res: ServerResponse,
+  onError: (err: Error) => void,
+  trailers?: Record<string, string | string[] | undefined>,
+): void {
   body.once('error', (err) => {
     onError(err);
     res.destroy(err);
@@ -101,5 +123,20 @@ export function relayBody(body: Readable, res: ServerResponse, onError: (err: Er
   res.once('close', () => {
     if (!body.readableEnded) body.destroy();
   });
+  // Registered before pipe's own 'end' listener, so the trailers go out before pipe ends the response.
+  if (trailers !== undefined) {
+    body.once('end', () => {
+      const out: Record<string, string | string[]> = {};
+      let any = false;
+      for (const name in trailers) {
+        const v = trailers[name];
+        if (v !== undefined) {
+          out[name] = v;
+          any = true;
+        }
+      }
+      if (any) res.addTrailers(out);
+    });
+  }
   body.pipe(res);
 }

@@ -6,7 +6,7 @@ import type { Cluster, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, S
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
 import { InboundServer } from './inbound/inbound-server.js';
-import { OutboundServer } from './outbound/outbound-server.js';
+import { OutboundServer, type TcpTarget } from './outbound/outbound-server.js';
 import { RouteTable } from './outbound/router.js';
 import type { CompiledDestination, CompiledRoute } from './outbound/balancer.js';
 import { EndpointHealth, EndpointSet } from './outbound/endpoint-set.js';
@@ -27,6 +27,7 @@ export class Sidecar implements ProxyContext {
   private readonly pools = new UpstreamPools();
   /** Per endpoint, across config pushes: outlier ejections and requests in flight. */
   private readonly health = new Map<string, EndpointHealth>();
+  private tcpTargets = new Map<string, TcpTarget>();
   private tlsGeneration = 0;
   private closed = false;
 
@@ -80,10 +81,14 @@ export class Sidecar implements ProxyContext {
     const tlsChanged = !sameTlsMaterial(this.config?.tls, config.tls);
     if (tlsChanged) this.tlsGeneration++;
     const tables = this.compileTables(config);
+    const tcpTargets = this.tcpTargets;
 
     // The swap: synchronous from here, so no request sees half of the old config and half of the new.
     for (const [service, server] of fresh) this.outbound.set(service, server);
-    for (const [service, server] of this.outbound) server.table = tables.get(service) ?? null;
+    for (const [service, server] of this.outbound) {
+      server.table = tables.get(service) ?? null;
+      server.tcpTarget = tcpTargets.get(service) ?? null;
+    }
     if (config.inbound && inbound !== null) {
       if (inbound === this.inbound) inbound.update(config.inbound, tlsChanged ? config.tls : null);
       this.inbound = inbound;
@@ -135,6 +140,8 @@ export class Sidecar implements ProxyContext {
             instanceId: e.instanceId,
             version: e.version,
             pool: this.pools.acquire(e, cluster!, config.tls, this.tlsGeneration, policy.connectionPool),
+            h2: cluster!.protocol === 'http2' || cluster!.protocol === 'grpc' ? this.pools.acquireH2(e, cluster!, config.tls, this.tlsGeneration, policy.connectionPool) : null,
+            address: { host: e.host, port: e.port },
             health: this.healthOf(`${service}|${e.instanceId}|${e.port}`),
           }));
         set = new EndpointSet(service, subset, endpoints, policy.loadBalancer, policy.connectionPool, policy.outlierDetection, policy.retryBudget);
@@ -169,7 +176,16 @@ export class Sidecar implements ProxyContext {
       };
     };
     const tables = new Map<string, RouteTable>();
-    for (const listener of config.outbound) tables.set(listener.service, new RouteTable(listener.routes, compileRoute));
+    this.tcpTargets = new Map();
+    for (const listener of config.outbound) {
+      tables.set(listener.service, new RouteTable(listener.routes, compileRoute));
+      // A tcp destination has no requests to route: the listener passes connections to its first destination.
+      const first = listener.routes[0]?.destinations[0];
+      const cluster = first ? clusters.get(first.service) : undefined;
+      if (first && cluster?.protocol === 'tcp') {
+        this.tcpTargets.set(listener.service, { set: setFor(first.service, first.subset), tls: cluster.tls ? config.tls : null, spiffeId: cluster.spiffeId });
+      }
+    }
     // Forget the health of endpoints that are gone.
     const live = new Set<string>();
     for (const c of config.clusters) for (const e of c.endpoints) live.add(`${c.service}|${e.instanceId}|${e.port}`);

@@ -1,18 +1,22 @@
 // The inbound listener: terminates mesh mTLS in front of the app on 127.0.0.1.
-// One TCP listener whose port outlives config updates; each accepted connection is handed to an https
-// or http server according to the mode in force when it arrived, so a mode change needs no rebind:
+// One TCP listener whose port outlives config updates; each accepted connection is handed on according to
+// the mode in force when it arrived, so a mode change needs no rebind. TLS ends in one tls.Server; the
+// decrypted stream then goes to the HTTP/2 server when ALPN chose h2, else to the HTTP/1 server (or, for
+// a tcp service, straight to the app). Plaintext connections starting with the HTTP/2 preface are h2c.
 //   STRICT     — TLS only; the client must present a certificate chaining to the mesh CA;
 //   PERMISSIVE — TLS or plaintext, told apart by the first byte (0x16 starts a TLS handshake);
 //   DISABLE    — plaintext only.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { H2Client } from '../h2-client.js';
 import { Pool } from 'undici';
-import { AUTHZ_HEADER, DEADLINE_HEADER, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
+import { AUTHZ_HEADER, DEADLINE_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
-import { downstreamResponseHeaders, hasRequestBody, originFormTarget, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, originFormTarget, requestHasBody, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
@@ -25,6 +29,12 @@ const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', PEER_HEADER, 
 const TLS_HANDSHAKE = 0x16;
 /** A connection that sends nothing cannot be classified in PERMISSIVE mode; it must not linger. */
 const SNIFF_TIMEOUT_MS = 10_000;
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
+
+function startsLikeH2(chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, H2_PREFACE.length);
+  return n >= 3 && chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+}
 
 function appPool(appPort: number): Pool {
   return new Pool(`http://127.0.0.1:${appPort}`, { connections: 128, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
@@ -32,8 +42,12 @@ function appPool(appPort: number): Pool {
 
 export class InboundServer {
   private readonly tcp: net.Server;
-  private readonly tlsServer: https.Server;
+  private readonly tlsServer: tls.Server;
   private readonly plainServer: http.Server;
+  private readonly h2Server: http2.Http2Server;
+  private protocol: AppProtocol;
+  /** HTTP/2 (h2c) to the app, for http2 and grpc services. */
+  private appH2: H2Client | null = null;
   private readonly sockets = new Set<net.Socket>();
   private readonly plainSockets = new Set<net.Socket>();
   private mode: MtlsMode;
@@ -44,21 +58,24 @@ export class InboundServer {
 
   constructor(
     private readonly ctx: ProxyContext,
-    tls: TlsMaterial,
+    material: TlsMaterial,
     listener: InboundListener,
   ) {
     this.mode = listener.mtls;
     this.appPort = listener.appPort;
     this.authorization = listener.authorization ?? [];
+    this.protocol = listener.protocol ?? 'http';
     this.pool = appPool(listener.appPort);
+    this.appH2 = this.h2ToApp();
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
-    this.tlsServer = https.createServer(
-      { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, requestCert: true, rejectUnauthorized: true },
-      handler,
+    this.tlsServer = tls.createServer(
+      { ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] },
+      (socket) => this.decrypted(socket),
     );
     this.plainServer = http.createServer(handler);
-    this.tlsServer.keepAliveTimeout = 65_000;
     this.plainServer.keepAliveTimeout = 65_000;
+    this.plainServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    this.h2Server = http2.createServer({}, handler as unknown as Parameters<typeof http2.createServer>[1]);
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -77,18 +94,94 @@ export class InboundServer {
     }
     this.mode = listener.mtls;
     this.authorization = listener.authorization ?? [];
-    if (listener.appPort !== this.appPort) {
+    const protocol = listener.protocol ?? 'http';
+    if (listener.appPort !== this.appPort || protocol !== this.protocol) {
       const old = this.pool;
+      const oldH2 = this.appH2;
       this.pool = appPool(listener.appPort);
       this.appPort = listener.appPort;
+      this.protocol = protocol;
+      this.appH2 = this.h2ToApp();
       old.close().catch(() => {});
+      oldH2?.close();
     }
   }
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
+    this.appH2?.close();
     await Promise.allSettled([closed, this.pool.destroy()]);
+  }
+
+  private h2ToApp(): H2Client | null {
+    return this.protocol === 'http2' || this.protocol === 'grpc' ? new H2Client(`http://127.0.0.1:${this.appPort}`, null) : null;
+  }
+
+  /** After the TLS handshake: raw bytes for a tcp service, else HTTP/2 or HTTP/1 by the ALPN choice. */
+  private decrypted(socket: TLSSocket): void {
+    if (this.protocol === 'tcp') this.toApp(socket, true);
+    else if (socket.alpnProtocol === 'h2') this.h2Server.emit('connection', socket);
+    else this.plainServer.emit('connection', socket);
+  }
+
+  /** protocol: tcp — bytes to and from the app, unparsed; counted in Istio's TCP metrics. */
+  private toApp(socket: net.Socket, mtls: boolean): void {
+    const peer = mtls ? peerSpiffeId(socket as TLSSocket) : null;
+    const workload = this.ctx.workload;
+    const labels = {
+      reporter: 'destination',
+      source_workload: peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1),
+      destination_workload: workload.service,
+      destination_service: workload.service,
+      connection_security_policy: mtls ? 'mutual_tls' : 'none',
+    };
+    const app = net.connect({ host: '127.0.0.1', port: this.appPort, noDelay: true });
+    this.ctx.metrics.tcp(labels, 'open');
+    let closed = false;
+    const done = (): void => {
+      if (closed) return;
+      closed = true;
+      this.ctx.metrics.tcp(labels, 'close', app.bytesWritten, app.bytesRead);
+      socket.destroy();
+      app.destroy();
+    };
+    for (const s of [socket, app]) {
+      s.once('error', done);
+      s.once('close', done);
+    }
+    socket.pipe(app);
+    app.pipe(socket);
+  }
+
+  /** WebSocket and other HTTP/1.1 upgrades to the app: the handshake through undici, then bytes both ways. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const tlsSocket = req.socket as TLSSocket;
+    const peer = tlsSocket.encrypted === true ? peerSpiffeId(tlsSocket) : null;
+    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
+    if (peer !== null) headers.push(PEER_HEADER, peer);
+    if (req.headers.traceparent !== undefined) headers.push('traceparent', String(req.headers.traceparent));
+    this.pool.upgrade({ path: originFormTarget(req.url), method: req.method ?? 'GET', headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+      ({ headers: responseHeaders, socket: app }) => {
+        let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
+        for (const [name, value] of Object.entries(responseHeaders)) {
+          for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
+        }
+        socket.write(`${head101}\r\n`);
+        if (head.length > 0) app.write(head);
+        const done = (): void => {
+          socket.destroy();
+          app.destroy();
+        };
+        for (const s of [socket, app]) {
+          s.once('error', done);
+          s.once('close', done);
+        }
+        socket.pipe(app);
+        app.pipe(socket);
+      },
+      () => socket.end('HTTP/1.1 502 Bad Gateway\r\nx-devmesh-error: upstream-reset\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
+    );
   }
 
   private accept(socket: net.Socket): void {
@@ -114,9 +207,38 @@ export class InboundServer {
     }
   }
 
+  /** A plaintext connection, whose first bytes are already readable (or will be). */
   private toPlain(socket: net.Socket): void {
     this.plainSockets.add(socket);
-    this.plainServer.emit('connection', socket);
+    if (this.protocol === 'tcp') {
+      this.toApp(socket, false);
+      return;
+    }
+    const chunk = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+    if (chunk === null) {
+      // DISABLE mode: nothing read yet; wait for the first bytes to tell h2c from HTTP/1.
+      socket.once('readable', () => {
+        const first = socket.read() as Buffer | null;
+        if (first === null) {
+          socket.destroy();
+          return;
+        }
+        socket.unshift(first);
+        this.plainByPreface(socket, first);
+      });
+      return;
+    }
+    socket.unshift(chunk);
+    this.plainByPreface(socket, chunk);
+  }
+
+  private plainByPreface(socket: net.Socket, first: Buffer): void {
+    if (startsLikeH2(first)) this.h2Server.emit('connection', socket);
+    else {
+      this.plainServer.emit('connection', socket);
+      // The http server reads through the socket's stream interface here; it must flow again.
+      socket.resume();
+    }
   }
 
   private sniff(socket: net.Socket): void {
@@ -138,9 +260,9 @@ export class InboundServer {
       if (chunk[0] === TLS_HANDSHAKE) {
         this.tlsServer.emit('connection', socket);
       } else {
-        this.toPlain(socket);
-        // The http server reads through the socket's stream interface here; it must flow again.
-        socket.resume();
+        this.plainSockets.add(socket);
+        if (this.protocol === 'tcp') this.toApp(socket, false);
+        else this.plainByPreface(socket, chunk);
       }
     });
   }
@@ -169,7 +291,7 @@ export class InboundServer {
         attributes['authz.by'] = verdict.by;
         if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
       }
-      const spanError = error ?? (res.writableFinished ? null : 'downstream-closed');
+      const spanError = error ?? (res.writableEnded ? null : 'downstream-closed');
       this.ctx.spans.record({
         traceId,
         spanId,
@@ -240,13 +362,23 @@ export class InboundServer {
       timer = setTimeout(() => controller.abort(), budget);
     }
 
-    this.pool.request({ path: target, method, headers, body: hasRequestBody(req.headers) ? req : null, signal }).then(
+    const hasBody = requestHasBody(req);
+    const sent =
+      this.appH2 !== null
+        ? this.appH2.request(method, target, String(req.headers[':authority'] ?? req.headers.host ?? 'localhost'), headers, hasBody ? req : null, signal)
+        : this.pool.request({ path: target, method, headers, body: hasBody ? req : null, signal });
+    sent.then(
       (response) => {
         clearTimeout(timer);
         res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
-        relayBody(response.body, res, () => {
-          if (error === null) error = 'upstream-reset';
-        });
+        relayBody(
+          response.body,
+          res,
+          () => {
+            if (error === null) error = 'upstream-reset';
+          },
+          response.trailers as Record<string, string | string[] | undefined>,
+        );
       },
       (err: unknown) => {
         clearTimeout(timer);

@@ -7,6 +7,7 @@
 // Endpoint health (ejections, active requests) lives in EndpointHealth objects that outlive config
 // pushes, so a push does not forgive an ejected endpoint.
 import type { Pool } from 'undici';
+import type { H2Client } from '../h2-client.js';
 import type { ConnectionPoolPolicy, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
 
 export class EndpointHealth {
@@ -23,6 +24,10 @@ export interface UpstreamEndpoint {
   instanceId: string;
   version: string;
   pool: Pool;
+  /** Set for http2/grpc destinations: requests go over one multiplexed HTTP/2 session instead of the pool. */
+  h2: H2Client | null;
+  /** host:port, for raw TCP passthrough and WebSocket upgrades. */
+  address: { host: string; port: number };
   health: EndpointHealth;
 }
 

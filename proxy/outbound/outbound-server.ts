@@ -14,11 +14,17 @@
 //                           deadline the caller propagated; outlier detection sees every try;
 //   upstream pool         — keep-alive (m)TLS connections to the destination sidecars.
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord } from '../protocol.js';
+import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol.js';
+import { spiffeIdentityCheck } from '../tls.js';
+import type { H2Response } from '../h2-client.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
-import { downstreamResponseHeaders, hasRequestBody, originFormTarget, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, originFormTarget, requestHasBody, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { readRequestBody, type RequestBody } from '../request-body.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
@@ -76,31 +82,169 @@ function note(list: string, item: string): string {
   return list === '' ? item : `${list}; ${item}`;
 }
 
+/** A listener whose destination is `protocol: tcp`: connections are passed through unparsed. */
+export interface TcpTarget {
+  set: EndpointSet;
+  /** null: the destination's inbound is DISABLE (plaintext). */
+  tls: TlsMaterial | null;
+  spiffeId: string;
+}
+
+/** The HTTP/2 connection preface starts with these bytes; anything else on a fresh connection is HTTP/1. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
+
+type Upstream = Dispatcher.ResponseData | H2Response;
+
+function discard(response: Upstream): void {
+  if ('dump' in response.body) response.body.dump().catch(() => {});
+  else response.body.destroy();
+}
+
 export class OutboundServer {
   readonly server: http.Server;
+  private readonly h2c: http2.Http2Server;
+  private readonly tcp: net.Server;
+  private readonly sockets = new Set<net.Socket>();
   port = 0;
   /** null while the config has no listener for this service (it stays bound): every request is a 404. */
   table: RouteTable | null = null;
+  /** Set when the destination is a tcp service: then nothing is parsed. */
+  tcpTarget: TcpTarget | null = null;
 
   constructor(
     readonly service: string,
     private readonly ctx: ProxyContext,
   ) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    this.server = http.createServer(handler);
     // Longer than any client's idle timeout, so the client (which knows) closes idle connections first.
     this.server.keepAliveTimeout = 65_000;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    // h2c with prior knowledge (gRPC clients): the same handler through Node's compatibility API.
+    this.h2c = http2.createServer({}, handler as unknown as Parameters<typeof http2.createServer>[1]);
+    this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
   async listen(port: number): Promise<number> {
-    this.port = await listenLoopback(this.server, port);
+    this.port = await listenLoopback(this.tcp, port);
     return this.port;
   }
 
   close(): Promise<void> {
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      this.tcp.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
       this.server.closeAllConnections();
     });
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const target = this.tcpTarget;
+    if (target !== null) {
+      this.passthrough(socket, target);
+      return;
+    }
+    socket.once('readable', () => {
+      const chunk = socket.read() as Buffer | null;
+      if (chunk === null) {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(chunk);
+      if (chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(chunk.length, H2_PREFACE.length)))) {
+        this.h2c.emit('connection', socket);
+      } else {
+        this.server.emit('connection', socket);
+        socket.resume();
+      }
+    });
+  }
+
+  /** protocol: tcp — one upstream connection per downstream connection, bytes copied both ways. */
+  private passthrough(socket: net.Socket, target: TcpTarget): void {
+    const workload = this.ctx.workload;
+    const endpoint = target.set.pick(null, null);
+    const labels = {
+      reporter: 'source',
+      source_workload: workload.service,
+      destination_workload: target.set.service,
+      destination_service: target.set.service,
+      connection_security_policy: target.tls !== null ? 'mutual_tls' : 'none',
+    };
+    if (endpoint === undefined) {
+      socket.destroy();
+      return;
+    }
+    const { host, port } = endpoint.address;
+    const upstream: net.Socket =
+      target.tls !== null
+        ? tls.connect({
+            host,
+            port,
+            ca: target.tls.caPem,
+            cert: target.tls.certPem,
+            key: target.tls.keyPem,
+            rejectUnauthorized: true,
+            checkServerIdentity: spiffeIdentityCheck(target.spiffeId),
+          })
+        : net.connect({ host, port, noDelay: true });
+    this.ctx.metrics.tcp(labels, 'open');
+    let closed = false;
+    const done = (): void => {
+      if (closed) return;
+      closed = true;
+      this.ctx.metrics.tcp(labels, 'close', upstream.bytesWritten, upstream.bytesRead);
+      socket.destroy();
+      upstream.destroy();
+    };
+    upstream.once('error', done);
+    socket.once('error', done);
+    upstream.once('close', done);
+    socket.once('close', done);
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+  }
+
+  /** WebSocket (HTTP/1.1 Upgrade): routed like a request, then bytes copied both ways. */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const workload = this.ctx.workload;
+    const method = req.method ?? 'GET';
+    const target = originFormTarget(req.url);
+    const rr = routeRequestOf(method, target, req.headers, { app: workload.service, version: workload.version });
+    const route = this.table?.match(rr) ?? null;
+    const fail = (status: number, code: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${PROXY_ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    };
+    if (route === null || route.destinations.length === 0) return fail(404, 'no-route');
+    const destination = pickDestination(route.destinations, route.totalWeight);
+    const endpoint = destination.set.pick(null, null);
+    if (endpoint === undefined) return fail(503, 'no-endpoints');
+    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
+    const parent = parseTraceparent(req.headers.traceparent);
+    headers.push('traceparent', formatTraceparent(parent?.traceId ?? newTraceId(), newSpanId(), parent?.flags ?? '01'));
+    endpoint.pool.upgrade({ path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+      ({ headers: responseHeaders, socket: upstream }) => {
+        let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
+        for (const [name, value] of Object.entries(responseHeaders)) {
+          for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
+        }
+        socket.write(`${head101}\r\n`);
+        if (head.length > 0) upstream.write(head);
+        const done = (): void => {
+          socket.destroy();
+          upstream.destroy();
+        };
+        upstream.once('error', done);
+        socket.once('error', done);
+        upstream.once('close', done);
+        socket.once('close', done);
+        socket.pipe(upstream);
+        upstream.pipe(socket);
+      },
+      (err: unknown) => fail(classifyTransportError(err) === 'connect-failure' ? 503 : 502, classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset'),
+    );
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -136,7 +280,7 @@ export class OutboundServer {
   ): void {
     const workload = this.ctx.workload;
     const durationMs = performance.now() - t0;
-    const error = state.error ?? (res.writableFinished ? null : 'downstream-closed');
+    const error = state.error ?? (res.writableEnded ? null : 'downstream-closed');
     const attributes: SpanRecord['attributes'] = { listener: this.service };
     const route = state.route;
     if (route !== null) {
@@ -183,7 +327,7 @@ export class OutboundServer {
         destination_workload: peerService,
         destination_version: state.endpoint?.version || destination?.subset || 'unknown',
         destination_service: peerService,
-        request_protocol: 'http',
+        request_protocol: state.grpcStatus !== '' ? 'grpc' : 'http',
         response_code: String(res.statusCode),
         grpc_response_status: state.grpcStatus,
         response_flags: state.error !== null ? (RESPONSE_FLAGS[state.error] ?? '-') : error !== null ? 'DC' : '-',
@@ -256,7 +400,7 @@ export class OutboundServer {
 
     // Buffer the body only when it may have to be sent twice; otherwise it streams straight through.
     const mirror = route.mirror !== undefined && Math.random() * 100 < route.mirror.percent ? route.mirror : undefined;
-    const hasBody = hasRequestBody(req.headers);
+    const hasBody = requestHasBody(req);
     const body: RequestBody | null = !hasBody ? null : retries > 0 || mirror !== undefined ? await readRequestBody(req) : req;
     if (body !== null && !Buffer.isBuffer(body)) retries = 0; // a streamed body cannot be sent again
 
@@ -285,7 +429,7 @@ export class OutboundServer {
 
     set.active++;
     set.budget?.request();
-    let response: Dispatcher.ResponseData;
+    let response: Upstream;
     try {
       response = await this.send(route, set, rr, retries, timeoutMs, method, path, headers, body, state);
     } finally {
@@ -299,8 +443,19 @@ export class OutboundServer {
     if (grpc !== undefined) state.grpcStatus = String(grpc);
     if (state.setCookie !== undefined) out['set-cookie'] = [...toList(out['set-cookie']), state.setCookie];
     res.writeHead(response.statusCode, out);
-    relayBody(response.body, res, () => {
-      if (state.error === null) state.error = 'upstream-reset';
+    const trailers = response.trailers as Record<string, string | string[] | undefined>;
+    relayBody(
+      response.body,
+      res,
+      () => {
+        if (state.error === null) state.error = 'upstream-reset';
+      },
+      trailers,
+    );
+    // gRPC puts its status in the trailers: read it once they are in, for the metrics.
+    response.body.once('end', () => {
+      const status = trailers['grpc-status'];
+      if (status !== undefined) state.grpcStatus = String(status);
     });
   }
 
@@ -365,7 +520,7 @@ export class OutboundServer {
     baseHeaders: string[],
     body: RequestBody | null,
     state: ExchangeState,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<Upstream> {
     const retry = route.retry;
     const deadline = timeoutMs ? performance.now() + timeoutMs : Infinity;
     const timeoutError = (): ProxyError => new ProxyError('timeout', `no response within the ${timeoutMs === route.timeoutMs ? 'route timeout' : 'propagated deadline'} of ${timeoutMs} ms`);
@@ -398,7 +553,10 @@ export class OutboundServer {
         let cause: unknown;
         endpoint.health.active++;
         try {
-          const response = await endpoint.pool.request({ path, method, headers, body, signal: controller?.signal });
+          const response: Upstream =
+            endpoint.h2 !== null
+              ? await endpoint.h2.request(method, path, rr.authority || set.service, headers, body, controller?.signal)
+              : await endpoint.pool.request({ path, method, headers, body, signal: controller?.signal });
           clearTimeout(timer);
           endpoint.health.active--;
           state.tries = note(state.tries, `${endpoint.instanceId} ${response.statusCode}`);
@@ -407,7 +565,7 @@ export class OutboundServer {
           if (n < retries && retry.retryStatus(response.statusCode, response.headers['grpc-status'])) {
             const refused = set.admitRetry();
             if (refused === null) {
-              response.body.dump().catch(() => {});
+              discard(response);
               this.noteRetry(state, response.headers['grpc-status'] !== undefined && response.statusCode === 200 ? `grpc-${response.headers['grpc-status']}` : String(response.statusCode));
               if (!retrying) {
                 retrying = true;
@@ -504,9 +662,13 @@ export class OutboundServer {
     const shadowHeaders = applyRequestOps(headers, {
       set: { host: `${authority || destination.service}-shadow`, traceparent: formatTraceparent(traceId, spanId, flags) },
     });
-    endpoint.pool.request({ path, method, headers: shadowHeaders, body }).then(
+    const sent: Promise<Upstream> =
+      endpoint.h2 !== null
+        ? endpoint.h2.request(method, path, `${authority || destination.service}-shadow`, shadowHeaders, body)
+        : endpoint.pool.request({ path, method, headers: shadowHeaders, body });
+    sent.then(
       (response) => {
-        response.body.dump().catch(() => {});
+        discard(response);
         record(response.statusCode, null);
       },
       (err: unknown) => record(0, classifyTransportError(err)),

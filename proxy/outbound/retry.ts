@@ -2,7 +2,7 @@
 // Each retry goes to the next endpoint (the balancer's round robin), after a jittered exponential backoff.
 
 /** How one try failed, in retryOn vocabulary (also what span `retry.reasons` lists for transport errors). */
-export type TransportFailure = 'connect-failure' | 'reset' | 'per-try-timeout';
+export type TransportFailure = 'connect-failure' | 'reset' | 'refused-stream' | 'per-try-timeout';
 
 export interface CompiledRetry {
   /** Retries after the first try. */
@@ -22,8 +22,8 @@ const GRPC_CODES: Record<string, string> = {
   internal: '13',
 };
 
-/** Conditions accepted but meaningless on HTTP/1.1 links, which is all the mesh speaks today. */
-const NO_OP = new Set(['refused-stream', 'http3-post-connect-failure', 'envoy-ratelimited', 'retriable-headers']);
+/** Conditions accepted but without an effect here (no HTTP/3, no rate limit service, no header list). */
+const NO_OP = new Set(['http3-post-connect-failure', 'envoy-ratelimited', 'retriable-headers']);
 
 const KNOWN = ['5xx', 'gateway-error', 'connect-failure', 'reset', 'refused-stream', 'retriable-4xx', 'retriable-status-codes', ...Object.keys(GRPC_CODES), ...NO_OP];
 
@@ -62,6 +62,7 @@ export function compileRetry(policy: { attempts: number; perTryTimeoutMs?: numbe
   // Envoy counts "no response at all" under 5xx, gateway-error and reset alike.
   const anyTransport = any5xx || gateway || words.has('reset');
   const connect = anyTransport || words.has('connect-failure');
+  const refused = any5xx || words.has('refused-stream');
   return {
     retries: policy.attempts,
     perTryTimeoutMs: policy.perTryTimeoutMs,
@@ -73,7 +74,10 @@ export function compileRetry(policy: { attempts: number; perTryTimeoutMs?: numbe
       return false;
     },
     retryTransport(kind) {
-      return kind === 'connect-failure' ? connect : anyTransport;
+      if (kind === 'connect-failure') return connect;
+      // An HTTP/2 stream the upstream refused never started: Envoy counts it under 5xx too.
+      if (kind === 'refused-stream') return refused;
+      return anyTransport;
     },
   };
 }
@@ -109,6 +113,7 @@ const CONNECT_CODES = new Set([
 /** Sorts an undici/socket error into connect failure (never reached the upstream) or reset. */
 export function classifyTransportError(err: unknown): TransportFailure {
   const code = (err as { code?: unknown })?.code;
+  if (code === 'REFUSED_STREAM') return 'refused-stream';
   if (typeof code === 'string' && (CONNECT_CODES.has(code) || code.startsWith('ERR_SSL_'))) return 'connect-failure';
   return 'reset';
 }

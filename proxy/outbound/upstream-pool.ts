@@ -5,6 +5,7 @@
 import { Pool } from 'undici';
 import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
+import { H2Client } from '../h2-client.js';
 
 const RETIRE_GRACE_MS = 10_000;
 
@@ -18,6 +19,29 @@ export class UpstreamPools {
   private pools = new Map<string, Pool>();
   private used = new Set<string>();
   private retiring = new Set<Pool>();
+  private h2 = new Map<string, H2Client>();
+  private h2Used = new Set<string>();
+
+  /** An HTTP/2 client for `endpoint` (h2 + ALPN + mTLS to a sidecar, or plain h2c), kept like the pools. */
+  acquireH2(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number, limits: ConnectionPoolPolicy = {}): H2Client {
+    const key = `${cluster.tls ? 'h2' : 'h2c'}|${endpoint.host}|${endpoint.port}|${cluster.spiffeId}|${tlsGeneration}|${limits.connectTimeoutMs ?? ''}`;
+    this.h2Used.add(key);
+    let client = this.h2.get(key);
+    if (client === undefined) {
+      const origin = `${cluster.tls ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
+      client = new H2Client(
+        origin,
+        !cluster.tls
+          ? null
+          : cluster.external
+            ? { servername: endpoint.host }
+            : { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true, checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId) },
+        limits.connectTimeoutMs ?? 5_000,
+      );
+      this.h2.set(key, client);
+    }
+    return client;
+  }
 
   /** The pool for `endpoint`; call during a config apply, then `commit()`. */
   acquire(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number, limits: ConnectionPoolPolicy = {}): Pool {
@@ -58,6 +82,13 @@ export class UpstreamPools {
 
   /** Retires every pool the last apply did not acquire. */
   commit(): void {
+    for (const [key, client] of this.h2) {
+      if (this.h2Used.has(key)) continue;
+      this.h2.delete(key);
+      // close() lets open streams finish: requests in flight under the old config complete.
+      setTimeout(() => client.close(), RETIRE_GRACE_MS).unref();
+    }
+    this.h2Used = new Set();
     for (const [key, pool] of this.pools) {
       if (this.used.has(key)) continue;
       this.pools.delete(key);
@@ -76,6 +107,8 @@ export class UpstreamPools {
   }
 
   async destroyAll(): Promise<void> {
+    for (const client of this.h2.values()) client.close();
+    this.h2.clear();
     const all = [...this.pools.values(), ...this.retiring];
     this.pools.clear();
     this.retiring.clear();
