@@ -13,6 +13,7 @@ import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
 import { explainRequest } from '../control-plane/explain.js';
+import { POLICY_USAGE, runPolicyCommand } from '../import/commands.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
 
@@ -29,6 +30,7 @@ usage:
   devmesh schema                      print the JSON Schema of devmesh.yaml
   devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F] [--json]
                                       which route rule that request would match and why; sends nothing
+${POLICY_USAGE}
 
 state lives in $DEVMESH_HOME (default ${defaultHome()})`;
 
@@ -214,6 +216,8 @@ function explain(
 }
 
 async function main(argv: string[]): Promise<number> {
+  // import, export and diff parse their own options (src/import/commands.ts).
+  if (argv[0] === 'import' || argv[0] === 'export' || argv[0] === 'diff') return runPolicyCommand(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,225 @@
+// `devmesh export`: the local policy (the mesh file with its includes) as production YAML. Istio gets
+// everything the mesh file says (VirtualService, DestinationRule with a subset per version,
+// PeerAuthentication, AuthorizationPolicy, ServiceEntry); Gateway API gets the routes, as GAMMA
+// HTTPRoutes on each Service with a Service per version (reviews-v2), and notes what it cannot express.
+import { stringify } from 'yaml';
+import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
+import { ISTIO_DEFAULT_RETRIES } from '../config/mesh-model.js';
+
+export type ExportFormat = 'istio' | 'gateway-api';
+
+export interface ExportResult {
+  yaml: string;
+  /** What the target format cannot express, said plainly (the CLI prints these on stderr). */
+  notes: string[];
+}
+
+const NS = 'default';
+
+function hostOf(mesh: MeshFile, name: string): string {
+  const ext = mesh.external?.[name];
+  if (!ext) return name;
+  const h = new URL(ext.url).hostname;
+  return /^[\d.]+$|^\[/.test(h) ? `${name}.external` : h;
+}
+
+function docs(list: object[]): string {
+  return list.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+}
+
+function principal(service: string): string {
+  return `cluster.local/ns/${NS}/sa/${service}`;
+}
+
+export function exportIstio(mesh: MeshFile): ExportResult {
+  const notes: string[] = [];
+  const out: object[] = [];
+  const meta = (name: string, namespace = NS) => ({ name, namespace });
+  out.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: meta('default', 'istio-system'), spec: { mtls: { mode: mesh.mtls } } });
+  for (const name of Object.keys(mesh.services)) {
+    const setting = mesh.serviceMtls?.[name] ?? mesh.services[name]!.mtls;
+    if (setting === undefined) continue;
+    const spec: Record<string, unknown> = { selector: { matchLabels: { app: name } } };
+    if (typeof setting === 'string') spec.mtls = { mode: setting };
+    else {
+      if (setting.mode) spec.mtls = { mode: setting.mode };
+      if (setting.portLevelMtls) spec.portLevelMtls = setting.portLevelMtls;
+    }
+    out.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: meta(name), spec });
+  }
+  for (const [name, ext] of Object.entries(mesh.external ?? {})) {
+    const u = new URL(ext.url);
+    const secure = u.protocol === 'https:';
+    const port = Number(u.port || (secure ? 443 : 80));
+    const host = hostOf(mesh, name);
+    const ip = host !== u.hostname;
+    out.push({
+      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: meta(name),
+      spec: { hosts: [host], location: 'MESH_EXTERNAL', ports: [{ number: port, name: secure ? 'https' : 'http', protocol: secure ? 'HTTPS' : 'HTTP' }], resolution: ip ? 'STATIC' : 'DNS', ...(ip ? { endpoints: [{ address: u.hostname }] } : {}) },
+    });
+    if (u.pathname !== '/') notes.push(`external ${name}: the path ${u.pathname} of its URL has no ServiceEntry equivalent`);
+  }
+  for (const [name, svc] of Object.entries(mesh.services)) {
+    const policy = mesh.policies?.[name];
+    const versions = Object.keys(svc.versions ?? {});
+    if (!policy && versions.length === 0) continue;
+    const { subsets: subPolicies, retryBudget, ...trafficPolicy } = policy ?? {};
+    if (retryBudget) notes.push(`policies.${name}.retryBudget: Istio has no retry budget (Linkerd does); left out`);
+    const spec: Record<string, unknown> = { host: name };
+    if (Object.keys(trafficPolicy).length) spec.trafficPolicy = trafficPolicy;
+    if (versions.length) {
+      spec.subsets = versions.map((v) => {
+        const sp = subPolicies?.[v];
+        if (sp?.retryBudget) notes.push(`policies.${name}.subsets.${v}.retryBudget: Istio has no retry budget; left out`);
+        const { retryBudget: _, ...rest } = sp ?? {};
+        return { name: v, labels: { version: v }, ...(sp && Object.keys(rest).length ? { trafficPolicy: rest } : {}) };
+      });
+    }
+    out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: meta(name), spec });
+  }
+  for (const [name, policy] of Object.entries(mesh.policies ?? {})) {
+    if (name in mesh.services) continue;
+    const { subsets: _s, retryBudget: _r, ...trafficPolicy } = policy;
+    out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: meta(name), spec: { host: hostOf(mesh, name), trafficPolicy } });
+  }
+  for (const [key, rules] of Object.entries(mesh.routes ?? {})) {
+    const http = rules.map((r) => {
+      const rule = structuredClone(r) as Record<string, unknown> & HttpRouteSpec;
+      for (const d of rule.route ?? []) (d.destination as { host?: string }).host = hostOf(mesh, d.destination.host ?? key);
+      if (rule.mirror) rule.mirror.host = hostOf(mesh, rule.mirror.host ?? key);
+      return rule;
+    });
+    out.push({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: meta(key), spec: { hosts: [hostOf(mesh, key)], http } });
+  }
+  for (const p of mesh.authorization ?? []) {
+    const rules = p.rules?.map((r) => ({
+      ...(r.from ? {
+        from: r.from.map((f) => {
+          const { services, notServices, ...s } = f.source;
+          const src: Record<string, unknown> = { ...s };
+          if (services?.length) src.principals = [...(s.principals ?? []), ...services.map(principal)];
+          if (notServices?.length) src.notPrincipals = [...(s.notPrincipals ?? []), ...notServices.map(principal)];
+          return { source: src };
+        }),
+      } : {}),
+      ...(r.to ? { to: r.to } : {}),
+      ...(r.when ? { when: r.when } : {}),
+    }));
+    out.push({
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: meta(p.name),
+      spec: { ...(p.service ? { selector: { matchLabels: { app: p.service } } } : {}), action: p.action, ...(rules ? { rules } : {}) },
+    });
+  }
+  return { yaml: docs(out), notes };
+}
+
+function backendName(service: string, subset: string | undefined): string {
+  return subset ? `${service}-${subset}` : service;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+export function exportGatewayApi(mesh: MeshFile): ExportResult {
+  const notes: string[] = [];
+  const out: object[] = [];
+  const portOf = (svc: string) => mesh.services[svc]?.port ?? 80;
+  for (const key of Object.keys(mesh.routes ?? {})) {
+    if (!(key in mesh.services)) {
+      notes.push(`routes.${key}: routes to an external destination have no GAMMA form; left out`);
+      continue;
+    }
+    const rules: object[] = [];
+    mesh.routes![key]!.forEach((r, i) => {
+      const where = `routes.${key}[${i}]${r.name ? ` (${r.name})` : ''}`;
+      if (r.directResponse) return notes.push(`${where}: directResponse has no Gateway API equivalent; left out`);
+      if (r.fault) notes.push(`${where}: fault injection has no Gateway API equivalent; left out`);
+      const matches: object[] = [];
+      for (const m of r.match ?? []) {
+        const gm: Record<string, unknown> = {};
+        if (m.uri) gm.path = 'exact' in m.uri ? { type: 'Exact', value: m.uri.exact } : 'prefix' in m.uri ? { type: 'PathPrefix', value: m.uri.prefix } : { type: 'RegularExpression', value: m.uri.regex };
+        if (m.method) {
+          if ('exact' in m.method) gm.method = m.method.exact;
+          else notes.push(`${where}: a method ${Object.keys(m.method)[0]} match has no Gateway API form; dropped`);
+        }
+        for (const [field, target] of [['headers', 'headers'], ['queryParams', 'queryParams']] as const) {
+          const entries = Object.entries(m[field] ?? {});
+          if (!entries.length) continue;
+          gm[target] = entries.map(([name, sm]) =>
+            'exact' in sm ? { name, value: sm.exact } : 'regex' in sm ? { type: 'RegularExpression', name, value: sm.regex } : 'prefix' in sm ? { type: 'RegularExpression', name, value: `^${escapeRegex(sm.prefix)}.*` } : { type: 'RegularExpression', name, value: '.*' },
+          );
+        }
+        for (const f of ['withoutHeaders', 'authority', 'sourceLabels'] as const) if (m[f]) notes.push(`${where}: ${f} matches have no Gateway API form; dropped`);
+        matches.push(gm);
+      }
+      const rule: Record<string, unknown> = {};
+      if (r.name) rule.name = r.name;
+      if (matches.length) rule.matches = matches;
+      const filters: object[] = [];
+      if (r.headers?.request) filters.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(r.headers.request) });
+      if (r.headers?.response) filters.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(r.headers.response) });
+      if (r.redirect) {
+        const red = r.redirect;
+        filters.push({ type: 'RequestRedirect', requestRedirect: { ...(red.scheme ? { scheme: red.scheme } : {}), ...(red.authority ? { hostname: red.authority } : {}), ...(red.port ? { port: red.port } : {}), ...(red.uri ? { path: { type: 'ReplaceFullPath', replaceFullPath: red.uri } } : {}), statusCode: red.redirectCode ?? 301 } });
+      }
+      if (r.rewrite) {
+        const prefix = (r.match ?? []).some((m) => m.uri && 'prefix' in m.uri);
+        filters.push({ type: 'URLRewrite', urlRewrite: { ...(r.rewrite.authority ? { hostname: r.rewrite.authority } : {}), ...(r.rewrite.uri !== undefined ? { path: prefix ? { type: 'ReplacePrefixMatch', replacePrefixMatch: r.rewrite.uri } : { type: 'ReplaceFullPath', replaceFullPath: r.rewrite.uri } } : {}) } });
+      }
+      if (r.mirror) {
+        const host = r.mirror.host ?? key;
+        filters.push({ type: 'RequestMirror', requestMirror: { backendRef: { name: backendName(host, r.mirror.subset), port: portOf(host) }, ...(r.mirrorPercentage ? { percent: Math.round(r.mirrorPercentage.value) } : {}) } });
+      }
+      if (filters.length) rule.filters = filters;
+      if (r.route) {
+        rule.backendRefs = r.route.map((d) => {
+          const host = d.destination.host ?? key;
+          const ref: Record<string, unknown> = { name: backendName(host, d.destination.subset), port: d.destination.port?.number ?? portOf(host) };
+          if (r.route!.length > 1) ref.weight = d.weight ?? 0;
+          const bf: object[] = [];
+          if (d.headers?.request) bf.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(d.headers.request) });
+          if (d.headers?.response) bf.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(d.headers.response) });
+          if (bf.length) ref.filters = bf;
+          return ref;
+        });
+        const retries = r.fault ? { attempts: 0 } : r.retries ?? { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: 'retriable-status-codes' };
+        if (!r.retries && !r.fault) notes.push(`${where}: no retries block means Istio's default (2 retries on 503 and connection errors); written out, as Gateway API does not retry by default`);
+        if (retries.attempts > 0) {
+          const codes = (retries.retryOn ?? 'retriable-status-codes').split(',').map((s) => s.trim()).flatMap((c) => (/^\d{3}$/.test(c) ? [Number(c)] : c === 'retriable-status-codes' ? [503] : c === '5xx' ? [500, 502, 503, 504] : c === 'gateway-error' ? [502, 503, 504] : []));
+          rule.retry = { attempts: retries.attempts, codes: [...new Set(codes)] };
+        }
+        const timeouts: Record<string, string> = {};
+        if (r.timeout && !r.fault) timeouts.request = r.timeout;
+        if (retries.attempts > 0 && retries.perTryTimeout) timeouts.backendRequest = retries.perTryTimeout;
+        if (Object.keys(timeouts).length) rule.timeouts = timeouts;
+      }
+      rules.push(rule);
+    });
+    out.push({
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: key, namespace: NS },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: key, port: portOf(key) }], rules },
+    });
+  }
+  for (const [name, svc] of Object.entries(mesh.services)) {
+    for (const v of Object.keys(svc.versions ?? {})) {
+      out.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-${v}`, namespace: NS }, spec: { selector: { app: name, version: v }, ports: [{ port: portOf(name), name: 'http' }] } });
+    }
+  }
+  for (const s of ['policies', 'authorization', 'serviceMtls', 'external'] as const) {
+    if (mesh[s] && Object.keys(mesh[s]!).length) notes.push(`${s}: Gateway API has no form for it (use --to istio); left out`);
+  }
+  return { yaml: docs(out), notes };
+}
+
+function headerMod(ops: NonNullable<NonNullable<HttpRouteSpec['headers']>['request']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (ops.set) out.set = Object.entries(ops.set).map(([name, value]) => ({ name, value }));
+  if (ops.add) out.add = Object.entries(ops.add).map(([name, value]) => ({ name, value }));
+  if (ops.remove) out.remove = ops.remove;
+  return out;
+}
+
+export function exportPolicy(mesh: MeshFile, to: ExportFormat): ExportResult {
+  return to === 'istio' ? exportIstio(mesh) : exportGatewayApi(mesh);
+}

@@ -1,0 +1,141 @@
+// The `import`, `export` and `diff` commands. They parse their own options (so the main CLI only
+// dispatches) and return the exit status: import 0 all valid / 1 a document was invalid / 2 usage;
+// export 0; diff 0 same / 1 different; 2 on a usage error for all three.
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
+import { diffPolicies, formatDiff } from '../diff/effective-policy.js';
+import { exportPolicy } from '../export/export-policy.js';
+import { HostMapper } from './hosts.js';
+import { importPolicy } from './import-policy.js';
+import { applyWrite, planWrite } from './policy-writer.js';
+import { formatReport, hasInvalid, SOURCE_FORMATS, type SourceFormat } from './report.js';
+import { readInputs } from './sources.js';
+
+export const POLICY_USAGE = `  devmesh import [--from istio|gateway-api|linkerd|consul] [--map prod=local]... [--mesh FILE] [--dry-run] [--json] PATH...
+                                      translate production mesh policy into devmesh.policy.yaml (included by the mesh file)
+  devmesh export --to istio|gateway-api [--mesh FILE]
+                                      print the local policy as production YAML
+  devmesh diff [--mesh FILE] PATH...  effective differences between the local mesh and production config`;
+
+class Usage extends Error {}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+function meshPath(mesh: string | undefined): string {
+  const file = resolve(mesh ?? 'devmesh.yaml');
+  if (!existsSync(file)) throw new Usage(`no mesh file at ${file} (run in a mesh's folder or pass --mesh FILE)`);
+  return file;
+}
+
+function paths(positionals: string[]): string[] {
+  if (positionals.length === 0) throw new Usage('name at least one file or folder to import');
+  for (const p of positionals) if (!existsSync(p)) throw new Usage(`${p}: no such file or folder`);
+  return positionals.map((p) => resolve(p)).filter((p) => statSync(p));
+}
+
+function from(value: string | undefined): SourceFormat | undefined {
+  if (value === undefined) return undefined;
+  if (!SOURCE_FORMATS.includes(value as SourceFormat)) throw new Usage(`--from ${value}: expected one of ${SOURCE_FORMATS.join(', ')}`);
+  return value as SourceFormat;
+}
+
+function runImport(argv: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { from: { type: 'string' }, map: { type: 'string', multiple: true }, mesh: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+  });
+  const format = from(values.from);
+  let map: Record<string, string>;
+  try {
+    map = HostMapper.parseMaps(values.map ?? []);
+  } catch (err) {
+    throw new Usage((err as Error).message);
+  }
+  const meshFile = meshPath(values.mesh);
+  const inputs = readInputs(paths(positionals));
+  const mesh = loadMeshFile(meshFile);
+  const result = importPolicy(inputs, { ...(format ? { from: format } : {}), map, mesh });
+  let written: string | null = null;
+  let writeError: string | null = null;
+  try {
+    const plan = planWrite(meshFile, result.policy, inputs.map((i) => i.name));
+    if (!values['dry-run']) {
+      applyWrite(meshFile, plan);
+      written = plan.policyPath;
+    }
+  } catch (err) {
+    if (!(err instanceof MeshConfigError)) throw err;
+    writeError = err.message;
+  }
+  if (values.json) {
+    io.out(`${JSON.stringify({ policy: result.policy, report: result.report, ingress: result.ingress, written, dryRun: !!values['dry-run'], error: writeError }, null, 2)}\n`);
+  } else {
+    io.out(`${formatReport(result.report)}\n`);
+    if (writeError) io.err(`the imported policy does not fit the mesh, nothing written:\n${writeError}\n`);
+    else if (written) io.out(`wrote ${written} (included by ${meshFile})\n`);
+    else io.out('dry run: nothing written\n');
+  }
+  return hasInvalid(result.report) || writeError ? 1 : 0;
+}
+
+function runExport(argv: string[], io: Io): number {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, mesh: { type: 'string' } } });
+  if (positionals.length) throw new Usage(`export takes no paths (got ${positionals.join(' ')})`);
+  if (values.to !== 'istio' && values.to !== 'gateway-api') throw new Usage('--to istio|gateway-api is required');
+  const mesh = loadMeshFile(meshPath(values.mesh));
+  const { yaml, notes } = exportPolicy(mesh, values.to);
+  io.out(yaml);
+  for (const n of notes) io.err(`note: ${n}\n`);
+  return 0;
+}
+
+function runDiff(argv: string[], io: Io): number {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { mesh: { type: 'string' }, from: { type: 'string' }, map: { type: 'string', multiple: true }, json: { type: 'boolean' } } });
+  const format = from(values.from);
+  const mesh = loadMeshFile(meshPath(values.mesh));
+  let map: Record<string, string>;
+  try {
+    map = HostMapper.parseMaps(values.map ?? []);
+  } catch (err) {
+    throw new Usage((err as Error).message);
+  }
+  const result = importPolicy(readInputs(paths(positionals)), { ...(format ? { from: format } : {}), map, mesh });
+  const diffs = diffPolicies(mesh, result.policy);
+  if (values.json) io.out(`${JSON.stringify({ differences: diffs, report: result.report }, null, 2)}\n`);
+  else {
+    io.out(`${formatDiff(diffs)}\n`);
+    if (result.report.counts.invalid || result.report.counts.approximated || result.report.counts.ignored) {
+      io.out(`(production config: ${result.report.counts.approximated} approximated, ${result.report.counts.ignored} ignored, ${result.report.counts.invalid} invalid fields; \`devmesh import --dry-run\` shows them)\n`);
+    }
+  }
+  return diffs.length === 0 ? 0 : 1;
+}
+
+/** Runs `import`, `export` or `diff`; returns the exit status. */
+export function runPolicyCommand(argv: string[], io: Io = stdio): number {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'import') return runImport(rest, io);
+    if (command === 'export') return runExport(rest, io);
+    if (command === 'diff') return runDiff(rest, io);
+    throw new Usage(`unknown command ${command}`);
+  } catch (err) {
+    if (err instanceof Usage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`devmesh ${command}: ${(err as Error).message}\nusage:\n${POLICY_USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof MeshConfigError) {
+      io.err(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
