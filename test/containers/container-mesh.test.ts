@@ -220,6 +220,29 @@ test('a crashed container is restarted with backoff and serves again', { timeout
   assert.equal((await meshContainers(eng.docker, 'mixed')).length, 1, 'restarted in place, not duplicated');
 });
 
+test("without a health path, the image's HEALTHCHECK decides when a container is ready", { timeout: 120_000 }, async (t) => {
+  const eng = needEngine(t);
+  if (!eng) return;
+  // The app listens at once but is healthy only 2 s later: a port probe would call it ready too early.
+  const app = `import { createServer } from 'node:http';
+import { writeFileSync } from 'node:fs';
+createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');
+setTimeout(() => writeFileSync('/tmp/ready', ''), 2000);`;
+  const check = `process.exit(require('fs').existsSync('/tmp/ready') ? 0 : 1)`;
+  const mesh = await startMesh({
+    yaml: `name: healthy\nservices:\n  slow:\n    build: { context: slow }\n`,
+    files: {
+      'slow/app.mjs': app,
+      'slow/Dockerfile': `FROM ${BASE_IMAGE}\nCOPY app.mjs /app/app.mjs\nHEALTHCHECK --interval=1s CMD ["node", "-e", "${check}"]\nCMD ["node", "/app/app.mjs"]\n`,
+    },
+  });
+  t.after(() => mesh.stop());
+  const [c] = await meshContainers(eng.docker, 'healthy');
+  const state = (await eng.docker.getContainer(c!.Id).inspect()).State as { Health?: { Status: string } };
+  assert.equal(state.Health?.Status, 'healthy', 'ready was reported only once the engine said healthy');
+  assert.equal(instancesOf(await status(mesh), 'slow')[0]!.state, 'running');
+});
+
 test('SIGKILL of devmesh up: the reaper removes its containers; a later up removes what a dead reaper left', { timeout: 120_000 }, async (t) => {
   const eng = needEngine(t);
   if (!eng) return;
