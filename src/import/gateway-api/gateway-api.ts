@@ -356,8 +356,8 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           if (t?.kind === 'service') backends.add(t.service);
         }
         const ingressServices = session.hosts.local?.ingressServices ?? [];
-        if (backends.size === 1) key = [...backends][0]!;
-        else if (ingressServices.length === 1) key = ingressServices[0]!;
+        // Ingress traffic enters at the mesh's ingress service: its rules may send it anywhere.
+        if (ingressServices.length === 1) key = ingressServices[0]!;
         else if (backends.size > 0) key = [...backends][0]!;
         else {
           res.approx(pp, `gateway ${parent.name}: none of the route's backends maps to a local service, so there is no local ingress to attach it to`);

@@ -196,7 +196,7 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
         return;
       }
       const dest: RuleDestination = { destination: { host: local.host, ...(local.subset ? { subset: local.subset } : {}) } };
-      if (d.destination.port?.number !== undefined) dest.destination.port = { number: d.destination.port.number };
+      if (d.destination.port?.number !== undefined) res.approx([...p, 'destination', 'port'], `devmesh services listen on one port: port ${d.destination.port.number} is not needed`);
       if (d.weight !== undefined) dest.weight = d.weight;
       const h = headerOps(d.headers);
       if (h) dest.headers = h;
@@ -271,7 +271,7 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     const m = localDestination(ctx.session, res, mp, mirrorIn.host, mirrorIn.subset, resolveSubset);
     if (m) {
       out.mirror = { host: m.host, ...(m.subset ? { subset: m.subset } : {}) };
-      if (mirrorIn.port?.number !== undefined) out.mirror.port = { number: mirrorIn.port.number };
+
       res.cover(mp);
       const pct = rule.mirror ? rule.mirrorPercentage : rule.mirrors?.[0]?.percentage;
       if (pct) {

@@ -317,9 +317,8 @@ export function translateLinkerd(resources: Resource[], session: Session): void 
       if (route && parent) {
         const svcs = s?.services ?? [];
         const server: ServerInfo = s ?? { res: route, services: svcs, admin: false, labels: {} };
-        if (!s) {
-          r.approx(['spec', 'targetRef'], `route ${route.name}'s Server ${parent.name} is not in this import: the service is taken from the route's name`);
-        } else allow(server, r.name, scoped, r, ['spec', 'targetRef']);
+        if (!s) r.ignored(['spec', 'targetRef'], `route ${route.name}'s Server ${parent.name} (which names the service) is not in this import: not applied`);
+        else allow(server, r.name, scoped, r, ['spec', 'targetRef']);
         route.mapped(['spec'], `scopes authorization ${r.name} to ${to.map((t) => `${t.operation.methods?.join('|') ?? '*'} ${t.operation.paths?.join('|') ?? '*'}`).join(', ')}`);
       } else r.ignored(['spec', 'targetRef'], `HTTPRoute ${spec.targetRef.name} (on a Server) is not in this import`);
     } else if (kind === 'Namespace') {
