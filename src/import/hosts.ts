@@ -25,7 +25,7 @@ export function isName(s: string): boolean {
 
 /** "reviews.default.svc.cluster.local:9080" → "reviews"; null for a host that is not a Kubernetes service name. */
 export function kubernetesShortName(host: string): string | null {
-  const h = host.replace(/:\d+$/, '').toLowerCase();
+  const h = String(host).replace(/:\d+$/, '').toLowerCase();
   const labels = h.split('.');
   if (labels.some((l) => !isName(l))) return null;
   if (labels.length === 1) return labels[0]!;
@@ -88,7 +88,8 @@ export class HostMapper {
   }
 
   /** A host (or a bare service name from a label or a backendRef) → a local service or external. Unmapped: null, remembered. */
-  resolve(host: string): HostTarget | null {
+  resolve(input: string): HostTarget | null {
+    const host = String(input ?? ''); // labels and refs in malformed input may be numbers
     const mapped = this.fromMap(host) ?? this.fromMap(host.replace(/:\d+$/, ''));
     if (mapped) return mapped;
     const ext = this.externalFor(host);
@@ -115,7 +116,7 @@ export class HostMapper {
 
   /** Records a name that maps nowhere (e.g. an `app` label). */
   noteUnmapped(name: string): void {
-    this.remember(name, kubernetesShortName(name));
+    this.remember(String(name), kubernetesShortName(String(name)));
   }
 
   private suggest(name: string): string | null {
