@@ -188,6 +188,8 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
         if (retries.attempts > 0) {
           const codes = (retries.retryOn ?? 'retriable-status-codes').split(',').map((s) => s.trim()).flatMap((c) => (/^\d{3}$/.test(c) ? [Number(c)] : c === 'retriable-status-codes' ? [503] : c === '5xx' ? [500, 502, 503, 504] : c === 'gateway-error' ? [502, 503, 504] : []));
           rule.retry = { attempts: retries.attempts, codes: [...new Set(codes)] };
+          const loose = (retries.retryOn ?? '').split(',').map((x) => x.trim()).filter((c) => c && !/^\d{3}$/.test(c) && !['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'].includes(c));
+          if (loose.length) notes.push(`${where}: retryOn ${loose.join(', ')} written as status codes; Gateway API retries also cover connection errors`);
         }
         const timeouts: Record<string, string> = {};
         if (r.timeout && !r.fault) timeouts.request = r.timeout;
