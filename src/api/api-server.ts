@@ -27,6 +27,7 @@ import {
   type TraceQuery,
   type ValidateResponse,
 } from '../contract/api.js';
+import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
 
 const UI_ROOT = fileURLToPath(new URL('../../renderer/', import.meta.url));
 const MIME: Record<string, string> = {
@@ -64,7 +65,16 @@ export interface ApiHandlers {
   applyConfig?(text: string, baseText: string | undefined): Promise<ApplyResponse>;
   undoConfig?(): Promise<ApplyResponse>;
   prometheus?(): Promise<{ contentType: string; text: string }>;
+  // Policy import (src/import/api-operations.ts).
+  importPreview?(req: ImportRequest): ImportPreviewResponse;
+  importApply?(req: ImportRequest): ImportApplyResponse;
 }
+
+const ImportRequestSchema = z.strictObject({
+  files: z.array(z.strictObject({ name: z.string().min(1).max(500), text: z.string().max(5_000_000) })).min(1).max(500),
+  from: z.enum(['istio', 'gateway-api', 'linkerd', 'consul']).optional(),
+  map: z.record(z.string().min(1).max(253), z.string().regex(/^[a-z0-9][-a-z0-9]*(\/[a-z0-9][-a-z0-9]*)?$/, 'must be local or local/version')).optional(),
+});
 
 const num = z.coerce.number();
 const TraceQuerySchema = z.strictObject({
@@ -222,6 +232,9 @@ export class ApiServer {
       return sendJson(res, 200, await need(h.applyConfig, path)(b.text, b.baseText));
     }
     if (path === API.configUndo) return sendJson(res, 200, await need(h.undoConfig, path)());
+    // ---- policy import (the import wizard) ----
+    if (path === API.importPreview) return sendJson(res, 200, need(h.importPreview, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
+    if (path === API.importApply) return sendJson(res, 200, need(h.importApply, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
     const action = /^\/api\/(?:services\/([^/]+)|mesh)\/(start|stop|restart)$/.exec(path);
     if (action) {
       const service = action[1] ? decodeURIComponent(action[1]) : null;

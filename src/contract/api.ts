@@ -307,6 +307,56 @@ export interface ApiError {
   code: string;
 }
 
+// ---- policy import (devmesh import, for the UI's import wizard) ----
+
+export type ImportSourceFormat = 'istio' | 'gateway-api' | 'linkerd' | 'consul';
+export type ImportOutcome = 'mapped' | 'approximated' | 'ignored' | 'invalid';
+
+export interface ImportReportEntry {
+  file: string;
+  /** 0-based index of the document in its file. */
+  document: number;
+  line?: number;
+  format: ImportSourceFormat | 'unknown';
+  kind: string;
+  name: string;
+  /** Field path in the resource, e.g. spec.http[0].retries. */
+  path: string;
+  outcome: ImportOutcome;
+  /** mapped: what it became; approximated: how; ignored: why; invalid: what is wrong. */
+  detail: string;
+}
+
+export interface ImportReport {
+  documents: { file: string; document: number; format: ImportSourceFormat | 'unknown'; kind: string; name: string; outcome: ImportOutcome }[];
+  entries: ImportReportEntry[];
+  unmappedHosts: { host: string; suggestion: string | null }[];
+  counts: Record<ImportOutcome, number>;
+}
+
+export interface ImportRequest {
+  files: { name: string; text: string }[];
+  /** Forces the format; detected per document when absent. */
+  from?: ImportSourceFormat;
+  /** Production name → local name (or local/version), like --map. */
+  map?: Record<string, string>;
+}
+
+export interface ImportPreviewResponse {
+  report: ImportReport;
+  /** The policy file as it would be written (YAML). */
+  policyText: string;
+  /** Ingress entries production gateways imply (a policy file cannot add them). */
+  ingress: { service: string; port: number | null; from: string }[];
+  /** Set when the imported policy does not fit the mesh: nothing would be written. */
+  error: string | null;
+}
+
+export interface ImportApplyResponse extends ImportPreviewResponse {
+  /** Path of the policy file written, or null when nothing was (error). */
+  written: string | null;
+}
+
 /** Paths of the API, shared so client and server cannot drift apart. */
 export const API = {
   status: '/api/status',
@@ -325,6 +375,10 @@ export const API = {
   configValidate: '/api/config/validate',
   configApply: '/api/config/apply',
   configUndo: '/api/config/undo',
+  /** POST ImportRequest → ImportPreviewResponse (writes nothing). */
+  importPreview: '/api/import/preview',
+  /** POST ImportRequest → ImportApplyResponse: writes devmesh.policy.yaml and includes it; the mesh reloads. */
+  importApply: '/api/import/apply',
   /** Prometheus text; no token needed (loopback only), so a local Prometheus can scrape it. */
   metrics: '/metrics',
 } as const;

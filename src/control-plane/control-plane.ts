@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol.js';
 import { ApiServer } from '../api/api-server.js';
+import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
 import { instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
@@ -106,7 +107,7 @@ export class ControlPlane {
     this.supervisor = new ProcessSupervisor(this.reaper);
 
     const control = { status: () => this.status(), reload: () => this.reload(), operations: this.operations, scrapeSidecars: () => this.scrapeSidecars() };
-    this.api = new ApiServer(this.token, createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)));
+    this.api = new ApiServer(this.token, { ...createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)), ...importApiHandlers(this.meshFile) });
     const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     this.uiUrl = `${this.apiUrl}/#token=${this.token}`;

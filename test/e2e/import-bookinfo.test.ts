@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { StatusResponse } from '../../src/contract/api.js';
+import type { ImportApplyResponse, ImportPreviewResponse, StatusResponse } from '../../src/contract/api.js';
 import { REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
 import { fixture } from '../import/helpers.js';
 
@@ -92,4 +92,30 @@ test('Istio ratings-test-delay: jason waits 7s on ratings (past reviews\' 5s cal
   const other = await product();
   assert.ok(other.ms < 3000, `took ${other.ms} ms`);
   assert.equal(other.ratingError, null);
+});
+
+test('the same import through the control-plane API: preview writes nothing, apply writes and the mesh reloads', async () => {
+  const { readFileSync } = await import('node:fs');
+  const post = async <T>(path: string, body: unknown): Promise<T> => {
+    const res = await fetch(mesh.apiBase + path, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as T;
+  };
+  const files = ['istio/bookinfo-vs-reviews-80-20.yaml', 'istio/bookinfo-dr-all.yaml'].map((f) => ({ name: f, text: readFileSync(fixture(f), 'utf8') }));
+  const policyFile = join(mesh.dir, 'devmesh.policy.yaml');
+  const before = readFileSync(policyFile, 'utf8');
+  const preview = await post<ImportPreviewResponse>('/api/import/preview', { files });
+  assert.equal(preview.error, null);
+  assert.equal(preview.report.counts.invalid, 0);
+  assert.match(preview.policyText, /weight: 80/);
+  assert.equal(readFileSync(policyFile, 'utf8'), before, 'preview writes nothing');
+  const version = (await mesh.api<StatusResponse>('/api/status')).config.version;
+  const applied = await post<ImportApplyResponse>('/api/import/apply', { files });
+  assert.equal(applied.written, policyFile);
+  await waitFor('the applied policy to be pushed', async () => (await mesh.api<StatusResponse>('/api/status')).config.version > version, 20_000);
+  const seen = new Set<string>();
+  for (let i = 0; i < 40; i++) seen.add((await product({ 'end-user': 'jason' })).version);
+  assert.ok([...seen].every((v) => v === 'v1' || v === 'v2'), [...seen].join(','));
+  const bad = await fetch(mesh.apiBase + '/api/import/preview', { method: 'POST', headers: { authorization: `Bearer ${mesh.token}` }, body: JSON.stringify({ files: [] }) });
+  assert.equal(bad.status, 400);
 });
