@@ -174,7 +174,7 @@ export class DockerEngine {
     try {
       const stream = await this.docker.buildImage(
         { context, src: filesOf(context) },
-        { t: tag, dockerfile, buildargs: build.args ?? {}, rm: true, labels: { [LABEL.mesh]: 'build' } } as Docker.ImageBuildOptions,
+        { t: tag, dockerfile, buildargs: build.args ?? {}, rm: true } as Docker.ImageBuildOptions,
       );
       await new Promise<void>((resolveBuild, reject) => {
         this.docker.modem.followProgress(

@@ -75,6 +75,9 @@ class ContainerWorkload implements Workload {
   private hasImageHealthcheck = false;
   private settleReady!: (err?: Error) => void;
   private readonly launched: Promise<void>;
+  /** When the image was there and the container was created: the first healthy state reports both. */
+  private readonly createdAt = Date.now();
+  private imageReadyAt = 0;
 
   constructor(
     private readonly spec: WorkloadSpec,
@@ -129,6 +132,7 @@ class ContainerWorkload implements Workload {
     }
     if (!image) throw new Error('needs an image or a build');
     if (this.stopping) return;
+    this.imageReadyAt = Date.now();
     const inspected = await engine.docker.getImage(image).inspect();
     const hc = inspected.Config?.Healthcheck?.Test;
     this.hasImageHealthcheck = Array.isArray(hc) && hc.length > 0 && hc[0] !== 'NONE';
@@ -210,6 +214,10 @@ class ContainerWorkload implements Workload {
     while (this.runSeq === seq && this.running && !this.stopping) {
       if (await this.healthyOnce().catch(() => false)) {
         if (this.runSeq !== seq || !this.running || this.stopping) return;
+        if (!this.everHealthy) {
+          const now = Date.now();
+          this.events.onLog('stdout', `[devmesh] healthy ${now - this.imageReadyAt} ms after the image was ready (image: ${this.imageReadyAt - this.createdAt} ms)`);
+        }
         this.everHealthy = true;
         this.setState('running');
         this.settleReady();
