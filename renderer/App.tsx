@@ -174,7 +174,7 @@ export function App({ token }: Props) {
         ) : route.screen === 'tap' ? (
           <TapPage client={client} serviceNames={serviceNames} initialService={route.params.get('service') ?? ''} go={go} />
         ) : (
-          <ImportPage client={client} />
+          <ImportPage client={client} status={data} />
         )}
       </main>
       <footer className="footer muted small">

@@ -5,6 +5,9 @@ import {
   type ApiError as ApiErrorBody,
   type ApplyResponse,
   type ConfigDocumentResponse,
+  type ImportApplyResponse,
+  type ImportPreviewResponse,
+  type ImportRequest,
   type LifecycleAction,
   type LogQuery,
   type LogResponse,
@@ -77,6 +80,10 @@ export interface ApiClient {
   validateConfig(text: string, signal?: AbortSignal): Promise<ValidateResponse>;
   applyConfig(text: string, baseText?: string): Promise<ApplyResponse>;
   undoConfig(): Promise<ApplyResponse>;
+  /** Translates production policy and validates it against the running mesh's file; writes nothing. */
+  importPreview(req: ImportRequest, signal?: AbortSignal): Promise<ImportPreviewResponse>;
+  /** Writes devmesh.policy.yaml (and the include); the running mesh pushes it like any edit. */
+  importApply(req: ImportRequest): Promise<ImportApplyResponse>;
 }
 
 export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
@@ -135,6 +142,8 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
     validateConfig: (text, signal) => get<ValidateResponse>(API.configValidate, signal, { text }),
     applyConfig: (text, baseText) => get<ApplyResponse>(API.configApply, undefined, baseText === undefined ? { text } : { text, baseText }),
     undoConfig: () => get<ApplyResponse>(API.configUndo, undefined, {}),
+    importPreview: (req, signal) => get<ImportPreviewResponse>(API.importPreview, signal, req),
+    importApply: (req) => get<ImportApplyResponse>(API.importApply, undefined, req),
   };
 }
 
