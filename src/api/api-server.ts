@@ -1,7 +1,8 @@
 // The control-plane API and the UI's static files, on 127.0.0.1 only. Every /api request must carry the
 // run's token (`Authorization: Bearer <token>`); the UI gets it from the URL fragment, which browsers never
-// send to a server, so it does not land in any access log. /metrics is the one exception: Prometheus text
-// for a local scraper, with nothing in it that changes the mesh.
+// send to a server, so it does not land in any access log. /metrics needs the token too (Prometheus sends it
+// from the run's token file). Requests whose Host is not a loopback name are refused, so a web page cannot
+// reach the API through DNS rebinding.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -118,6 +119,8 @@ function sendError(res: ServerResponse, status: number, code: string, error: str
   sendJson(res, status, body);
 }
 
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d+)?$/;
+
 function tokenMatches(req: IncomingMessage, token: string): boolean {
   const header = req.headers.authorization ?? '';
   const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
@@ -191,7 +194,9 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const path = url.pathname;
     const h = this.handlers;
+    if (!LOOPBACK_HOST.test(req.headers.host ?? '')) return sendError(res, 403, 'FORBIDDEN_HOST', `Host "${req.headers.host ?? ''}" is not a loopback address`);
     if (path === API.metrics && h.prometheus) {
+      if (!tokenMatches(req, this.token)) return sendError(res, 401, 'UNAUTHORIZED', 'missing or wrong token: Prometheus reads it from the token file under $DEVMESH_HOME/run (see README)');
       const { contentType, text } = await h.prometheus();
       res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
       res.end(text);

@@ -57,14 +57,24 @@ function runFileName(runDir: string, meshFile: string): string {
 }
 
 /** Written 0600: it holds the API token. */
+/**
+ * Written 0600: it holds the API token. Beside it, `<same name>.token` holds just the token, for
+ * Prometheus's `credentials_file` (re-read on every scrape, so it follows restarts of the mesh).
+ */
 export function writeRunFile(runDir: string, run: RunFile): string {
   const file = runFileName(runDir, run.meshFile);
   writeFileSync(file, JSON.stringify(run), { mode: 0o600 });
+  writeFileSync(tokenFileOf(file), run.token, { mode: 0o600 });
   return file;
+}
+
+export function tokenFileOf(runFile: string): string {
+  return runFile.replace(/\.json$/, '.token');
 }
 
 export function removeRunFile(file: string): void {
   rmSync(file, { force: true });
+  rmSync(tokenFileOf(file), { force: true });
 }
 
 function alive(pid: number): boolean {

@@ -1,6 +1,7 @@
 // The demo a user starts with `npm start`: Bookinfo through the ingress, traced end to end.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import type { StatusResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
 import { REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
@@ -95,4 +96,15 @@ test('the API refuses requests without the token', async () => {
   assert.equal(res.status, 401);
   const wrong = await fetch(`${mesh.apiBase}/api/status`, { headers: { authorization: 'Bearer nope' } });
   assert.equal(wrong.status, 401);
+  // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host; it is refused.
+  const port = Number(new URL(mesh.apiBase).port);
+  const rebound = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/api/status', headers: { host: `evil.example:${port}`, authorization: `Bearer ${mesh.token}` } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(rebound, 403);
 });

@@ -5,7 +5,7 @@
 // screen go to dist/test-artifacts/screens (the README's come from there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { StatusResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
@@ -267,7 +267,13 @@ test('every screen of the UI against a real mesh', { skip: !existsSync(CHROMIUM)
   });
 
   await t.test('/metrics federates the sidecars; OTLP ingest joins an app span to a trace', async () => {
-    const metrics = await (await fetch(`${mesh.apiBase}/metrics`)).text();
+    assert.equal((await fetch(`${mesh.apiBase}/metrics`)).status, 401, '/metrics needs the token');
+    // Prometheus reads the token from the run's token file (credentials_file), as the README shows.
+    const runDir = join(mesh.home, 'run');
+    const tokenFile = readdirSync(runDir).find((f) => f.endsWith('.token'))!;
+    assert.equal(statSync(join(runDir, tokenFile)).mode & 0o777, 0o600);
+    const credentials = readFileSync(join(runDir, tokenFile), 'utf8');
+    const metrics = await (await fetch(`${mesh.apiBase}/metrics`, { headers: { authorization: `Bearer ${credentials}` } })).text();
     assert.match(metrics, /istio_requests_total\{[^}]*pod="back-0"/);
     assert.match(metrics, /devmesh_instances/);
     const status = await mesh.api<StatusResponse>('/api/status');
