@@ -140,3 +140,24 @@ export function relayBody(
   }
   body.pipe(res);
 }
+
+/**
+ * A gRPC "trailers-only" response (an error status, typically) is one HEADERS frame that also ends the
+ * stream. It must reach the client in that form: relayed as headers followed by an empty end, a gRPC
+ * client sees no status, and the next sidecar could not retry on it. Setting the headers and ending without
+ * writeHead makes Node's HTTP/2 compatibility layer send exactly one HEADERS frame with END_STREAM.
+ * Returns false (and does nothing) when the upstream response was not trailers-only.
+ * (ClientHttp2Stream.endAfterHeaders is not yet set when 'response' fires, so the header tells.)
+ */
+export function relayTrailersOnly(res: ServerResponse, upstreamBody: Readable, status: number, headers: OutgoingHttpHeaders): boolean {
+  // gRPC puts grpc-status in the leading headers only in a trailers-only response.
+  if (headers['grpc-status'] === undefined) return false;
+  upstreamBody.resume();
+  res.statusCode = status;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v !== undefined) res.setHeader(name, v);
+  }
+  res.end();
+  return true;
+}

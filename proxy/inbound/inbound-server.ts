@@ -16,7 +16,7 @@ import { Pool } from 'undici';
 import { AUTHZ_HEADER, DEADLINE_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
-import { downstreamResponseHeaders, originFormTarget, requestHasBody, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
@@ -280,6 +280,8 @@ export class InboundServer {
     const spanId = newSpanId();
     let error: ProxyErrorCode | 'upstream-reset' | null = null;
     let verdict: AuthzVerdict | null = null;
+    let trailers: Record<string, string | string[] | undefined> | null = null;
+    const grpc = String(req.headers['content-type'] ?? '').startsWith('application/grpc');
 
     res.once('close', () => {
       const workload = this.ctx.workload;
@@ -310,7 +312,7 @@ export class InboundServer {
         attributes,
       });
       const source = peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
-      const grpc = res.getHeader('grpc-status');
+      const grpcStatus = res.getHeader('grpc-status') ?? trailers?.['grpc-status'];
       this.ctx.metrics.request(
         {
           reporter: 'destination',
@@ -319,9 +321,9 @@ export class InboundServer {
           destination_workload: workload.service,
           destination_version: workload.version || 'unknown',
           destination_service: workload.service,
-          request_protocol: 'http',
+          request_protocol: grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
           response_code: String(res.statusCode),
-          grpc_response_status: grpc === undefined ? '' : String(grpc),
+          grpc_response_status: grpcStatus === undefined ? '' : String(grpcStatus),
           response_flags: error !== null && error in RESPONSE_FLAGS ? RESPONSE_FLAGS[error as ProxyErrorCode] : spanError !== null ? 'DC' : '-',
           connection_security_policy: mtls ? 'mutual_tls' : 'none',
         },
@@ -370,14 +372,17 @@ export class InboundServer {
     sent.then(
       (response) => {
         clearTimeout(timer);
-        res.writeHead(response.statusCode, downstreamResponseHeaders(response.headers));
+        const out = downstreamResponseHeaders(response.headers);
+        trailers = response.trailers as Record<string, string | string[] | undefined>;
+        if (relayTrailersOnly(res, response.body, response.statusCode, out)) return;
+        res.writeHead(response.statusCode, out);
         relayBody(
           response.body,
           res,
           () => {
             if (error === null) error = 'upstream-reset';
           },
-          response.trailers as Record<string, string | string[] | undefined>,
+          trailers,
         );
       },
       (err: unknown) => {

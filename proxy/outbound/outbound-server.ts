@@ -17,15 +17,15 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { H2Response } from '../h2-client.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
-import { downstreamResponseHeaders, originFormTarget, requestHasBody, relayBody, upstreamRequestHeaders } from '../http-headers.js';
-import { readRequestBody, type RequestBody } from '../request-body.js';
+import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { TeeBody, type RequestBody } from '../request-body.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
@@ -327,7 +327,7 @@ export class OutboundServer {
         destination_workload: peerService,
         destination_version: state.endpoint?.version || destination?.subset || 'unknown',
         destination_service: peerService,
-        request_protocol: state.grpcStatus !== '' ? 'grpc' : 'http',
+        request_protocol: String(_req.headers['content-type'] ?? '').startsWith('application/grpc') ? 'grpc' : _req.httpVersionMajor === 2 ? 'http2' : 'http',
         response_code: String(res.statusCode),
         grpc_response_status: state.grpcStatus,
         response_flags: state.error !== null ? (RESPONSE_FLAGS[state.error] ?? '-') : error !== null ? 'DC' : '-',
@@ -398,11 +398,11 @@ export class OutboundServer {
     const propagated = Number(req.headers[DEADLINE_HEADER]);
     if (propagated > 0 && (timeoutMs === undefined || propagated < timeoutMs)) timeoutMs = propagated;
 
-    // Buffer the body only when it may have to be sent twice; otherwise it streams straight through.
+    // The body always streams through; a copy is kept only when a retry or a mirror may need it again.
     const mirror = route.mirror !== undefined && Math.random() * 100 < route.mirror.percent ? route.mirror : undefined;
     const hasBody = requestHasBody(req);
-    const body: RequestBody | null = !hasBody ? null : retries > 0 || mirror !== undefined ? await readRequestBody(req) : req;
-    if (body !== null && !Buffer.isBuffer(body)) retries = 0; // a streamed body cannot be sent again
+    const tee = hasBody && (retries > 0 || mirror !== undefined) ? new TeeBody(req) : null;
+    const body: RequestBody | null = !hasBody ? null : tee !== null ? tee.first() : req;
 
     let headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     headers = applyRequestOps(headers, route.headers?.request);
@@ -422,16 +422,19 @@ export class OutboundServer {
     state.upstreamPath = path;
     headers.push('traceparent', formatTraceparent(traceId, spanId, flags));
 
-    if (mirror !== undefined && (body === null || Buffer.isBuffer(body))) {
-      state.mirrored = true;
-      this.mirror(mirror.destination, method, path, headers, body, traceId, spanId, flags, rr.authority);
+    if (mirror !== undefined) {
+      const copy = tee !== null ? tee.copy() : null;
+      if (!hasBody || copy !== null) {
+        state.mirrored = true;
+        this.mirror(mirror.destination, method, path, headers, copy, traceId, spanId, flags, rr.authority);
+      }
     }
 
     set.active++;
     set.budget?.request();
     let response: Upstream;
     try {
-      response = await this.send(route, set, rr, retries, timeoutMs, method, path, headers, body, state);
+      response = await this.send(route, set, rr, retries, timeoutMs, method, path, headers, body, tee, state);
     } finally {
       set.active--;
     }
@@ -442,8 +445,9 @@ export class OutboundServer {
     const grpc = response.headers['grpc-status'];
     if (grpc !== undefined) state.grpcStatus = String(grpc);
     if (state.setCookie !== undefined) out['set-cookie'] = [...toList(out['set-cookie']), state.setCookie];
-    res.writeHead(response.statusCode, out);
     const trailers = response.trailers as Record<string, string | string[] | undefined>;
+    if (relayTrailersOnly(res, response.body, response.statusCode, out)) return;
+    res.writeHead(response.statusCode, out);
     relayBody(
       response.body,
       res,
@@ -518,9 +522,18 @@ export class OutboundServer {
     method: string,
     path: string,
     baseHeaders: string[],
-    body: RequestBody | null,
+    firstBody: RequestBody | null,
+    tee: TeeBody | null,
     state: ExchangeState,
   ): Promise<Upstream> {
+    let body = firstBody;
+    /** The body for the next try, or undefined when it cannot be sent again (streamed past the buffer limit). */
+    const nextBody = (): RequestBody | null | undefined => {
+      if (body === null) return null;
+      if (tee === null) return undefined;
+      const again = tee.again();
+      return again === null ? undefined : again;
+    };
     const retry = route.retry;
     const deadline = timeoutMs ? performance.now() + timeoutMs : Infinity;
     const timeoutError = (): ProxyError => new ProxyError('timeout', `no response within the ${timeoutMs === route.timeoutMs ? 'route timeout' : 'propagated deadline'} of ${timeoutMs} ms`);
@@ -563,8 +576,11 @@ export class OutboundServer {
           const ejected = set.report(endpoint, response.statusCode);
           if (ejected !== null) state.events = note(state.events, ejected);
           if (n < retries && retry.retryStatus(response.statusCode, response.headers['grpc-status'])) {
-            const refused = set.admitRetry();
+            let refused = set.admitRetry();
+            const again = refused === null ? nextBody() : undefined;
+            if (refused === null && again === undefined) refused = 'the request body was streamed past the buffer limit';
             if (refused === null) {
+              body = again!;
               discard(response);
               this.noteRetry(state, response.headers['grpc-status'] !== undefined && response.statusCode === 200 ? `grpc-${response.headers['grpc-status']}` : String(response.statusCode));
               if (!retrying) {
@@ -589,8 +605,11 @@ export class OutboundServer {
 
         if (failure === 'per-try-timeout' && performance.now() >= deadline - 1) throw timeoutError();
         if (n < retries && retry.retryTransport(failure)) {
-          const refused = set.admitRetry();
+          let refused = set.admitRetry();
+          const again = refused === null ? nextBody() : undefined;
+          if (refused === null && again === undefined) refused = 'the request body was streamed past the buffer limit';
           if (refused === null) {
+            body = again!;
             this.noteRetry(state, failure);
             if (!retrying) {
               retrying = true;
@@ -619,7 +638,7 @@ export class OutboundServer {
     method: string,
     path: string,
     headers: string[],
-    body: Buffer | null,
+    body: Readable | null,
     traceId: string,
     parentSpanId: string,
     flags: string,

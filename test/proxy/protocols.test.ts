@@ -1,0 +1,209 @@
+// Protocols through two real sidecars over mTLS: gRPC unary and streaming with @grpc/grpc-js (h2c from
+// the client app, h2 with ALPN between the sidecars, h2c to the server app), grpc-status aware retries
+// and metrics, a WebSocket echo with `ws`, raw TCP passthrough, and a config push under load that drops
+// no request in flight.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { Agent, request } from 'undici';
+import type { AppProtocol, SidecarConfig, SidecarMessage } from '../../proxy/protocol.js';
+import { clientConfig, cluster, echoApp, endpoint, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
+
+const PROTO = `syntax = "proto3";
+package echo;
+service Echo {
+  rpc Say (Msg) returns (Msg);
+  rpc Chat (stream Msg) returns (stream Msg);
+}
+message Msg { string text = 1; }
+`;
+
+describe('protocols', () => {
+  const home = tempHome({ after });
+  const mesh = new TestMesh(home);
+
+  /** server sidecar (STRICT, `protocol`) in front of appPort, and a client sidecar with one outbound listener to it. */
+  async function pair(t: TestContext, service: string, appPort: number, protocol: AppProtocol, routeOverrides: Partial<Parameters<typeof route>[0]> = {}) {
+    const server = SidecarProcess.start(t, mesh.home);
+    const sc = serverConfig({ tls: mesh.tls(service), service, appPort });
+    sc.inbound!.protocol = protocol;
+    const inbound = (await server.apply(sc)).inbound!;
+    const client = SidecarProcess.start(t, mesh.home);
+    const c = cluster(service, [endpoint(service, 'v1', inbound)]);
+    c.protocol = protocol;
+    const config: SidecarConfig = clientConfig({
+      tls: mesh.tls('caller'),
+      service: 'caller',
+      outbound: [{ service, port: 0, routes: [route({ destinations: [{ service, weight: 100 }], ...routeOverrides })] }],
+      clusters: [c],
+    });
+    const ports = await client.apply(config);
+    return { client, server, port: ports.outbound[service]!, config };
+  }
+
+  it('carries gRPC unary and bidirectional streaming calls, retries UNAVAILABLE, and counts grpc statuses', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'devmesh-test-proto-'));
+    writeFileSync(join(dir, 'echo.proto'), PROTO);
+    const def = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, 'echo.proto'))) as unknown as {
+      echo: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } };
+    };
+    let failNext = 1;
+    const server = new grpc.Server();
+    server.addService(def.echo.Echo.service, {
+      Say: (call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, cb: grpc.sendUnaryData<{ text: string }>) => {
+        if (call.request.text === 'fail-once' && failNext-- > 0) return cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
+        if (call.request.text === 'internal') return cb({ code: grpc.status.INTERNAL, details: 'boom' });
+        cb(null, { text: `echo ${call.request.text} from ${String(call.metadata.get('x-devmesh-peer')[0] ?? 'nobody')}` });
+      },
+      Chat: (call: grpc.ServerDuplexStream<{ text: string }, { text: string }>) => {
+        call.on('data', (m: { text: string }) => call.write({ text: m.text.toUpperCase() }));
+        call.on('end', () => call.end());
+      },
+    });
+    const appPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    t.after(() => server.forceShutdown());
+
+    const { port, client: clientSidecar, server: serverSidecar } = await pair(t, 'echo', appPort, 'grpc', { retries: { attempts: 2, retryOn: ['unavailable'] } });
+    const stub = new def.echo.Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
+      Say(msg: { text: string }, cb: (err: grpc.ServiceError | null, res: { text: string }) => void): void;
+      Chat(): grpc.ClientDuplexStream<{ text: string }, { text: string }>;
+      close(): void;
+    };
+    t.after(() => stub.close());
+    const say = (text: string) => new Promise<{ text: string }>((resolve, reject) => stub.Say({ text }, (err, res) => (err ? reject(err) : resolve(res))));
+
+    assert.equal((await say('hi')).text, 'echo hi from spiffe://test.local/ns/default/sa/caller');
+    assert.equal((await say('fail-once')).text, 'echo fail-once from spiffe://test.local/ns/default/sa/caller', 'UNAVAILABLE was retried');
+    await assert.rejects(say('internal'), (err: grpc.ServiceError) => err.code === grpc.status.INTERNAL && err.details === 'boom');
+
+    const chat = stub.Chat();
+    const got: string[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      chat.on('data', (m: { text: string }) => {
+        got.push(m.text);
+        // Each reply comes back before the next message is sent: the stream is not buffered.
+        if (got.length < 3) chat.write({ text: `msg${got.length + 1}` });
+        else chat.end();
+      });
+      chat.on('end', resolve);
+      chat.on('error', reject);
+    });
+    chat.write({ text: 'msg1' });
+    await ended;
+    assert.deepEqual(got, ['MSG1', 'MSG2', 'MSG3']);
+
+    const [span] = await clientSidecar.waitForSpans((s) => s.kind === 'client' && s.attributes['retry.reasons'] === 'grpc-14');
+    assert.equal(span!.attempts, 2);
+    serverSidecar.send({ type: 'scrape', id: 1 });
+    const text = await new Promise<string>((resolve) => {
+      const check = () => {
+        const m = serverSidecar.messages.find((x): x is Extract<SidecarMessage, { type: 'metrics' }> => x.type === 'metrics');
+        if (m) resolve(m.text);
+        else setTimeout(check, 20);
+      };
+      check();
+    });
+    assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="13"[^}]*\} 1/);
+    assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="0"/);
+  });
+
+  it('upgrades WebSockets end to end', async (t) => {
+    const app = await startApp(t, (_req, res) => res.writeHead(426).end());
+    const wss = new WebSocketServer({ server: app.server });
+    wss.on('connection', (ws, req) => ws.on('message', (data) => ws.send(`echo ${String(data)} (${String(req.headers['x-devmesh-peer'])})`)));
+    t.after(() => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+    });
+    const { port } = await pair(t, 'ws', app.port, 'http');
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`);
+    t.after(() => ws.terminate());
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const replies: string[] = [];
+    for (const word of ['one', 'two']) {
+      ws.send(word);
+      replies.push(String(await new Promise((resolve) => ws.once('message', resolve))));
+    }
+    assert.deepEqual(replies, ['echo one (spiffe://test.local/ns/default/sa/caller)', 'echo two (spiffe://test.local/ns/default/sa/caller)']);
+    // Closing from the client end closes every hop: the app sees its socket close.
+    const serverSide = [...wss.clients][0]!;
+    const closed = new Promise((resolve) => serverSide.once('close', resolve));
+    ws.close();
+    await closed;
+  });
+
+  it('passes raw TCP through for protocol: tcp, over mTLS', async (t) => {
+    const echo = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    const { port, server } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
+    const sock = net.connect(port, '127.0.0.1');
+    t.after(() => sock.destroy());
+    const payload = Buffer.from('\x00\x01binary, not HTTP\r\n\r\n');
+    sock.write(payload);
+    const back = await new Promise<Buffer>((resolve) => {
+      let acc = Buffer.alloc(0);
+      sock.on('data', (d: Buffer) => {
+        acc = Buffer.concat([acc, d]);
+        if (acc.length >= payload.length) resolve(acc);
+      });
+    });
+    assert.deepEqual(back, payload);
+    sock.end();
+    server.send({ type: 'scrape', id: 2 });
+    const text = await new Promise<string>((resolve) => {
+      const check = () => {
+        const m = server.messages.find((x): x is Extract<SidecarMessage, { type: 'metrics' }> => x.type === 'metrics');
+        if (m && /istio_tcp_connections_closed_total\{/.test(m.text)) resolve(m.text);
+        else if (m) {
+          server.messages.splice(server.messages.indexOf(m), 1);
+          setTimeout(() => server.send({ type: 'scrape', id: 2 }), 50);
+          setTimeout(check, 80);
+        } else setTimeout(check, 20);
+      };
+      check();
+    });
+    assert.match(text, /istio_tcp_connections_opened_total\{[^}]*source_workload="caller"[^}]*connection_security_policy="mutual_tls"[^}]*\} 1/);
+  });
+
+  it('drops no request in flight while configs are pushed under load', async (t) => {
+    const app = await startApp(t, (req, res) => {
+      // Slow enough that pushes land while requests are in flight.
+      setTimeout(() => echoApp('app')(req, res), 20);
+    });
+    const { port, client, config } = await pair(t, 'busy', app.port, 'http');
+    const agent = new Agent({ keepAliveTimeout: 1_000, connections: 8 });
+    t.after(() => agent.close());
+    let stop = false;
+    const statuses: number[] = [];
+    const workers = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const r = await request(`http://127.0.0.1:${port}/load`, { dispatcher: agent });
+        await r.body.text();
+        statuses.push(r.statusCode);
+      }
+    });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const next = structuredClone(config);
+        next.outbound[0]!.routes[0]!.name = `v${i}`;
+        next.outbound[0]!.routes[0]!.timeoutMs = 5_000 + i; // a real change each time
+        await client.apply(next);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    } finally {
+      stop = true;
+    }
+    await Promise.all(workers);
+    assert.ok(statuses.length > 20, `${statuses.length} requests`);
+    assert.deepEqual([...new Set(statuses)], [200], 'every request answered 200 across ten pushes');
+  });
+});
