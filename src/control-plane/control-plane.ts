@@ -2,7 +2,6 @@
 // dependency order, pushes each sidecar its configuration, stores the spans they report, serves the API,
 // and watches the mesh file to push route changes live. The CLI and the Electron shell both run this.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
@@ -26,6 +25,7 @@ import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
+import { freePort } from '../supervisor/free-port.js';
 
 export interface ControlPlaneOptions {
   meshFile: string;
@@ -442,19 +442,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   return cp;
 }
 
-/** A free loopback port for an app to listen on (the app, not us, binds it; a tiny race is accepted). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * What of an edited mesh file a running mesh can apply: all policy (routes, policies, authorization, mTLS);

@@ -17,22 +17,17 @@
 //   listeners bind 127.0.0.1), which is why Linux uses "host".
 // DEVMESH_DOCKER_NETWORK=host|published overrides the choice.
 import type Docker from 'dockerode';
-import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { InstanceState } from '../contract/api.js';
 import { DockerEngine, EngineError, type EngineInfo } from '../containers/docker-engine.js';
 import { probe } from './process-supervisor.js';
 import type { Reaper } from './reaper.js';
+import { SupervisedWorkload } from './supervised-workload.js';
 import type { Supervisor, Workload, WorkloadEvents, WorkloadSpec } from './supervisor.js';
+import { freePort } from './free-port.js';
 
 export type ContainerNetworking = 'host' | 'published';
 
-const START_TIMEOUT_MS = 60_000;
-const HEALTH_INTERVAL_MS = 100;
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 10_000;
-const STABLE_AFTER_MS = 10_000;
 
 function messageOf(err: unknown): string {
   const e = err as { json?: { message?: string }; message?: string };
@@ -57,52 +52,23 @@ function exitReason(state: { ExitCode?: number; OOMKilled?: boolean; Error?: str
   return `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`;
 }
 
-class ContainerWorkload implements Workload {
-  state: InstanceState = 'pending';
-  pid: number | null = null;
-  restarts = 0;
-  startedAtMs: number | null = null;
-  lastExit: string | null = null;
-  readonly ready: Promise<void>;
+class ContainerWorkload extends SupervisedWorkload {
   private container: Docker.Container | null = null;
-  private stopping = false;
   private running = false;
   private runSeq = 0;
-  private crashesInARow = 0;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private everHealthy = false;
-  private settled = false;
   private hasImageHealthcheck = false;
-  private settleReady!: (err?: Error) => void;
   private readonly launched: Promise<void>;
   /** When the image was there and the container was created: the first healthy state reports both. */
   private readonly createdAt = Date.now();
   private imageReadyAt = 0;
 
   constructor(
-    private readonly spec: WorkloadSpec,
-    private readonly events: WorkloadEvents,
+    spec: WorkloadSpec,
+    events: WorkloadEvents,
     private readonly sup: ContainerSupervisor,
   ) {
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settleReady = (err) => {
-        if (this.settled) return;
-        this.settled = true;
-        if (err) reject(err);
-        else resolve();
-      };
-    });
-    this.ready.catch(() => {});
+    super(spec, events);
     this.launched = this.create().catch((err: unknown) => this.fail(err));
-  }
-
-  get id(): string {
-    return this.spec.id;
-  }
-
-  private setState(state: InstanceState, detail: string | null = null): void {
-    this.state = state;
-    this.events.onState(state, detail);
   }
 
   /** Could not be started at all: no engine, no image, a failed build. No restart: the cause is not transient. */
@@ -166,7 +132,6 @@ class ContainerWorkload implements Workload {
   }
 
   private async launch(): Promise<void> {
-    this.restartTimer = null;
     const container = this.container!;
     const seq = ++this.runSeq;
     // Attach before start so no early line is lost; attach only sees output from now on (no replay).
@@ -197,7 +162,18 @@ class ContainerWorkload implements Workload {
       () => this.onExit(seq),
       () => this.onExit(seq),
     );
-    void this.waitHealthy(seq);
+    const current = () => this.runSeq === seq && this.running;
+    void this.waitHealthy(
+      current,
+      () => this.healthyOnce(),
+      () =>
+        this.spec.health
+          ? `GET ${this.spec.health} on port ${this.spec.port} did not answer 2xx`
+          : this.hasImageHealthcheck
+            ? `the image's HEALTHCHECK did not report healthy`
+            : `nothing listens on port ${this.spec.port}`,
+      () => this.events.onLog('stdout', `[devmesh] healthy ${Date.now() - this.imageReadyAt} ms after the image was ready (image: ${this.imageReadyAt - this.createdAt} ms)`),
+    );
   }
 
   private async healthyOnce(): Promise<boolean> {
@@ -207,34 +183,6 @@ class ContainerWorkload implements Workload {
       return s.Health?.Status === 'healthy';
     }
     return probe(this.spec.port, undefined);
-  }
-
-  private async waitHealthy(seq: number): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (this.runSeq === seq && this.running && !this.stopping) {
-      if (await this.healthyOnce().catch(() => false)) {
-        if (this.runSeq !== seq || !this.running || this.stopping) return;
-        if (!this.everHealthy) {
-          const now = Date.now();
-          this.events.onLog('stdout', `[devmesh] healthy ${now - this.imageReadyAt} ms after the image was ready (image: ${this.imageReadyAt - this.createdAt} ms)`);
-        }
-        this.everHealthy = true;
-        this.setState('running');
-        this.settleReady();
-        return;
-      }
-      if (Date.now() > deadline) {
-        const what = this.spec.health
-          ? `GET ${this.spec.health} on port ${this.spec.port} did not answer 2xx`
-          : this.hasImageHealthcheck
-            ? `the image's HEALTHCHECK did not report healthy`
-            : `nothing listens on port ${this.spec.port}`;
-        this.events.onLog('stderr', `[devmesh] ${this.spec.id}: not ready after ${START_TIMEOUT_MS / 1000}s: ${what}`);
-        this.settleReady(new Error(`${this.spec.id}: not ready after ${START_TIMEOUT_MS / 1000}s: ${what}`));
-        return;
-      }
-      await new Promise((r) => setTimeout(r, HEALTH_INTERVAL_MS));
-    }
   }
 
   private async onExit(seq: number): Promise<void> {
@@ -247,23 +195,15 @@ class ContainerWorkload implements Workload {
     } catch (e) {
       reason = `container gone: ${messageOf(e)}`;
     }
-    this.lastExit = reason;
-    if (this.stopping) return; // stop() reports the final state
-    const ranFor = Date.now() - (this.startedAtMs ?? Date.now());
-    this.crashesInARow = ranFor > STABLE_AFTER_MS ? 1 : this.crashesInARow + 1;
-    if (!this.everHealthy) this.settleReady(new Error(`${this.spec.id}: ${reason} before it was ready`));
-    const delay = Math.min(BACKOFF_BASE_MS * 2 ** (this.crashesInARow - 1), BACKOFF_MAX_MS);
-    this.setState('backoff', `${reason}; restarting in ${delay} ms`);
-    this.restartTimer = setTimeout(() => {
-      this.restarts++;
-      this.launch().catch((err: unknown) => this.fail(err));
-    }, delay);
+    if (this.stopping) {
+      this.lastExit = reason;
+      return; // stop() reports the final state
+    }
+    this.restartAfterCrash(reason, () => void this.launch().catch((err: unknown) => this.fail(err)));
   }
 
   async stop(graceMs = 5000): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
+    this.beginStop();
     await this.launched; // a pull or create in flight finishes (or fails) first
     const container = this.container;
     if (!container) {
@@ -366,15 +306,3 @@ export class ContainerSupervisor implements Supervisor {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}

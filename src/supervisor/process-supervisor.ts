@@ -4,16 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import type { InstanceState } from '../contract/api.js';
 import type { Reaper } from './reaper.js';
+import { SupervisedWorkload } from './supervised-workload.js';
 import type { Supervisor, Workload, WorkloadEvents, WorkloadSpec } from './supervisor.js';
-
-const START_TIMEOUT_MS = 60_000;
-const HEALTH_INTERVAL_MS = 100;
-const BACKOFF_BASE_MS = 250;
-const BACKOFF_MAX_MS = 10_000;
-/** A process that ran this long before crashing starts its backoff from scratch. */
-const STABLE_AFTER_MS = 10_000;
 
 /** Probes once: 2xx on the health path, or an accepted connection when there is no path. */
 export function probe(port: number, path: string | undefined): Promise<boolean> {
@@ -45,43 +38,19 @@ function shellCommand(command: string): string {
   return /[;&|\n`$()<>]/.test(command) ? command : `exec ${command}`;
 }
 
-class ProcessWorkload implements Workload {
-  state: InstanceState = 'pending';
-  pid: number | null = null;
-  restarts = 0;
-  startedAtMs: number | null = null;
-  lastExit: string | null = null;
-  readonly ready: Promise<void>;
+class ProcessWorkload extends SupervisedWorkload {
   private child: ChildProcess | null = null;
-  private stopping = false;
-  private crashesInARow = 0;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private everHealthy = false;
-  private settleReady!: (err?: Error) => void;
 
   constructor(
-    private readonly spec: WorkloadSpec,
-    private readonly events: WorkloadEvents,
+    spec: WorkloadSpec,
+    events: WorkloadEvents,
     private readonly reaper: Reaper | null,
   ) {
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settleReady = (err) => (err ? reject(err) : resolve());
-    });
-    this.ready.catch(() => {}); // callers that do not wait must not see an unhandled rejection
+    super(spec, events);
     this.launch();
   }
 
-  get id(): string {
-    return this.spec.id;
-  }
-
-  private setState(state: InstanceState, detail: string | null = null): void {
-    this.state = state;
-    this.events.onState(state, detail);
-  }
-
   private launch(): void {
-    this.restartTimer = null;
     const child = spawn('/bin/sh', ['-c', shellCommand(this.spec.command)], {
       cwd: this.spec.cwd,
       env: { ...process.env, ...this.spec.env, PORT: String(this.spec.port) },
@@ -103,27 +72,11 @@ class ProcessWorkload implements Workload {
       this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`, child);
     });
     this.setState('starting');
-    void this.waitHealthy(child);
-  }
-
-  private async waitHealthy(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (this.child === child && !this.stopping && child.exitCode === null) {
-      if (await probe(this.spec.port, this.spec.health)) {
-        if (this.child !== child || this.stopping) return;
-        this.everHealthy = true;
-        this.setState('running');
-        this.settleReady();
-        return;
-      }
-      if (Date.now() > deadline) {
-        const what = this.spec.health ? `GET ${this.spec.health} on port ${this.spec.port} did not answer 2xx` : `nothing listens on PORT ${this.spec.port}`;
-        this.events.onLog('stderr', `[devmesh] ${this.spec.id}: not ready after ${START_TIMEOUT_MS / 1000}s: ${what}`);
-        this.settleReady(new Error(`${this.spec.id}: not ready after ${START_TIMEOUT_MS / 1000}s: ${what}`));
-        return;
-      }
-      await new Promise((r) => setTimeout(r, HEALTH_INTERVAL_MS));
-    }
+    void this.waitHealthy(
+      () => this.child === child && child.exitCode === null,
+      () => probe(this.spec.port, this.spec.health),
+      () => (this.spec.health ? `GET ${this.spec.health} on port ${this.spec.port} did not answer 2xx` : `nothing listens on PORT ${this.spec.port}`),
+    );
   }
 
   private onExit(reason: string, child: ChildProcess): void {
@@ -131,26 +84,16 @@ class ProcessWorkload implements Workload {
     this.child = null;
     if (child.pid) this.reaper?.forget(child.pid);
     this.pid = null;
-    this.lastExit = reason;
     if (this.stopping) {
+      this.lastExit = reason;
       this.setState('stopped', reason);
       return;
     }
-    const ranFor = Date.now() - (this.startedAtMs ?? Date.now());
-    this.crashesInARow = ranFor > STABLE_AFTER_MS ? 1 : this.crashesInARow + 1;
-    if (!this.everHealthy) this.settleReady(new Error(`${this.spec.id}: ${reason} before it was ready`));
-    const delay = Math.min(BACKOFF_BASE_MS * 2 ** (this.crashesInARow - 1), BACKOFF_MAX_MS);
-    this.setState('backoff', `${reason}; restarting in ${delay} ms`);
-    this.restartTimer = setTimeout(() => {
-      this.restarts++;
-      this.launch();
-    }, delay);
+    this.restartAfterCrash(reason, () => this.launch());
   }
 
   async stop(graceMs = 5000): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
+    this.beginStop();
     const child = this.child;
     if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
       this.setState('stopped', this.lastExit);
