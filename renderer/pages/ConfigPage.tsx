@@ -11,6 +11,7 @@ import type { ApiClient } from '../api-client';
 import { YamlEditor } from '../components/YamlEditor';
 import { formatClock } from '../format';
 import type { JsonSchema } from '../schema-completion';
+import { SidecarAcks } from '../components/SidecarAcks';
 
 interface Props {
   client: ApiClient;
@@ -288,26 +289,7 @@ export function ConfigPage({ client, status }: Props) {
           </p>
         )}
         {status.config.error && <pre className="error-text small">{status.config.error}</pre>}
-        <table className="grid">
-          <tbody>
-            {status.services.flatMap((s) =>
-              s.instances.map((i) => (
-                <tr key={i.id} data-testid="sidecar-ack" data-instance={i.id} data-acked={i.sidecar.ackedVersion}>
-                  <td className="mono">{i.id}</td>
-                  <td>
-                    {i.sidecar.lastNack ? (
-                      <span className="sidecar nack">NACK: {i.sidecar.lastNack}</span>
-                    ) : i.sidecar.ackedVersion >= status.config.version ? (
-                      <span className="sidecar acked">ACK v{i.sidecar.ackedVersion}</span>
-                    ) : (
-                      <span className="sidecar behind">v{i.sidecar.ackedVersion}, pushing v{status.config.version}</span>
-                    )}
-                  </td>
-                </tr>
-              )),
-            )}
-          </tbody>
-        </table>
+        <SidecarAcks status={status} />
         <h4>Revisions this run</h4>
         <ul className="small">
           {loaded.revisions.map((r) => (
