@@ -126,7 +126,7 @@ describe('resilience', () => {
       t,
       [
         route({ name: 'first', match: [{ uri: { exact: '/first-hangs' } }], destinations: up, retries: { attempts: 2, perTryTimeoutMs: 100, retryOn: ['5xx'] }, timeoutMs: 5_000 }),
-        route({ name: 'hang', match: [{ uri: { exact: '/hang' } }], destinations: up, retries: { attempts: 10, perTryTimeoutMs: 100, retryOn: ['5xx'] }, timeoutMs: 250 }),
+        route({ name: 'hang', match: [{ uri: { exact: '/hang' } }], destinations: up, retries: { attempts: 10, perTryTimeoutMs: 100, retryOn: ['5xx'] }, timeoutMs: 450 }),
       ],
       [cluster('up', [endpoint('up', 'v1', app.port)], false)],
     );
@@ -137,7 +137,8 @@ describe('resilience', () => {
     calls = 0;
     const hang = await get(`${base}/hang`);
     assert.deepEqual([hang.status, hang.headers[PROXY_ERROR_HEADER]], [504, 'timeout']);
-    assert.ok(calls >= 2 && calls <= 3, `the route timeout bounds the tries (${calls})`);
+    // 450 ms of route timeout over 100 ms tries: at least two tries even on a loaded machine, never all eleven.
+    assert.ok(calls >= 2 && calls <= 5, `the route timeout bounds the tries (${calls})`);
     // An app forwarding the budget header gets no more than it says.
     const capped = await get(`${base}/hang`, { headers: { [DEADLINE_HEADER]: '50' } });
     assert.equal(capped.status, 504);
