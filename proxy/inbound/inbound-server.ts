@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
-import { Pool } from 'undici';
+import { Pool } from '../undici-pool.js';
 import { AUTHZ_HEADER, DEADLINE_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';

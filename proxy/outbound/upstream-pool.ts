@@ -2,7 +2,7 @@
 // a push that does not concern them. A pool is retired (closed after a grace period, so requests
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
-import { Pool } from 'undici';
+import { Pool } from '../undici-pool.js';
 import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import { H2Client } from '../h2-client.js';
