@@ -1,45 +1,86 @@
-// OTLP/HTTP ingest on 127.0.0.1 (POST /v1/traces, JSON), so apps instrumented with an OpenTelemetry SDK
-// send their own spans and they join the sidecar spans of the same trace. No token: OpenTelemetry SDKs
+// OTLP/HTTP ingest on 127.0.0.1 (POST /v1/traces), so apps instrumented with an OpenTelemetry SDK send
+// their own spans and they join the sidecar spans of the same trace. No token: OpenTelemetry SDKs
 // cannot be told one without code changes, and the listener is loopback-only and accepts nothing but spans.
-// Protobuf bodies are answered 415 with a message naming the JSON protocol setting.
-import { createServer, type Server } from 'node:http';
+// Both OTLP/HTTP encodings are served, as the spec asks of a receiver: JSON (`application/json`) and
+// protobuf (`application/x-protobuf`, the SDKs' usual default), each optionally gzip-compressed; a reply
+// uses the request's encoding (an empty ExportTraceServiceResponse, or a google.rpc.Status on error).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
 import type { Span } from '../contract/api.js';
 import { otlpToSpans } from './otlp.js';
+import { decodeOtlpTraceProtobuf, encodeRpcStatus, OTLP_PROTOBUF_SUCCESS } from './otlp-proto.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
+const gunzipAsync = promisify(gunzip);
+
+type Encoding = 'json' | 'protobuf';
+
+function encodingOf(contentType: string): Encoding | null {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-protobuf' || type === 'application/protobuf') return 'protobuf';
+  if (type.endsWith('json')) return 'json';
+  return null;
+}
+
+function reply(res: ServerResponse, encoding: Encoding, status: number, error?: string): void {
+  if (encoding === 'protobuf') {
+    // google.rpc.Code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 8 RESOURCE_EXHAUSTED
+    const body = error === undefined ? OTLP_PROTOBUF_SUCCESS : encodeRpcStatus(status === 404 ? 5 : status === 413 ? 8 : 3, error);
+    res.writeHead(status, { 'content-type': 'application/x-protobuf', 'content-length': body.length });
+    res.end(body);
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(error === undefined ? {} : { error }));
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        req.resume();
+        resolve(null);
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
 
 export class OtlpReceiver {
   private readonly server: Server;
 
   constructor(private readonly onSpans: (spans: Span[]) => void) {
-    this.server = createServer((req, res) => {
-      const reply = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/v1/traces') return reply(404, { error: 'only POST /v1/traces is served here' });
-      const type = req.headers['content-type'] ?? '';
-      if (!type.includes('json')) {
-        req.resume();
-        return reply(415, { error: 'send OTLP as JSON: set OTEL_EXPORTER_OTLP_PROTOCOL=http/json' });
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) req.destroy();
-        else chunks.push(c);
-      });
-      req.on('end', () => {
-        try {
-          const spans = otlpToSpans(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          this.onSpans(spans);
-          reply(200, {});
-        } catch (err) {
-          reply(400, { error: (err as Error).message.slice(0, 500) });
-        }
-      });
-    });
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const encoding = encodingOf(req.headers['content-type'] ?? '');
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'POST' || path !== '/v1/traces') {
+      req.resume();
+      return reply(res, encoding ?? 'json', 404, `only POST /v1/traces is served here (spans; not ${req.method} ${path})`);
+    }
+    if (encoding === null) {
+      req.resume();
+      return reply(res, 'json', 415, 'send OTLP as application/x-protobuf or application/json');
+    }
+    try {
+      let body = await readBody(req);
+      if (body === null) return reply(res, encoding, 413, `body over ${MAX_BODY} bytes`);
+      const contentEncoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+      if (contentEncoding === 'gzip') body = await gunzipAsync(body);
+      else if (contentEncoding !== 'identity') return reply(res, encoding, 415, `unsupported content-encoding ${contentEncoding} (gzip or none)`);
+      const request = encoding === 'protobuf' ? decodeOtlpTraceProtobuf(body) : JSON.parse(body.toString('utf8'));
+      this.onSpans(otlpToSpans(request));
+      reply(res, encoding, 200);
+    } catch (err) {
+      if (!res.headersSent) reply(res, encoding, 400, (err as Error).message.slice(0, 500));
+    }
   }
 
   /** Listens on `port` (4318 is OTLP/HTTP's default); falls back to a free port when it is taken. */
