@@ -20,6 +20,11 @@ function findTests(dir) {
   return out;
 }
 
+// Every process the tests start inherits this id, so the leak check below finds exactly this run's leftovers
+// (and not those of another checkout's run on the same machine).
+const runId = `${process.pid}-${Date.now()}`;
+process.env.DEVMESH_TEST_RUN = runId;
+
 const files = findTests(testRoot)
   .filter((f) => filter.length === 0 || filter.some((x) => relative(testRoot, f).includes(x)))
   .sort();
@@ -37,13 +42,13 @@ const reporter = stream.compose(spec);
 reporter.pipe(process.stdout, { end: false });
 await new Promise((resolve) => reporter.on('end', resolve));
 
-// Leak check: every process the mesh starts carries DEVMESH_HOME in its environment, and tests use
-// temporary homes named devmesh-test-*; any such process still alive was leaked.
+// Leak check: every process the mesh starts carries DEVMESH_HOME in its environment (tests use temporary
+// homes named devmesh-test-*) and this run's DEVMESH_TEST_RUN; any such process still alive was leaked.
 const leaked = [];
 for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
   try {
     const env = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    if (/(^|\0)DEVMESH_HOME=[^\0]*devmesh-test-/.test(env)) {
+    if (/(^|\0)DEVMESH_HOME=[^\0]*devmesh-test-/.test(env) && new RegExp(`(^|\\0)DEVMESH_TEST_RUN=${runId}(\\0|$)`).test(env)) {
       leaked.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ')}`);
     }
   } catch { /* gone or not ours */ }

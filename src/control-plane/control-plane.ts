@@ -368,6 +368,11 @@ export class ControlPlane {
       this.log(`${needsRestart.join(', ')} changed in the mesh file: policy is applied now; restart devmesh up for the rest`);
     }
     next = applicable;
+    if (JSON.stringify(next) === JSON.stringify(this.mesh)) {
+      // Re-read without a change (the watcher after an API apply, an editor touching the file): no new version.
+      this.configError = null;
+      return;
+    }
     const previous = this.mesh;
     this.mesh = next;
     const problems = await this.pushAll();

@@ -210,8 +210,11 @@ test('every screen of the UI against a real mesh', { skip: !existsSync(CHROMIUM)
     const onDisk = readFileSync(join(mesh.dir, 'devmesh.yaml'), 'utf8');
     assert.match(onDisk, /# back fails every other request/, 'comments kept');
     assert.match(onDisk, /attempts: 3/);
-    const status = await mesh.api<StatusResponse>('/api/status');
-    for (const s of status.services) for (const i of s.instances) assert.equal(i.sidecar.ackedVersion, status.config.version, `${i.id} ACKed`);
+    // Pushes are asynchronous: every sidecar ACKs the applied version shortly after the apply answers.
+    await waitFor('every sidecar to ACK the applied version', async () => {
+      const status = await mesh.api<StatusResponse>('/api/status');
+      return status.services.every((s) => s.instances.every((i) => i.sidecar.ackedVersion === status.config.version && i.sidecar.lastNack === null));
+    }, 10_000);
     assert.ok((await page.locator('[data-testid=sidecar-ack]').count()) >= 2);
 
     const after = await traffic(front, 8);
