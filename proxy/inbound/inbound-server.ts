@@ -21,6 +21,7 @@ import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
+import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
 import { classifyTransportError } from '../outbound/retry.js';
 
 export const PEER_HEADER = 'x-devmesh-peer';
@@ -286,13 +287,15 @@ export class InboundServer {
     res.once('close', () => {
       const workload = this.ctx.workload;
       const durationMs = performance.now() - t0;
-      const attributes: Record<string, string | boolean> = { mtls };
+      const attributes: Record<string, string | number | boolean> = { mtls };
       if (peer !== null) attributes['peer.spiffe'] = peer;
       if (verdict !== null) {
         attributes['authz.allowed'] = verdict.allowed;
         attributes['authz.by'] = verdict.by;
         if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
       }
+      recordHeaders(attributes, 'request', req.headers);
+      recordResponseHeaders(attributes, res);
       const spanError = error ?? (res.writableEnded ? null : 'downstream-closed');
       this.ctx.spans.record({
         traceId,

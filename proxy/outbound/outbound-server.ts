@@ -30,6 +30,7 @@ import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
+import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
 import { pickDestination, type CompiledDestination, type CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { applyRequestOps, applyResponseOps, cookieValue } from './header-ops.js';
@@ -301,6 +302,8 @@ export class OutboundServer {
     if (state.upstreamPath !== null && state.upstreamPath !== target) attributes['upstream.path'] = state.upstreamPath;
     if (state.events !== '') attributes.events = state.events;
     if (state.detail !== null) attributes['error.detail'] = state.detail;
+    recordHeaders(attributes, 'request', _req.headers);
+    recordResponseHeaders(attributes, res);
     const peerService = destination?.service ?? this.service;
     this.ctx.spans.record({
       traceId,

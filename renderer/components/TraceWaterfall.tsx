@@ -224,7 +224,7 @@ function SpanDetails({ span, traceStart }: { span: Span; traceStart: number }) {
     ['attempts', String(span.attempts)],
   ];
   if (span.error) fields.push(['error', span.error]);
-  const attributes = Object.entries(span.attributes).sort(([a], [b]) => a.localeCompare(b));
+  const { attributes, request, response } = splitHeaders(span.attributes);
   return (
     <div className="span-details" data-testid="span-details">
       <h3>
@@ -252,7 +252,59 @@ function SpanDetails({ span, traceStart }: { span: Span; traceStart: number }) {
           ))}
         </dl>
       )}
+      <HeaderTable title="Request headers" testId="span-request-headers" headers={request} />
+      <HeaderTable title="Response headers" testId="span-response-headers" headers={response} />
     </div>
+  );
+}
+
+const REQUEST_HEADER = 'http.request.header.';
+const RESPONSE_HEADER = 'http.response.header.';
+
+/**
+ * The sidecars record headers as OpenTelemetry attributes (`http.request.header.<name>`, redacted and
+ * bounded in proxy/tracing/span-headers.ts); the detail shows them as two tables, the rest as attributes.
+ */
+export function splitHeaders(all: Span['attributes']): { attributes: [string, Span['attributes'][string]][]; request: [string, string][]; response: [string, string][] } {
+  const attributes: [string, Span['attributes'][string]][] = [];
+  const request: [string, string][] = [];
+  const response: [string, string][] = [];
+  for (const [k, v] of Object.entries(all)) {
+    if (k.startsWith(REQUEST_HEADER)) request.push([k.slice(REQUEST_HEADER.length), String(v)]);
+    else if (k.startsWith(RESPONSE_HEADER)) response.push([k.slice(RESPONSE_HEADER.length), String(v)]);
+    else attributes.push([k, v]);
+  }
+  const byName = (a: [string, unknown], b: [string, unknown]) => a[0].localeCompare(b[0]);
+  return { attributes: attributes.sort(byName), request: request.sort(byName), response: response.sort(byName) };
+}
+
+function HeaderTable({ title, testId, headers }: { title: string; testId: string; headers: [string, string][] }) {
+  return (
+    <>
+      <h4>{title}</h4>
+      {headers.length === 0 ? (
+        <p className="muted small" data-testid={`${testId}-none`}>
+          none recorded
+        </p>
+      ) : (
+        <table className="grid header-table" data-testid={testId}>
+          <thead>
+            <tr>
+              <th>name</th>
+              <th>value</th>
+            </tr>
+          </thead>
+          <tbody>
+            {headers.map(([name, value]) => (
+              <tr key={name} data-testid="header-row" data-header={name}>
+                <td className="mono">{name}</td>
+                <td className={value === '[redacted]' ? 'mono muted' : 'mono'}>{value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }
 

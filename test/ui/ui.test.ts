@@ -170,6 +170,14 @@ test('every screen of the UI against a real mesh', { skip: !existsSync(CHROMIUM)
     assert.ok((await waterfall.locator('[data-testid=span-row][data-critical=true]').count()) >= 2, 'critical path marked');
     await waterfall.locator('[data-testid=span-row][data-service=back]').first().click();
     await page.locator('[data-testid=span-details]').waitFor();
+    // The span detail shows the request and response headers the sidecar recorded, in two tables.
+    const requestHeaders = page.locator('[data-testid=span-details] [data-testid=span-request-headers]');
+    await requestHeaders.waitFor();
+    assert.match(await requestHeaders.locator('[data-testid=header-row][data-header=traceparent]').innerText(), /traceparent\s+00-[0-9a-f]{32}-/);
+    const responseHeaders = page.locator('[data-testid=span-details] [data-testid=span-response-headers]');
+    await responseHeaders.waitFor();
+    assert.ok((await responseHeaders.locator('[data-testid=header-row]').count()) > 0, 'response headers listed');
+    assert.equal(await page.locator('[data-testid=span-details] dt', { hasText: /^http\.request\.header\./ }).count(), 0, 'headers are not repeated as attributes');
     await shot('traces');
     const download = page.waitForEvent('download');
     await page.locator('[data-testid=export-otlp]').click();
