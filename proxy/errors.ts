@@ -60,12 +60,83 @@ export class ProxyError extends Error {
   }
 }
 
-/** Writes the proxy's own response for `err` and returns the code for the span. */
-export function rescue(res: ServerResponse, err: unknown, route: string | null): ProxyErrorCode {
+/** gRPC status for each code, for a gRPC caller (Envoy's HTTP→gRPC mapping; a timeout is DEADLINE_EXCEEDED). */
+const GRPC_STATUS: Record<ProxyErrorCode, number> = {
+  'no-route': 12, // UNIMPLEMENTED
+  'no-endpoints': 14, // UNAVAILABLE
+  'no-healthy-endpoints': 14,
+  'connect-failure': 14,
+  timeout: 4, // DEADLINE_EXCEEDED
+  'upstream-reset': 14,
+  overflow: 14,
+  denied: 7, // PERMISSION_DENIED
+  'fault-abort': 14,
+  internal: 13, // INTERNAL
+};
+
+/** Envoy's Grpc::Utility::httpToGrpcStatus, for an HTTP fault abort sent to a gRPC caller. */
+function grpcStatusOfHttp(status: number): number {
+  switch (status) {
+    case 400:
+      return 13;
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 404:
+      return 12;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14;
+    default:
+      return 2;
+  }
+}
+
+/** The gRPC spec's percent-encoding for grpc-message: only '%' and bytes outside printable ASCII are encoded. */
+function grpcMessage(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * To a gRPC caller the proxy answers in gRPC: a trailers-only response (HTTP 200, content-type
+ * application/grpc, grpc-status, grpc-message, in one HEADERS frame that ends the stream), so the client
+ * library reports the status instead of a protocol error. x-devmesh-error and the other headers stay.
+ */
+function rescueGrpc(res: ServerResponse, err: ProxyError, route: string | null): void {
+  const headers: OutgoingHttpHeaders = { ...err.headers };
+  const explicit = headers['grpc-status'];
+  const status = explicit !== undefined ? String(explicit) : String(err.code === 'fault-abort' ? grpcStatusOfHttp(err.status) : GRPC_STATUS[err.code]);
+  headers['content-type'] = 'application/grpc';
+  headers['grpc-status'] = status;
+  if (headers['grpc-message'] === undefined) headers['grpc-message'] = grpcMessage(`${err.code}: ${err.message}`);
+  headers[PROXY_ERROR_HEADER] = err.code;
+  if (route !== null) headers[ROUTE_HEADER] = route;
+  res.statusCode = 200;
+  for (const name in headers) {
+    const v = headers[name];
+    if (v !== undefined) res.setHeader(name, v);
+  }
+  // No writeHead: Node's HTTP/2 compatibility layer then sends one HEADERS frame with END_STREAM.
+  res.end();
+}
+
+/** Writes the proxy's own response for `err` and returns the code for the span. `grpc`: the caller speaks gRPC. */
+export function rescue(res: ServerResponse, err: unknown, route: string | null, grpc = false): ProxyErrorCode {
   const proxyErr = err instanceof ProxyError ? err : new ProxyError('internal', (err as Error)?.message ?? String(err));
   if (res.headersSent || res.destroyed) {
     // Too late for a status line: cutting the connection is the only honest signal left.
     res.destroy();
+    return proxyErr.code;
+  }
+  if (grpc) {
+    rescueGrpc(res, proxyErr, route);
     return proxyErr.code;
   }
   const body = `${proxyErr.code}: ${proxyErr.message}\n`;

@@ -4,9 +4,16 @@
 // AUDIT policies never change the verdict; a match is reported in the span.
 // Within a rule, from / to / when AND; entries of from (and of to) OR; fields of one entry AND;
 // values of one field OR, with Istio's wildcards: "*" (present), "prefix*", "*suffix".
+// A raw TCP connection has only connection-level attributes (source principal / namespace / ip,
+// destination port). Istio's rule for the HTTP-only fields (methods, paths, hosts, request.* conditions)
+// on TCP traffic, from its "Authorization for TCP traffic" task: an ALLOW (or AUDIT) rule that uses one is
+// ignored whole (it matches no connection); a DENY rule has those fields dropped and the rest evaluated,
+// so a DENY rule with only HTTP-only fields denies every connection.
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationRule, AuthorizationSource } from '../protocol.js';
 
 export interface AuthzRequest {
+  /** 'tcp': a raw connection; method, path, host and headers are empty and HTTP-only fields follow Istio's TCP rule. */
+  layer?: 'http' | 'tcp';
   method: string;
   path: string;
   host: string;
@@ -99,15 +106,44 @@ function ruleMatches(rule: AuthorizationRule, r: AuthzRequest): boolean {
   return true;
 }
 
+const HTTP_CONDITION = /^request\./;
+
+function operationUsesHttp(o: AuthorizationOperation): boolean {
+  return o.methods !== undefined || o.notMethods !== undefined || o.paths !== undefined || o.notPaths !== undefined || o.hosts !== undefined || o.notHosts !== undefined;
+}
+
+/** True when the rule names a field a TCP connection does not have (methods, paths, hosts, request.* conditions). */
+export function ruleUsesHttp(rule: AuthorizationRule): boolean {
+  return (rule.to ?? []).some(operationUsesHttp) || (rule.when ?? []).some((c) => HTTP_CONDITION.test(c.key));
+}
+
+/** A DENY rule as Istio applies it to TCP: the HTTP-only fields dropped (an operation left empty matches any). */
+function withoutHttpFields(rule: AuthorizationRule): AuthorizationRule {
+  return {
+    ...(rule.from !== undefined ? { from: rule.from } : {}),
+    ...(rule.to !== undefined ? { to: rule.to.map((o) => ({ ports: o.ports, notPorts: o.notPorts })) } : {}),
+    ...(rule.when !== undefined ? { when: rule.when.filter((c) => !HTTP_CONDITION.test(c.key)) } : {}),
+  };
+}
+
 /** The index of the first rule of `policy` that matches, or -1 (a policy without rules matches nothing). */
 function matchingRule(policy: AuthorizationPolicy, r: AuthzRequest): number {
   if (policy.rules === null) return -1;
-  return policy.rules.findIndex((rule) => ruleMatches(rule, r));
+  if (r.layer !== 'tcp') return policy.rules.findIndex((rule) => ruleMatches(rule, r));
+  return policy.rules.findIndex((rule) => {
+    if (!ruleUsesHttp(rule)) return ruleMatches(rule, r);
+    return policy.action === 'DENY' ? ruleMatches(withoutHttpFields(rule), r) : false;
+  });
 }
 
 export function authorize(policies: readonly AuthorizationPolicy[], r: AuthzRequest): AuthzVerdict {
   const notes: string[] = [];
   for (const p of policies) {
+    if (r.layer === 'tcp' && p.action !== 'CUSTOM') {
+      p.rules?.forEach((rule, i) => {
+        if (ruleUsesHttp(rule)) notes.push(`${p.action} ${p.name}[${i}] uses HTTP-only fields: ${p.action === 'DENY' ? 'they are dropped for TCP' : 'ignored for TCP'}`);
+      });
+    }
     if (p.action === 'CUSTOM') notes.push(`CUSTOM ${p.name} not enforced (no external authorizer)`);
     if (p.action === 'AUDIT') {
       const i = matchingRule(p, r);

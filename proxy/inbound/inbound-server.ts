@@ -13,16 +13,31 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
 import { Pool } from '../undici-pool.js';
-import { AUTHZ_HEADER, DEADLINE_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
+import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
+import { upgradeOrRefusal, writeRefusal } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
 import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
 import { classifyTransportError } from '../outbound/retry.js';
+import type { TcpLabels } from '../metrics.js';
+
+/** A connection's server span, filled in while it lives. */
+interface ConnectionTrace {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | null;
+  flags: string;
+  startMs: number;
+  t0: number;
+  peer: string | null;
+  mtls: boolean;
+  verdict: AuthzVerdict | null;
+}
 
 export const PEER_HEADER = 'x-devmesh-peer';
 /** A client's x-devmesh-peer is never trusted: only the verified certificate speaks for the peer. */
@@ -126,24 +141,50 @@ export class InboundServer {
     else this.plainServer.emit('connection', socket);
   }
 
-  /** protocol: tcp — bytes to and from the app, unparsed; counted in Istio's TCP metrics. */
+  /** protocol: tcp — authorized on connection attributes, then bytes to and from the app, unparsed; counted in Istio's TCP metrics. */
   private toApp(socket: net.Socket, mtls: boolean): void {
     const peer = mtls ? peerSpiffeId(socket as TLSSocket) : null;
-    const workload = this.ctx.workload;
-    const labels = {
-      reporter: 'destination',
-      source_workload: peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1),
-      destination_workload: workload.service,
-      destination_service: workload.service,
-      connection_security_policy: mtls ? 'mutual_tls' : 'none',
-    };
+    const conn = this.connectionTrace(undefined, peer, mtls);
+    if (this.authorization.length > 0) {
+      conn.verdict = authorize(this.authorization, {
+        layer: 'tcp',
+        method: '',
+        path: '',
+        host: '',
+        port: this.appPort,
+        headers: {},
+        peer,
+        sourceIp: socket.remoteAddress ?? '',
+      });
+      if (!conn.verdict.allowed) {
+        // Envoy's RBAC network filter closes a denied connection; nothing reaches the app.
+        socket.destroy();
+        this.recordConnection(conn, 'TCP', '', 0, 'denied', 0, 0);
+        return;
+      }
+    }
+    const labels = this.tcpLabels(peer, mtls);
     const app = net.connect({ host: '127.0.0.1', port: this.appPort, noDelay: true });
     this.ctx.metrics.tcp(labels, 'open');
     let closed = false;
+    let failed: string | null = null;
+    // Counted here rather than read from bytesRead/bytesWritten, which TLS sockets do not keep for decrypted bytes.
+    let bytesIn = 0;
+    let bytesOut = 0;
+    socket.on('data', (chunk: Buffer) => {
+      bytesIn += chunk.length;
+    });
+    app.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+    });
+    app.once('error', (err: Error) => {
+      if (failed === null) failed = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
+    });
     const done = (): void => {
       if (closed) return;
       closed = true;
-      this.ctx.metrics.tcp(labels, 'close', app.bytesWritten, app.bytesRead);
+      this.ctx.metrics.tcp(labels, 'close', bytesIn, bytesOut);
+      this.recordConnection(conn, 'TCP', '', 0, failed, bytesIn, bytesOut);
       socket.destroy();
       app.destroy();
     };
@@ -155,22 +196,142 @@ export class InboundServer {
     app.pipe(socket);
   }
 
-  /** WebSocket and other HTTP/1.1 upgrades to the app: the handshake through undici, then bytes both ways. */
+  private tcpLabels(peer: string | null, mtls: boolean): TcpLabels {
+    const workload = this.ctx.workload;
+    return {
+      reporter: 'destination',
+      source_workload: peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1),
+      destination_workload: workload.service,
+      destination_service: workload.service,
+      connection_security_policy: mtls ? 'mutual_tls' : 'none',
+    };
+  }
+
+  /** The server span of a connection (raw TCP or an upgraded WebSocket), started now. */
+  private connectionTrace(traceparent: string | string[] | undefined, peer: string | null, mtls: boolean): ConnectionTrace {
+    const parent = parseTraceparent(traceparent);
+    return {
+      traceId: parent?.traceId ?? newTraceId(),
+      spanId: newSpanId(),
+      parentSpanId: parent?.spanId ?? null,
+      flags: parent?.flags ?? '01',
+      startMs: Date.now(),
+      t0: performance.now(),
+      peer,
+      mtls,
+      verdict: null,
+    };
+  }
+
+  /** Span for a connection's whole life: duration is how long it stayed open, bytes in (from the caller) and out. */
+  private recordConnection(conn: ConnectionTrace, method: string, path: string, status: number, error: string | null, bytesIn: number, bytesOut: number): void {
+    const workload = this.ctx.workload;
+    const attributes: Record<string, string | number | boolean> = { mtls: conn.mtls, protocol: method === 'TCP' ? 'tcp' : 'websocket', 'bytes.in': bytesIn, 'bytes.out': bytesOut };
+    if (conn.peer !== null) attributes['peer.spiffe'] = conn.peer;
+    if (conn.verdict !== null) {
+      attributes['authz.allowed'] = conn.verdict.allowed;
+      attributes['authz.by'] = conn.verdict.by;
+      if (conn.verdict.notes.length > 0) attributes['authz.notes'] = conn.verdict.notes.join('; ');
+    }
+    this.ctx.spans.record({
+      traceId: conn.traceId,
+      spanId: conn.spanId,
+      parentSpanId: conn.parentSpanId,
+      kind: 'server',
+      service: workload.service,
+      instanceId: workload.instanceId,
+      peerService: null,
+      method,
+      path,
+      status,
+      startMs: conn.startMs,
+      durationMs: performance.now() - conn.t0,
+      attempts: 1,
+      error,
+      attributes,
+    });
+  }
+
+  /** WebSocket and other HTTP/1.1 upgrades to the app: authorized like a request, the handshake through undici, then bytes both ways. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const tlsSocket = req.socket as TLSSocket;
-    const peer = tlsSocket.encrypted === true ? peerSpiffeId(tlsSocket) : null;
+    const mtls = tlsSocket.encrypted === true;
+    const peer = mtls ? peerSpiffeId(tlsSocket) : null;
+    const method = req.method ?? 'GET';
+    const target = originFormTarget(req.url);
+    const conn = this.connectionTrace(req.headers.traceparent, peer, mtls);
+    const workload = this.ctx.workload;
+    const requestMetric = (status: number, flags: string): void =>
+      this.ctx.metrics.request(
+        {
+          reporter: 'destination',
+          source_workload: peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1),
+          source_version: 'unknown',
+          destination_workload: workload.service,
+          destination_version: workload.version || 'unknown',
+          destination_service: workload.service,
+          request_protocol: 'http',
+          response_code: String(status),
+          grpc_response_status: '',
+          response_flags: flags,
+          connection_security_policy: mtls ? 'mutual_tls' : 'none',
+        },
+        performance.now() - conn.t0,
+      );
+    const refuse = (status: number, code: ProxyErrorCode, extra: string): void => {
+      const body = `${code}\n`;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${PROXY_ERROR_HEADER}: ${code}\r\n${extra}content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      this.recordConnection(conn, method, target, status, code, 0, 0);
+      requestMetric(status, RESPONSE_FLAGS[code]);
+    };
+    if (this.authorization.length > 0) {
+      conn.verdict = authorize(this.authorization, {
+        method,
+        path: pathOnly(target),
+        host: String(req.headers.host ?? ''),
+        port: this.appPort,
+        headers: req.headers,
+        peer,
+        sourceIp: tlsSocket.remoteAddress ?? '',
+      });
+      if (!conn.verdict.allowed) {
+        // Denied before anything reaches the app: no upgrade, a 403 naming the policy, as for a request.
+        refuse(403, 'denied', `${AUTHZ_HEADER}: ${conn.verdict.by.replace(/[\r\n]/g, ' ')}\r\n`);
+        return;
+      }
+    }
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     if (peer !== null) headers.push(PEER_HEADER, peer);
-    if (req.headers.traceparent !== undefined) headers.push('traceparent', String(req.headers.traceparent));
-    this.pool.upgrade({ path: originFormTarget(req.url), method: req.method ?? 'GET', headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
-      ({ headers: responseHeaders, socket: app }) => {
+    headers.push('traceparent', formatTraceparent(conn.traceId, conn.spanId, conn.flags));
+    upgradeOrRefusal(this.pool, { path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+      (outcome) => {
+        if (!outcome.upgraded) {
+          // The app refused the upgrade: its answer goes back as it is.
+          writeRefusal(socket, outcome);
+          this.recordConnection(conn, method, target, outcome.status, null, 0, 0);
+          requestMetric(outcome.status, '-');
+          return;
+        }
+        const { headers: responseHeaders, socket: app } = outcome;
         let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
         for (const [name, value] of Object.entries(responseHeaders)) {
           for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
         }
         socket.write(`${head101}\r\n`);
         if (head.length > 0) app.write(head);
+        const labels = this.tcpLabels(peer, mtls);
+        this.ctx.metrics.tcp(labels, 'open');
+        let closed = false;
         const done = (): void => {
+          if (closed) return;
+          closed = true;
+          const bytesIn = (app as net.Socket).bytesWritten ?? 0;
+          const bytesOut = (app as net.Socket).bytesRead ?? 0;
+          this.ctx.metrics.tcp(labels, 'close', bytesIn, bytesOut);
+          this.recordConnection(conn, method, target, 101, null, bytesIn, bytesOut);
+          requestMetric(101, '-');
           socket.destroy();
           app.destroy();
         };
@@ -181,7 +342,7 @@ export class InboundServer {
         socket.pipe(app);
         app.pipe(socket);
       },
-      () => socket.end('HTTP/1.1 502 Bad Gateway\r\nx-devmesh-error: upstream-reset\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'),
+      (err: unknown) => refuse(classifyTransportError(err) === 'connect-failure' ? 503 : 502, classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset', ''),
     );
   }
 
@@ -346,7 +507,7 @@ export class InboundServer {
       });
       if (!verdict.allowed) {
         req.resume();
-        error = rescue(res, new ProxyError('denied', `RBAC: access denied by ${verdict.by}`, undefined, { [AUTHZ_HEADER]: verdict.by }), null);
+        error = rescue(res, new ProxyError('denied', `RBAC: access denied by ${verdict.by}`, undefined, { [AUTHZ_HEADER]: verdict.by }), null, grpc);
         return;
       }
     }
@@ -391,12 +552,12 @@ export class InboundServer {
       (err: unknown) => {
         clearTimeout(timer);
         if (signal?.aborted) {
-          error = rescue(res, new ProxyError('timeout', `app at 127.0.0.1:${this.appPort} did not answer within the propagated deadline of ${budget} ms`), null);
+          error = rescue(res, new ProxyError('timeout', `app at 127.0.0.1:${this.appPort} did not answer within the propagated deadline of ${budget} ms`), null, grpc);
           return;
         }
         const kind = classifyTransportError(err);
         const detail = `app at 127.0.0.1:${this.appPort}: ${(err as Error)?.message ?? String(err)}`;
-        error = rescue(res, new ProxyError(kind === 'connect-failure' ? 'connect-failure' : 'upstream-reset', detail), null);
+        error = rescue(res, new ProxyError(kind === 'connect-failure' ? 'connect-failure' : 'upstream-reset', detail), null, grpc);
       },
     );
   }

@@ -26,6 +26,7 @@ import type { H2Response } from '../h2-client.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';
+import { upgradeOrRefusal, writeRefusal } from '../upgrade.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
@@ -174,8 +175,11 @@ export class OutboundServer {
       destination_service: target.set.service,
       connection_security_policy: target.tls !== null ? 'mutual_tls' : 'none',
     };
+    const startMs = Date.now();
+    const t0 = performance.now();
     if (endpoint === undefined) {
       socket.destroy();
+      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, 'no-endpoints', { mtls: target.tls !== null, protocol: 'tcp' });
       return;
     }
     const { host, port } = endpoint.address;
@@ -196,10 +200,31 @@ export class OutboundServer {
     const done = (): void => {
       if (closed) return;
       closed = true;
-      this.ctx.metrics.tcp(labels, 'close', upstream.bytesWritten, upstream.bytesRead);
+      this.ctx.metrics.tcp(labels, 'close', sent, received);
+      // Client span over the connection's life; bytes.out went to the destination, bytes.in came back.
+      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failed, {
+        mtls: target.tls !== null,
+        protocol: 'tcp',
+        endpoint: endpoint.instanceId,
+        'bytes.out': sent,
+        'bytes.in': received,
+      });
       socket.destroy();
       upstream.destroy();
     };
+    let failed: string | null = null;
+    // A TLSSocket's bytesRead/bytesWritten do not count plaintext bytes: count both ways here.
+    let received = 0;
+    let sent = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
+    upstream.once('error', (err: Error) => {
+      if (failed === null) failed = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
+    });
     upstream.once('error', done);
     socket.once('error', done);
     upstream.once('close', done);
@@ -218,22 +243,65 @@ export class OutboundServer {
     const fail = (status: number, code: string): void => {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${PROXY_ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     };
-    if (route === null || route.destinations.length === 0) return fail(404, 'no-route');
+    const parent = parseTraceparent(req.headers.traceparent);
+    const traceId = parent?.traceId ?? newTraceId();
+    const spanId = newSpanId();
+    const startMs = Date.now();
+    const t0 = performance.now();
+    const attributes: SpanRecord['attributes'] = { listener: this.service, protocol: 'websocket' };
+    const span = (status: number, error: string | null, peerService: string): void =>
+      this.connectionSpan(traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
+    if (route === null || route.destinations.length === 0) {
+      span(404, 'no-route', this.service);
+      return fail(404, 'no-route');
+    }
+    attributes.route = route.label;
     const destination = pickDestination(route.destinations, route.totalWeight);
     const endpoint = destination.set.pick(null, null);
-    if (endpoint === undefined) return fail(503, 'no-endpoints');
+    attributes.mtls = destination.tls;
+    if (endpoint === undefined) {
+      span(503, 'no-endpoints', destination.service);
+      return fail(503, 'no-endpoints');
+    }
+    attributes.endpoint = endpoint.instanceId;
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
-    const parent = parseTraceparent(req.headers.traceparent);
-    headers.push('traceparent', formatTraceparent(parent?.traceId ?? newTraceId(), newSpanId(), parent?.flags ?? '01'));
-    endpoint.pool.upgrade({ path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
-      ({ headers: responseHeaders, socket: upstream }) => {
+    headers.push('traceparent', formatTraceparent(traceId, spanId, parent?.flags ?? '01'));
+    upgradeOrRefusal(endpoint.pool, { path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+      (outcome) => {
+        if (!outcome.upgraded) {
+          // Refused upstream (the destination's authorization, or the app): the client gets that answer.
+          span(outcome.status, outcome.headers[PROXY_ERROR_HEADER] !== undefined ? String(outcome.headers[PROXY_ERROR_HEADER]) : null, destination.service);
+          writeRefusal(socket, outcome);
+          return;
+        }
+        const { headers: responseHeaders, socket: upstream } = outcome;
         let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
         for (const [name, value] of Object.entries(responseHeaders)) {
           for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
         }
         socket.write(`${head101}\r\n`);
         if (head.length > 0) upstream.write(head);
+        const labels = {
+          reporter: 'source',
+          source_workload: workload.service,
+          destination_workload: destination.service,
+          destination_service: destination.service,
+          connection_security_policy: destination.tls ? 'mutual_tls' : 'none',
+        };
+        this.ctx.metrics.tcp(labels, 'open');
+        let closed = false;
+        let received = 0;
+        upstream.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+        });
         const done = (): void => {
+          if (closed) return;
+          closed = true;
+          const sent = (upstream as net.Socket).bytesWritten ?? 0;
+          this.ctx.metrics.tcp(labels, 'close', sent, received);
+          attributes['bytes.out'] = sent;
+          attributes['bytes.in'] = received;
+          span(101, null, destination.service);
           socket.destroy();
           upstream.destroy();
         };
@@ -244,8 +312,46 @@ export class OutboundServer {
         socket.pipe(upstream);
         upstream.pipe(socket);
       },
-      (err: unknown) => fail(classifyTransportError(err) === 'connect-failure' ? 503 : 502, classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset'),
+      (err: unknown) => {
+        const connect = classifyTransportError(err) === 'connect-failure';
+        span(connect ? 503 : 502, connect ? 'connect-failure' : 'upstream-reset', destination.service);
+        fail(connect ? 503 : 502, connect ? 'connect-failure' : 'upstream-reset');
+      },
     );
+  }
+
+  /** The client span of a connection (raw TCP, or a WebSocket after its upgrade): duration is its whole life. */
+  private connectionSpan(
+    traceId: string,
+    parentSpanId: string | null,
+    peerService: string,
+    method: string,
+    path: string,
+    status: number,
+    startMs: number,
+    t0: number,
+    error: string | null,
+    attributes: SpanRecord['attributes'],
+    spanId = newSpanId(),
+  ): void {
+    const workload = this.ctx.workload;
+    this.ctx.spans.record({
+      traceId,
+      spanId,
+      parentSpanId,
+      kind: 'client',
+      service: workload.service,
+      instanceId: workload.instanceId,
+      peerService,
+      method,
+      path,
+      status,
+      startMs,
+      durationMs: performance.now() - t0,
+      attempts: 1,
+      error,
+      attributes,
+    });
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -263,7 +369,7 @@ export class OutboundServer {
 
     this.forward(req, res, method, target, traceId, spanId, flags, state).catch((err: unknown) => {
       if (err instanceof ProxyError && state.detail === null) state.detail = err.message;
-      state.error = rescue(res, err, state.route?.label ?? null);
+      state.error = rescue(res, err, state.route?.label ?? null, isGrpc(req.headers['content-type']));
     });
   }
 
@@ -400,6 +506,12 @@ export class OutboundServer {
     // The caller's remaining budget (a sidecar upstream of our app set it) caps the route timeout.
     const propagated = Number(req.headers[DEADLINE_HEADER]);
     if (propagated > 0 && (timeoutMs === undefined || propagated < timeoutMs)) timeoutMs = propagated;
+    // So does a gRPC caller's own deadline (grpc-timeout).
+    const grpcTimeout = req.headers['grpc-timeout'];
+    if (grpcTimeout !== undefined) {
+      const deadline = parseGrpcTimeout(grpcTimeout);
+      if (deadline !== null && (timeoutMs === undefined || deadline < timeoutMs)) timeoutMs = deadline;
+    }
 
     // The body always streams through; a copy is kept only when a retry or a mirror may need it again.
     const mirror = route.mirror !== undefined && Math.random() * 100 < route.mirror.percent ? route.mirror : undefined;
@@ -563,6 +675,8 @@ export class OutboundServer {
           const c = (controller = new AbortController());
           timer = setTimeout(() => c.abort(), budget);
           headers = [...baseHeaders, DEADLINE_HEADER, String(Math.max(1, Math.floor(budget)))];
+          // A gRPC upstream gets the remaining budget as its own deadline, re-encoded (as Envoy does).
+          if (isGrpc(rr.headers['content-type'])) headers = withGrpcTimeout(headers, budget);
         }
 
         let failure: TransportFailure;
@@ -705,6 +819,28 @@ export class OutboundServer {
     const wait = Math.min(backoffMs(retry), Math.max(0, deadline - performance.now()));
     if (wait > 0) await sleep(wait);
   }
+}
+
+function isGrpc(contentType: string | string[] | undefined): boolean {
+  return typeof contentType === 'string' && contentType.startsWith('application/grpc');
+}
+
+const GRPC_TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+
+/** A grpc-timeout value ("100m", "5S": at most 8 digits and a unit) in milliseconds; null when malformed. */
+export function parseGrpcTimeout(value: string | string[]): number | null {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(Array.isArray(value) ? value[0] ?? '' : value);
+  if (m === null) return null;
+  const ms = Number(m[1]) * GRPC_TIMEOUT_UNITS[m[2]!]!;
+  return ms > 0 ? Math.max(1, ms) : null;
+}
+
+/** The header list with grpc-timeout replaced by `ms`, in milliseconds (rounded up, so never 0). */
+function withGrpcTimeout(headers: string[], ms: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'grpc-timeout') out.push(headers[i]!, headers[i + 1]!);
+  out.push('grpc-timeout', `${Math.min(99_999_999, Math.max(1, Math.ceil(ms)))}m`);
+  return out;
 }
 
 function toList(v: OutgoingHttpHeaders[string]): string[] {
