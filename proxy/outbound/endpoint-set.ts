@@ -1,7 +1,10 @@
 // The endpoints of one destination (a service, or one subset of it: Istio makes each subset its own
 // cluster) and everything per-destination that decides where a try goes or whether it goes at all:
 //   load balancer     — ROUND_ROBIN, LEAST_REQUEST (power of two choices), RANDOM, consistentHash;
-//   outlier detection — Envoy's consecutive-5xx / consecutive-gateway-error ejection, time × ejections;
+//   outlier detection — Envoy's consecutive-5xx / consecutive-gateway-error ejection, inline as in Envoy,
+//                       for baseEjectionTime × the ejection multiplier (capped at Envoy's max_ejection_time,
+//                       300 s); the multiplier goes down by one for each interval the endpoint spends
+//                       un-ejected (Envoy's interval sweep), so a recovered endpoint's next ejection is short again;
 //   circuit breaker   — connectionPool limits; overflow is shed at once (503 + x-devmesh-error: overflow);
 //   retry budget      — Linkerd's: retries ≤ ratio × requests + minPerSecond × window.
 // Endpoint health (ejections, active requests) lives in EndpointHealth objects that outlive config
@@ -15,10 +18,16 @@ export class EndpointHealth {
   active = 0;
   consecutive5xx = 0;
   consecutiveGateway = 0;
+  /** Envoy's ejection multiplier: +1 per ejection, −1 per interval spent un-ejected. */
   ejections = 0;
   /** performance.now() until which the endpoint is ejected; 0 = not ejected. */
   ejectedUntil = 0;
+  /** Start of the healthy stretch not yet counted against `ejections`. */
+  decayFrom = 0;
 }
+
+/** Envoy's default max_ejection_time (Istio does not expose it). */
+const MAX_EJECTION_TIME_MS = 300_000;
 
 export interface UpstreamEndpoint {
   instanceId: string;
@@ -226,6 +235,7 @@ export class EndpointSet {
     h.consecutiveGateway = isGateway ? h.consecutiveGateway + 1 : 0;
     const now = performance.now();
     if (h.ejectedUntil > now) return null;
+    this.decay(h, now);
     let why: string | null = null;
     if (od.consecutive5xxErrors > 0 && h.consecutive5xx >= od.consecutive5xxErrors) why = `${h.consecutive5xx} consecutive 5xx`;
     else if (od.consecutiveGatewayErrors > 0 && h.consecutiveGateway >= od.consecutiveGatewayErrors) why = `${h.consecutiveGateway} consecutive gateway errors`;
@@ -234,10 +244,27 @@ export class EndpointSet {
     let ejected = 0;
     for (const e of this.endpoints) if (e.health.ejectedUntil > now) ejected++;
     if (ejected > 0 && (100 * (ejected + 1)) / this.endpoints.length > od.maxEjectionPercent) return null;
-    h.ejections++;
-    h.ejectedUntil = now + od.baseEjectionTimeMs * h.ejections;
+    // base × multiplier, never past max_ejection_time (or base, when base is longer).
+    const cap = Math.max(1, Math.floor(Math.max(od.baseEjectionTimeMs, MAX_EJECTION_TIME_MS) / od.baseEjectionTimeMs));
+    h.ejections = Math.min(h.ejections + 1, cap);
+    const ms = od.baseEjectionTimeMs * h.ejections;
+    h.ejectedUntil = now + ms;
+    h.decayFrom = h.ejectedUntil;
     h.consecutive5xx = 0;
     h.consecutiveGateway = 0;
-    return `ejected ${endpoint.instanceId} for ${od.baseEjectionTimeMs * h.ejections} ms (${why})`;
+    return `ejected ${endpoint.instanceId} for ${ms} ms (${why}; multiplier ${h.ejections})`;
+  }
+
+  /**
+   * Envoy's interval sweep, evaluated lazily: every `interval` an endpoint spends un-ejected takes one off
+   * its ejection multiplier (computed when the endpoint is next looked at, with the same result).
+   */
+  private decay(h: EndpointHealth, now: number): void {
+    if (h.ejections === 0 || h.ejectedUntil > now) return;
+    const from = Math.max(h.ejectedUntil, h.decayFrom);
+    const intervals = Math.floor((now - from) / this.outlier!.intervalMs);
+    if (intervals <= 0) return;
+    h.ejections = Math.max(0, h.ejections - intervals);
+    h.decayFrom = from + intervals * this.outlier!.intervalMs;
   }
 }
