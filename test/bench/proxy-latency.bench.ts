@@ -8,7 +8,8 @@
 // Run: npm run bench  (after a build: node dist/test/bench/proxy-latency.bench.js [seconds] [concurrency])
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { clientConfig, cluster, endpoint, route, serverConfig, SidecarProcess, tempHome, TestMesh } from '../proxy/helpers.js';
 
@@ -19,6 +20,8 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time of the proxies (both of the pair, app excluded) per request, µs; NaN for direct. */
+  cpuUs?: number;
 }
 
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -52,6 +55,35 @@ async function load(url: string, seconds: number, connections: number): Promise<
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
 }
 
+/** CPU time (user + system, ms) of `pids` and their children's threads' process: nginx masters are
+ * counted with their workers. Read around a run, it gives the proxies' CPU per request, which a loaded
+ * machine distorts far less than requests/s. */
+function cpuMs(pids: number[]): number {
+  const all = new Set(pids);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (pids.includes(ppid)) all.add(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  let ticks = 0;
+  for (const pid of all) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of the whole line)
+    } catch {
+      /* gone */
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -60,7 +92,7 @@ function rssMb(pid: number): number {
 const cleanups: Array<() => unknown> = [];
 const registrar = { after: (fn: () => unknown) => cleanups.push(fn) };
 
-async function startNginxPair(dir: string, mesh: TestMesh, appPort: number): Promise<number | null> {
+async function startNginxPair(dir: string, mesh: TestMesh, appPort: number, pids: number[]): Promise<number | null> {
   if (!has('nginx')) {
     console.log('nginx not found (Debian: apt-get install nginx): skipping the nginx pair');
     return null;
@@ -119,6 +151,7 @@ http {
   for (const [name, conf] of [['server', server], ['client', client]] as const) {
     writeFileSync(join(dir, `${name}.conf`), conf);
     const child: ChildProcess = spawn('nginx', ['-c', join(dir, `${name}.conf`), '-p', dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+    pids.push(child.pid!);
     // SIGTERM: the master stops its worker too (a SIGKILLed master would orphan it).
     cleanups.push(async () => {
       child.kill('SIGTERM');
@@ -175,26 +208,33 @@ try {
   );
   await new Promise((r) => setTimeout(r, 500));
   const idleRss = [rssMb(client.child.pid!), rssMb(server.child.pid!)];
-  const nginxPort = await startNginxPair(join(home, 'nginx'), mesh, appPort);
+  const nginxPids: number[] = [];
+  const nginxPort = await startNginxPair(join(home, 'nginx'), mesh, appPort, nginxPids);
 
-  const targets: Array<[string, string]> = [
-    ['direct', `http://127.0.0.1:${appPort}/item`],
-    ['devmesh pair (mTLS)', `http://127.0.0.1:${clientPorts.outbound.bench}/item`],
-    ...(nginxPort !== null ? ([['nginx pair (mTLS)', `http://127.0.0.1:${nginxPort}/item`]] as Array<[string, string]>) : []),
+  const targets: Array<[string, string, number[]]> = [
+    ['direct', `http://127.0.0.1:${appPort}/item`, []],
+    ['devmesh pair (mTLS)', `http://127.0.0.1:${clientPorts.outbound.bench}/item`, [client.child.pid!, server.child.pid!]],
+    ...(nginxPort !== null ? ([['nginx pair (mTLS)', `http://127.0.0.1:${nginxPort}/item`, nginxPids]] as Array<[string, string, number[]]>) : []),
   ];
   for (const [, url] of targets) await load(url, 1, CONCURRENCY); // warm-up: JIT, connections, TLS sessions
 
   const light = new Map<string, Result>();
   const heavy = new Map<string, Result>();
   for (const [name, url] of targets) light.set(name, await load(url, Math.max(2, Math.round(SECONDS / 2)), 1));
-  for (const [name, url] of targets) heavy.set(name, await load(url, SECONDS, CONCURRENCY));
+  for (const [name, url, pids] of targets) {
+    const before = cpuMs(pids);
+    const r = await load(url, SECONDS, CONCURRENCY);
+    r.cpuUs = pids.length === 0 ? NaN : ((cpuMs(pids) - before) * 1000) / (r.rps * SECONDS);
+    heavy.set(name, r);
+  }
 
   const f = (n: number, d = 3): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a').padStart(9);
-  console.log(`\nnode ${process.version}, ${WRK ? 'wrk -t1' : 'autocannon'}, loopback, keep-alive, ${SECONDS}s per run`);
+  console.log(`\nnode ${process.version}, ${WRK ? 'wrk -t1' : 'autocannon'}, loopback, keep-alive, ${SECONDS}s per run, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`);
   for (const [title, rows, c] of [['light load (1 connection)', light, 1], [`fixed concurrency (${CONCURRENCY} connections)`, heavy, CONCURRENCY]] as const) {
     console.log(`\n${title}`);
-    console.log(`${'target'.padEnd(22)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}`);
-    for (const [name, r] of rows) console.log(`${name.padEnd(22)} ${f(r.rps, 0)} ${f(r.p50)} ${f(r.p99)}`);
+    const cpu = c > 1 ? ` ${'proxy CPU µs/req'.padStart(17)}` : '';
+    console.log(`${'target'.padEnd(22)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)}${cpu}`);
+    for (const [name, r] of rows) console.log(`${name.padEnd(22)} ${f(r.rps, 0)} ${f(r.p50)} ${f(r.p99)}${c > 1 ? ` ${f(r.cpuUs ?? NaN, 1).padStart(17)}` : ''}`);
     void c;
   }
   const d = heavy.get('direct')!;
