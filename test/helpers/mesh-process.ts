@@ -32,6 +32,8 @@ export interface StartMeshOptions {
   transform?: (yaml: string) => string;
   files?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Extra environment for `devmesh up` (and so for its sidecars and apps). */
+  env?: Record<string, string>;
 }
 
 export function tempHome(): string {
@@ -81,7 +83,7 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
   if (opts.transform) yaml = opts.transform(yaml);
   writeFileSync(meshPath, yaml);
 
-  const env = { ...process.env, DEVMESH_HOME: home };
+  const env = { ...process.env, ...opts.env, DEVMESH_HOME: home };
   const child = spawn(process.execPath, [CLI, 'up', 'devmesh.yaml'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
