@@ -100,6 +100,12 @@ function InstanceRow({ instance, configVersion, nowMs }: { instance: InstanceSta
       <td>
         <StateBadge state={instance.state} />
         {uptime && <span className="muted small"> {uptime}</span>}
+        {instance.detail && instance.state !== 'running' && instance.detail !== instance.lastExit && (
+          // Pull or build progress while pending, what it is waiting for, why it backs off.
+          <div className="last-exit state-detail" data-testid="instance-detail" title={instance.detail}>
+            {instance.detail}
+          </div>
+        )}
         {instance.lastExit && instance.state !== 'running' && (
           <div className="last-exit" title={instance.lastExit}>
             {instance.lastExit}

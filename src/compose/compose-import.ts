@@ -38,7 +38,7 @@ const ComposeFile = z
   })
   .loose();
 
-const CARRIED = new Set(['image', 'build', 'ports', 'expose', 'environment', 'env_file', 'volumes', 'depends_on', 'healthcheck', 'deploy']);
+const CARRIED = new Set(['image', 'build', 'command', 'ports', 'expose', 'environment', 'env_file', 'volumes', 'depends_on', 'healthcheck', 'deploy']);
 /** Keys whose absence of an equivalent needs no word: devmesh does this its own way. */
 const SILENT = new Set(['container_name', 'restart']);
 /** Images that speak something other than HTTP: their sidecar passes TCP through. */
@@ -146,6 +146,13 @@ export function composeToMesh(text: string, opts: { composeFile: string; outFile
       note(composeName, 'has neither image nor build: left out');
       continue;
     }
+    // command replaces the image's CMD in both: the string form is split into words by devmesh as by
+    // compose (no shell), the list form is kept as a list.
+    if (svc.command !== undefined && (Array.isArray(svc.command) ? svc.command.length > 0 : svc.command.trim() !== '')) {
+      out.command = svc.command;
+      const words = Array.isArray(svc.command) ? svc.command : [svc.command];
+      if (words.some((w) => /\$\{?[A-Za-z_]/.test(w))) note(composeName, `command uses \${…} interpolation, which devmesh does not do: the text is kept as is`);
+    }
     if (svc.image && TCP_IMAGES.test(svc.image)) {
       out.protocol = 'tcp';
       note(composeName, `${svc.image} does not speak HTTP: marked protocol tcp (mTLS, no HTTP routes or retries)`);
@@ -235,11 +242,7 @@ export function composeToMesh(text: string, opts: { composeFile: string; outFile
       }
     }
     if (svc.deploy?.replicas) out.replicas = svc.deploy.replicas;
-    if (svc.command !== undefined) {
-      const c = Array.isArray(svc.command) ? svc.command.join(' ') : svc.command;
-      note(composeName, `command "${c}" not carried over (the image's own command runs)`);
-    }
-    const ignored = Object.keys(svc).filter((k) => !CARRIED.has(k) && !SILENT.has(k) && k !== 'command');
+    const ignored = Object.keys(svc).filter((k) => !CARRIED.has(k) && !SILENT.has(k));
     if (ignored.length) note(composeName, `not carried over: ${ignored.join(', ')}`);
     services[name] = out;
   }

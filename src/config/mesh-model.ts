@@ -26,6 +26,8 @@ export interface ContainerSource {
   build?: { context: string; dockerfile?: string | undefined; args?: Record<string, string> | undefined };
   /** host:container[:ro], host paths resolved against the mesh file's folder (named volumes kept as they are). */
   volumes: string[];
+  /** Replaces the image's CMD: a string (split into words by the container supervisor) or a list. */
+  command?: string | string[];
 }
 
 /** "./data:/var/lib/x" → "/abs/data:/var/lib/x"; a named volume ("pgdata:/var/lib/x") is left alone. */
@@ -56,12 +58,15 @@ export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
       const v = ver as { run?: string; image?: string; build?: unknown };
       const source = v.run !== undefined || v.image !== undefined || v.build !== undefined ? (ver as typeof svc) : svc;
       const command = source.run ?? '';
+      // A version naming no workload kind runs the service's image, with its own command if it says one.
+      const containerCommand = source === svc ? (('command' in ver && ver.command) || svc.command) : source.command;
       const container: ContainerSource | undefined =
         source.image !== undefined || source.build !== undefined
           ? {
               ...(source.image !== undefined ? { image: source.image } : {}),
               ...(source.build ? { build: { ...source.build, context: resolve(meshDir, source.build.context) } } : {}),
               volumes: [...(svc.volumes ?? []), ...(('volumes' in ver && ver.volumes) || [])].map((v) => resolveVolume(v, meshDir)),
+              ...(containerCommand !== undefined ? { command: containerCommand } : {}),
             }
           : undefined;
       if (!command && !container) continue; // the schema rejects this; keeps the type narrow

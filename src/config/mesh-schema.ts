@@ -268,6 +268,10 @@ const Workload = {
   run: z.string().min(1).optional().describe('Command line; run through /bin/sh so quoting works as in a shell.'),
   image: z.string().min(1).optional().describe('Container image, run through the Docker Engine API.'),
   build: Build.optional().describe('Build the container image from a Dockerfile.'),
+  command: z
+    .union([z.string().min(1), z.array(z.string()).min(1)])
+    .optional()
+    .describe("With image or build: replaces the image's CMD (its ENTRYPOINT stays), as compose's command does. A string is split into words (quotes group, no shell); a list is used as is."),
   cwd: z.string().optional().describe('Working directory, relative to the mesh file.'),
   env: Env.optional(),
   volumes: z.array(z.string()).optional().describe('Container volumes, host:container[:ro] (host paths relative to the mesh file).'),
@@ -345,9 +349,15 @@ export function crossCheck(mesh: MeshFile): SchemaIssue[] {
     const versions = Object.entries(svc.versions ?? {});
     if (kinds(svc) > 1) add(['services', name], `service ${name}: use only one of run, image, build`);
     if (versions.length === 0 && kinds(svc) === 0) add(['services', name], `service ${name} needs "run", "image", "build" or "versions"`);
+    // command overrides an image's CMD: it needs an image or a build, its own or (for a version that names
+    // no workload kind) the service's.
+    const container = (w: { image?: string | undefined; build?: unknown }) => w.image !== undefined || w.build !== undefined;
+    const commandHint = 'command overrides the image\'s command: it needs "image" or "build" (a process puts its whole command line in "run")';
+    if (svc.command !== undefined && !container(svc)) add(['services', name, 'command'], commandHint);
     for (const [v, ver] of versions) {
       if (kinds(ver) > 1) add(['services', name, 'versions', v], `version ${v}: use only one of run, image, build`);
       if (kinds(ver) === 0 && kinds(svc) === 0) add(['services', name, 'versions', v], `version ${v} needs "run", "image" or "build" (or the service's own)`);
+      if (ver.command !== undefined && !(kinds(ver) === 0 ? container(svc) : container(ver))) add(['services', name, 'versions', v, 'command'], commandHint);
     }
     (svc.upstreams ?? []).forEach((u, i) => {
       if (!names.has(u) && !externals.has(u)) add(['services', name, 'upstreams', i], `unknown service "${u}"`);

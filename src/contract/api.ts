@@ -29,6 +29,11 @@ export interface InstanceStatus {
   restarts: number;
   startedAtMs: number | null;
   lastExit: string | null;
+  /**
+   * What the last state change said, e.g. "pulling inventory:1.4: 40% of 27.1 MB, 3/5 layers" or
+   * "building devmesh-shop-api:latest" while pending; null when it said nothing (running says nothing).
+   */
+  detail?: string | null;
   sidecar: SidecarStatus;
 }
 

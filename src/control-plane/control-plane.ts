@@ -50,6 +50,8 @@ interface InstanceRuntime {
   /** Starts the app again (API start/restart) with the environment it was first started with. */
   launch: (() => Workload) | null;
   state: InstanceState;
+  /** The detail of the last state change (pull/build progress, why it failed), for the status. */
+  detail: string | null;
   logFile: WriteStream;
 }
 
@@ -181,6 +183,7 @@ export class ControlPlane {
       workload: null,
       launch: null,
       state: 'pending',
+      detail: null,
       logFile,
     };
     rt.sidecar = new SidecarHandle(
@@ -222,6 +225,7 @@ export class ControlPlane {
       {
         onState: (state, detail) => {
           rt.state = state;
+          rt.detail = detail;
           if (detail && state !== 'running') this.log(`${spec.id}: ${state}: ${detail}`);
           // Endpoints follow health: others stop sending to an instance that is down.
           this.schedulePush();
@@ -403,6 +407,7 @@ export class ControlPlane {
           restarts: rt.workload?.restarts ?? 0,
           startedAtMs: rt.workload?.startedAtMs ?? null,
           lastExit: rt.workload?.lastExit ?? null,
+          detail: rt.detail,
           sidecar: { pid: rt.sidecar.pid, ackedVersion: rt.sidecar.ackedVersion, lastNack: rt.sidecar.lastNack },
         })),
     }));

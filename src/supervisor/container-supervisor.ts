@@ -119,7 +119,11 @@ class ContainerWorkload extends SupervisedWorkload {
     const created = await engine.docker.createContainer({
       name: c.name,
       Image: image,
-      ...(this.spec.command ? { Cmd: splitCommand(this.spec.command) } : {}),
+      ...(c.command !== undefined
+        ? { Cmd: Array.isArray(c.command) ? c.command : splitCommand(c.command) }
+        : this.spec.command
+          ? { Cmd: splitCommand(this.spec.command) }
+          : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: c.labels,
       ...(networking === 'published' ? { ExposedPorts: { [`${containerPort}/tcp`]: {} } } : {}),

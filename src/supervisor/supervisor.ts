@@ -28,6 +28,8 @@ export interface ContainerWorkloadSpec {
   name: string;
   /** Tag to give a built image. */
   buildTag: string;
+  /** Replaces the image's CMD (the mesh file's `command`): a string is split into words, a list used as is. */
+  command?: string | string[] | undefined;
 }
 
 export interface WorkloadEvents {

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { composeToMesh, httpHealthPath, parseEnvFile } from '../../src/compose/compose-import.js';
-import { loadMeshFile } from '../../src/config/load-mesh.js';
+import { loadMeshFile, MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
+import { instancesOf } from '../../src/config/mesh-model.js';
+import { splitCommand } from '../../src/supervisor/container-supervisor.js';
 import { CLI } from '../helpers/mesh-process.js';
 
 export const BOOKSTORE_COMPOSE = `name: bookstore
@@ -136,12 +138,16 @@ test('a realistic compose file becomes a valid mesh file', (t) => {
   assert.equal(mesh.services.cache!.port, 6379);
   assert.equal(mesh.services.cache!.protocol, 'tcp');
   assert.deepEqual(mesh.services.migrate!.upstreams, ['db']);
+  // command is carried over in its own form: a string (split into words, no shell) or a list
+  assert.equal(web.command, 'npm run dev');
+  assert.deepEqual(mesh.services.migrate!.command, ['npm', 'run', 'migrate']);
+  assert.equal(api.command, undefined);
+  assert.match(result.yaml, /^ {4}build:[\s\S]*?^ {4}command: npm run dev$/m, 'written next to the image or build');
 
   const report = result.report.join('\n');
   for (const expected of [
     /web: port 9229:9229\/tcp not carried over/,
     /web: SECRET_FROM_SHELL take their value from the shell/,
-    /web: command "npm run dev" not carried over/,
     /web: API_URL name the compose host "api": .* API_URL/,
     /api: DEBUG take their value from the shell/,
     /api: DATABASE_URL name the compose host "db": .* DB_URL/,
@@ -158,6 +164,7 @@ test('a realistic compose file becomes a valid mesh file', (t) => {
     assert.match(report, expected);
   }
   assert.doesNotMatch(report, /restart|api\.local\.env/, 'restart is what devmesh does anyway; an optional env_file that is missing is fine');
+  assert.doesNotMatch(report, /command/, 'command is carried over, not reported');
 });
 
 test('paths are rebased when the mesh file is written elsewhere', (t) => {
@@ -201,4 +208,48 @@ test('devmesh init --from writes the file, prints the report, and will not overw
   assert.equal(again.status, 2);
   assert.match(again.stderr, /exists \(use --force to overwrite\)/);
   assert.equal(run(['init', '--from', 'docker-compose.yml', '--force', '--out', 'other.yaml']).status, 0);
+});
+
+test('command: a string or a list for an image or a build, inherited by versions; refused with run, located', () => {
+  const ok = parseMesh(
+    `name: cmd
+services:
+  api:
+    image: ghcr.io/acme/api:1
+    command: node server.js --port 8080
+    versions:
+      v1: {}
+      v2: { command: ["node", "server.js", "--feature", "x y"] }
+      v3: { build: { context: ./api }, command: "node other.js" }
+      v4: { run: node local.js }
+`,
+    '/tmp/cmd/devmesh.yaml',
+  );
+  const byVersion = Object.fromEntries(instancesOf(ok, '/tmp/cmd').map((i) => [i.version, i.container?.command]));
+  assert.deepEqual(byVersion, {
+    v1: 'node server.js --port 8080',
+    v2: ['node', 'server.js', '--feature', 'x y'],
+    v3: 'node other.js',
+    v4: undefined,
+  });
+  assert.deepEqual(splitCommand(`node server.js --name "a b" 'c d'`), ['node', 'server.js', '--name', 'a b', 'c d']);
+
+  const problems = (yaml: string) => {
+    try {
+      parseMesh(yaml, '/tmp/cmd/devmesh.yaml');
+      return '';
+    } catch (err) {
+      assert.ok(err instanceof MeshConfigError);
+      return err.message;
+    }
+  };
+  assert.match(
+    problems(`name: cmd\nservices:\n  web:\n    run: node web.js\n    command: node other.js\n`),
+    /devmesh\.yaml:5:\d+: services\.web\.command: command overrides the image's command: it needs "image" or "build"/,
+  );
+  assert.match(
+    problems(`name: cmd\nservices:\n  web:\n    run: node web.js\n    versions:\n      v2: { command: [node, x.js] }\n`),
+    /devmesh\.yaml:6:\d+: services\.web\.versions\.v2\.command: command overrides/,
+  );
+  assert.match(problems(`name: cmd\nservices:\n  web:\n    image: x\n    command: []\n`), /devmesh\.yaml:5:\d+: .*(too small|at least|>=1)/i);
 });

@@ -57,7 +57,7 @@ createServer((req, res) => {
   n++;
   if (failEvery && n % failEvery === 0) { res.writeHead(503); return res.end('flaky'); }
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ inContainer: existsSync('/app/app.mjs'), version: process.env.DEVMESH_VERSION, peer: req.headers['x-devmesh-peer'] ?? null, n }));
+  res.end(JSON.stringify({ inContainer: existsSync('/app/app.mjs'), version: process.env.DEVMESH_VERSION, peer: req.headers['x-devmesh-peer'] ?? null, n, argv: process.argv.slice(2) }));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
@@ -169,7 +169,7 @@ test('routes and retries apply to a container service; versions and replicas run
       `    health: /healthz
     versions:
       v1: { build: { context: catalog }, env: { FAIL_EVERY: 2 }, replicas: 2 }
-      v2: { build: { context: catalog } }`,
+      v2: { build: { context: catalog }, command: "node /app/app.mjs --mode 'from a string'" }`,
       `routes:
   catalog:
     - match: [{ headers: { x-user: { exact: tester } } }]
@@ -189,7 +189,9 @@ test('routes and retries apply to a container service; versions and replicas run
     assert.equal((JSON.parse(((await r.json()) as { catalog: string }).catalog) as { version: string }).version, 'v1');
   }
   const tester = await fetch(`${mesh.ingress.frontend}/y`, { headers: { 'x-user': 'tester' } });
-  assert.equal((JSON.parse(((await tester.json()) as { catalog: string }).catalog) as { version: string }).version, 'v2');
+  const v2 = JSON.parse(((await tester.json()) as { catalog: string }).catalog) as { version: string; argv: string[] };
+  assert.equal(v2.version, 'v2');
+  assert.deepEqual(v2.argv, ['--mode', 'from a string'], "a version's command replaces the image's CMD (a string split into words, quotes kept together)");
 
   const retried = await waitFor('a span with more than one attempt', async () => {
     const list = await mesh.api<TraceListResponse>('/api/traces?service=catalog&limit=50');
@@ -216,6 +218,7 @@ test('a crashed container is restarted with backoff and serves again', { timeout
     return i.state === 'running' && i.restarts >= 1 && i.pid !== before.pid ? i : undefined;
   }, 20_000);
   assert.match(again.lastExit ?? '', /SIGKILL|137/);
+  assert.equal(again.detail, null, 'a running instance has no state detail');
   assert.equal((await fetch(`${mesh.ingress.frontend}/z`)).status, 200);
   assert.equal((await meshContainers(eng.docker, 'mixed')).length, 1, 'restarted in place, not duplicated');
 });
@@ -311,6 +314,7 @@ test('a missing image fails that service with a clear reason; process services s
   const cat = instancesOf(s, 'catalog')[0]!;
   assert.equal(cat.state, 'failed');
   assert.match(cat.lastExit ?? '', /image devmesh-test\/no-such-image:9 is not on this machine and (pulling it failed|the registry has no such image)/);
+  assert.equal(cat.detail, cat.lastExit, 'the status carries the last state detail');
   assert.equal(instancesOf(s, 'frontend')[0]!.state, 'running');
   assert.match(mesh.stdout(), /catalog-0: failed: image devmesh-test\/no-such-image:9/);
   // The frontend answers; its calls to the failed service get the sidecar's 503, marked as a proxy error.
@@ -356,6 +360,7 @@ test('a compose file adopted with devmesh init runs as a mesh: build, ports, dep
   catalog:
     build: { context: ./catalog, dockerfile: Dockerfile }
     expose: ["38472"]
+    command: ["node", "/app/app.mjs", "--from", "compose file"]
     environment: { FLAVOR: compose }
     healthcheck:
       test: wget -q -O- http://127.0.0.1:38472/healthz || exit 1
@@ -375,6 +380,7 @@ test('a compose file adopted with devmesh init runs as a mesh: build, ports, dep
   assert.equal(init.status, 0, init.stderr);
   assert.match(init.stdout, /frontend: CATALOG_HOST name the compose host "catalog"/);
   const yaml = readFileSync(join(dir, 'devmesh.yaml'), 'utf8');
+  assert.doesNotMatch(init.stdout, /command/, 'command is carried over, not reported');
 
   const mesh = await startMesh({ yaml, files });
   t.after(() => mesh.stop());
@@ -386,6 +392,8 @@ test('a compose file adopted with devmesh init runs as a mesh: build, ports, dep
   assert.equal(res.status, 200);
   const body = (await res.json()) as { frontendInContainer: boolean; catalog: string };
   assert.equal(body.frontendInContainer, true);
-  assert.equal((JSON.parse(body.catalog) as { inContainer: boolean }).inContainer, true);
+  const catalog = JSON.parse(body.catalog) as { inContainer: boolean; argv: string[] };
+  assert.equal(catalog.inContainer, true);
+  assert.deepEqual(catalog.argv, ['--from', 'compose file'], "compose's command (a list) runs instead of the image's CMD");
   assert.equal((await meshContainers(eng.docker, s.mesh)).length, 2);
 });
