@@ -25,6 +25,7 @@ import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../t
 import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
 import { classifyTransportError } from '../outbound/retry.js';
 import type { TcpLabels } from '../metrics.js';
+import { relayConnection } from '../connection-relay.js';
 
 /** A connection's server span, filled in while it lives. */
 interface ConnectionTrace {
@@ -166,34 +167,10 @@ export class InboundServer {
     const labels = this.tcpLabels(peer, mtls);
     const app = net.connect({ host: '127.0.0.1', port: this.appPort, noDelay: true });
     this.ctx.metrics.tcp(labels, 'open');
-    let closed = false;
-    let failed: string | null = null;
-    // Counted here rather than read from bytesRead/bytesWritten, which TLS sockets do not keep for decrypted bytes.
-    let bytesIn = 0;
-    let bytesOut = 0;
-    socket.on('data', (chunk: Buffer) => {
-      bytesIn += chunk.length;
+    relayConnection(socket, app, ({ fromDownstream, fromUpstream, failure }) => {
+      this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
+      this.recordConnection(conn, 'TCP', '', 0, failure, fromDownstream, fromUpstream);
     });
-    app.on('data', (chunk: Buffer) => {
-      bytesOut += chunk.length;
-    });
-    app.once('error', (err: Error) => {
-      if (failed === null) failed = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
-    });
-    const done = (): void => {
-      if (closed) return;
-      closed = true;
-      this.ctx.metrics.tcp(labels, 'close', bytesIn, bytesOut);
-      this.recordConnection(conn, 'TCP', '', 0, failed, bytesIn, bytesOut);
-      socket.destroy();
-      app.destroy();
-    };
-    for (const s of [socket, app]) {
-      s.once('error', done);
-      s.once('close', done);
-    }
-    socket.pipe(app);
-    app.pipe(socket);
   }
 
   private tcpLabels(peer: string | null, mtls: boolean): TcpLabels {
@@ -323,24 +300,16 @@ export class InboundServer {
         if (head.length > 0) app.write(head);
         const labels = this.tcpLabels(peer, mtls);
         this.ctx.metrics.tcp(labels, 'open');
-        let closed = false;
-        const done = (): void => {
-          if (closed) return;
-          closed = true;
-          const bytesIn = (app as net.Socket).bytesWritten ?? 0;
-          const bytesOut = (app as net.Socket).bytesRead ?? 0;
-          this.ctx.metrics.tcp(labels, 'close', bytesIn, bytesOut);
-          this.recordConnection(conn, method, target, 101, null, bytesIn, bytesOut);
-          requestMetric(101, '-');
-          socket.destroy();
-          app.destroy();
-        };
-        for (const s of [socket, app]) {
-          s.once('error', done);
-          s.once('close', done);
-        }
-        socket.pipe(app);
-        app.pipe(socket);
+        relayConnection(
+          socket,
+          app,
+          ({ fromDownstream, fromUpstream }) => {
+            this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
+            this.recordConnection(conn, method, target, 101, null, fromDownstream, fromUpstream);
+            requestMetric(101, '-');
+          },
+          head.length,
+        );
       },
       (err: unknown) => refuse(classifyTransportError(err) === 'connect-failure' ? 503 : 502, classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset', ''),
     );

@@ -37,6 +37,7 @@ import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js
 import { applyRequestOps, applyResponseOps, cookieValue } from './header-ops.js';
 import { backoffMs, classifyTransportError, type TransportFailure } from './retry.js';
 import type { RouteTable } from './router.js';
+import { relayConnection } from '../connection-relay.js';
 
 /** Headers the proxy sets itself; a value from the app would be stale (traceparent) or forged (peer). */
 const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'x-devmesh-peer', DEADLINE_HEADER]);
@@ -196,41 +197,17 @@ export class OutboundServer {
           })
         : net.connect({ host, port, noDelay: true });
     this.ctx.metrics.tcp(labels, 'open');
-    let closed = false;
-    const done = (): void => {
-      if (closed) return;
-      closed = true;
-      this.ctx.metrics.tcp(labels, 'close', sent, received);
+    relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
+      this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
       // Client span over the connection's life; bytes.out went to the destination, bytes.in came back.
-      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failed, {
+      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failure, {
         mtls: target.tls !== null,
         protocol: 'tcp',
         endpoint: endpoint.instanceId,
-        'bytes.out': sent,
-        'bytes.in': received,
+        'bytes.out': fromDownstream,
+        'bytes.in': fromUpstream,
       });
-      socket.destroy();
-      upstream.destroy();
-    };
-    let failed: string | null = null;
-    // A TLSSocket's bytesRead/bytesWritten do not count plaintext bytes: count both ways here.
-    let received = 0;
-    let sent = 0;
-    upstream.on('data', (chunk: Buffer) => {
-      received += chunk.length;
     });
-    socket.on('data', (chunk: Buffer) => {
-      sent += chunk.length;
-    });
-    upstream.once('error', (err: Error) => {
-      if (failed === null) failed = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
-    });
-    upstream.once('error', done);
-    socket.once('error', done);
-    upstream.once('close', done);
-    socket.once('close', done);
-    socket.pipe(upstream);
-    upstream.pipe(socket);
   }
 
   /** WebSocket (HTTP/1.1 Upgrade): routed like a request, then bytes copied both ways. */
@@ -289,28 +266,17 @@ export class OutboundServer {
           connection_security_policy: destination.tls ? 'mutual_tls' : 'none',
         };
         this.ctx.metrics.tcp(labels, 'open');
-        let closed = false;
-        let received = 0;
-        upstream.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-        });
-        const done = (): void => {
-          if (closed) return;
-          closed = true;
-          const sent = (upstream as net.Socket).bytesWritten ?? 0;
-          this.ctx.metrics.tcp(labels, 'close', sent, received);
-          attributes['bytes.out'] = sent;
-          attributes['bytes.in'] = received;
-          span(101, null, destination.service);
-          socket.destroy();
-          upstream.destroy();
-        };
-        upstream.once('error', done);
-        socket.once('error', done);
-        upstream.once('close', done);
-        socket.once('close', done);
-        socket.pipe(upstream);
-        upstream.pipe(socket);
+        relayConnection(
+          socket,
+          upstream,
+          ({ fromDownstream, fromUpstream }) => {
+            this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
+            attributes['bytes.out'] = fromDownstream;
+            attributes['bytes.in'] = fromUpstream;
+            span(101, null, destination.service);
+          },
+          head.length,
+        );
       },
       (err: unknown) => {
         const connect = classifyTransportError(err) === 'connect-failure';
