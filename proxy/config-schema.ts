@@ -1,20 +1,75 @@
 // Validation of a pushed snapshot, before anything is touched: a config is applied whole or not at all,
 // and a rejected one gets a reason precise enough to fix the control plane bug behind it
 // (e.g. `route catalog[1]: invalid regex "(": ...`).
-import { z } from 'zod';
+// zod's v3 API (shipped inside zod 4 as 'zod/v3'): loading it costs an idle sidecar ~3 MB of RSS where
+// zod 4's own API costs ~12 MB. Its issues are worded as zod 4 words them (v4Message), so NACK reasons
+// read exactly as before.
+import { z, type ZodErrorMap, type ZodIssueOptionalMessage } from 'zod/v3';
 import type { SidecarConfig, StringMatch } from './protocol.js';
 import { checkTlsMaterial } from './tls.js';
 import { unknownRetryOn } from './outbound/retry.js';
 
 export class ConfigError extends Error {}
 
-const port = z.number().int().min(0).max(65535);
+/** Marks a record's invalid_type issue, so v4Message can say "record" (zod 4) where zod 3 says "object". */
+const RECORD = '\u0000record';
+function record<K extends z.ZodString, V extends z.ZodTypeAny>(key: K, value: V) {
+  return z.record(key, value, { errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_type' ? RECORD : ctx.defaultError }) });
+}
+
+/** zod 4's received-type names for zod 3's. */
+function v4Type(t: string): string {
+  return t === 'float' || t === 'integer' || t === 'bigint' ? (t === 'bigint' ? 'bigint' : 'number') : t === 'nan' ? 'NaN' : t;
+}
+
+/** "'a' | 'b'" (zod 3's enum list) → '"a"|"b"' (zod 4's). */
+function v4Options(values: readonly unknown[]): string {
+  return values.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v))).join('|');
+}
+
+/** A zod 3 issue in zod 4's English wording (zod/v4/locales/en). */
+const v4Message: ZodErrorMap = (issue: ZodIssueOptionalMessage, ctx) => {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = String(issue.expected);
+      if (expected.startsWith("'")) return { message: `Invalid option: expected one of ${v4Options(expected.split(' | ').map((o) => o.slice(1, -1)))}` };
+      const name = ctx.defaultError === RECORD ? 'record' : expected === 'integer' ? 'int' : expected;
+      const received = typeof ctx.data === 'number' && (ctx.data === Infinity || ctx.data === -Infinity) ? String(ctx.data) : v4Type(String(issue.received));
+      return { message: `Invalid input: expected ${name}, received ${received}` };
+    }
+    case 'invalid_enum_value':
+      return { message: `Invalid option: expected one of ${v4Options(issue.options)}` };
+    case 'too_small': {
+      const op = issue.inclusive ? '>=' : '>';
+      const min = String(issue.minimum);
+      if (issue.type === 'string') return { message: `Too small: expected string to have ${op}${min} characters` };
+      if (issue.type === 'array') return { message: `Too small: expected array to have ${op}${min} items` };
+      return { message: `Too small: expected number to be ${op}${min}` };
+    }
+    case 'too_big': {
+      const op = issue.inclusive ? '<=' : '<';
+      const max = String(issue.maximum);
+      if (issue.type === 'string') return { message: `Too big: expected string to have ${op}${max} characters` };
+      if (issue.type === 'array') return { message: `Too big: expected array to have ${op}${max} items` };
+      return { message: `Too big: expected number to be ${op}${max}` };
+    }
+    case 'not_finite':
+      // zod 4 refuses ±Infinity as a number at all (every z.number() here is .finite() for that).
+      return { message: `Invalid input: expected number, received ${String(ctx.data)}` };
+    case 'invalid_union':
+      return { message: 'Invalid input' };
+    default:
+      return { message: ctx.defaultError };
+  }
+};
+
+const port = z.number().finite().int().min(0).max(65535);
 const name = z.string().min(1);
 
 // Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
 const stringMatch = z.object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() });
 
-const stringMatches = z.record(z.string().min(1), stringMatch);
+const stringMatches = record(z.string().min(1), stringMatch);
 const matchBlock = z.object({
   uri: stringMatch.optional(),
   method: stringMatch.optional(),
@@ -26,8 +81,8 @@ const matchBlock = z.object({
 });
 
 const headerOps = z.object({
-  set: z.record(z.string().min(1), z.string()).optional(),
-  add: z.record(z.string().min(1), z.string()).optional(),
+  set: record(z.string().min(1), z.string()).optional(),
+  add: record(z.string().min(1), z.string()).optional(),
   remove: z.array(z.string().min(1)).optional(),
 });
 const headerRewrite = z.object({ request: headerOps.optional(), response: headerOps.optional() });
@@ -45,10 +100,10 @@ const routeRule = z.object({
       authority: z.string().optional(),
       port: port.min(1).optional(),
       scheme: z.enum(['http', 'https']).optional(),
-      code: z.number().int().min(300).max(399),
+      code: z.number().finite().int().min(300).max(399),
     })
     .optional(),
-  directResponse: z.object({ status: z.number().int().min(200).max(599), body: z.string().optional() }).optional(),
+  directResponse: z.object({ status: z.number().finite().int().min(200).max(599), body: z.string().optional() }).optional(),
   rewrite: z.object({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
   headers: headerRewrite.optional(),
   mirror: z.object({ service: name, subset: z.string().optional(), percent }).optional(),
@@ -56,16 +111,16 @@ const routeRule = z.object({
     .object({
       delay: z.object({ fixedDelayMs: z.number().finite().min(0), percent }).optional(),
       abort: z
-        .object({ httpStatus: z.number().int().min(200).max(599).optional(), grpcStatus: z.number().int().min(0).max(16).optional(), percent })
+        .object({ httpStatus: z.number().finite().int().min(200).max(599).optional(), grpcStatus: z.number().finite().int().min(0).max(16).optional(), percent })
         .optional(),
     })
     .optional(),
   retries: z.object({
-    attempts: z.number().int().min(0).max(20),
-    perTryTimeoutMs: z.number().positive().optional(),
+    attempts: z.number().finite().int().min(0).max(20),
+    perTryTimeoutMs: z.number().finite().positive().optional(),
     retryOn: z.array(z.string()),
   }),
-  timeoutMs: z.number().min(0).optional(),
+  timeoutMs: z.number().finite().min(0).optional(),
 });
 
 const trafficPolicy = z.object({
@@ -75,7 +130,7 @@ const trafficPolicy = z.object({
       z.object({
         consistentHash: z.object({
           header: z.string().min(1).optional(),
-          cookie: z.object({ name: z.string().min(1), path: z.string().optional(), ttlMs: z.number().min(0).optional() }).optional(),
+          cookie: z.object({ name: z.string().min(1), path: z.string().optional(), ttlMs: z.number().finite().min(0).optional() }).optional(),
           sourceIp: z.boolean().optional(),
           queryParam: z.string().min(1).optional(),
         }),
@@ -84,26 +139,26 @@ const trafficPolicy = z.object({
     .optional(),
   connectionPool: z
     .object({
-      maxConnections: z.number().int().min(1).optional(),
-      connectTimeoutMs: z.number().positive().optional(),
-      maxPendingRequests: z.number().int().min(1).optional(),
-      maxRequests: z.number().int().min(1).optional(),
-      maxRequestsPerConnection: z.number().int().min(0).optional(),
-      maxRetries: z.number().int().min(0).optional(),
-      idleTimeoutMs: z.number().positive().optional(),
+      maxConnections: z.number().finite().int().min(1).optional(),
+      connectTimeoutMs: z.number().finite().positive().optional(),
+      maxPendingRequests: z.number().finite().int().min(1).optional(),
+      maxRequests: z.number().finite().int().min(1).optional(),
+      maxRequestsPerConnection: z.number().finite().int().min(0).optional(),
+      maxRetries: z.number().finite().int().min(0).optional(),
+      idleTimeoutMs: z.number().finite().positive().optional(),
     })
     .optional(),
   outlierDetection: z
     .object({
-      consecutive5xxErrors: z.number().int().min(0),
-      consecutiveGatewayErrors: z.number().int().min(0),
-      intervalMs: z.number().positive(),
-      baseEjectionTimeMs: z.number().positive(),
-      maxEjectionPercent: z.number().min(0).max(100),
-      minHealthPercent: z.number().min(0).max(100),
+      consecutive5xxErrors: z.number().finite().int().min(0),
+      consecutiveGatewayErrors: z.number().finite().int().min(0),
+      intervalMs: z.number().finite().positive(),
+      baseEjectionTimeMs: z.number().finite().positive(),
+      maxEjectionPercent: z.number().finite().min(0).max(100),
+      minHealthPercent: z.number().finite().min(0).max(100),
     })
     .optional(),
-  retryBudget: z.object({ ratio: z.number().min(0), minPerSecond: z.number().min(0), ttlMs: z.number().positive() }).optional(),
+  retryBudget: z.object({ ratio: z.number().finite().min(0), minPerSecond: z.number().finite().min(0), ttlMs: z.number().finite().positive() }).optional(),
 });
 
 const stringList = z.array(z.string()).optional();
@@ -160,7 +215,7 @@ const sidecarConfig = z.object({
       endpoints: z.array(z.object({ instanceId: name, version: z.string(), host: name, port: port.min(1) })),
       protocol: appProtocol.optional(),
       policy: trafficPolicy.optional(),
-      subsetPolicies: z.record(z.string(), trafficPolicy).optional(),
+      subsetPolicies: record(z.string(), trafficPolicy).optional(),
       external: z.boolean().optional(),
     }),
   ),
@@ -196,7 +251,7 @@ function checkStringMatch(where: string, m: { exact?: string; prefix?: string; r
 
 /** The validated config, or a ConfigError whose message is the NACK reason. */
 export function parseSidecarConfig(raw: unknown): SidecarConfig {
-  const parsed = sidecarConfig.safeParse(raw);
+  const parsed = sidecarConfig.safeParse(raw, { errorMap: v4Message });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${describePath(raw, issue.path)}: ${issue.message}`);
