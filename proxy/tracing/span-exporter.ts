@@ -1,9 +1,9 @@
-// Spans leave in batches (~200 ms or 100 spans): one IPC message per request would cost more than the
+// Spans leave in batches (~200 ms or 500 spans): one IPC message per request would cost more than the
 // request itself. The timer exists only while spans wait, so an idle sidecar has no wakeups.
 import type { SidecarMessage, SpanRecord } from '../protocol.js';
 
 export const FLUSH_INTERVAL_MS = 200;
-export const MAX_BATCH = 100;
+export const MAX_BATCH = 500;
 
 export class SpanExporter {
   private batch: SpanRecord[] = [];
