@@ -84,6 +84,7 @@ export class SidecarProcess {
     const child = fork(SIDECAR_MAIN, [], {
       env: { ...process.env, DEVMESH_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      serialization: 'advanced', // as src/control-plane/sidecar-handle.ts forks them
     });
     const sidecar = new SidecarProcess(child);
     t.after(() => sidecar.kill());
