@@ -173,6 +173,19 @@ export class InboundServer {
     });
   }
 
+  /** The inbound AuthorizationPolicies applied to an HTTP request (or a WebSocket upgrade, before it upgrades). */
+  private authorizeRequest(req: IncomingMessage, method: string, target: string, peer: string | null, sourceIp: string | undefined): AuthzVerdict {
+    return authorize(this.authorization, {
+      method,
+      path: pathOnly(target),
+      host: String(req.headers.host ?? ''),
+      port: this.appPort,
+      headers: req.headers,
+      peer,
+      sourceIp: sourceIp ?? '',
+    });
+  }
+
   private tcpLabels(peer: string | null, mtls: boolean): TcpLabels {
     const workload = this.ctx.workload;
     return {
@@ -264,15 +277,7 @@ export class InboundServer {
       requestMetric(status, RESPONSE_FLAGS[code]);
     };
     if (this.authorization.length > 0) {
-      conn.verdict = authorize(this.authorization, {
-        method,
-        path: pathOnly(target),
-        host: String(req.headers.host ?? ''),
-        port: this.appPort,
-        headers: req.headers,
-        peer,
-        sourceIp: tlsSocket.remoteAddress ?? '',
-      });
+      conn.verdict = this.authorizeRequest(req, method, target, peer, tlsSocket.remoteAddress);
       if (!conn.verdict.allowed) {
         // Denied before anything reaches the app: no upgrade, a 403 naming the policy, as for a request.
         refuse(403, 'denied', `${AUTHZ_HEADER}: ${conn.verdict.by.replace(/[\r\n]/g, ' ')}\r\n`);
@@ -465,15 +470,7 @@ export class InboundServer {
     });
 
     if (this.authorization.length > 0) {
-      verdict = authorize(this.authorization, {
-        method,
-        path: pathOnly(target),
-        host: String(req.headers.host ?? ''),
-        port: this.appPort,
-        headers: req.headers,
-        peer,
-        sourceIp: socket.remoteAddress ?? '',
-      });
+      verdict = this.authorizeRequest(req, method, target, peer, socket.remoteAddress);
       if (!verdict.allowed) {
         req.resume();
         error = rescue(res, new ProxyError('denied', `RBAC: access denied by ${verdict.by}`, undefined, { [AUTHZ_HEADER]: verdict.by }), null, grpc);
