@@ -6,14 +6,12 @@
 // to dist/test-artifacts/screens/import.png (the README's docs/ui-import.png comes from there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import type { StatusResponse } from '../../src/contract/api.js';
 import { REPO, startMesh, waitFor } from '../helpers/mesh-process.js';
+import { openBrowserPage, NO_CHROMIUM } from './ui-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(REPO, 'dist', 'test-artifacts', 'screens');
 const FIXTURES = join(REPO, '..', 'shared', 'fixtures');
 const VS_JASON = join(FIXTURES, 'istio', 'bookinfo-vs-reviews-jason-v2-v3.yaml');
 const DR_ALL = join(FIXTURES, 'istio', 'bookinfo-dr-all.yaml');
@@ -53,7 +51,7 @@ async function reviewsVersion(base: string, headers: Record<string, string> = {}
   return /id="reviews-version">([^<]*)</.exec(html)?.[1] ?? '?';
 }
 
-test('the import wizard: choose, preview the report, apply to the running Bookinfo demo', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is not installed`, timeout: 200_000 }, async (t) => {
+test('the import wizard: choose, preview the report, apply to the running Bookinfo demo', { skip: NO_CHROMIUM, timeout: 200_000 }, async (t) => {
   for (const f of [VS_JASON, DR_ALL]) assert.ok(existsSync(f), `fixture ${f} is missing`);
   const mesh = await startMesh({ fromFolder: join(REPO, 'fixtures', 'bookinfo'), transform: (y) => y.replace(/port: 9080\b/, 'port: 0') });
   t.after(() => mesh.stop());
@@ -65,17 +63,7 @@ test('the import wizard: choose, preview the report, apply to the running Bookin
   for (let i = 0; i < 16; i++) seenBefore.add(await reviewsVersion(productpage));
   assert.ok(seenBefore.has('v1'), `v1 served before the import: ${[...seenBefore].join(',')}`);
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.after(() => browser.close());
-  const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  const pageErrors: string[] = [];
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  mkdirSync(SHOTS, { recursive: true });
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const { page, pageErrors, shot } = await openBrowserPage(t);
 
   await page.goto(mesh.uiUrl);
   await page.waitForSelector('[data-testid=service-row]');

@@ -5,14 +5,12 @@
 // screen go to dist/test-artifacts/screens (the README's come from there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import type { StatusResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
-import { REPO, startMesh, waitFor } from '../helpers/mesh-process.js';
+import { startMesh, waitFor } from '../helpers/mesh-process.js';
+import { openBrowserPage, NO_CHROMIUM } from './ui-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(REPO, 'dist', 'test-artifacts', 'screens');
 
 const YAML = `# the UI test mesh
 name: uitest
@@ -77,7 +75,7 @@ async function traffic(url: string, n: number): Promise<number[]> {
   return codes;
 }
 
-test('every screen of the UI against a real mesh', { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is not installed`, timeout: 200_000 }, async (t) => {
+test('every screen of the UI against a real mesh', { skip: NO_CHROMIUM, timeout: 200_000 }, async (t) => {
   const mesh = await startMesh({ yaml: YAML, files: FILES });
   t.after(() => mesh.stop());
   const front = mesh.ingress['front'];
@@ -96,17 +94,7 @@ test('every screen of the UI against a real mesh', { skip: !existsSync(CHROMIUM)
     return list.traces.find((tr) => tr.services.includes('back'));
   }, 20_000);
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  t.after(() => browser.close());
-  const page: Page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  const pageErrors: string[] = [];
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  mkdirSync(SHOTS, { recursive: true });
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const { page, pageErrors, shot } = await openBrowserPage(t);
 
   await page.goto(mesh.uiUrl);
 
