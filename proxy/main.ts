@@ -55,6 +55,9 @@ process.on('message', (raw: unknown) => {
       );
       return;
     }
+    case 'endpointHealth':
+      send({ type: 'endpointHealth', id: msg.id, sets: sidecar.endpointHealth() });
+      return;
     case 'shutdown':
       shutdown('shutdown requested');
       return;

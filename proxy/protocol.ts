@@ -295,10 +295,42 @@ export interface SpanRecord {
   attributes: Record<string, string | number | boolean>;
 }
 
+/** One endpoint of an endpoint set, as the sidecar sees it now (plain data, for `devmesh explain`). */
+export interface EndpointHealthSnapshot {
+  instanceId: string;
+  version: string;
+  /** Requests in flight to this endpoint. */
+  activeRequests: number;
+  consecutive5xx: number;
+  consecutiveGatewayErrors: number;
+  /** Envoy's ejection multiplier, as of the endpoint's last outcome. */
+  ejections: number;
+  /** Epoch milliseconds the outlier ejection ends; null when the endpoint is not ejected now. */
+  ejectedUntilMs: number | null;
+  /** The load balancer would pick it now (ejected endpoints are, below minHealthPercent healthy). */
+  inRotation: boolean;
+}
+
+/** One destination (a service, or one subset of it) of the applied config, with its endpoints' health. */
+export interface EndpointSetSnapshot {
+  service: string;
+  subset: string | null;
+  /** Requests admitted and not finished (what connectionPool limits count). */
+  activeRequests: number;
+  activeRetries: number;
+  connectionPool: ConnectionPoolPolicy | null;
+  outlierDetection: OutlierDetectionPolicy | null;
+  /** Why the circuit breaker would refuse a request now; null when it would admit one. */
+  shedding: string | null;
+  endpoints: EndpointHealthSnapshot[];
+}
+
 export type ControlMessage =
   | { type: 'config'; version: number; config: SidecarConfig }
   /** Asks for the sidecar's metrics; answered by a `metrics` message with the same id. */
   | { type: 'scrape'; id: number }
+  /** Asks for the sidecar's endpoint sets and their health; answered by an `endpointHealth` message with the same id. */
+  | { type: 'endpointHealth'; id: number }
   | { type: 'shutdown' };
 
 export type SidecarMessage =
@@ -312,7 +344,9 @@ export type SidecarMessage =
    * with the labels in METRIC_LABELS. Each sidecar reports both ends of a call, like Istio:
    * reporter="source" from the caller's sidecar (outbound), reporter="destination" from the callee's (inbound).
    */
-  | { type: 'metrics'; id: number; text: string };
+  | { type: 'metrics'; id: number; text: string }
+  /** Every endpoint set of the applied config, read without changing any of them. */
+  | { type: 'endpointHealth'; id: number; sets: EndpointSetSnapshot[] };
 
 /** Labels on the request metrics, as in Istio's standard metrics. */
 export const METRIC_LABELS = [

@@ -2,7 +2,7 @@
 // Order matters: validate (pure) → bind any new listener (the only step that can fail on the machine) →
 // build route tables and pools → swap. A failure before the swap closes what this apply bound and leaves
 // the last good config serving, untouched.
-import type { Cluster, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol.js';
+import type { Cluster, EndpointSetSnapshot, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol.js';
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
 import { InboundServer } from './inbound/inbound-server.js';
@@ -28,6 +28,8 @@ export class Sidecar implements ProxyContext {
   /** Per endpoint, across config pushes: outlier ejections and requests in flight. */
   private readonly health = new Map<string, EndpointHealth>();
   private tcpTargets = new Map<string, TcpTarget>();
+  /** The endpoint sets of the applied config, kept only to be looked at (endpointHealth). */
+  private endpointSets = new Map<string, EndpointSet>();
   private tlsGeneration = 0;
   private closed = false;
 
@@ -96,6 +98,11 @@ export class Sidecar implements ProxyContext {
     this.pools.commit();
     this.config = config;
     return { type: 'ack', version, ports: this.ports(config) };
+  }
+
+  /** Every endpoint set of the applied config with its endpoints' health, as plain data (for `devmesh explain`). */
+  endpointHealth(): EndpointSetSnapshot[] {
+    return [...this.endpointSets.values()].map((set) => set.snapshot());
   }
 
   async close(): Promise<void> {
@@ -186,6 +193,7 @@ export class Sidecar implements ProxyContext {
         this.tcpTargets.set(listener.service, { set: setFor(first.service, first.subset), tls: cluster.tls ? config.tls : null, spiffeId: cluster.spiffeId });
       }
     }
+    this.endpointSets = sets;
     // Forget the health of endpoints that are gone.
     const live = new Set<string>();
     for (const c of config.clusters) for (const e of c.endpoints) live.add(`${c.service}|${e.instanceId}|${e.port}`);

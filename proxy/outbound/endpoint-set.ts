@@ -11,7 +11,7 @@
 // pushes, so a push does not forgive an ejected endpoint.
 import type { Pool } from 'undici';
 import type { H2Client } from '../h2-client.js';
-import type { ConnectionPoolPolicy, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
+import type { ConnectionPoolPolicy, EndpointSetSnapshot, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
 
 export class EndpointHealth {
   /** Requests in flight to this endpoint (LEAST_REQUEST reads it). */
@@ -221,6 +221,33 @@ export class EndpointSet {
     if (h.queryParam !== undefined) return input.query(h.queryParam);
     if (h.sourceIp) return input.source;
     return undefined;
+  }
+
+  /** The set now, as plain data for `devmesh explain`; reads only, so looking never changes what happens. */
+  snapshot(): EndpointSetSnapshot {
+    const now = performance.now();
+    const wallNow = Date.now();
+    const inRotation = new Set(this.candidates(now));
+    const admission = this.admit();
+    return {
+      service: this.service,
+      subset: this.subset ?? null,
+      activeRequests: this.active,
+      activeRetries: this.activeRetries,
+      connectionPool: this.connectionPool ?? null,
+      outlierDetection: this.outlier ?? null,
+      shedding: admission.ok ? null : admission.reason,
+      endpoints: this.endpoints.map((e) => ({
+        instanceId: e.instanceId,
+        version: e.version,
+        activeRequests: e.health.active,
+        consecutive5xx: e.health.consecutive5xx,
+        consecutiveGatewayErrors: e.health.consecutiveGateway,
+        ejections: e.health.ejections,
+        ejectedUntilMs: e.health.ejectedUntil > now ? Math.round(wallNow + (e.health.ejectedUntil - now)) : null,
+        inRotation: inRotation.has(e),
+      })),
+    };
   }
 
   /** Outlier detection's view of one try's outcome: `status` 0 = no response (connect failure, reset, timeout). */

@@ -3,11 +3,14 @@
 // had, so the endpoints other sidecars know stay valid.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ControlMessage, ListenerPorts, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
+import type { ControlMessage, EndpointSetSnapshot, ListenerPorts, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
 import type { Reaper } from '../supervisor/reaper.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 const ACK_TIMEOUT_MS = 10_000;
+
+/** A sidecar message that answers a control message with the same id. */
+type Answer = Extract<SidecarMessage, { id: number }>;
 
 export class PushRejected extends Error {
   readonly code = 'CONFIG_NACK';
@@ -31,8 +34,8 @@ export class SidecarHandle {
   private pending = new Map<number, Pending>();
   private stopping = false;
   private lastConfig: { version: number; config: SidecarConfig } | null = null;
-  private scrapeId = 0;
-  private readonly scrapes = new Map<number, { resolve: (text: string) => void; timer: NodeJS.Timeout }>();
+  private askId = 0;
+  private readonly asks = new Map<number, { resolve: (answer: Answer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   ports: ListenerPorts | null = null;
   ackedVersion = 0;
   lastNack: string | null = null;
@@ -70,6 +73,11 @@ export class SidecarHandle {
         p.reject(new Error(`${this.id}: ${reason}`));
       }
       this.pending.clear();
+      for (const a of this.asks.values()) {
+        clearTimeout(a.timer);
+        a.reject(new Error(`${this.id}: ${reason}`));
+      }
+      this.asks.clear();
       if (this.stopping) return;
       this.events.onExit(reason);
       // Start again with the last good config and the same ports.
@@ -108,12 +116,13 @@ export class SidecarHandle {
         }
         return;
       }
-      case 'metrics': {
-        const scrape = this.scrapes.get(m.id);
-        if (scrape) {
-          clearTimeout(scrape.timer);
-          this.scrapes.delete(m.id);
-          scrape.resolve(m.text);
+      case 'metrics':
+      case 'endpointHealth': {
+        const ask = this.asks.get(m.id);
+        if (ask) {
+          clearTimeout(ask.timer);
+          this.asks.delete(m.id);
+          ask.resolve(m);
         }
         return;
       }
@@ -124,20 +133,36 @@ export class SidecarHandle {
     }
   }
 
-  /** The sidecar's Prometheus metrics text (Istio names); rejects when it is not running or does not answer. */
-  scrape(timeoutMs = 2_000): Promise<string> {
+  /**
+   * Sends a question the sidecar answers with a message of the same id. Rejects when the sidecar is not
+   * running, exits, or does not answer within timeoutMs (a stopped or wedged sidecar must not hang the caller).
+   */
+  private ask(question: (id: number) => ControlMessage, what: string, timeoutMs: number): Promise<Answer> {
     const child = this.child;
     if (!child || !child.connected) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
-    const id = ++this.scrapeId;
-    return new Promise<string>((resolve, reject) => {
+    const id = ++this.askId;
+    return new Promise<Answer>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.scrapes.delete(id);
-        reject(new Error(`${this.id}: no metrics within ${timeoutMs} ms`));
+        this.asks.delete(id);
+        reject(new Error(`${this.id}: no ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.scrapes.set(id, { resolve, timer });
-      const msg: ControlMessage = { type: 'scrape', id };
-      child.send(msg);
+      this.asks.set(id, { resolve, reject, timer });
+      child.send(question(id));
     });
+  }
+
+  /** The sidecar's Prometheus metrics text (Istio names); rejects when it is not running or does not answer. */
+  async scrape(timeoutMs = 2_000): Promise<string> {
+    const answer = await this.ask((id) => ({ type: 'scrape', id }), 'metrics', timeoutMs);
+    if (answer.type !== 'metrics') throw new Error(`${this.id}: answered a scrape with ${answer.type}`);
+    return answer.text;
+  }
+
+  /** The sidecar's endpoint sets with their live health (ejections, requests in flight, circuit breaker). */
+  async endpointHealth(timeoutMs = 2_000): Promise<EndpointSetSnapshot[]> {
+    const answer = await this.ask((id) => ({ type: 'endpointHealth', id }), 'endpoint health', timeoutMs);
+    if (answer.type !== 'endpointHealth') throw new Error(`${this.id}: answered an endpoint health query with ${answer.type}`);
+    return answer.sets;
   }
 
   /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
