@@ -1,7 +1,8 @@
 // The API's answers, assembled from the control plane's parts: its status, the telemetry it keeps, the
 // mesh file editor and the lifecycle operations. Kept out of control-plane.ts so that file stays wiring.
-import type { ApplyResponse, LifecycleAction, ServiceMetricsResponse, StatusResponse } from '../contract/api.js';
+import type { ApplyResponse, ExplainRequest, ExplainResponse, LifecycleAction, ServiceMetricsResponse, StatusResponse } from '../contract/api.js';
 import type { LifecycleOperations } from '../control-plane/lifecycle-operations.js';
+import { UnknownServiceError } from '../control-plane/explain.js';
 import { edgesOf, seriesOf } from '../telemetry/golden-metrics.js';
 import { spansToOtlp, otlpToSpans } from '../telemetry/otlp.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
@@ -15,6 +16,8 @@ export interface MeshControl {
   operations: LifecycleOperations;
   /** Every sidecar's Prometheus text (sidecars that do not answer in time are left out). */
   scrapeSidecars(): Promise<{ pod: string; text: string }[]>;
+  /** Explains a request against the applied configuration, with the caller's sidecars' endpoint health. */
+  explain(q: ExplainRequest): Promise<ExplainResponse>;
 }
 
 export function createApiHandlers(cp: MeshControl, telemetry: Telemetry, editor: MeshFileEditor): ApiHandlers {
@@ -90,6 +93,14 @@ export function createApiHandlers(cp: MeshControl, telemetry: Telemetry, editor:
     undoConfig: async () => {
       editor.undo();
       return afterApply();
+    },
+    explain: async (q) => {
+      try {
+        return await cp.explain(q);
+      } catch (err) {
+        if (err instanceof UnknownServiceError) throw new ApiFailure(404, err.code, err.message);
+        throw err;
+      }
     },
     prometheus: async () => {
       telemetry.metrics.observeStatus(cp.status());

@@ -14,6 +14,8 @@ import {
   type ApiError,
   type ApplyResponse,
   type ConfigDocumentResponse,
+  type ExplainRequest,
+  type ExplainResponse,
   type LifecycleAction,
   type LogQuery,
   type LogResponse,
@@ -66,6 +68,8 @@ export interface ApiHandlers {
   applyConfig?(text: string, baseText: string | undefined): Promise<ApplyResponse>;
   undoConfig?(): Promise<ApplyResponse>;
   prometheus?(): Promise<{ contentType: string; text: string }>;
+  /** Explains a request against the applied configuration, with live endpoint health from the caller's sidecars. */
+  explain?(req: ExplainRequest): Promise<ExplainResponse>;
   // Policy import (src/import/api-operations.ts).
   importPreview?(req: ImportRequest): ImportPreviewResponse;
   importApply?(req: ImportRequest): ImportApplyResponse;
@@ -107,6 +111,13 @@ const WindowSchema = z.strictObject({
 });
 const ValidateSchema = z.strictObject({ text: z.string().max(MAX_BODY) });
 const ApplySchema = z.strictObject({ text: z.string().max(MAX_BODY), baseText: z.string().max(MAX_BODY).optional() });
+const ExplainSchema = z.strictObject({
+  to: z.string().min(1).max(63),
+  from: z.string().min(1).max(127).optional(),
+  method: z.string().regex(/^[A-Za-z]{1,20}$/, 'must be an HTTP method, e.g. GET'),
+  path: z.string().max(8192).startsWith('/', 'must start with /'),
+  headers: z.record(z.string().min(1).max(256), z.string().max(8192)).optional(),
+});
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -237,6 +248,7 @@ export class ApiServer {
       return sendJson(res, 200, await need(h.applyConfig, path)(b.text, b.baseText));
     }
     if (path === API.configUndo) return sendJson(res, 200, await need(h.undoConfig, path)());
+    if (path === API.explain) return sendJson(res, 200, await need(h.explain, path)(defined(parse(ExplainSchema, body, 'body')) as ExplainRequest));
     // ---- policy import (the import wizard) ----
     if (path === API.importPreview) return sendJson(res, 200, need(h.importPreview, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
     if (path === API.importApply) return sendJson(res, 200, need(h.importApply, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));

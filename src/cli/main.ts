@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { API, type StatusResponse, type TraceListResponse } from '../contract/api.js';
+import { API, type ExplainHealth, type ExplainRequest, type ExplainResponse, type StatusResponse, type TraceListResponse } from '../contract/api.js';
 import { LocalCa } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
@@ -12,7 +12,7 @@ import { startControlPlane } from '../control-plane/control-plane.js';
 import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
-import { explainRequest } from '../control-plane/explain.js';
+import { explainRequest, healthLines } from '../control-plane/explain.js';
 import { POLICY_USAGE, runPolicyCommand } from '../import/commands.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
@@ -29,7 +29,9 @@ usage:
   devmesh ca export [--out F]         print the mesh root certificate (PEM), to trust it
   devmesh schema                      print the JSON Schema of devmesh.yaml
   devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F] [--json]
-                                      which route rule that request would match and why; sends nothing
+                                      which route rule that request would match and why; sends nothing.
+                                      With the mesh of FILE running: against its applied config, with the
+                                      caller's live endpoint health (ejections, requests in flight, breaker)
 ${POLICY_USAGE}
 
 state lives in $DEVMESH_HOME (default ${defaultHome()})`;
@@ -148,7 +150,20 @@ function findRun(file: string | undefined): RunFile {
 }
 
 async function apiGet<T>(run: RunFile, path: string): Promise<T> {
-  const res = await fetch(run.apiUrl + path, { headers: { authorization: `Bearer ${run.token}` } });
+  return apiCall<T>(run, path, {});
+}
+
+async function apiPost<T>(run: RunFile, path: string, body: unknown): Promise<T> {
+  return apiCall<T>(run, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+async function apiCall<T>(run: RunFile, path: string, init: RequestInit & { headers?: Record<string, string> }): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(run.apiUrl + path, { ...init, headers: { ...init.headers, authorization: `Bearer ${run.token}` } });
+  } catch (err) {
+    throw new Error(`the mesh ${run.mesh} (pid ${run.pid}) does not answer at ${run.apiUrl}: ${(err as Error).message}`);
+  }
   const body = (await res.json()) as unknown;
   if (!res.ok) {
     const err = z.object({ error: z.string() }).safeParse(body);
@@ -196,10 +211,14 @@ function caExport(values: { out?: string | undefined }): number {
   return 0;
 }
 
-function explain(
+/**
+ * With the mesh of the file running, asks it (its applied config, and live endpoint health from the caller's
+ * sidecars); otherwise explains from the file and says the health is unavailable.
+ */
+async function explain(
   positionals: string[],
   values: { to?: string | undefined; from?: string | undefined; header?: string[] | undefined; file?: string | undefined; json?: boolean | undefined },
-): number {
+): Promise<number> {
   const [method, path] = positionals;
   if (!method || !path || !values.to) throw new UsageError("usage: devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F]");
   const headers: Record<string, string> = {};
@@ -208,10 +227,20 @@ function explain(
     if (colon <= 0) throw new UsageError(`-H "${h}": expected "name: value"`);
     headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
   }
-  const mesh = loadMeshFile(resolve(values.file ?? 'devmesh.yaml'));
-  const result = explainRequest(mesh, { to: values.to, ...(values.from ? { from: values.from } : {}), method, path, headers });
-  if (values.json) process.stdout.write(`${JSON.stringify({ ruleIndex: result.ruleIndex, rule: result.rule, lines: result.lines }, null, 2)}\n`);
-  else process.stdout.write(`${result.lines.join('\n')}\n`);
+  const file = resolve(values.file ?? 'devmesh.yaml');
+  const query: ExplainRequest = { to: values.to, ...(values.from ? { from: values.from } : {}), method, path, headers };
+  const run = listRuns(defaultHome()).find((r) => r.meshFile === file);
+  if (run) {
+    const answer = await apiPost<ExplainResponse>(run, API.explain, query);
+    if (values.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    else process.stdout.write(`explained by the running mesh ${run.mesh}, config v${answer.configVersion} (its applied configuration)\n${answer.lines.join('\n')}\n`);
+    return 0;
+  }
+  const result = explainRequest(loadMeshFile(file), query);
+  const health: ExplainHealth = { available: false, reason: `no mesh is running from ${file}; devmesh up starts one` };
+  const lines = [...result.lines, ...healthLines(health)];
+  if (values.json) process.stdout.write(`${JSON.stringify({ ruleIndex: result.ruleIndex, rule: result.rule, health, lines }, null, 2)}\n`);
+  else process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 

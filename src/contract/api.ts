@@ -362,6 +362,92 @@ export interface ImportApplyResponse extends ImportPreviewResponse {
   written: string | null;
 }
 
+// ---- explain (devmesh explain, against the running mesh) ----
+
+/** POST body of /api/explain: the request to explain. Nothing is sent; the answer describes what would happen. */
+export interface ExplainRequest {
+  /** Destination service: the outbound listener the caller calls. */
+  to: string;
+  /** Calling service, optionally "service:version"; "ingress" (the default) for the ingress gateway of `to`. */
+  from?: string;
+  method: string;
+  /** Path with an optional query string. */
+  path: string;
+  /** Request headers; names are case-insensitive. */
+  headers?: Record<string, string>;
+}
+
+/** The part of the matched route rule a client needs; the answer carries the whole rule as the sidecar gets it. */
+export interface ExplainRule {
+  name?: string;
+  destinations: { service: string; subset?: string; weight: number }[];
+}
+
+/** One endpoint (instance) of a destination, as the caller's sidecar sees it now. */
+export interface ExplainEndpoint {
+  instanceId: string;
+  version: string;
+  /** Ejected by outlier detection now. */
+  ejected: boolean;
+  /** Epoch milliseconds the ejection ends; null when not ejected. */
+  ejectedUntilMs: number | null;
+  /** Envoy's ejection multiplier: +1 per ejection, −1 per interval spent un-ejected (as of the endpoint's last outcome). */
+  ejections: number;
+  consecutive5xx: number;
+  consecutiveGatewayErrors: number;
+  /** Requests in flight to this endpoint from the caller's sidecar. */
+  activeRequests: number;
+  /** Whether the load balancer would pick it now (an ejected endpoint is back in rotation below minHealthPercent). */
+  inRotation: boolean;
+}
+
+/** One destination the matched rule could send to, as one caller sidecar sees it. */
+export interface ExplainDestination {
+  service: string;
+  subset: string | null;
+  weight: number;
+  /** false when this sidecar has no endpoint set for the destination (e.g. it is not one of the caller's upstreams). */
+  known: boolean;
+  /** Requests in flight to the destination (what connectionPool limits count). */
+  activeRequests: number;
+  activeRetries: number;
+  /** connectionPool (circuit breaker) limits; null when none are set. */
+  limits: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number } | null;
+  /** The circuit breaker would refuse a new request now (503 overflow), and why. */
+  shedding: boolean;
+  sheddingReason: string | null;
+  /** Outlier detection is configured for the destination. */
+  outlierDetection: boolean;
+  endpoints: ExplainEndpoint[];
+}
+
+/** The endpoint health one caller sidecar reported, or why it could not. */
+export interface ExplainSidecarHealth {
+  /** Instance id of the caller's sidecar (e.g. "frontend-0", or "ingress-frontend"). */
+  sidecar: string;
+  /** Configuration version that sidecar last ACKed. */
+  ackedVersion: number;
+  /** Set when the sidecar did not answer (not running, or no answer in time); destinations is then empty. */
+  error: string | null;
+  destinations: ExplainDestination[];
+}
+
+export type ExplainHealth =
+  | { available: true; sidecars: ExplainSidecarHealth[] }
+  | { available: false; reason: string };
+
+export interface ExplainResponse {
+  /** Configuration version the running mesh has applied (its last good configuration), which was explained. */
+  configVersion: number;
+  /** Index of the matching rule; -1 when none matches (the sidecar answers 404). */
+  ruleIndex: number;
+  rule: ExplainRule | null;
+  /** Live endpoint health of the matched rule's destinations, from the caller's sidecars. */
+  health: ExplainHealth;
+  /** The whole answer for a person: why the rule matched, what it does, then the health lines. */
+  lines: string[];
+}
+
 /** Paths of the API, shared so client and server cannot drift apart. */
 export const API = {
   status: '/api/status',
@@ -384,6 +470,8 @@ export const API = {
   importPreview: '/api/import/preview',
   /** POST ImportRequest → ImportApplyResponse: writes devmesh.policy.yaml and includes it; the mesh reloads. */
   importApply: '/api/import/apply',
+  /** POST ExplainRequest → ExplainResponse: which rule would match, against the applied config, with live endpoint health. */
+  explain: '/api/explain',
   /** Prometheus text; no token needed (loopback only), so a local Prometheus can scrape it. */
   metrics: '/metrics',
 } as const;

@@ -5,7 +5,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
-import type { InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
+import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol.js';
 import { ApiServer } from '../api/api-server.js';
 import { importApiHandlers } from '../import/api-operations.js';
@@ -24,6 +24,7 @@ import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
+import { explainLive } from './explain.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
 import { freePort } from '../supervisor/free-port.js';
 
@@ -108,7 +109,13 @@ export class ControlPlane {
     this.reaper = new Reaper();
     this.supervisor = new ProcessSupervisor(this.reaper);
 
-    const control = { status: () => this.status(), reload: () => this.reload(), operations: this.operations, scrapeSidecars: () => this.scrapeSidecars() };
+    const control = {
+      status: () => this.status(),
+      reload: () => this.reload(),
+      operations: this.operations,
+      scrapeSidecars: () => this.scrapeSidecars(),
+      explain: (q: ExplainRequest) => this.explain(q),
+    };
     this.api = new ApiServer(this.token, { ...createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)), ...importApiHandlers(this.meshFile) });
     const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -268,6 +275,19 @@ export class ControlPlane {
     const all = [...this.instances.map((rt) => ({ pod: rt.spec.id, sidecar: rt.sidecar })), ...this.gateways.map((gw) => ({ pod: gw.sidecar.id, sidecar: gw.sidecar }))];
     const texts = await Promise.all(all.map(async ({ pod, sidecar }) => ({ pod, text: await sidecar.scrape().catch(() => '') })));
     return texts.filter((t) => t.text !== '');
+  }
+
+  /**
+   * Explains a request against the configuration the mesh has applied (its last good one, not the file on
+   * disk), with the endpoint health the caller's sidecars report: the ingress gateway of `to`, or every
+   * instance of the calling service (of one version, when given).
+   */
+  explain(q: ExplainRequest): Promise<ExplainResponse> {
+    return explainLive(this.mesh, this.version, q, ({ app, version }) =>
+      app === 'ingress'
+        ? this.gateways.filter((gw) => gw.service === q.to).map((gw) => gw.sidecar)
+        : this.instances.filter((rt) => rt.spec.service === app && (version === '' || rt.spec.version === version)).map((rt) => rt.sidecar),
+    );
   }
 
   private async startGateway(service: string, port: number): Promise<void> {

@@ -1,19 +1,16 @@
 // `devmesh explain`: which route rule a request would match and why, and what the sidecar would then do,
 // without sending anything. It runs the sidecar's own matcher (re-exported by proxy/protocol.ts) over the
-// rules the control plane would push, so the answer is exactly what the sidecar does.
-import { compileRouteMatcher, formatExplanation, routeRequestOf, type RouteRule } from '../../proxy/protocol.js';
+// rules the control plane would push, so the answer is exactly what the sidecar does. Against a running
+// mesh (POST /api/explain) it also asks the caller's sidecars for the live health of the endpoints the
+// matched rule could send to: the state that decides where a request goes lives there, not here.
+import type { ExplainDestination, ExplainHealth, ExplainRequest, ExplainResponse, ExplainSidecarHealth } from '../contract/api.js';
+import { compileRouteMatcher, formatExplanation, routeRequestOf, type EndpointSetSnapshot, type RouteRule } from '../../proxy/protocol.js';
 import { routesFor } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 
-export interface ExplainQuery {
-  /** Destination service: the outbound listener the app calls. */
-  to: string;
-  /** Calling service, optionally "service:version"; "ingress" for the ingress gateway. */
-  from?: string;
-  method: string;
-  /** Path with an optional query string. */
-  path: string;
-  headers: Record<string, string>;
+/** The request names a service the mesh does not have (the API answers 404). */
+export class UnknownServiceError extends Error {
+  readonly code = 'NO_SUCH_SERVICE';
 }
 
 export interface ExplainResult {
@@ -48,14 +45,20 @@ function describeAction(rule: RouteRule): string[] {
   return out;
 }
 
-export function explainRequest(mesh: MeshFile, q: ExplainQuery): ExplainResult {
-  const known = q.to in mesh.services || q.to in (mesh.external ?? {});
-  if (!known) throw new Error(`unknown service "${q.to}"`);
+/** The calling workload of a query: "service[:version]", or "ingress" (the default). */
+export function callerOf(q: Pick<ExplainRequest, 'from'>): { app: string; version: string } {
   const [app = 'ingress', version = ''] = (q.from ?? 'ingress').split(':');
-  if (app !== 'ingress' && !(app in mesh.services)) throw new Error(`unknown calling service "${app}"`);
+  return { app, version };
+}
+
+export function explainRequest(mesh: MeshFile, q: ExplainRequest): ExplainResult {
+  const known = q.to in mesh.services || q.to in (mesh.external ?? {});
+  if (!known) throw new UnknownServiceError(`unknown service "${q.to}"`);
+  const { app, version } = callerOf(q);
+  if (app !== 'ingress' && !(app in mesh.services)) throw new UnknownServiceError(`unknown calling service "${app}"`);
   const rules = routesFor(mesh, q.to);
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(q.headers)) headers[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(q.headers ?? {})) headers[k.toLowerCase()] = v;
   headers.host ??= q.to;
   const request = routeRequestOf(q.method.toUpperCase(), q.path, headers, { app, version });
   const explanation = compileRouteMatcher(rules).explain(request);
@@ -63,4 +66,119 @@ export function explainRequest(mesh: MeshFile, q: ExplainQuery): ExplainResult {
   const rule = explanation.index === -1 ? null : rules[explanation.index]!;
   if (rule) lines.push(...describeAction(rule).map((l) => `  ${l}`));
   return { ruleIndex: explanation.index, rule, lines };
+}
+
+/** A caller's sidecar, as far as explain needs it (SidecarHandle). */
+export interface CallerSidecar {
+  readonly id: string;
+  readonly ackedVersion: number;
+  endpointHealth(timeoutMs?: number): Promise<EndpointSetSnapshot[]>;
+}
+
+/** How long one sidecar may take to report its endpoint health before explain says it did not. */
+export const HEALTH_TIMEOUT_MS = 2_000;
+
+function destinationHealth(d: RouteRule['destinations'][number], sets: EndpointSetSnapshot[]): ExplainDestination {
+  const subset = d.subset ?? null;
+  const set = sets.find((s) => s.service === d.service && s.subset === subset);
+  const pool = set?.connectionPool;
+  const limits = pool
+    ? Object.fromEntries(
+        (['maxConnections', 'maxPendingRequests', 'maxRequests', 'maxRetries'] as const).filter((k) => pool[k] !== undefined).map((k) => [k, pool[k]]),
+      )
+    : {};
+  return {
+    service: d.service,
+    subset,
+    weight: d.weight,
+    known: set !== undefined,
+    activeRequests: set?.activeRequests ?? 0,
+    activeRetries: set?.activeRetries ?? 0,
+    limits: Object.keys(limits).length > 0 ? limits : null,
+    shedding: set?.shedding != null,
+    sheddingReason: set?.shedding ?? null,
+    outlierDetection: set?.outlierDetection != null,
+    endpoints: (set?.endpoints ?? []).map((e) => ({ ...e, ejected: e.ejectedUntilMs !== null })),
+  };
+}
+
+async function sidecarHealth(rule: RouteRule, sidecar: CallerSidecar): Promise<ExplainSidecarHealth> {
+  const base = { sidecar: sidecar.id, ackedVersion: sidecar.ackedVersion };
+  try {
+    const sets = await sidecar.endpointHealth(HEALTH_TIMEOUT_MS);
+    return { ...base, error: null, destinations: rule.destinations.map((d) => destinationHealth(d, sets)) };
+  } catch (err) {
+    return { ...base, error: (err as Error).message, destinations: [] };
+  }
+}
+
+/**
+ * Explains a request against the running mesh's applied configuration, with the live health of the matched
+ * rule's destinations from every sidecar of the caller (`callers` picks them: the ingress gateway of `to`,
+ * or the instances of the calling service). Each sidecar answers within HEALTH_TIMEOUT_MS or is reported.
+ */
+export async function explainLive(
+  mesh: MeshFile,
+  configVersion: number,
+  q: ExplainRequest,
+  callers: (caller: { app: string; version: string }) => CallerSidecar[],
+): Promise<ExplainResponse> {
+  const result = explainRequest(mesh, q);
+  const caller = callerOf(q);
+  let health: ExplainHealth;
+  if (result.rule === null) health = { available: false, reason: 'no rule matches: the sidecar answers 404 and sends nothing' };
+  else if (result.rule.destinations.length === 0) health = { available: false, reason: 'the rule answers by itself: nothing is sent to a destination' };
+  else {
+    const sidecars = callers(caller);
+    if (sidecars.length === 0) {
+      health = {
+        available: false,
+        reason:
+          caller.app === 'ingress'
+            ? `no ingress gateway sends to ${q.to}: pass from (the calling service) to see its endpoints`
+            : `no instance of ${caller.app}${caller.version ? ` (version ${caller.version})` : ''} runs`,
+      };
+    } else {
+      const rule = result.rule;
+      health = { available: true, sidecars: await Promise.all(sidecars.map((s) => sidecarHealth(rule, s))) };
+    }
+  }
+  return { configVersion, ruleIndex: result.ruleIndex, rule: result.rule, health, lines: [...result.lines, ...healthLines(health)] };
+}
+
+function limitsText(limits: ExplainDestination['limits']): string {
+  return limits ? Object.entries(limits).map(([k, v]) => `${k} ${v}`).join(', ') : 'no connectionPool limits';
+}
+
+/** The health part of an explanation, for a person (the CLI prints it; the UI shows it). */
+export function healthLines(health: ExplainHealth, now = Date.now()): string[] {
+  if (!health.available) return [`endpoint health: unavailable (${health.reason})`];
+  const out = ['endpoint health, as the caller\'s sidecars see it now:'];
+  for (const s of health.sidecars) {
+    if (s.error !== null) {
+      out.push(`  ${s.error}`);
+      continue;
+    }
+    for (const d of s.destinations) {
+      const name = `${d.service}${d.subset ? `/${d.subset}` : ''}`;
+      if (!d.known) {
+        out.push(`  ${s.sidecar} → ${name}: this sidecar has no endpoints for it (is ${d.service} one of its upstreams?)`);
+        continue;
+      }
+      const breaker = d.shedding ? `SHEDDING (${d.sheddingReason})` : `not shedding (${limitsText(d.limits)})`;
+      out.push(
+        `  ${s.sidecar} → ${name}: ${d.activeRequests} requests in flight, circuit breaker: ${breaker}${d.outlierDetection ? '' : ', no outlier detection'}`,
+      );
+      if (d.endpoints.length === 0) out.push('    no endpoints: requests get 503 no-endpoints');
+      for (const e of d.endpoints) {
+        const state =
+          e.ejectedUntilMs === null
+            ? 'healthy'
+            : `EJECTED by outlier detection until ${new Date(e.ejectedUntilMs).toISOString()} (ejection ${e.ejections}, ${Math.max(0, Math.ceil((e.ejectedUntilMs - now) / 1000))} s left)${e.inRotation ? ', but in rotation: too few endpoints are healthy (minHealthPercent)' : ''}`;
+        const failures = e.consecutive5xx > 0 ? `, ${e.consecutive5xx} consecutive 5xx` : '';
+        out.push(`    ${e.instanceId}${e.version ? ` (${e.version})` : ''}: ${state}, ${e.activeRequests} active${failures}`);
+      }
+    }
+  }
+  return out;
 }

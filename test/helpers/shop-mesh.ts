@@ -1,5 +1,6 @@
 // The mesh of the issue's example: frontend → catalog (v1, v2), as tiny inline apps.
-// catalog answers with its version; FAIL_EVERY=N makes every Nth request a 503.
+// catalog answers with its version; FAIL_EVERY=N makes every Nth request a 503; /slow answers after 3 s
+// (and never fails), for a request that stays in flight.
 export const SHOP_APPS: Record<string, string> = {
   'services/frontend.js': `
 import { createServer } from 'node:http';
@@ -21,6 +22,7 @@ const failEvery = Number(process.env.FAIL_EVERY ?? 0);
 let n = 0;
 createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
+  if (req.url === '/slow') return setTimeout(() => res.end(JSON.stringify({ version: process.env.DEVMESH_VERSION })), 3000);
   n++;
   if (failEvery && n % failEvery === 0) { res.writeHead(503); return res.end('flaky'); }
   res.writeHead(200, { 'content-type': 'application/json' });

@@ -45,20 +45,24 @@ test('devmesh explain names the matching rule and why the earlier ones did not m
   const dir = mkdtempSync(join(tmpdir(), 'devmesh-test-explain-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'devmesh.yaml'), YAML);
-  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'explain', ...args], { cwd: dir, encoding: 'utf8' });
+  // No mesh runs under this DEVMESH_HOME: explain works from the file and says live health is unavailable.
+  const env = { ...process.env, DEVMESH_HOME: join(dir, 'home') };
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'explain', ...args], { cwd: dir, encoding: 'utf8', env });
 
   const plain = run('GET', '/items?beta=1', '--to', 'catalog');
   assert.equal(plain.status, 0, plain.stderr);
   assert.match(plain.stdout, /rule 0 \(testers\): no match — block 0: header x-user exact "tester" does not hold; block 1: source app "frontend" does not hold/);
   assert.match(plain.stdout, /rule 2 \(catalog\[2\]\): MATCH/);
   assert.match(plain.stdout, /sends to catalog\/v1 \(90%\), catalog\/v2 \(10%\)/);
+  assert.match(plain.stdout, /endpoint health: unavailable \(no mesh is running from .*devmesh\.yaml; devmesh up starts one\)/);
 
   const fromFrontend = run('GET', '/items?beta=1', '--to', 'catalog', '--from', 'frontend');
   assert.match(fromFrontend.stdout, /rule 0 \(testers\): MATCH \(match block 1\)/);
   assert.match(fromFrontend.stdout, /mirrors 100% to catalog\/v1/);
 
-  const chaos = JSON.parse(run('POST', '/chaos', '--to', 'catalog', '-H', 'x-user: alice', '--json').stdout) as { ruleIndex: number; lines: string[] };
+  const chaos = JSON.parse(run('POST', '/chaos', '--to', 'catalog', '-H', 'x-user: alice', '--json').stdout) as { ruleIndex: number; lines: string[]; health: { available: boolean } };
   assert.equal(chaos.ruleIndex, 1);
+  assert.equal(chaos.health.available, false);
   assert.ok(chaos.lines.some((l) => /retries and timeout: off, because the rule injects a fault/.test(l)));
 
   assert.equal(run('GET', '/', '--to', 'nope').status, 1);
