@@ -5,6 +5,8 @@ import {
   type ApiError as ApiErrorBody,
   type ApplyResponse,
   type ConfigDocumentResponse,
+  type ExplainRequest,
+  type ExplainResponse,
   type ImportApplyResponse,
   type ImportPreviewResponse,
   type ImportRequest,
@@ -84,6 +86,8 @@ export interface ApiClient {
   importPreview(req: ImportRequest, signal?: AbortSignal): Promise<ImportPreviewResponse>;
   /** Writes devmesh.policy.yaml (and the include); the running mesh pushes it like any edit. */
   importApply(req: ImportRequest): Promise<ImportApplyResponse>;
+  /** Which rule a request would match in the applied config, with the caller's live endpoint health; sends nothing. */
+  explain(req: ExplainRequest): Promise<ExplainResponse>;
 }
 
 export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
@@ -144,6 +148,7 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
     undoConfig: () => get<ApplyResponse>(API.configUndo, undefined, {}),
     importPreview: (req, signal) => get<ImportPreviewResponse>(API.importPreview, signal, req),
     importApply: (req) => get<ImportApplyResponse>(API.importApply, undefined, req),
+    explain: (req) => get<ExplainResponse>(API.explain, undefined, req),
   };
 }
 

@@ -12,6 +12,7 @@ import { YamlEditor } from '../components/YamlEditor';
 import { formatClock } from '../format';
 import type { JsonSchema } from '../schema-completion';
 import { SidecarAcks } from '../components/SidecarAcks';
+import { ExplainPanel } from '../components/ExplainPanel';
 
 interface Props {
   client: ApiClient;
@@ -230,6 +231,8 @@ export function ConfigPage({ client, status }: Props) {
             ))}
           </ul>
         )}
+        <h4>Explain</h4>
+        <ExplainPanel client={client} status={status} to={svc} />
       </section>
 
       <section className="panel config-editor">

@@ -8,24 +8,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApiError, ExplainDestination, ExplainRequest, ExplainResponse, StatusResponse } from '../../src/contract/api.js';
 import { startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
-import { SHOP_APPS, shopYaml } from '../helpers/shop-mesh.js';
-
-// catalog v1 answers 503 to everything but /slow (FAIL_EVERY: 1); /slow stays in flight for 3 s.
-const ROUTES = `    - name: testers
-      match: [{ headers: { x-user: { exact: tester } } }]
-      route: [{ destination: { subset: v2 } }]
-    - name: everyone
-      route: [{ destination: { host: catalog } }]`;
-const YAML = `${shopYaml(ROUTES, ', FAIL_EVERY: "1"')}policies:
-  catalog:
-    outlierDetection: { consecutive5xxErrors: 2, baseEjectionTime: 60s, maxEjectionPercent: 50 }
-    connectionPool: { http: { http2MaxRequests: 1 } }
-`;
+import { EJECTING_SHOP_YAML, SHOP_APPS } from '../helpers/shop-mesh.js';
 
 let mesh: RunningMesh;
 
 before(async () => {
-  mesh = await startMesh({ yaml: YAML, files: SHOP_APPS });
+  mesh = await startMesh({ yaml: EJECTING_SHOP_YAML, files: SHOP_APPS });
 });
 after(() => mesh?.stop());
 
@@ -124,12 +112,12 @@ test('devmesh explain in the mesh folder asks the running mesh and prints the he
 
 test('explain uses the applied configuration, not the file on disk', async () => {
   const status = await mesh.api<StatusResponse>('/api/status');
-  writeFileSync(join(mesh.dir, 'devmesh.yaml'), `${YAML}\n  not: [valid`);
+  writeFileSync(join(mesh.dir, 'devmesh.yaml'), `${EJECTING_SHOP_YAML}\n  not: [valid`);
   await waitFor('the mesh to report the invalid file', async () => (await mesh.api<StatusResponse>('/api/status')).config.error !== null);
   const r = await explain({ to: 'catalog', from: 'frontend', method: 'GET', path: '/items', headers: { 'x-user': 'tester' } });
   assert.equal(r.configVersion, status.config.version);
   assert.equal(r.rule?.name, 'testers');
-  writeFileSync(join(mesh.dir, 'devmesh.yaml'), YAML);
+  writeFileSync(join(mesh.dir, 'devmesh.yaml'), EJECTING_SHOP_YAML);
   await waitFor('the mesh to accept the file again', async () => (await mesh.api<StatusResponse>('/api/status')).config.error === null);
 });
 

@@ -61,3 +61,21 @@ export const ISSUE_ROUTES = `    - match: [{ headers: { x-user: { exact: tester 
     - route: [{ destination: { subset: v1 }, weight: 90 }, { destination: { subset: v2 }, weight: 10 }]
       retries: { attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,connect-failure" }
       timeout: 2s`;
+
+/**
+ * For explain: rule "testers" (x-user: tester → v2), then "everyone" (any catalog instance). catalog v1
+ * answers 503 to everything but /slow, so two requests to it in a row get it ejected by outlier detection;
+ * the circuit breaker lets one request at a time through to catalog.
+ */
+export const EJECTING_SHOP_YAML = `${shopYaml(
+  `    - name: testers
+      match: [{ headers: { x-user: { exact: tester } } }]
+      route: [{ destination: { subset: v2 } }]
+    - name: everyone
+      route: [{ destination: { host: catalog } }]`,
+  ', FAIL_EVERY: "1"',
+)}policies:
+  catalog:
+    outlierDetection: { consecutive5xxErrors: 2, baseEjectionTime: 60s, maxEjectionPercent: 50 }
+    connectionPool: { http: { http2MaxRequests: 1 } }
+`;
