@@ -1,6 +1,5 @@
 // Hop-by-hop headers describe one connection, not the message (RFC 9110 §7.6.1): a proxy must not forward
-// them. undici also refuses several of them outright (connection, keep-alive, upgrade, expect), so
-// forwarding them would turn a valid request into a proxy error.
+// them; the upstream clients set their own framing and connection headers.
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -15,13 +14,13 @@ const HOP_BY_HOP = new Set([
   'trailer',
   'upgrade',
   'http2-settings',
-  // Node's server already answered "100 Continue" to the client; undici cannot send Expect upstream.
+  // Node's server already answered "100 Continue" to the client; the body follows without waiting.
   'expect',
 ]);
 
 /** Headers named in `Connection:` are hop-by-hop for this message too. Rare, so only parsed when present. */
 function connectionListed(connection: string | string[] | undefined): Set<string> | null {
-  // Fast path: clients (undici among them) send "keep-alive" on every request.
+  // Fast path: most clients send "keep-alive" (or nothing) on every request.
   if (connection === undefined || connection === 'keep-alive' || connection === 'close') return null;
   const value = Array.isArray(connection) ? connection.join(',') : connection;
   const names = new Set<string>();
@@ -105,17 +104,47 @@ export function pathOnly(target: string): string {
   return q === -1 ? target : target.slice(0, q);
 }
 
+/** An upstream response as both clients give it: HTTP/1.1 may hand over a body that arrived whole. */
+export interface UpstreamAnswer {
+  readonly body: Readable;
+  readonly trailers: Record<string, string | string[] | undefined>;
+  /** The whole body, already here (HTTP/1.1 client); absent or null when it streams. */
+  readonly complete?: Buffer | null;
+}
+
+/**
+ * Relays the upstream body (and trailers) to the downstream response, after writeHead. A body that
+ * arrived whole goes out in one end() with no stream at all; anything else streams. `onEnd` runs once
+ * the upstream body has ended (its trailers are in then).
+ */
+export function relayResponseBody(answer: UpstreamAnswer, res: ServerResponse, onError: (err: Error) => void, onEnd?: () => void): void {
+  const complete = answer.complete;
+  if (complete != null) {
+    addTrailers(res, answer.trailers);
+    res.end(complete);
+    onEnd?.();
+    return;
+  }
+  const body = answer.body;
+  relayBody(body, res, onError, answer.trailers);
+  if (onEnd !== undefined) body.once('end', onEnd);
+}
+
+function addTrailers(res: ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
+  let out: Record<string, string | string[]> | null = null;
+  for (const name in trailers) {
+    const v = trailers[name];
+    if (v !== undefined) (out ??= {})[name] = v;
+  }
+  if (out !== null) res.addTrailers(out);
+}
+
 /**
  * Streams an upstream body to the downstream response. Deliberately not stream.pipeline: on every
  * completion pipeline aborts an internal AbortController, building a DOMException per request, which
  * showed up as a few percent of sidecar CPU in the latency benchmark.
  */
-export function relayBody(
-  body: Readable,
-  res: ServerResponse,
-  onError: (err: Error) => void,
-  trailers?: Record<string, string | string[] | undefined>,
-): void {
+function relayBody(body: Readable, res: ServerResponse, onError: (err: Error) => void, trailers: Record<string, string | string[] | undefined>): void {
   body.once('error', (err) => {
     onError(err);
     res.destroy(err);
@@ -124,20 +153,7 @@ export function relayBody(
     if (!body.readableEnded) body.destroy();
   });
   // Registered before pipe's own 'end' listener, so the trailers go out before pipe ends the response.
-  if (trailers !== undefined) {
-    body.once('end', () => {
-      const out: Record<string, string | string[]> = {};
-      let any = false;
-      for (const name in trailers) {
-        const v = trailers[name];
-        if (v !== undefined) {
-          out[name] = v;
-          any = true;
-        }
-      }
-      if (any) res.addTrailers(out);
-    });
-  }
+  body.once('end', () => addTrailers(res, trailers));
   body.pipe(res);
 }
 
@@ -149,10 +165,10 @@ export function relayBody(
  * Returns false (and does nothing) when the upstream response was not trailers-only.
  * (ClientHttp2Stream.endAfterHeaders is not yet set when 'response' fires, so the header tells.)
  */
-export function relayTrailersOnly(res: ServerResponse, upstreamBody: Readable, status: number, headers: OutgoingHttpHeaders): boolean {
+export function relayTrailersOnly(res: ServerResponse, answer: UpstreamAnswer, status: number, headers: OutgoingHttpHeaders): boolean {
   // gRPC puts grpc-status in the leading headers only in a trailers-only response.
   if (headers['grpc-status'] === undefined) return false;
-  upstreamBody.resume();
+  if (answer.complete == null) answer.body.resume();
   res.statusCode = status;
   for (const name in headers) {
     const v = headers[name];

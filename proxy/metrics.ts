@@ -2,7 +2,7 @@
 // control plane as Prometheus text when it sends a `scrape` message (protocol.ts). Label sets are cached
 // per combination: the per-request cost is one Map lookup and two increments, no label-object hashing.
 //
-// prom-client is loaded without its index (like undici in ./undici-pool.ts): the index also loads the
+// prom-client is loaded without its index: the index also loads the
 // pushgateway (http, https, zlib), cluster aggregation, summaries (tdigest) and default process metrics,
 // about 9.7 MB of RSS in every sidecar, which needs only Registry, Counter and Histogram.
 import { createRequire } from 'node:module';

@@ -12,13 +12,13 @@ import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
-import { Pool } from '../undici-pool.js';
+import { H1Pool } from '../h1-client.js';
 import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
-import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
-import { upgradeOrRefusal, writeRefusal } from '../upgrade.js';
+import { writeRefusal } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
@@ -53,8 +53,8 @@ function startsLikeH2(chunk: Buffer): boolean {
   return n >= 3 && chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
 }
 
-function appPool(appPort: number): Pool {
-  return new Pool(`http://127.0.0.1:${appPort}`, { connections: 128, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
+function appPool(appPort: number): H1Pool {
+  return new H1Pool({ host: '127.0.0.1', port: appPort, tls: null }, { connections: 128, idleTimeoutMs: 30_000, connectTimeoutMs: 5_000 });
 }
 
 export class InboundServer {
@@ -70,7 +70,7 @@ export class InboundServer {
   private mode: MtlsMode;
   private appPort: number;
   private authorization: readonly AuthorizationPolicy[];
-  private pool: Pool;
+  private pool: H1Pool;
   port = 0;
 
   constructor(
@@ -119,7 +119,7 @@ export class InboundServer {
       this.appPort = listener.appPort;
       this.protocol = protocol;
       this.appH2 = this.h2ToApp();
-      old.close().catch(() => {});
+      old.close();
       oldH2?.close();
     }
   }
@@ -128,7 +128,8 @@ export class InboundServer {
     const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
     this.appH2?.close();
-    await Promise.allSettled([closed, this.pool.destroy()]);
+    this.pool.destroy();
+    await closed;
   }
 
   private h2ToApp(): H2Client | null {
@@ -242,7 +243,7 @@ export class InboundServer {
     });
   }
 
-  /** WebSocket and other HTTP/1.1 upgrades to the app: authorized like a request, the handshake through undici, then bytes both ways. */
+  /** WebSocket and other HTTP/1.1 upgrades to the app: authorized like a request, the handshake through the app pool, then bytes both ways. */
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const tlsSocket = req.socket as TLSSocket;
     const mtls = tlsSocket.encrypted === true;
@@ -287,7 +288,7 @@ export class InboundServer {
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     if (peer !== null) headers.push(PEER_HEADER, peer);
     headers.push('traceparent', formatTraceparent(conn.traceId, conn.spanId, conn.flags));
-    upgradeOrRefusal(this.pool, { path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+    this.pool.upgrade({ path: target, method, headers }, String(req.headers.upgrade ?? 'websocket')).then(
       (outcome) => {
         if (!outcome.upgraded) {
           // The app refused the upgrade: its answer goes back as it is.
@@ -498,22 +499,17 @@ export class InboundServer {
     const sent =
       this.appH2 !== null
         ? this.appH2.request(method, target, String(req.headers[':authority'] ?? req.headers.host ?? 'localhost'), headers, hasBody ? req : null, signal)
-        : this.pool.request({ path: target, method, headers, body: hasBody ? req : null, signal });
+        : this.pool.request({ path: target, method, headers, body: hasBody ? req : null, ...(signal !== undefined ? { signal } : {}) });
     sent.then(
       (response) => {
         clearTimeout(timer);
         const out = downstreamResponseHeaders(response.headers);
-        trailers = response.trailers as Record<string, string | string[] | undefined>;
-        if (relayTrailersOnly(res, response.body, response.statusCode, out)) return;
+        trailers = response.trailers;
+        if (relayTrailersOnly(res, response, response.statusCode, out)) return;
         res.writeHead(response.statusCode, out);
-        relayBody(
-          response.body,
-          res,
-          () => {
-            if (error === null) error = 'upstream-reset';
-          },
-          trailers,
-        );
+        relayResponseBody(response, res, () => {
+          if (error === null) error = 'upstream-reset';
+        });
       },
       (err: unknown) => {
         clearTimeout(timer);

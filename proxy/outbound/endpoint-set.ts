@@ -9,7 +9,7 @@
 //   retry budget      — Linkerd's: retries ≤ ratio × requests + minPerSecond × window.
 // Endpoint health (ejections, active requests) lives in EndpointHealth objects that outlive config
 // pushes, so a push does not forgive an ejected endpoint.
-import type { Pool } from 'undici';
+import type { H1Pool } from '../h1-client.js';
 import type { H2Client } from '../h2-client.js';
 import type { ConnectionPoolPolicy, EndpointSetSnapshot, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
 
@@ -32,7 +32,7 @@ const MAX_EJECTION_TIME_MS = 300_000;
 export interface UpstreamEndpoint {
   instanceId: string;
   version: string;
-  pool: Pool;
+  pool: H1Pool;
   /** Set for http2/grpc destinations: requests go over one multiplexed HTTP/2 session instead of the pool. */
   h2: H2Client | null;
   /** host:port, for raw TCP passthrough and WebSocket upgrades. */

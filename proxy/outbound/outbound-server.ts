@@ -19,14 +19,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Dispatcher } from 'undici';
 import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { H2Response } from '../h2-client.js';
+import type { H1Response } from '../h1-client.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
-import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';
-import { upgradeOrRefusal, writeRefusal } from '../upgrade.js';
+import { writeRefusal } from '../upgrade.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
@@ -96,10 +96,10 @@ export interface TcpTarget {
 /** The HTTP/2 connection preface starts with these bytes; anything else on a fresh connection is HTTP/1. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
 
-type Upstream = Dispatcher.ResponseData | H2Response;
+type Upstream = H1Response | H2Response;
 
 function discard(response: Upstream): void {
-  if ('dump' in response.body) response.body.dump().catch(() => {});
+  if ('dump' in response) response.dump();
   else response.body.destroy();
 }
 
@@ -243,7 +243,7 @@ export class OutboundServer {
     attributes.endpoint = endpoint.instanceId;
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     headers.push('traceparent', formatTraceparent(traceId, spanId, parent?.flags ?? '01'));
-    upgradeOrRefusal(endpoint.pool, { path: target, method, headers, protocol: String(req.headers.upgrade ?? 'websocket') }).then(
+    endpoint.pool.upgrade({ path: target, method, headers }, String(req.headers.upgrade ?? 'websocket')).then(
       (outcome) => {
         if (!outcome.upgraded) {
           // Refused upstream (the destination's authorization, or the app): the client gets that answer.
@@ -526,22 +526,20 @@ export class OutboundServer {
     const grpc = response.headers['grpc-status'];
     if (grpc !== undefined) state.grpcStatus = String(grpc);
     if (state.setCookie !== undefined) out['set-cookie'] = [...toList(out['set-cookie']), state.setCookie];
-    const trailers = response.trailers as Record<string, string | string[] | undefined>;
-    if (relayTrailersOnly(res, response.body, response.statusCode, out)) return;
+    if (relayTrailersOnly(res, response, response.statusCode, out)) return;
     res.writeHead(response.statusCode, out);
-    relayBody(
-      response.body,
+    relayResponseBody(
+      response,
       res,
       () => {
         if (state.error === null) state.error = 'upstream-reset';
       },
-      trailers,
+      // gRPC puts its status in the trailers: read it once they are in, for the metrics.
+      () => {
+        const status = response.trailers['grpc-status'];
+        if (status !== undefined) state.grpcStatus = String(status);
+      },
     );
-    // gRPC puts its status in the trailers: read it once they are in, for the metrics.
-    response.body.once('end', () => {
-      const status = trailers['grpc-status'];
-      if (status !== undefined) state.grpcStatus = String(status);
-    });
   }
 
   private direct(res: ServerResponse, route: CompiledRoute): void {
@@ -652,7 +650,7 @@ export class OutboundServer {
           const response: Upstream =
             endpoint.h2 !== null
               ? await endpoint.h2.request(method, path, rr.authority || set.service, headers, body, controller?.signal)
-              : await endpoint.pool.request({ path, method, headers, body, signal: controller?.signal });
+              : await endpoint.pool.request({ path, method, headers, body, ...(controller !== undefined ? { signal: controller.signal } : {}) });
           clearTimeout(timer);
           endpoint.health.active--;
           state.tries = note(state.tries, `${endpoint.instanceId} ${response.statusCode}`);

@@ -99,6 +99,7 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  'CONNECT_TIMEOUT',
   // TLS handshake failures: the connection was never usable.
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -110,10 +111,12 @@ const CONNECT_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 
-/** Sorts an undici/socket error into connect failure (never reached the upstream) or reset. */
+/** Sorts a client or socket error into connect failure (never reached the upstream) or reset. */
 export function classifyTransportError(err: unknown): TransportFailure {
   const code = (err as { code?: unknown })?.code;
   if (code === 'REFUSED_STREAM') return 'refused-stream';
+  // The HTTP/1 client says when it failed before the connection was established: nothing was sent.
+  if ((err as { phase?: unknown })?.phase === 'connect') return 'connect-failure';
   if (typeof code === 'string' && (CONNECT_CODES.has(code) || code.startsWith('ERR_SSL_'))) return 'connect-failure';
   return 'reset';
 }

@@ -1,24 +1,23 @@
-// undici Pools, one per upstream endpoint, kept across config updates so keep-alive connections survive
+// HTTP/1.1 pools (./h1-client.ts), one per upstream endpoint, kept across config updates so keep-alive connections survive
 // a push that does not concern them. A pool is retired (closed after a grace period, so requests
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
-import { Pool } from '../undici-pool.js';
+import { createSecureContext } from 'node:tls';
+import { H1Pool } from '../h1-client.js';
 import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import { H2Client } from '../h2-client.js';
 
 const RETIRE_GRACE_MS = 10_000;
 
-const POOL_OPTIONS = {
-  // Used only when the upstream sends no Keep-Alive hint; Node servers do send one.
-  keepAliveTimeout: 30_000,
-  connections: 128,
-} as const;
+/** Idle keep-alive limit when neither the policy nor the upstream's Keep-Alive hint sets a shorter one. */
+const IDLE_TIMEOUT_MS = 30_000;
+const CONNECTIONS = 128;
 
 export class UpstreamPools {
-  private pools = new Map<string, Pool>();
+  private pools = new Map<string, H1Pool>();
   private used = new Set<string>();
-  private retiring = new Set<Pool>();
+  private retiring = new Set<H1Pool>();
   private h2 = new Map<string, H2Client>();
   private h2Used = new Set<string>();
 
@@ -44,7 +43,7 @@ export class UpstreamPools {
   }
 
   /** The pool for `endpoint`; call during a config apply, then `commit()`. */
-  acquire(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number, limits: ConnectionPoolPolicy = {}): Pool {
+  acquire(endpoint: Endpoint, cluster: Cluster, tls: TlsMaterial, tlsGeneration: number, limits: ConnectionPoolPolicy = {}): H1Pool {
     // connectionPool settings shape the pool, so they are part of its identity.
     const shape = `${limits.maxConnections ?? ''}|${limits.maxRequestsPerConnection ?? ''}|${limits.connectTimeoutMs ?? ''}|${limits.idleTimeoutMs ?? ''}`;
     const key = cluster.external
@@ -55,26 +54,30 @@ export class UpstreamPools {
     this.used.add(key);
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      const origin = `${cluster.tls ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
-      const timeout = limits.connectTimeoutMs ?? 5_000;
-      pool = new Pool(origin, {
-        ...POOL_OPTIONS,
-        ...(limits.maxConnections !== undefined ? { connections: limits.maxConnections } : {}),
-        ...(limits.maxRequestsPerConnection ? { maxRequestsPerClient: limits.maxRequestsPerConnection } : {}),
-        ...(limits.idleTimeoutMs !== undefined ? { keepAliveTimeout: limits.idleTimeoutMs, keepAliveMaxTimeout: limits.idleTimeoutMs } : {}),
-        connect: cluster.external
-          ? { timeout, servername: endpoint.host }
-          : cluster.tls
-            ? {
-                ca: tls.caPem,
-                cert: tls.certPem,
-                key: tls.keyPem,
-                rejectUnauthorized: true,
-                checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId),
-                timeout,
-              }
-            : { timeout },
-      });
+      pool = new H1Pool(
+        {
+          host: endpoint.host,
+          port: endpoint.port,
+          tls: cluster.external
+            ? cluster.tls
+              ? { servername: endpoint.host }
+              : null
+            : cluster.tls
+              ? {
+                  // One context per pool: every connection shares the parsed key and chain.
+                  secureContext: createSecureContext({ ca: tls.caPem, cert: tls.certPem, key: tls.keyPem }),
+                  rejectUnauthorized: true,
+                  checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId),
+                }
+              : null,
+        },
+        {
+          connections: limits.maxConnections ?? CONNECTIONS,
+          ...(limits.maxRequestsPerConnection ? { maxRequestsPerConnection: limits.maxRequestsPerConnection } : {}),
+          idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+          connectTimeoutMs: limits.connectTimeoutMs ?? 5_000,
+        },
+      );
       this.pools.set(key, pool);
     }
     return pool;
@@ -95,7 +98,7 @@ export class UpstreamPools {
       this.retiring.add(pool);
       setTimeout(() => {
         this.retiring.delete(pool);
-        pool.close().catch(() => {});
+        pool.close();
       }, RETIRE_GRACE_MS).unref();
     }
     this.used = new Set();
@@ -112,6 +115,6 @@ export class UpstreamPools {
     const all = [...this.pools.values(), ...this.retiring];
     this.pools.clear();
     this.retiring.clear();
-    await Promise.allSettled(all.map((p) => p.destroy()));
+    for (const p of all) p.destroy();
   }
 }
