@@ -713,7 +713,11 @@ export class OutboundServer {
     }
   }
 
-  /** A copy of the request to the mirror destination: never awaited, its response discarded, its span tagged shadow. */
+  /**
+   * A copy of the request to the mirror destination: never awaited, its response discarded, its span tagged
+   * shadow. It is a real request to that destination (as in Envoy): it passes the destination's circuit
+   * breaker (when that sheds, the copy is dropped, never queued), and outlier detection sees its answer.
+   */
   private mirror(
     destination: CompiledDestination,
     method: string,
@@ -725,12 +729,14 @@ export class OutboundServer {
     flags: string,
     authority: string,
   ): void {
-    const endpoint = destination.set.pick(null, null);
+    const set = destination.set;
+    const admission = set.admit();
+    const endpoint = admission.ok ? set.pick(null, null) : undefined;
     const workload = this.ctx.workload;
     const spanId = newSpanId();
     const startMs = Date.now();
     const t0 = performance.now();
-    const record = (status: number, error: string | null): void => {
+    const record = (status: number, error: string | null, detail?: string): void => {
       this.ctx.spans.record({
         traceId,
         spanId,
@@ -751,9 +757,14 @@ export class OutboundServer {
           mtls: destination.tls,
           ...(destination.subset !== undefined ? { subset: destination.subset } : {}),
           ...(endpoint !== undefined ? { endpoint: endpoint.instanceId } : {}),
+          ...(detail !== undefined ? { 'error.detail': detail } : {}),
         },
       });
     };
+    if (!admission.ok) {
+      record(0, 'overflow', `circuit breaker of ${destination.service}: ${admission.reason}`);
+      return;
+    }
     if (endpoint === undefined) {
       record(0, 'no-endpoints');
       return;
@@ -766,12 +777,23 @@ export class OutboundServer {
       endpoint.h2 !== null
         ? endpoint.h2.request(method, path, `${authority || destination.service}-shadow`, shadowHeaders, body)
         : endpoint.pool.request({ path, method, headers: shadowHeaders, body });
+    set.active++;
+    endpoint.health.active++;
+    const done = (status: number): void => {
+      set.active--;
+      endpoint.health.active--;
+      set.report(endpoint, status);
+    };
     sent.then(
       (response) => {
+        done(response.statusCode);
         discard(response);
         record(response.statusCode, null);
       },
-      (err: unknown) => record(0, classifyTransportError(err)),
+      (err: unknown) => {
+        done(0);
+        record(0, classifyTransportError(err));
+      },
     );
   }
 

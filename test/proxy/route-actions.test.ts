@@ -141,6 +141,30 @@ describe('route matching and actions', () => {
     assert.equal(shadow.seen[0]!.headers.host, 'shop-shadow');
   });
 
+  it("sends mirrored copies through the shadow's circuit breaker: past maxRequests they are dropped, the real requests unharmed", async (t) => {
+    const main = await startApp(t, recorder('main'));
+    const shadow = await startApp(t, (req, res) => {
+      req.resume();
+      setTimeout(() => res.end('slow shadow'), 300);
+    });
+    const shadowCluster = cluster('shadow', [endpoint('shadow', 'v1', shadow.port)], false);
+    shadowCluster.policy = { connectionPool: { maxRequests: 1 } };
+    const routes = [route({ name: 'all', destinations: [{ service: 'main', weight: 100 }], mirror: { service: 'shadow', percent: 100 } })];
+    const { base, sidecar } = await sidecarWith(t, routes, [cluster('main', [endpoint('main', 'v1', main.port)], false), shadowCluster]);
+    const get = httpClient(t);
+    const answers = await Promise.all([0, 1, 2].map((i) => get(`${base}/burst/${i}`)));
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200], 'the real requests do not feel the shadow');
+    const shadows = await sidecar.waitForSpans((s) => s.attributes.shadow === true, 3);
+    const dropped = shadows.filter((s) => s.error === 'overflow');
+    assert.equal(dropped.length, 2, 'one copy in flight at a time; the other two were shed');
+    assert.match(String(dropped[0]!.attributes['error.detail']), /circuit breaker of shadow: 1 requests in flight, maxRequests is 1/);
+    assert.equal(shadow.seen.length, 1, 'the shed copies never reached the shadow');
+    // Once the copy in flight is answered, the breaker lets the next one through.
+    await sidecar.waitForSpans((s) => s.attributes.shadow === true && s.status === 200);
+    assert.equal((await get(`${base}/after`)).status, 200);
+    await sidecar.waitForSpans((s) => s.attributes.shadow === true && s.path === '/after' && s.status === 200);
+  });
+
   it('injects aborts and delays by percentage, and turns the route’s retries and timeout off', async (t) => {
     let hits = 0;
     const slowFail = await startApp(t, (req, res) => {
