@@ -336,7 +336,8 @@ export type ControlMessage =
 export type SidecarMessage =
   | { type: 'ack'; version: number; ports: ListenerPorts }
   | { type: 'nack'; version: number; reason: string }
-  | { type: 'spans'; spans: SpanRecord[] }
+  /** Spans encoded by the sidecar; decodeSpanBatch gives the SpanRecords (headers made attributes there). */
+  | { type: 'spans'; batch: Uint8Array }
   /**
    * Prometheus text exposition (prom-client's `register.metrics()`), Istio's standard metrics:
    * `istio_requests_total` (counter), `istio_request_duration_milliseconds` (histogram),
@@ -380,4 +381,5 @@ export const DEADLINE_HEADER = 'x-devmesh-timeout-ms';
 export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/ns/default/sa/${service}`;
 }
+export { decodeSpanBatch } from './tracing/span-wire.js';
 export { compileRouteMatcher, routeRequestOf, formatExplanation, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';

@@ -22,7 +22,7 @@ import { writeRefusal } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
-import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
+import { sentResponseHeaders } from '../tracing/span-headers.js';
 import { classifyTransportError } from '../outbound/retry.js';
 import type { TcpLabels } from '../metrics.js';
 import { relayConnection } from '../connection-relay.js';
@@ -430,8 +430,6 @@ export class InboundServer {
         attributes['authz.by'] = verdict.by;
         if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
       }
-      recordHeaders(attributes, 'request', req.headers);
-      recordResponseHeaders(attributes, res);
       const spanError = error ?? (res.writableEnded ? null : 'downstream-closed');
       this.ctx.spans.record({
         traceId,
@@ -449,6 +447,9 @@ export class InboundServer {
         attempts: 1,
         error: spanError,
         attributes,
+        // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+        requestHeaders: req.rawHeaders,
+        responseHeaders: sentResponseHeaders(res),
       });
       const source = peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
       const grpcStatus = res.getHeader('grpc-status') ?? trailers?.['grpc-status'];

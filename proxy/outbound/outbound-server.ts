@@ -31,7 +31,7 @@ import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
-import { recordHeaders, recordResponseHeaders } from '../tracing/span-headers.js';
+import { sentResponseHeaders } from '../tracing/span-headers.js';
 import { pickDestination, type CompiledDestination, type CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { applyRequestOps, applyResponseOps, cookieValue } from './header-ops.js';
@@ -374,8 +374,6 @@ export class OutboundServer {
     if (state.upstreamPath !== null && state.upstreamPath !== target) attributes['upstream.path'] = state.upstreamPath;
     if (state.events !== '') attributes.events = state.events;
     if (state.detail !== null) attributes['error.detail'] = state.detail;
-    recordHeaders(attributes, 'request', _req.headers);
-    recordResponseHeaders(attributes, res);
     const peerService = destination?.service ?? this.service;
     this.ctx.spans.record({
       traceId,
@@ -393,6 +391,9 @@ export class OutboundServer {
       attempts: state.attempts,
       error,
       attributes,
+      // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+      requestHeaders: _req.rawHeaders,
+      responseHeaders: sentResponseHeaders(res),
     });
     this.ctx.metrics.request(
       {

@@ -3,7 +3,9 @@
 // with ", "). Bounded and redacted, because spans are stored, shown and exported: credentials are masked
 // (the header stays visible, its value does not), values are cut at MAX_VALUE characters, and at most
 // MAX_HEADERS headers are kept per direction (the rest are counted in `http.<dir>.header_dropped`).
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+// The sidecar only picks up the raw headers (sentResponseHeaders); the attributes are made where span
+// batches are decoded (./span-wire.ts), off the request path.
+import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { SpanRecord } from '../protocol.js';
 
@@ -29,56 +31,58 @@ function isSecret(name: string): boolean {
   return secret;
 }
 
-function valueOf(v: string | number | readonly string[]): string {
-  const s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : v.join(', ');
-  return s.length > MAX_VALUE ? `${s.slice(0, MAX_VALUE)}…` : s;
-}
-
-/** Adds `headers` to `attributes` as `http.<direction>.header.<name>`, redacted and bounded. */
-export function recordHeaders(
-  attributes: SpanRecord['attributes'],
-  direction: 'request' | 'response',
-  headers: IncomingHttpHeaders | OutgoingHttpHeaders,
-): void {
+/**
+ * Adds a flat [name, value, ...] header list to `attributes` as `http.<direction>.header.<name>`: names
+ * lower-cased, a repeated header's values joined with ", ", credentials redacted, values and count bounded.
+ */
+export function headerAttributes(attributes: SpanRecord['attributes'], direction: 'request' | 'response', flat: readonly string[]): void {
   const prefix = direction === 'request' ? 'http.request.header.' : 'http.response.header.';
-  let kept = 0;
+  const values = new Map<string, string>();
   let dropped = 0;
-  for (const raw in headers) {
-    const value = headers[raw];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const raw = flat[i]!;
     // HTTP/2 pseudo-headers (:path, :authority…) are already the span's method, path and status.
-    if (value === undefined || raw.charCodeAt(0) === 58 /* : */) continue;
-    if (kept === MAX_HEADERS) {
+    if (raw.charCodeAt(0) === 58 /* : */) continue;
+    const name = raw.toLowerCase();
+    const prev = values.get(name);
+    if (prev === undefined && values.size === MAX_HEADERS) {
       dropped++;
       continue;
     }
-    const name = raw.toLowerCase();
-    attributes[prefix + name] = isSecret(name) ? REDACTED : valueOf(value);
-    kept++;
+    values.set(name, prev === undefined ? flat[i + 1]! : `${prev}, ${flat[i + 1]!}`);
   }
+  for (const [name, value] of values) attributes[prefix + name] = isSecret(name) ? REDACTED : value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
   if (dropped > 0) attributes[`http.${direction}.header_dropped`] = dropped;
 }
 
-/**
- * The response headers as sent. The proxy answers with `writeHead(status, headers)`, which on HTTP/1 takes
- * Node's fast path and leaves `getHeaders()` empty; the header block it wrote (`_header`, which also has
- * what Node added itself: date, content-length, connection) is the truth then. HTTP/2's compatibility
- * response keeps its headers in `getHeaders()`.
- */
-export function recordResponseHeaders(attributes: SpanRecord['attributes'], res: ServerResponse | Http2ServerResponse): void {
-  const block = (res as { _header?: unknown })._header;
-  if (typeof block !== 'string' || block === '') {
-    recordHeaders(attributes, 'response', res.getHeaders());
-    return;
-  }
-  const headers: Record<string, string> = {};
-  const lines = block.split('\r\n');
+/** The header lines of a response head as Node wrote it ("HTTP/1.1 200 OK\r\nname: value\r\n…"), flat. */
+export function responseHeadLines(head: string): string[] {
+  const out: string[] = [];
+  const lines = head.split('\r\n');
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    if (colon > 0) out.push(line.slice(0, colon), line.slice(colon + 1).trim());
   }
-  recordHeaders(attributes, 'response', headers);
+  return out;
+}
+
+/**
+ * The response headers as sent, for the span, at no cost on the request path: HTTP/1 answers with
+ * `writeHead(status, headers)`, which takes Node's fast path and leaves `getHeaders()` empty, so the head
+ * it wrote (`_header`, with what Node added itself: date, content-length, connection) is the truth then.
+ * HTTP/2's compatibility response keeps its headers in `getHeaders()`.
+ */
+export function sentResponseHeaders(res: ServerResponse | Http2ServerResponse): string | string[] {
+  const block = (res as { _header?: unknown })._header;
+  if (typeof block === 'string' && block !== '') return block;
+  const flat: string[] = [];
+  const headers = res.getHeaders();
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const one of v) flat.push(name, String(one));
+    else flat.push(name, String(v));
+  }
+  return flat;
 }

@@ -3,7 +3,7 @@
 // had, so the endpoints other sidecars know stay valid.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ControlMessage, EndpointSetSnapshot, ListenerPorts, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
+import { decodeSpanBatch, type ControlMessage, type EndpointSetSnapshot, type ListenerPorts, type SidecarConfig, type SidecarMessage, type SpanRecord } from '../../proxy/protocol.js';
 import type { Reaper } from '../supervisor/reaper.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
@@ -91,9 +91,17 @@ export class SidecarHandle {
 
   private onMessage(m: SidecarMessage): void {
     switch (m.type) {
-      case 'spans':
-        this.events.onSpans(m.spans);
+      case 'spans': {
+        let spans: SpanRecord[];
+        try {
+          spans = decodeSpanBatch(m.batch);
+        } catch (err) {
+          this.events.onLog(`dropped a malformed span batch: ${(err as Error).message}`);
+          return;
+        }
+        this.events.onSpans(spans);
         return;
+      }
       case 'ack': {
         this.ackedVersion = m.version;
         this.lastNack = null;

@@ -12,6 +12,7 @@ import type { TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { LocalCa } from '../../src/ca/local-ca.js';
 import {
+  decodeSpanBatch,
   spiffeId,
   type Cluster,
   type ControlMessage,
@@ -57,7 +58,9 @@ export class TestMesh {
 }
 
 export class SidecarProcess {
-  readonly spans: SpanRecord[] = [];
+  private readonly decoded: SpanRecord[] = [];
+  /** Batches as they came; decoded when `spans` is read, so a benchmark's load does not compete with decoding. */
+  private batches: Uint8Array[] = [];
   readonly messages: SidecarMessage[] = [];
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -68,7 +71,7 @@ export class SidecarProcess {
     child.on('message', (raw) => {
       const msg = raw as SidecarMessage;
       this.messages.push(msg);
-      if (msg.type === 'spans') this.spans.push(...msg.spans);
+      if (msg.type === 'spans') this.batches.push(msg.batch);
       const waiters = this.waiters;
       this.waiters = [];
       for (const w of waiters) w();
@@ -77,6 +80,13 @@ export class SidecarProcess {
       this.stderr += chunk.toString();
     });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Every span received so far. */
+  get spans(): SpanRecord[] {
+    for (const batch of this.batches) for (const span of decodeSpanBatch(batch)) this.decoded.push(span);
+    this.batches = [];
+    return this.decoded;
   }
 
   /** Forks dist/proxy/main.js with DEVMESH_HOME set; killed when the test ends. */

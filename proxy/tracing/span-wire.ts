@@ -1,0 +1,145 @@
+// Spans on the wire between a sidecar and the control plane: length-prefixed fields ("5:hello"), so nothing
+// needs escaping, written as UTF-8 into the exporter's reused buffer (./span-exporter.ts) the moment a
+// request ends. The headers go as they already are (the parser's raw list, the response head Node wrote):
+// the request path neither builds header attributes nor keeps anything alive until the next flush.
+// decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
+// bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
+import type { SpanRecord } from '../protocol.js';
+import { headerAttributes, responseHeadLines } from './span-headers.js';
+
+/** A span as the sidecar reports it, with its headers still raw. */
+export interface SpanSource extends SpanRecord {
+  /** Flat [name, value, ...] as received (IncomingMessage.rawHeaders). */
+  requestHeaders?: readonly string[];
+  /** The response head as written ("HTTP/1.1 200 OK\r\nname: value\r\n..."), or flat [name, value, ...]. */
+  responseHeaders?: string | readonly string[];
+}
+
+const f = (s: string): string => `${s.length}:${s}`;
+const nullable = (s: string | null): string => (s === null ? '-:' : `${s.length}:${s}`);
+
+function encodeList(list: readonly string[] | undefined): string {
+  if (list === undefined) return '0:';
+  let out = `${list.length}:`;
+  for (let i = 0; i < list.length; i++) out += f(list[i]!);
+  return out;
+}
+
+/** One span, ready to append to a batch. */
+export function encodeSpan(span: SpanSource): string {
+  let attrs = '';
+  let count = 0;
+  const a = span.attributes;
+  for (const key in a) {
+    const v = a[key]!;
+    // The type rides on the key's first character: s(tring), n(umber), b(oolean).
+    attrs += typeof v === 'string' ? f(`s${key}`) + f(v) : typeof v === 'number' ? f(`n${key}`) + f(String(v)) : f(`b${key}`) + (v ? '1:1' : '1:0');
+    count++;
+  }
+  const response = span.responseHeaders;
+  return (
+    f(span.traceId) +
+    f(span.spanId) +
+    nullable(span.parentSpanId) +
+    f(span.kind) +
+    f(span.service) +
+    f(span.instanceId) +
+    nullable(span.peerService) +
+    f(span.method) +
+    f(span.path) +
+    f(String(span.status)) +
+    f(String(span.startMs)) +
+    f(String(span.durationMs)) +
+    f(String(span.attempts)) +
+    nullable(span.error) +
+    `${count * 2}:${attrs}` +
+    encodeList(span.requestHeaders) +
+    (typeof response === 'string' ? `h${f(response)}` : `l${encodeList(response)}`)
+  );
+}
+
+class Reader {
+  at = 0;
+  constructor(private readonly s: string) {}
+  get done(): boolean {
+    return this.at >= this.s.length;
+  }
+  private length(): number {
+    const colon = this.s.indexOf(':', this.at);
+    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
+    const text = this.s.slice(this.at, colon);
+    this.at = colon + 1;
+    if (text === '-') return -1;
+    if (text === '') throw new Error(`span batch: empty field length at ${this.at}`);
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length ${JSON.stringify(text)} at ${this.at}`);
+    return n;
+  }
+  str(): string {
+    const n = this.length();
+    if (n === -1) throw new Error(`span batch: unexpected null at ${this.at}`);
+    const v = this.s.slice(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  nullable(): string | null {
+    const n = this.length();
+    if (n === -1) return null;
+    const v = this.s.slice(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  list(): string[] {
+    // A list is "<count>:" followed by count fields (the count's own ':' has no payload).
+    const colon = this.s.indexOf(':', this.at);
+    const n = colon === -1 ? NaN : Number(this.s.slice(this.at, colon));
+    if (!Number.isInteger(n) || n < 0 || colon === this.at) throw new Error(`span batch: bad list count at ${this.at}`);
+    this.at = colon + 1;
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(this.str());
+    return out;
+  }
+  char(): string {
+    if (this.at >= this.s.length) throw new Error('span batch: truncated');
+    return this.s[this.at++]!;
+  }
+}
+
+/** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded attributes. Throws on a malformed batch. */
+export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
+  // Field lengths count UTF-16 code units; UTF-8 round-trips them (a lone surrogate becomes U+FFFD, also one unit).
+  const text = typeof batch === 'string' ? batch : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8');
+  const r = new Reader(text);
+  const spans: SpanRecord[] = [];
+  while (!r.done) {
+    const traceId = r.str();
+    const spanId = r.str();
+    const parentSpanId = r.nullable();
+    const kind = r.str();
+    if (kind !== 'client' && kind !== 'server') throw new Error(`span batch: bad kind ${JSON.stringify(kind)}`);
+    const service = r.str();
+    const instanceId = r.str();
+    const peerService = r.nullable();
+    const method = r.str();
+    const path = r.str();
+    const status = Number(r.str());
+    const startMs = Number(r.str());
+    const durationMs = Number(r.str());
+    const attempts = Number(r.str());
+    const error = r.nullable();
+    const attributes: SpanRecord['attributes'] = {};
+    const pairs = r.list();
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const typed = pairs[i]!;
+      const value = pairs[i + 1]!;
+      const key = typed.slice(1);
+      attributes[key] = typed[0] === 'n' ? Number(value) : typed[0] === 'b' ? value === '1' : value;
+    }
+    headerAttributes(attributes, 'request', r.list());
+    const how = r.char();
+    if (how !== 'h' && how !== 'l') throw new Error(`span batch: bad response headers tag ${JSON.stringify(how)}`);
+    headerAttributes(attributes, 'response', how === 'h' ? responseHeadLines(r.str()) : r.list());
+    spans.push({ traceId, spanId, parentSpanId, kind, service, instanceId, peerService, method, path, status, startMs, durationMs, attempts, error, attributes });
+  }
+  return spans;
+}

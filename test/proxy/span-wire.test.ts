@@ -1,0 +1,91 @@
+// Spans cross the IPC channel as length-prefixed text in UTF-8 bytes: whatever a request carries (colons,
+// digits, non-ASCII, even a lone surrogate) must come back as it went, and a damaged batch must be refused,
+// not misread. The exporter's byte buffer is what the sidecar really sends.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/tracing/span-wire.js';
+import { SpanExporter } from '../../proxy/tracing/span-exporter.js';
+import type { SidecarMessage } from '../../proxy/protocol.js';
+import { REDACTED } from '../../proxy/tracing/span-headers.js';
+
+const base: SpanSource = {
+  traceId: '0af7651916cd43dd8448eb211c80319c',
+  spanId: 'b7ad6b7169203331',
+  parentSpanId: null,
+  kind: 'client',
+  service: 'web',
+  instanceId: 'web-0',
+  peerService: 'shop',
+  method: 'GET',
+  path: '/a:b/12:34?q=ü&x=\ud800',
+  status: 200,
+  startMs: 1_795_000_000_123,
+  durationMs: 0.123456789,
+  attempts: 2,
+  error: null,
+  attributes: { listener: 'shop', 'route.index': 0, mtls: true, 'error.detail': '3:abc: "quoted" 🚀', empty: '' },
+};
+
+describe('span wire format', () => {
+  it('round-trips every field through the exporter’s bytes, turning raw headers into redacted attributes', () => {
+    const sent: SidecarMessage[] = [];
+    const exporter = new SpanExporter((m) => sent.push(m));
+    exporter.record({ ...base, requestHeaders: ['Host', 'shop', 'Authorization', 'Bearer t0ken', 'X-Dup', '1', 'x-dup', '2', ':path', '/h2'], responseHeaders: 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nSet-Cookie: s=1\r\n\r\n' });
+    exporter.record({ ...base, parentSpanId: 'aaaaaaaaaaaaaaaa', kind: 'server', peerService: null, error: 'timeout', attributes: {}, responseHeaders: ['x-a', 'b'] });
+    exporter.flush();
+    assert.equal(sent.length, 1);
+    const msg = sent[0]!;
+    assert.equal(msg.type, 'spans');
+    const [a, b] = decodeSpanBatch((msg as Extract<SidecarMessage, { type: 'spans' }>).batch);
+    const { requestHeaders: _r, responseHeaders: _s, ...plain } = { ...base, requestHeaders: undefined, responseHeaders: undefined };
+    assert.deepEqual({ ...a!, attributes: {} }, { ...plain, path: '/a:b/12:34?q=ü&x=\ufffd', attributes: {} }, 'a lone surrogate becomes U+FFFD, nothing else changes');
+    assert.deepEqual(a!.attributes, {
+      listener: 'shop',
+      'route.index': 0,
+      mtls: true,
+      'error.detail': '3:abc: "quoted" 🚀',
+      empty: '',
+      'http.request.header.host': 'shop',
+      'http.request.header.authorization': REDACTED,
+      'http.request.header.x-dup': '1, 2',
+      'http.response.header.content-length': '5',
+      'http.response.header.set-cookie': REDACTED,
+    });
+    assert.equal(b!.parentSpanId, 'aaaaaaaaaaaaaaaa');
+    assert.equal(b!.peerService, null);
+    assert.equal(b!.error, 'timeout');
+    assert.equal(b!.kind, 'server');
+    assert.deepEqual(b!.attributes, { 'http.response.header.x-a': 'b' });
+  });
+
+  it('refuses a damaged batch instead of misreading it', () => {
+    const good = encodeSpan(base);
+    assert.equal(decodeSpanBatch(good).length, 1);
+    assert.throws(() => decodeSpanBatch(good.slice(0, good.length - 3)), /span batch/);
+    assert.throws(() => decodeSpanBatch('99999:x'), /span batch/);
+    assert.throws(() => decodeSpanBatch(good.replace('6:client', '6:cliXnt')), /bad kind/);
+    // Cut anywhere: a whole span or an error, never a hang or a half-read span.
+    const two = good + encodeSpan({ ...base, requestHeaders: ['a', 'b'], responseHeaders: 'HTTP/1.1 200 OK\r\nx: y\r\n\r\n' });
+    for (let cut = 0; cut < two.length; cut++) {
+      let spans: unknown[] | null = null;
+      try {
+        spans = decodeSpanBatch(two.slice(0, cut));
+      } catch (err) {
+        assert.match((err as Error).message, /span batch/);
+      }
+      if (spans !== null) assert.ok((cut === 0 && spans.length === 0) || (cut === good.length && spans.length === 1), `cut at ${cut} decoded ${spans.length}`);
+    }
+  });
+
+  it('flushes at the batch size, and a span larger than the buffer still goes out whole', () => {
+    const sent: SidecarMessage[] = [];
+    const exporter = new SpanExporter((m) => sent.push(m));
+    const huge = 'x'.repeat(300_000);
+    exporter.record({ ...base, attributes: { big: huge } });
+    exporter.record({ ...base, attributes: { big: huge } });
+    exporter.flush();
+    const spans = sent.flatMap((m) => (m.type === 'spans' ? decodeSpanBatch(m.batch) : []));
+    assert.equal(spans.length, 2);
+    assert.ok(spans.every((s) => s.attributes.big === huge));
+  });
+});
