@@ -95,8 +95,6 @@ export class SidecarProcess {
       env: { ...process.env, DEVMESH_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced', // as src/control-plane/sidecar-handle.ts forks them
-      // For profiling the bench: DEVMESH_BENCH_SIDECAR_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-      execArgv: process.env.DEVMESH_BENCH_SIDECAR_ARGS?.split(' ').filter(Boolean) ?? [],
     });
     const sidecar = new SidecarProcess(child);
     t.after(() => sidecar.kill());
