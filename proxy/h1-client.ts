@@ -75,6 +75,9 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 /** Header values must not be able to start a new header or message. */
 const UNSAFE_VALUE = /[\r\n\0]/;
+/** RFC 9110 field names, and the control characters no field value may hold (HTAB is allowed). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** The response body as a stream, made only when asked for (a complete body never needs one). */
@@ -445,12 +448,14 @@ class Connection {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const colon = line.indexOf(':');
-      if (colon <= 0) {
+      const name = colon > 0 ? line.slice(0, colon).toLowerCase() : '';
+      const value = line.slice(colon + 1).trim();
+      // A name that is not a token, or a value with a bare LF, NUL or other control character, would be
+      // relayed downstream as something else (response splitting): the answer is refused instead.
+      if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
         this.destroy(new H1Error(`invalid header line from upstream: ${JSON.stringify(line.slice(0, 80))}`, 'HPE_INVALID_HEADER_TOKEN', 'exchange'));
         return -1;
       }
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
       const prev = headers[name];
       headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
       switch (name) {
@@ -534,11 +539,11 @@ class Connection {
           break;
         }
         case Phase.ChunkDataEnd: {
-          // The CRLF after a chunk's data (it may be split across reads).
-          const n = Math.min(this.remaining, data.length - at);
-          at += n;
-          this.remaining -= n;
-          if (this.remaining === 0) this.phase = Phase.ChunkSize;
+          // The CRLF after a chunk's data (it may be split across reads); anything else is a framing error.
+          const expected = this.remaining === 2 ? 13 : 10;
+          if (data[at] !== expected) return this.destroy(new H1Error('chunk data not followed by CRLF', 'HPE_INVALID_CHUNK_SIZE', 'exchange'));
+          at++;
+          if (--this.remaining === 0) this.phase = Phase.ChunkSize;
           break;
         }
         case Phase.ChunkSize:
@@ -559,10 +564,11 @@ class Connection {
           } else if (line.text === '') this.finishBody();
           else {
             const colon = line.text.indexOf(':');
-            if (colon > 0) {
+            const name = colon > 0 ? line.text.slice(0, colon).toLowerCase() : '';
+            const value = line.text.slice(colon + 1).trim();
+            // A malformed trailer is dropped (the body itself is fine); it must not reach the client.
+            if (TOKEN.test(name) && !BAD_VALUE.test(value)) {
               const trailers = this.ex!.response!.trailers;
-              const name = line.text.slice(0, colon).trim().toLowerCase();
-              const value = line.text.slice(colon + 1).trim();
               const prev = trailers[name];
               trailers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
             }

@@ -136,7 +136,12 @@ function addTrailers(res: ServerResponse, trailers: Record<string, string | stri
     const v = trailers[name];
     if (v !== undefined) (out ??= {})[name] = v;
   }
-  if (out !== null) res.addTrailers(out);
+  if (out === null) return;
+  try {
+    res.addTrailers(out);
+  } catch {
+    // Node refuses a trailer it cannot send (a name or value it finds invalid): the body still ends.
+  }
 }
 
 /**

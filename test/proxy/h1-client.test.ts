@@ -213,6 +213,15 @@ describe('HTTP/1.1 client', () => {
     assert.equal(classifyTransportError(err), 'reset');
     const s2 = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello'));
     await assert.rejects(pool(s2.port).request(get()), { code: 'HPE_INVALID_CONTENT_LENGTH' });
+    // Headers that would be relayed as something else downstream (response splitting) are refused.
+    for (const line of ['x-a: 1\nset-cookie: injected=1', 'bad name: 1', 'x-nul: a\0b', ': empty']) {
+      const s3 = await rawServer((socket) => socket.write(`HTTP/1.1 200 OK\r\n${line}\r\ncontent-length: 0\r\n\r\n`));
+      await assert.rejects(pool(s3.port).request(get()), { code: 'HPE_INVALID_HEADER_TOKEN' }, JSON.stringify(line));
+    }
+    const unframed = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n'));
+    await assert.rejects(pool(unframed.port).request(get()).then(text), /not followed by CRLF/);
+    const tab = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\nx-tab: a\tb\r\ncontent-length: 0\r\n\r\n'));
+    assert.equal((await pool(tab.port).request(get())).headers['x-tab'], 'a\tb', 'a tab inside a value is fine');
   });
 
   it('an abort ends a request at once, waiting or in flight', async () => {
