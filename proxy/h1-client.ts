@@ -246,6 +246,14 @@ class Connection {
     this.reusable = true;
     const req = ex.req;
     const max = this.pool.options.maxRequestsPerConnection;
+    if (UNSAFE_VALUE.test(req.path) || req.path.includes(' ')) {
+      // A rewrite could have produced it: it must not break the request line.
+      this.ex = null;
+      this.phase = Phase.Done;
+      ex.fail(new H1Error(`request target ${JSON.stringify(req.path)} has a space, line break or NUL in it`, 'ERR_INVALID_HEADER', 'exchange'));
+      this.release();
+      return;
+    }
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
     let host = false;
     let declaredLength: string | null = null;
@@ -678,6 +686,8 @@ class Connection {
     socket.removeAllListeners('end');
     socket.removeAllListeners('close');
     socket.removeAllListeners('error');
+    // Until the caller attaches its own: an error with no listener at all would end the process.
+    socket.on('error', () => {});
     this.pool.forget(this);
     ex.end();
     ex.succeed({ upgraded: true, headers, socket });
