@@ -175,10 +175,11 @@ describe('HTTP/1.1 client', () => {
     ]);
   });
 
-  it('refuses a header value that would start a new header, sending nothing', async () => {
+  it('refuses a header value or request target that would break the request, sending nothing', async () => {
     const s = await nodeServer((_req, res) => res.end('ok'));
     const p = pool(s.port);
     await assert.rejects(p.request({ method: 'GET', path: '/', headers: ['x-evil', 'a\r\nx-injected: 1'], body: null }), { code: 'ERR_INVALID_HEADER' });
+    await assert.rejects(p.request({ method: 'GET', path: '/a b HTTP/1.0\r\nx: y', headers: [], body: null }), { code: 'ERR_INVALID_HEADER' });
     assert.equal(await text(await p.request(get())), 'ok');
     assert.equal(s.remotePorts.length, 1, 'the refused request never reached the server');
   });
