@@ -207,6 +207,7 @@ const sidecarConfig = z.object({
     })
     .optional(),
   outbound: z.array(z.object({ service: name, port, routes: z.array(routeRule) })),
+  tracing: z.object({ samplingPercent: z.number().finite().min(0).max(100) }).optional(),
   clusters: z.array(
     z.object({
       service: name,

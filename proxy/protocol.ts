@@ -266,6 +266,8 @@ export interface SidecarConfig {
   inbound?: InboundListener;
   outbound: OutboundListener[];
   clusters: Cluster[];
+  /** Absent: every new trace is recorded. */
+  tracing?: { samplingPercent: number };
 }
 
 export interface ListenerPorts {

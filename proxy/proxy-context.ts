@@ -7,5 +7,7 @@ import type { SidecarMetrics } from './metrics.js';
 export interface ProxyContext {
   readonly workload: WorkloadIdentity;
   readonly spans: SpanExporter;
+  /** Percent of new traces that are recorded (tracing.sampling); a caller's decision is kept. */
+  readonly samplingPercent: number;
   readonly metrics: SidecarMetrics;
 }

@@ -41,6 +41,10 @@ export class Sidecar implements ProxyContext {
     return this.config?.workload ?? NO_WORKLOAD;
   }
 
+  get samplingPercent(): number {
+    return this.config?.tracing?.samplingPercent ?? 100;
+  }
+
   async apply(version: number, raw: unknown): Promise<SidecarMessage> {
     const nack = (reason: string): SidecarMessage => ({ type: 'nack', version, reason });
     if (this.closed) return nack('sidecar is shutting down');

@@ -21,7 +21,7 @@ import { listenLoopback } from '../listen.js';
 import { writeRefusal } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
+import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
 import { sentResponseHeaders } from '../tracing/span-headers.js';
 import { classifyTransportError } from '../outbound/retry.js';
 import type { TcpLabels } from '../metrics.js';
@@ -205,7 +205,7 @@ export class InboundServer {
       traceId: parent?.traceId ?? newTraceId(),
       spanId: newSpanId(),
       parentSpanId: parent?.spanId ?? null,
-      flags: parent?.flags ?? '01',
+      flags: traceFlags(parent, this.ctx.samplingPercent),
       startMs: Date.now(),
       t0: performance.now(),
       peer,
@@ -216,6 +216,7 @@ export class InboundServer {
 
   /** Span for a connection's whole life: duration is how long it stayed open, bytes in (from the caller) and out. */
   private recordConnection(conn: ConnectionTrace, method: string, path: string, status: number, error: string | null, bytesIn: number, bytesOut: number): void {
+    if (!isSampled(conn.flags)) return;
     const workload = this.ctx.workload;
     const attributes: Record<string, string | number | boolean> = { mtls: conn.mtls, protocol: method === 'TCP' ? 'tcp' : 'websocket', 'bytes.in': bytesIn, 'bytes.out': bytesOut };
     if (conn.peer !== null) attributes['peer.spiffe'] = conn.peer;
@@ -415,6 +416,7 @@ export class InboundServer {
     const parent = parseTraceparent(req.headers.traceparent);
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
+    const flags = traceFlags(parent, this.ctx.samplingPercent);
     let error: ProxyErrorCode | 'upstream-reset' | null = null;
     let verdict: AuthzVerdict | null = null;
     let trailers: Record<string, string | string[] | undefined> | null = null;
@@ -423,34 +425,36 @@ export class InboundServer {
     res.once('close', () => {
       const workload = this.ctx.workload;
       const durationMs = performance.now() - t0;
-      const attributes: Record<string, string | number | boolean> = { mtls };
-      if (peer !== null) attributes['peer.spiffe'] = peer;
-      if (verdict !== null) {
-        attributes['authz.allowed'] = verdict.allowed;
-        attributes['authz.by'] = verdict.by;
-        if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
-      }
       const spanError = error ?? (res.writableEnded ? null : 'downstream-closed');
-      this.ctx.spans.record({
-        traceId,
-        spanId,
-        parentSpanId: parent?.spanId ?? null,
-        kind: 'server',
-        service: workload.service,
-        instanceId: workload.instanceId,
-        peerService: null,
-        method,
-        path: target,
-        status: res.statusCode,
-        startMs,
-        durationMs,
-        attempts: 1,
-        error: spanError,
-        attributes,
-        // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
-        requestHeaders: req.rawHeaders,
-        responseHeaders: sentResponseHeaders(res),
-      });
+      if (isSampled(flags)) {
+        const attributes: Record<string, string | number | boolean> = { mtls };
+        if (peer !== null) attributes['peer.spiffe'] = peer;
+        if (verdict !== null) {
+          attributes['authz.allowed'] = verdict.allowed;
+          attributes['authz.by'] = verdict.by;
+          if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
+        }
+        this.ctx.spans.record({
+          traceId,
+          spanId,
+          parentSpanId: parent?.spanId ?? null,
+          kind: 'server',
+          service: workload.service,
+          instanceId: workload.instanceId,
+          peerService: null,
+          method,
+          path: target,
+          status: res.statusCode,
+          startMs,
+          durationMs,
+          attempts: 1,
+          error: spanError,
+          attributes,
+          // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+          requestHeaders: req.rawHeaders,
+          responseHeaders: sentResponseHeaders(res),
+        });
+      }
       const source = peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
       const grpcStatus = res.getHeader('grpc-status') ?? trailers?.['grpc-status'];
       this.ctx.metrics.request(
@@ -483,7 +487,7 @@ export class InboundServer {
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     if (peer !== null) headers.push(PEER_HEADER, peer);
     // The app gets the server span as parent: if it forwards this header, its outbound call nests under it.
-    headers.push('traceparent', formatTraceparent(traceId, spanId, parent?.flags ?? '01'));
+    headers.push('traceparent', formatTraceparent(traceId, spanId, flags));
 
     // The caller's remaining budget: past it, nobody waits for the answer, so stop waiting for the app too.
     const budget = Number(req.headers[DEADLINE_HEADER]);

@@ -30,7 +30,7 @@ import { writeRefusal } from '../upgrade.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../tracing/trace-context.js';
+import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
 import { sentResponseHeaders } from '../tracing/span-headers.js';
 import { pickDestination, type CompiledDestination, type CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
@@ -56,6 +56,8 @@ interface ExchangeState {
   detail: string | null;
   fault: string | null;
   mirrored: boolean;
+  /** The trace is sampled: the request gets a span. */
+  sampled: boolean;
   upstreamPath: string | null;
   events: string;
   grpcStatus: string;
@@ -75,6 +77,7 @@ function newState(): ExchangeState {
     detail: null,
     fault: null,
     mirrored: false,
+    sampled: true,
     upstreamPath: null,
     events: '',
     grpcStatus: '',
@@ -180,7 +183,7 @@ export class OutboundServer {
     const t0 = performance.now();
     if (endpoint === undefined) {
       socket.destroy();
-      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, 'no-endpoints', { mtls: target.tls !== null, protocol: 'tcp' });
+      this.connectionSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, 'no-endpoints', { mtls: target.tls !== null, protocol: 'tcp' });
       return;
     }
     const { host, port } = endpoint.address;
@@ -200,7 +203,7 @@ export class OutboundServer {
     relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
       this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
       // Client span over the connection's life; bytes.out went to the destination, bytes.in came back.
-      this.connectionSpan(newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failure, {
+      this.connectionSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failure, {
         mtls: target.tls !== null,
         protocol: 'tcp',
         endpoint: endpoint.instanceId,
@@ -223,11 +226,12 @@ export class OutboundServer {
     const parent = parseTraceparent(req.headers.traceparent);
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
+    const flags = traceFlags(parent, this.ctx.samplingPercent);
     const startMs = Date.now();
     const t0 = performance.now();
     const attributes: SpanRecord['attributes'] = { listener: this.service, protocol: 'websocket' };
     const span = (status: number, error: string | null, peerService: string): void =>
-      this.connectionSpan(traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
+      this.connectionSpan(isSampled(flags), traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
     if (route === null || route.destinations.length === 0) {
       span(404, 'no-route', this.service);
       return fail(404, 'no-route');
@@ -242,7 +246,7 @@ export class OutboundServer {
     }
     attributes.endpoint = endpoint.instanceId;
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
-    headers.push('traceparent', formatTraceparent(traceId, spanId, parent?.flags ?? '01'));
+    headers.push('traceparent', formatTraceparent(traceId, spanId, flags));
     endpoint.pool.upgrade({ path: target, method, headers }, String(req.headers.upgrade ?? 'websocket')).then(
       (outcome) => {
         if (!outcome.upgraded) {
@@ -287,7 +291,13 @@ export class OutboundServer {
   }
 
   /** The client span of a connection (raw TCP, or a WebSocket after its upgrade): duration is its whole life. */
+  /** A connection with no trace context (raw TCP) starts a trace: sampled at tracing.sampling. */
+  private sampleNewTrace(): boolean {
+    return isSampled(traceFlags(null, this.ctx.samplingPercent));
+  }
+
   private connectionSpan(
+    sampled: boolean,
     traceId: string,
     parentSpanId: string | null,
     peerService: string,
@@ -300,6 +310,7 @@ export class OutboundServer {
     attributes: SpanRecord['attributes'],
     spanId = newSpanId(),
   ): void {
+    if (!sampled) return;
     const workload = this.ctx.workload;
     this.ctx.spans.record({
       traceId,
@@ -328,8 +339,9 @@ export class OutboundServer {
     const parent = parseTraceparent(req.headers.traceparent);
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
-    const flags = parent?.flags ?? '01';
+    const flags = traceFlags(parent, this.ctx.samplingPercent);
     const state = newState();
+    state.sampled = isSampled(flags);
 
     res.once('close', () => this.finish(req, res, method, target, traceId, spanId, parent?.spanId ?? null, startMs, t0, state));
 
@@ -354,47 +366,49 @@ export class OutboundServer {
     const workload = this.ctx.workload;
     const durationMs = performance.now() - t0;
     const error = state.error ?? (res.writableEnded ? null : 'downstream-closed');
-    const attributes: SpanRecord['attributes'] = { listener: this.service };
-    const route = state.route;
-    if (route !== null) {
-      attributes.route = route.label;
-      attributes['route.index'] = route.index;
-      if (state.block >= 0) attributes['route.block'] = state.block;
-    }
     const destination = state.destination;
-    if (destination !== null) {
-      attributes.mtls = destination.tls;
-      if (destination.subset !== undefined) attributes.subset = destination.subset;
-    }
-    if (state.endpoint !== null) attributes.endpoint = state.endpoint.instanceId;
-    if (state.tries !== '') attributes.tries = state.tries;
-    if (state.retryReasons !== '') attributes['retry.reasons'] = state.retryReasons;
-    if (state.fault !== null) attributes.fault = state.fault;
-    if (state.mirrored) attributes.mirrored = true;
-    if (state.upstreamPath !== null && state.upstreamPath !== target) attributes['upstream.path'] = state.upstreamPath;
-    if (state.events !== '') attributes.events = state.events;
-    if (state.detail !== null) attributes['error.detail'] = state.detail;
     const peerService = destination?.service ?? this.service;
-    this.ctx.spans.record({
-      traceId,
-      spanId,
-      parentSpanId,
-      kind: 'client',
-      service: workload.service,
-      instanceId: workload.instanceId,
-      peerService,
-      method,
-      path: target,
-      status: res.statusCode,
-      startMs,
-      durationMs,
-      attempts: state.attempts,
-      error,
-      attributes,
-      // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
-      requestHeaders: _req.rawHeaders,
-      responseHeaders: sentResponseHeaders(res),
-    });
+    if (state.sampled) {
+      const attributes: SpanRecord['attributes'] = { listener: this.service };
+      const route = state.route;
+      if (route !== null) {
+        attributes.route = route.label;
+        attributes['route.index'] = route.index;
+        if (state.block >= 0) attributes['route.block'] = state.block;
+      }
+      if (destination !== null) {
+        attributes.mtls = destination.tls;
+        if (destination.subset !== undefined) attributes.subset = destination.subset;
+      }
+      if (state.endpoint !== null) attributes.endpoint = state.endpoint.instanceId;
+      if (state.tries !== '') attributes.tries = state.tries;
+      if (state.retryReasons !== '') attributes['retry.reasons'] = state.retryReasons;
+      if (state.fault !== null) attributes.fault = state.fault;
+      if (state.mirrored) attributes.mirrored = true;
+      if (state.upstreamPath !== null && state.upstreamPath !== target) attributes['upstream.path'] = state.upstreamPath;
+      if (state.events !== '') attributes.events = state.events;
+      if (state.detail !== null) attributes['error.detail'] = state.detail;
+      this.ctx.spans.record({
+        traceId,
+        spanId,
+        parentSpanId,
+        kind: 'client',
+        service: workload.service,
+        instanceId: workload.instanceId,
+        peerService,
+        method,
+        path: target,
+        status: res.statusCode,
+        startMs,
+        durationMs,
+        attempts: state.attempts,
+        error,
+        attributes,
+        // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+        requestHeaders: _req.rawHeaders,
+        responseHeaders: sentResponseHeaders(res),
+      });
+    }
     this.ctx.metrics.request(
       {
         reporter: 'source',
@@ -738,6 +752,7 @@ export class OutboundServer {
     const startMs = Date.now();
     const t0 = performance.now();
     const record = (status: number, error: string | null, detail?: string): void => {
+      if (!isSampled(flags)) return;
       this.ctx.spans.record({
         traceId,
         spanId,

@@ -25,6 +25,20 @@ export function parseTraceparent(header: string | string[] | undefined): TraceCo
   return { traceId, spanId, flags };
 }
 
+/**
+ * The trace flags for a request: a caller's sampling decision stands (W3C trace context, as Envoy honours
+ * it); a new trace is sampled at `percent` (the mesh's tracing.sampling, 100 unless set).
+ */
+export function traceFlags(parent: TraceContext | null, percent: number): string {
+  if (parent !== null) return parent.flags;
+  return percent >= 100 || Math.random() * 100 < percent ? '01' : '00';
+}
+
+/** The sampled bit of the trace flags: only sampled requests get spans; every request gets metrics. */
+export function isSampled(flags: string): boolean {
+  return flags === '01' || (flags !== '00' && (parseInt(flags, 16) & 1) === 1);
+}
+
 export function formatTraceparent(traceId: string, spanId: string, flags: string): string {
   return `00-${traceId}-${spanId}-${flags}`;
 }

@@ -190,7 +190,13 @@ export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, t
     },
     outbound: upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(mesh, up) })),
     clusters,
+    ...tracingOf(mesh),
   };
+}
+
+function tracingOf(mesh: MeshFile): Pick<SidecarConfig, 'tracing'> {
+  const sampling = mesh.tracing?.sampling;
+  return sampling === undefined || sampling >= 100 ? {} : { tracing: { samplingPercent: sampling } };
 }
 
 /** An ingress gateway: one outbound listener on the requested port, entering the mesh at `service`. */
@@ -201,5 +207,6 @@ export function buildGatewayConfig(mesh: MeshFile, service: string, port: number
     tls,
     outbound: [{ service, port, routes: routesFor(mesh, service) }],
     clusters,
+    ...tracingOf(mesh),
   };
 }

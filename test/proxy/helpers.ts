@@ -136,7 +136,7 @@ export class SidecarProcess {
     );
   }
 
-  private waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const value = probe();

@@ -2,6 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientConfig, cluster, echoApp, endpoint, httpClient, plainRequest, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+import type { SidecarMessage } from '../../proxy/protocol.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const APP_SPAN = '00f067aa0ba902b7';
@@ -65,9 +66,52 @@ describe('trace propagation', () => {
       assert.notEqual(span!.traceId, TRACE_ID);
       assert.equal(seen.traceparent, `00-${span!.traceId}-${span!.spanId}-01`);
     }
-    const reply = await plainRequest(ports.inbound!, '/good', { traceparent: `00-${TRACE_ID}-${APP_SPAN}-00` });
+    const reply = await plainRequest(ports.inbound!, '/good', { traceparent: `00-${TRACE_ID}-${APP_SPAN}-01` });
     const [span] = await server.waitForSpans((s) => s.path === '/good');
     assert.equal(span!.parentSpanId, APP_SPAN);
-    assert.equal(JSON.parse(reply.body).traceparent, `00-${TRACE_ID}-${span!.spanId}-00`, 'sampling flags are kept');
+    assert.equal(JSON.parse(reply.body).traceparent, `00-${TRACE_ID}-${span!.spanId}-01`);
+    // A caller that did not sample (flags 00) is not overruled: no span, and the app is told the same.
+    const unsampled = await plainRequest(ports.inbound!, '/unsampled', { traceparent: `00-${TRACE_ID}-${APP_SPAN}-00` });
+    assert.match(JSON.parse(unsampled.body).traceparent, new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`), 'sampling flags are kept');
+    await plainRequest(ports.inbound!, '/after-unsampled');
+    await server.waitForSpans((s) => s.path === '/after-unsampled');
+    assert.equal(server.spans.filter((s) => s.path === '/unsampled').length, 0);
+  });
+
+  it('samples new traces at tracing.sampling, keeps a caller’s decision, and counts every request in the metrics', async (t) => {
+    const app = await startApp(t, echoApp('reviews'));
+    const server = SidecarProcess.start(t, mesh.home);
+    const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port }));
+    const client = SidecarProcess.start(t, mesh.home);
+    const clientPorts = await client.apply({
+      ...clientConfig({
+        tls: mesh.tls('productpage'),
+        service: 'productpage',
+        outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
+        clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
+      }),
+      tracing: { samplingPercent: 0 },
+    });
+    const get = httpClient(t);
+    const base = `http://127.0.0.1:${clientPorts.outbound.reviews}`;
+    for (let i = 0; i < 5; i++) {
+      const reply = await get(`${base}/not-sampled/${i}`);
+      assert.equal(reply.status, 200);
+      assert.match(JSON.parse(reply.body).traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, 'the decision travels with the request');
+    }
+    // A caller that sampled keeps its trace, whatever the rate.
+    await get(`${base}/sampled`, { headers: { traceparent: `00-${TRACE_ID}-${APP_SPAN}-01` } });
+    const [clientSpan] = await client.waitForSpans((s) => s.path === '/sampled');
+    const [serverSpan] = await server.waitForSpans((s) => s.path === '/sampled');
+    assert.equal(serverSpan!.parentSpanId, clientSpan!.spanId);
+    assert.equal([...client.spans, ...server.spans].filter((s) => s.path.startsWith('/not-sampled')).length, 0, 'no span for an unsampled trace');
+    client.send({ type: 'scrape', id: 1 });
+    const metrics = await client.waitFor(
+      () => client.messages.find((m): m is Extract<SidecarMessage, { type: 'metrics' }> => m.type === 'metrics' && m.id === 1),
+      5_000,
+      'metrics',
+    );
+    const total = metrics.text.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="200"'));
+    assert.match(total ?? '', / 6$/, 'metrics count sampled and unsampled requests alike');
   });
 });

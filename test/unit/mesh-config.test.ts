@@ -188,3 +188,15 @@ routes:
   assert.match(lines.join('\n'), /6:7: routes\.a\[0\]: needs exactly one of route, redirect, directResponse/);
   assert.match(lines.join('\n'), /routes\.a\[1\]\.fault\.abort: needs exactly one of httpStatus, grpcStatus/);
 });
+
+test('tracing.sampling: a percent, checked where it is written, pushed to every sidecar and gateway', async () => {
+  const { buildGatewayConfig, buildSidecarConfig } = await import('../../src/control-plane/sidecar-config.js');
+  assert.deepEqual(problems('name: shop\ntracing:\n  sampling: 150\nservices:\n  a: { run: x }\n'), ['devmesh.yaml:3:13: tracing.sampling: Too big: expected number to be <=100']);
+  const tls = { caPem: 'ca', certPem: 'cert', keyPem: 'key' };
+  const workload = { service: 'a', version: '', instanceId: 'a-0' };
+  const sampled = parseMesh('name: shop\ntracing:\n  sampling: 2.5\nservices:\n  a: { run: x }\n', 'devmesh.yaml');
+  assert.deepEqual(buildSidecarConfig(sampled, workload, tls, 1234, []).tracing, { samplingPercent: 2.5 });
+  assert.deepEqual(buildGatewayConfig(sampled, 'a', 8080, tls, []).tracing, { samplingPercent: 2.5 });
+  const everything = parseMesh('name: shop\nservices:\n  a: { run: x }\n', 'devmesh.yaml');
+  assert.equal(buildSidecarConfig(everything, workload, tls, 1234, []).tracing, undefined, 'by default every request is traced');
+});
