@@ -290,12 +290,12 @@ export class OutboundServer {
     );
   }
 
-  /** The client span of a connection (raw TCP, or a WebSocket after its upgrade): duration is its whole life. */
   /** A connection with no trace context (raw TCP) starts a trace: sampled at tracing.sampling. */
   private sampleNewTrace(): boolean {
     return isSampled(traceFlags(null, this.ctx.samplingPercent));
   }
 
+  /** The client span of a connection (raw TCP, or a WebSocket after its upgrade): duration is its whole life; none when unsampled. */
   private connectionSpan(
     sampled: boolean,
     traceId: string,
