@@ -72,7 +72,8 @@ class Reader {
     if (text === '-') return -1;
     if (text === '') throw new Error(`span batch: empty field length at ${this.at}`);
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length ${JSON.stringify(text)} at ${this.at}`);
+    // Errors name positions only: a misaligned batch would show pieces of header values (credentials).
+    if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length at ${this.at}`);
     return n;
   }
   str(): string {
@@ -116,7 +117,7 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
     const spanId = r.str();
     const parentSpanId = r.nullable();
     const kind = r.str();
-    if (kind !== 'client' && kind !== 'server') throw new Error(`span batch: bad kind ${JSON.stringify(kind)}`);
+    if (kind !== 'client' && kind !== 'server') throw new Error(`span batch: bad kind at ${r.at}`);
     const service = r.str();
     const instanceId = r.str();
     const peerService = r.nullable();
@@ -137,7 +138,7 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
     }
     headerAttributes(attributes, 'request', r.list());
     const how = r.char();
-    if (how !== 'h' && how !== 'l') throw new Error(`span batch: bad response headers tag ${JSON.stringify(how)}`);
+    if (how !== 'h' && how !== 'l') throw new Error(`span batch: bad response headers tag at ${r.at}`);
     headerAttributes(attributes, 'response', how === 'h' ? responseHeadLines(r.str()) : r.list());
     spans.push({ traceId, spanId, parentSpanId, kind, service, instanceId, peerService, method, path, status, startMs, durationMs, attempts, error, attributes });
   }

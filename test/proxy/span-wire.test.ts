@@ -64,6 +64,15 @@ describe('span wire format', () => {
     assert.throws(() => decodeSpanBatch(good.slice(0, good.length - 3)), /span batch/);
     assert.throws(() => decodeSpanBatch('99999:x'), /span batch/);
     assert.throws(() => decodeSpanBatch(good.replace('6:client', '6:cliXnt')), /bad kind/);
+    // The control plane logs these errors: they must not carry what the batch holds (credentials).
+    const secret = encodeSpan({ ...base, requestHeaders: ['authorization', 'Bearer s3cret-token'] });
+    for (let cut = 1; cut < secret.length; cut += 7) {
+      try {
+        decodeSpanBatch(secret.slice(cut));
+      } catch (err) {
+        assert.doesNotMatch((err as Error).message, /s3cret/);
+      }
+    }
     // Cut anywhere: a whole span or an error, never a hang or a half-read span.
     const two = good + encodeSpan({ ...base, requestHeaders: ['a', 'b'], responseHeaders: 'HTTP/1.1 200 OK\r\nx: y\r\n\r\n' });
     for (let cut = 0; cut < two.length; cut++) {
