@@ -225,6 +225,31 @@ export function workload(service: string, version = 'v1', index = 0) {
   return { service, version, instanceId: `${service}-${version}-${index}` };
 }
 
+/**
+ * The pair most sidecar tests drive: productpage's sidecar → mTLS → reviews' sidecar → the app at `appPort`.
+ * `client` adds to the client sidecar's config (e.g. tracing). `base` is the client's outbound URL for reviews.
+ */
+export async function productpageToReviews(
+  t: Cleanup,
+  mesh: TestMesh,
+  appPort: number,
+  client: Partial<SidecarConfig> = {},
+): Promise<{ client: SidecarProcess; server: SidecarProcess; base: string }> {
+  const server = SidecarProcess.start(t, mesh.home);
+  const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort }));
+  const sidecar = SidecarProcess.start(t, mesh.home);
+  const ports = await sidecar.apply({
+    ...clientConfig({
+      tls: mesh.tls('productpage'),
+      service: 'productpage',
+      outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
+      clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
+    }),
+    ...client,
+  });
+  return { client: sidecar, server, base: `http://127.0.0.1:${ports.outbound.reviews}` };
+}
+
 export function serverConfig(opts: {
   tls: TlsMaterial;
   service: string;

@@ -2,7 +2,7 @@
 // names, credentials are masked (never stored), values and header counts are bounded.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientConfig, cluster, endpoint, httpClient, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+import { httpClient, productpageToReviews, startApp, tempHome, TestMesh } from './helpers.js';
 import { MAX_HEADERS, MAX_VALUE, REDACTED } from '../../proxy/tracing/span-headers.js';
 
 const SECRET = 's3cr3t-value-never-stored';
@@ -18,17 +18,7 @@ describe('span headers', () => {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ peer: req.headers['x-devmesh-peer'] ?? null }));
     });
-    const server = SidecarProcess.start(t, mesh.home);
-    const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port }));
-    const client = SidecarProcess.start(t, mesh.home);
-    const clientPorts = await client.apply(
-      clientConfig({
-        tls: mesh.tls('productpage'),
-        service: 'productpage',
-        outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
-        clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
-      }),
-    );
+    const { client, server, base } = await productpageToReviews(t, mesh, app.port);
     const get = httpClient(t);
     const headers: Record<string, string> = {
       authorization: `Bearer ${SECRET}`,
@@ -37,7 +27,7 @@ describe('span headers', () => {
       'x-user': 'jason',
       'x-devmesh-peer': `spiffe://forged/${SECRET}`,
     };
-    const reply = await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/headers`, { headers });
+    const reply = await get(`${base}/headers`, { headers });
     assert.equal(reply.status, 200);
     assert.ok(JSON.parse(reply.body).peer, 'the app still gets the verified peer');
 
@@ -62,7 +52,7 @@ describe('span headers', () => {
     // Too many headers: at most MAX_HEADERS kept per direction, the rest counted.
     const many: Record<string, string> = {};
     for (let i = 0; i < MAX_HEADERS + 10; i++) many[`x-h${i}`] = String(i);
-    await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/many`, { headers: many });
+    await get(`${base}/many`, { headers: many });
     const [manySpan] = await client.waitForSpans((s) => s.kind === 'client' && s.path === '/many');
     const kept = Object.keys(manySpan!.attributes).filter((k) => k.startsWith('http.request.header.'));
     assert.equal(kept.length, MAX_HEADERS);

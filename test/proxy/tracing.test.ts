@@ -1,7 +1,7 @@
 // W3C traceparent propagation across app → client sidecar → server sidecar → app.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientConfig, cluster, echoApp, endpoint, httpClient, plainRequest, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+import { echoApp, httpClient, plainRequest, productpageToReviews, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
 import type { SidecarMessage } from '../../proxy/protocol.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -12,19 +12,9 @@ describe('trace propagation', () => {
 
   it('links app span → client span → server span → app, keeping the trace id', async (t) => {
     const app = await startApp(t, echoApp('reviews'));
-    const server = SidecarProcess.start(t, mesh.home);
-    const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port }));
-    const client = SidecarProcess.start(t, mesh.home);
-    const clientPorts = await client.apply(
-      clientConfig({
-        tls: mesh.tls('productpage'),
-        service: 'productpage',
-        outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
-        clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
-      }),
-    );
+    const { client, server, base } = await productpageToReviews(t, mesh, app.port);
     const get = httpClient(t);
-    const reply = await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/traced`, {
+    const reply = await get(`${base}/traced`, {
       headers: { traceparent: `00-${TRACE_ID}-${APP_SPAN}-01`, tracestate: 'vendor=1' },
     });
     assert.equal(reply.status, 200);
@@ -43,7 +33,7 @@ describe('trace propagation', () => {
     assert.ok(clientSpan!.durationMs >= serverSpan!.durationMs, 'the client span encloses the server span');
 
     // No traceparent from the app: the client span starts a trace, which the server joins.
-    await get(`http://127.0.0.1:${clientPorts.outbound.reviews}/untraced`);
+    await get(`${base}/untraced`);
     const [rootClient] = await client.waitForSpans((s) => s.path === '/untraced');
     const [joinedServer] = await server.waitForSpans((s) => s.path === '/untraced');
     assert.equal(rootClient!.parentSpanId, null);
@@ -80,20 +70,8 @@ describe('trace propagation', () => {
 
   it('samples new traces at tracing.sampling, keeps a caller’s decision, and counts every request in the metrics', async (t) => {
     const app = await startApp(t, echoApp('reviews'));
-    const server = SidecarProcess.start(t, mesh.home);
-    const serverPorts = await server.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port }));
-    const client = SidecarProcess.start(t, mesh.home);
-    const clientPorts = await client.apply({
-      ...clientConfig({
-        tls: mesh.tls('productpage'),
-        service: 'productpage',
-        outbound: [{ service: 'reviews', port: 0, routes: [route({ destinations: [{ service: 'reviews', weight: 100 }] })] }],
-        clusters: [cluster('reviews', [endpoint('reviews', 'v1', serverPorts.inbound!)])],
-      }),
-      tracing: { samplingPercent: 0 },
-    });
+    const { client, server, base } = await productpageToReviews(t, mesh, app.port, { tracing: { samplingPercent: 0 } });
     const get = httpClient(t);
-    const base = `http://127.0.0.1:${clientPorts.outbound.reviews}`;
     for (let i = 0; i < 5; i++) {
       const reply = await get(`${base}/not-sampled/${i}`);
       assert.equal(reply.status, 200);
