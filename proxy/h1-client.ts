@@ -230,8 +230,8 @@ class Connection {
     this.idleLimitMs = pool.options.idleTimeoutMs;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err: Error & { code?: string }) => this.fail(err));
-    socket.on('close', () => this.fail(null));
+    socket.on('error', (err: Error & { code?: string }) => this.destroy(err));
+    socket.on('close', () => this.destroy(null));
     socket.on('end', () => {
       if (this.phase === Phase.UntilClose) this.finishMessage();
     });
@@ -246,14 +246,8 @@ class Connection {
     this.reusable = true;
     const req = ex.req;
     const max = this.pool.options.maxRequestsPerConnection;
-    if (UNSAFE_VALUE.test(req.path) || req.path.includes(' ')) {
-      // A rewrite could have produced it: it must not break the request line.
-      this.ex = null;
-      this.phase = Phase.Done;
-      ex.fail(new H1Error(`request target ${JSON.stringify(req.path)} has a space, line break or NUL in it`, 'ERR_INVALID_HEADER', 'exchange'));
-      this.release();
-      return;
-    }
+    // A rewrite could have produced such a target: it must not break the request line.
+    if (UNSAFE_VALUE.test(req.path) || req.path.includes(' ')) return this.refuse(ex, `request target ${JSON.stringify(req.path)} has a space, line break or NUL in it`);
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
     let host = false;
     let declaredLength: string | null = null;
@@ -261,14 +255,7 @@ class Connection {
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!;
       const value = h[i + 1]!;
-      if (UNSAFE_VALUE.test(value) || UNSAFE_VALUE.test(name)) {
-        // Nothing was written: the connection stays good.
-        this.ex = null;
-        this.phase = Phase.Done;
-        ex.fail(new H1Error(`header ${JSON.stringify(name)} has a line break or NUL in it`, 'ERR_INVALID_HEADER', 'exchange'));
-        this.release();
-        return;
-      }
+      if (UNSAFE_VALUE.test(value) || UNSAFE_VALUE.test(name)) return this.refuse(ex, `header ${JSON.stringify(name)} has a line break or NUL in it`);
       if (name === 'host') host = true;
       else if (name === 'content-length') {
         // A buffered body gets its own exact length below.
@@ -308,6 +295,14 @@ class Connection {
     }
   }
 
+  /** A request that cannot be written as it is: refused before anything is sent, so the connection stays good. */
+  private refuse(ex: Exchange, why: string): void {
+    this.ex = null;
+    this.phase = Phase.Done;
+    ex.fail(new H1Error(why, 'ERR_INVALID_HEADER', 'exchange'));
+    this.release();
+  }
+
   private streamBody(body: Readable, chunked: boolean, declared: number): void {
     const socket = this.socket;
     let sent = 0;
@@ -337,9 +332,8 @@ class Connection {
         return;
       }
       if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      // (A response that finished first has already stopped these listeners: see afterExchange.)
       this.requestSent = true;
-      // The response may have finished first.
-      if (this.ex !== null && this.phase === Phase.Done && this.ex.settled) this.afterExchange();
     };
     const onError = (err: Error): void => {
       stop();
@@ -693,12 +687,8 @@ class Connection {
     ex.succeed({ upgraded: true, headers, socket });
   }
 
-  /** Fails the exchange in progress (if any) and closes the connection. */
-  destroy(err: Error | null): void {
-    this.fail(err);
-  }
-
-  private fail(err: (Error & { code?: string }) | null): void {
+  /** Closes the connection and fails the exchange in progress, if any (null: a close without an error). */
+  destroy(err: (Error & { code?: string }) | null): void {
     if (!this.closed) {
       this.closed = true;
       this.socket.destroy();
