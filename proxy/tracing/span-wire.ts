@@ -64,6 +64,8 @@ class Reader {
   get done(): boolean {
     return this.at >= this.s.length;
   }
+  /** A "<n>:" prefix: a field's length, or a list's count (each field takes at least 2 characters, so n
+   * within what is left bounds both); -1 for "-:", a null. */
   private length(): number {
     const colon = this.s.indexOf(':', this.at);
     if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
@@ -76,13 +78,6 @@ class Reader {
     if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length at ${this.at}`);
     return n;
   }
-  str(): string {
-    const n = this.length();
-    if (n === -1) throw new Error(`span batch: unexpected null at ${this.at}`);
-    const v = this.s.slice(this.at, this.at + n);
-    this.at += n;
-    return v;
-  }
   nullable(): string | null {
     const n = this.length();
     if (n === -1) return null;
@@ -90,12 +85,14 @@ class Reader {
     this.at += n;
     return v;
   }
+  str(): string {
+    const v = this.nullable();
+    if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
+    return v;
+  }
   list(): string[] {
-    // A list is "<count>:" followed by count fields (the count's own ':' has no payload).
-    const colon = this.s.indexOf(':', this.at);
-    const n = colon === -1 ? NaN : Number(this.s.slice(this.at, colon));
-    if (!Number.isInteger(n) || n < 0 || colon === this.at) throw new Error(`span batch: bad list count at ${this.at}`);
-    this.at = colon + 1;
+    const n = this.length();
+    if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
     const out: string[] = [];
     for (let i = 0; i < n; i++) out.push(this.str());
     return out;
