@@ -183,7 +183,7 @@ export class OutboundServer {
     const t0 = performance.now();
     if (endpoint === undefined) {
       socket.destroy();
-      this.connectionSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, 'no-endpoints', { mtls: target.tls !== null, protocol: 'tcp' });
+      this.otherClientSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, 'no-endpoints', { mtls: target.tls !== null, protocol: 'tcp' });
       return;
     }
     const { host, port } = endpoint.address;
@@ -203,7 +203,7 @@ export class OutboundServer {
     relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
       this.ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
       // Client span over the connection's life; bytes.out went to the destination, bytes.in came back.
-      this.connectionSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failure, {
+      this.otherClientSpan(this.sampleNewTrace(), newTraceId(), null, target.set.service, 'TCP', '', 0, startMs, t0, failure, {
         mtls: target.tls !== null,
         protocol: 'tcp',
         endpoint: endpoint.instanceId,
@@ -231,7 +231,7 @@ export class OutboundServer {
     const t0 = performance.now();
     const attributes: SpanRecord['attributes'] = { listener: this.service, protocol: 'websocket' };
     const span = (status: number, error: string | null, peerService: string): void =>
-      this.connectionSpan(isSampled(flags), traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
+      this.otherClientSpan(isSampled(flags), traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
     if (route === null || route.destinations.length === 0) {
       span(404, 'no-route', this.service);
       return fail(404, 'no-route');
@@ -295,8 +295,11 @@ export class OutboundServer {
     return isSampled(traceFlags(null, this.ctx.samplingPercent));
   }
 
-  /** The client span of a connection (raw TCP, or a WebSocket after its upgrade): duration is its whole life; none when unsampled. */
-  private connectionSpan(
+  /**
+   * A client span that is not a proxied request's (raw TCP or a WebSocket, for the connection's whole life;
+   * a mirrored copy): duration from `t0` to now; none when unsampled.
+   */
+  private otherClientSpan(
     sampled: boolean,
     traceId: string,
     parentSpanId: string | null,
@@ -309,6 +312,7 @@ export class OutboundServer {
     error: string | null,
     attributes: SpanRecord['attributes'],
     spanId = newSpanId(),
+    attempts = 1,
   ): void {
     if (!sampled) return;
     const workload = this.ctx.workload;
@@ -325,7 +329,7 @@ export class OutboundServer {
       status,
       startMs,
       durationMs: performance.now() - t0,
-      attempts: 1,
+      attempts,
       error,
       attributes,
     });
@@ -747,36 +751,31 @@ export class OutboundServer {
     const set = destination.set;
     const admission = set.admit();
     const endpoint = admission.ok ? set.pick(null, null) : undefined;
-    const workload = this.ctx.workload;
     const spanId = newSpanId();
     const startMs = Date.now();
     const t0 = performance.now();
-    const record = (status: number, error: string | null, detail?: string): void => {
-      if (!isSampled(flags)) return;
-      this.ctx.spans.record({
+    const record = (status: number, error: string | null, detail?: string): void =>
+      this.otherClientSpan(
+        isSampled(flags),
         traceId,
-        spanId,
         parentSpanId,
-        kind: 'client',
-        service: workload.service,
-        instanceId: workload.instanceId,
-        peerService: destination.service,
+        destination.service,
         method,
         path,
         status,
         startMs,
-        durationMs: performance.now() - t0,
-        attempts: endpoint === undefined ? 0 : 1,
+        t0,
         error,
-        attributes: {
+        {
           shadow: true,
           mtls: destination.tls,
           ...(destination.subset !== undefined ? { subset: destination.subset } : {}),
           ...(endpoint !== undefined ? { endpoint: endpoint.instanceId } : {}),
           ...(detail !== undefined ? { 'error.detail': detail } : {}),
         },
-      });
-    };
+        spanId,
+        endpoint === undefined ? 0 : 1,
+      );
     if (!admission.ok) {
       record(0, 'overflow', `circuit breaker of ${destination.service}: ${admission.reason}`);
       return;
