@@ -39,6 +39,12 @@ export interface H1PoolOptions {
   connectTimeoutMs: number;
 }
 
+/**
+ * What a pool gets when nothing says otherwise (connectionPool policy for destinations; the app pool):
+ * the idle limit applies only where the upstream's Keep-Alive hint is not shorter.
+ */
+export const DEFAULT_POOL_OPTIONS: Readonly<H1PoolOptions> = { connections: 128, idleTimeoutMs: 30_000, connectTimeoutMs: 5_000 };
+
 export interface H1Request {
   method: string;
   path: string;

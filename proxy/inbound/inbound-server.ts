@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
-import { H1Pool } from '../h1-client.js';
+import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
 import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
@@ -54,7 +54,7 @@ function startsLikeH2(chunk: Buffer): boolean {
 }
 
 function appPool(appPort: number): H1Pool {
-  return new H1Pool({ host: '127.0.0.1', port: appPort, tls: null }, { connections: 128, idleTimeoutMs: 30_000, connectTimeoutMs: 5_000 });
+  return new H1Pool({ host: '127.0.0.1', port: appPort, tls: null }, DEFAULT_POOL_OPTIONS);
 }
 
 export class InboundServer {

@@ -3,16 +3,13 @@
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
 import { createSecureContext } from 'node:tls';
-import { H1Pool } from '../h1-client.js';
+import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
 import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import { H2Client } from '../h2-client.js';
 
 const RETIRE_GRACE_MS = 10_000;
 
-/** Idle keep-alive limit when neither the policy nor the upstream's Keep-Alive hint sets a shorter one. */
-const IDLE_TIMEOUT_MS = 30_000;
-const CONNECTIONS = 128;
 
 export class UpstreamPools {
   private pools = new Map<string, H1Pool>();
@@ -35,7 +32,7 @@ export class UpstreamPools {
           : cluster.external
             ? { servername: endpoint.host }
             : { ca: tls.caPem, cert: tls.certPem, key: tls.keyPem, rejectUnauthorized: true, checkServerIdentity: spiffeIdentityCheck(cluster.spiffeId) },
-        limits.connectTimeoutMs ?? 5_000,
+        limits.connectTimeoutMs ?? DEFAULT_POOL_OPTIONS.connectTimeoutMs,
       );
       this.h2.set(key, client);
     }
@@ -72,10 +69,10 @@ export class UpstreamPools {
               : null,
         },
         {
-          connections: limits.maxConnections ?? CONNECTIONS,
+          connections: limits.maxConnections ?? DEFAULT_POOL_OPTIONS.connections,
           ...(limits.maxRequestsPerConnection ? { maxRequestsPerConnection: limits.maxRequestsPerConnection } : {}),
-          idleTimeoutMs: limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
-          connectTimeoutMs: limits.connectTimeoutMs ?? 5_000,
+          idleTimeoutMs: limits.idleTimeoutMs ?? DEFAULT_POOL_OPTIONS.idleTimeoutMs,
+          connectTimeoutMs: limits.connectTimeoutMs ?? DEFAULT_POOL_OPTIONS.connectTimeoutMs,
         },
       );
       this.pools.set(key, pool);
