@@ -103,7 +103,7 @@ const KEYED_SECTIONS = ['routes', 'policies', 'serviceMtls', 'external'] as cons
 
 /**
  * Parses and validates mesh text, merging the policy files it includes (their entries override the mesh
- * file's, per service; authorization policies by name). `file` names the text in messages and anchors
+ * file's, per service; authorization policies by name; mtls and tracing, mesh-wide, as a whole). `file` names the text in messages and anchors
  * relative include paths.
  */
 export function parseMesh(text: string, file: string, readInclude: (path: string) => string = (p) => readFileSync(p, 'utf8')): MeshFile {
@@ -132,6 +132,7 @@ export function parseMesh(text: string, file: string, readInclude: (path: string
       continue;
     }
     if (policy.mtls) mesh.mtls = policy.mtls;
+    if (policy.tracing) mesh.tracing = policy.tracing;
     for (const section of KEYED_SECTIONS) {
       const entries = policy[section];
       if (!entries) continue;

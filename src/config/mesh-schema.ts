@@ -308,6 +308,16 @@ const PolicySections = {
   authorization: z.array(AuthorizationPolicy).optional().describe('AuthorizationPolicy list.'),
   serviceMtls: z.record(Name, MtlsSetting).optional().describe('PeerAuthentication per service (overrides the service\'s own mtls).'),
   external: z.record(Name, External).optional(),
+  tracing: z
+    .strictObject({
+      sampling: z
+        .number()
+        .min(0)
+        .max(100)
+        .describe("Percent of new traces recorded (Istio's randomSamplingPercentage); default 100, every request. A caller's sampled flag in traceparent is kept either way."),
+    })
+    .optional()
+    .describe('Tracing: every request is traced unless sampling says otherwise; metrics count every request regardless. A policy file\'s tracing replaces the mesh file\'s (Istio Telemetry imports here).'),
 };
 
 /** A file listed under `include:`: policy only (what `devmesh import` writes). */
@@ -320,16 +330,6 @@ export const MeshSchema = z.strictObject({
   include: z.array(z.string().min(1)).optional().describe('Policy files (relative to this file) merged in; their entries override this file\'s per service.'),
   ingress: z.array(Ingress).default([]),
   services: z.record(Name, Service).refine((s) => Object.keys(s).length > 0, 'must list at least one service'),
-  tracing: z
-    .strictObject({
-      sampling: z
-        .number()
-        .min(0)
-        .max(100)
-        .describe("Percent of new traces recorded (Istio's randomSamplingPercentage); default 100, every request. A caller's sampled flag in traceparent is kept either way."),
-    })
-    .optional()
-    .describe('Tracing: every request is traced unless sampling says otherwise; metrics count every request regardless.'),
   ...PolicySections,
 });
 

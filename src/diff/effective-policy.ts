@@ -6,7 +6,7 @@ import { durationMs, type HttpRouteSpec, type MeshFile, type PolicyFile, type Tr
 import { effectiveMtls, ISTIO_DEFAULT_RETRIES } from '../config/mesh-model.js';
 
 export interface Difference {
-  /** e.g. "reviews" */
+  /** e.g. "reviews"; "(mesh)" for a mesh-wide setting (tracing) */
   service: string;
   /** e.g. "routes[1].retries.attempts" (rule index in the local list, with its name when it has one) */
   path: string;
@@ -162,6 +162,11 @@ export function diffPolicies(local: MeshFile, prod: PolicyFile): Difference[] {
       const name = m ? names[Number(m[1])] : undefined;
       out.push({ service, path: name ? d.path.replace(/^routes\[(\d+)\]/, `routes[$1 ${name}]`) : d.path, local: d.local, production: d.production });
     }
+  }
+  // Sampling is compared only when production sets one (a cluster's default lives in its mesh config).
+  if (prod.tracing !== undefined) {
+    const mine = local.tracing?.sampling ?? 100;
+    if (mine !== prod.tracing.sampling) out.push({ service: '(mesh)', path: 'tracing.sampling', local: mine, production: prod.tracing.sampling });
   }
   return out;
 }

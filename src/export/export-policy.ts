@@ -1,6 +1,6 @@
 // `devmesh export`: the local policy (the mesh file with its includes) as production YAML. Istio gets
 // everything the mesh file says (VirtualService, DestinationRule with a subset per version,
-// PeerAuthentication, AuthorizationPolicy, ServiceEntry); Gateway API gets the routes, as GAMMA
+// PeerAuthentication, AuthorizationPolicy, ServiceEntry, Telemetry for a set tracing.sampling); Gateway API gets the routes, as GAMMA
 // HTTPRoutes on each Service with a Service per version (reviews-v2), and notes what it cannot express.
 import { stringify } from 'yaml';
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
@@ -36,6 +36,12 @@ export function exportIstio(mesh: MeshFile): ExportResult {
   const out: object[] = [];
   const meta = (name: string, namespace = NS) => ({ name, namespace });
   out.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: meta('default', 'istio-system'), spec: { mtls: { mode: mesh.mtls } } });
+  if (mesh.tracing !== undefined) {
+    out.push({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: meta('mesh-default', 'istio-system'), spec: { tracing: [{ randomSamplingPercentage: mesh.tracing.sampling }] } });
+  } else {
+    // Tracing every request suits a laptop, not production: only a sampling the mesh file sets goes out.
+    notes.push("tracing: devmesh traces every request by default; no Telemetry is written, so the cluster keeps its own sampling (Istio's default is 1%). Set tracing.sampling to export one");
+  }
   for (const name of Object.keys(mesh.services)) {
     const setting = mesh.serviceMtls?.[name] ?? mesh.services[name]!.mtls;
     if (setting === undefined) continue;
@@ -208,7 +214,7 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
       out.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-${v}`, namespace: NS }, spec: { selector: { app: name, version: v }, ports: [{ port: portOf(name), name: 'http' }] } });
     }
   }
-  for (const s of ['policies', 'authorization', 'serviceMtls', 'external'] as const) {
+  for (const s of ['policies', 'authorization', 'serviceMtls', 'external', 'tracing'] as const) {
     if (mesh[s] && Object.keys(mesh[s]!).length) notes.push(`${s}: Gateway API has no form for it (use --to istio); left out`);
   }
   return { yaml: docs(out), notes };

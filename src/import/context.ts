@@ -180,6 +180,9 @@ export class Session {
   readonly serviceMtls = new Map<string, MtlsSettingSpec>();
   readonly external = new Map<string, { url: string }>();
   mtls: PolicyFile['mtls'];
+  tracing: PolicyFile['tracing'];
+  /** Which Telemetry set `tracing`: a namespace's overrides the root namespace's. */
+  tracingFrom: 'root' | 'namespace' | undefined;
   readonly ingress: IngressSuggestion[] = [];
 
   constructor(readonly hosts: HostMapper) {}
@@ -222,6 +225,7 @@ export class Session {
   toPolicy(): PolicyFile {
     const out: PolicyFile = {};
     if (this.mtls) out.mtls = this.mtls;
+    if (this.tracing) out.tracing = this.tracing;
     if (this.routes.size) out.routes = Object.fromEntries([...this.routes].map(([k, v]) => [k, this.rulesOf(k, v)]));
     const policies = [...this.policies].filter(([, p]) => Object.keys(p).length > 0);
     if (policies.length) out.policies = Object.fromEntries(policies);

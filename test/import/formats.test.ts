@@ -7,7 +7,11 @@ import { importPolicy } from '../../src/import/import-policy.js';
 import { parseQuantity } from '../../src/import/linkerd/linkerd.js';
 import { entries, readFixture, testMesh, assertFits } from './helpers.js';
 import { readdirSync } from 'node:fs';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES, TEST_MESH_YAML } from './helpers.js';
+import { parseMesh } from '../../src/config/load-mesh.js';
+import { buildSidecarConfig } from '../../src/control-plane/sidecar-config.js';
+import { diffPolicies } from '../../src/diff/effective-policy.js';
+import { exportIstio } from '../../src/export/export-policy.js';
 
 const mesh = testMesh();
 const imp = (name: string, text: string, opts = {}) => importPolicy([{ name, text }], { mesh, ...opts });
@@ -184,6 +188,96 @@ a: [unclosed
 `);
   assert.deepEqual(r.report.entries.filter((e) => e.outcome !== 'mapped').map((e) => [e.document, e.outcome]), [[0, 'ignored'], [1, 'invalid'], [3, 'invalid']]);
   assert.deepEqual(r.policy.routes?.reviews, [{ route: [{ destination: { subset: 'v2' } }] }]);
+});
+
+// Telemetry resources as Istio's reference page shows them (istio.io/latest/docs/reference/config/telemetry/):
+// a mesh-wide one in the root namespace, a namespace's override, and a workload's.
+const TELEMETRY_MESH = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: mesh-default
+  namespace: istio-system
+spec:
+  tracing:
+  - randomSamplingPercentage: 10.00
+    providers:
+    - name: otel-tracing
+  accessLogging:
+  - providers:
+    - name: envoy
+`;
+const TELEMETRY_NAMESPACE = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: namespace-override
+  namespace: bookinfo
+spec:
+  tracing:
+  - randomSamplingPercentage: 25
+`;
+const TELEMETRY_WORKLOAD = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: foo-tracing
+  namespace: bar
+spec:
+  selector:
+    matchLabels:
+      service.istio.io/canonical-name: foo
+  tracing:
+  - disableSpanReporting: true
+`;
+
+test('istio: Telemetry sampling becomes tracing.sampling; a namespace beats the root; workloads, providers and logs are reported', () => {
+  const meshWide = imp('telemetry.yaml', `${TELEMETRY_MESH}---\n${TELEMETRY_WORKLOAD}`);
+  assert.deepEqual(meshWide.policy.tracing, { sampling: 10 });
+  const line = (name: string, path: string) => meshWide.report.entries.find((e) => e.name === name && e.path === path);
+  assert.deepEqual([line('mesh-default', 'spec.tracing[0].randomSamplingPercentage')?.outcome, line('mesh-default', 'spec.tracing[0].randomSamplingPercentage')?.line], ['mapped', 8]);
+  assert.match(line('mesh-default', 'spec.tracing[0].providers')?.detail ?? '', /trace store/);
+  assert.equal(line('mesh-default', 'spec.accessLogging')?.outcome, 'ignored');
+  assert.match(line('foo-tracing', 'spec.selector')?.detail ?? '', /not per workload/);
+  assert.equal(meshWide.report.entries.filter((e) => e.name === 'foo-tracing').length, 1, 'a workload-scoped resource is one line');
+
+  // The namespace's resource wins whichever comes first in the files, and the root's says it was overridden.
+  for (const text of [`${TELEMETRY_MESH}---\n${TELEMETRY_NAMESPACE}`, `${TELEMETRY_NAMESPACE}---\n${TELEMETRY_MESH}`]) {
+    const r = imp('telemetry.yaml', text);
+    assert.deepEqual(r.policy.tracing, { sampling: 25 });
+    const root = r.report.entries.find((e) => e.name === 'mesh-default' && e.path === 'spec.tracing[0].randomSamplingPercentage');
+    assert.equal(root?.outcome, 'ignored');
+    assert.match(root?.detail ?? '', /overrides this mesh-wide one/);
+    assert.equal(r.report.entries.find((e) => e.name === 'namespace-override')?.outcome, 'approximated');
+  }
+
+  // disableSpanReporting mesh-wide: no new traces, said to be an approximation.
+  const off = imp('off.yaml', TELEMETRY_WORKLOAD.replace(/  selector:\n.*\n.*\n/, '').replace('namespace: bar', 'namespace: istio-system'));
+  assert.deepEqual(off.policy.tracing, { sampling: 0 });
+  assert.equal(off.report.entries.find((e) => e.path === 'spec.tracing[0].disableSpanReporting')?.outcome, 'approximated');
+
+  // Out of range: a located error, as Istio's validation gives, and no sampling imported.
+  const bad = imp('bad.yaml', TELEMETRY_NAMESPACE.replace('25', '150'));
+  assert.equal(bad.policy.tracing, undefined);
+  const invalid = bad.report.entries.find((e) => e.outcome === 'invalid');
+  assert.deepEqual([invalid?.path, invalid?.line], ['spec.tracing[0].randomSamplingPercentage', 8]);
+  assert.match(invalid?.detail ?? '', /range \[0\.0, 100\.0\]/);
+});
+
+test('tracing.sampling from a policy file reaches the sidecars, exports to a Telemetry and back, and shows in diff', () => {
+  const policy = imp('telemetry.yaml', TELEMETRY_MESH).policy;
+  const local = parseMesh(`${TEST_MESH_YAML}tracing: { sampling: 100 }\ninclude: [p.yaml]\n`, 'test-mesh.yaml', () => JSON.stringify(policy));
+  assert.deepEqual(local.tracing, { sampling: 10 }, "the policy file's tracing replaces the mesh file's");
+  const sidecar = buildSidecarConfig(local, { service: 'reviews', instanceId: 'reviews-v1-0', version: 'v1' }, { caPem: '', certPem: '', keyPem: '' }, 9080, []);
+  assert.deepEqual(sidecar.tracing, { samplingPercent: 10 });
+
+  const exported = exportIstio(local);
+  assert.match(exported.yaml, /kind: Telemetry\nmetadata:\n  name: mesh-default\n  namespace: istio-system\nspec:\n  tracing:\n    - randomSamplingPercentage: 10\n/);
+  assert.deepEqual(importPolicy([{ name: 'export.yaml', text: exported.yaml }], { mesh }).policy.tracing, { sampling: 10 });
+  // Unset locally (every request traced): nothing goes out, and the note says why.
+  const plain = exportIstio(mesh);
+  assert.doesNotMatch(plain.yaml, /kind: Telemetry/);
+  assert.ok(plain.notes.some((n) => /Istio's default is 1%/.test(n)));
+
+  assert.deepEqual(diffPolicies(mesh, policy), [{ service: '(mesh)', path: 'tracing.sampling', local: 100, production: 10 }]);
+  assert.deepEqual(diffPolicies(local, policy), []);
 });
 
 // ---- fuzz ----

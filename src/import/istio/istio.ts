@@ -13,7 +13,6 @@ const NOT_LOCAL: Record<string, string> = {
   WorkloadEntry: 'local workloads come from devmesh.yaml',
   WorkloadGroup: 'local workloads come from devmesh.yaml',
   RequestAuthentication: 'request authentication with JWKS (JWT validation) is not available locally',
-  Telemetry: 'local telemetry is always on (traces, metrics, logs)',
   ProxyConfig: 'Envoy proxy settings have no local equivalent',
   WasmPlugin: 'Wasm plugins cannot run in the local sidecar',
 };
@@ -438,6 +437,77 @@ function translateAuthorizationPolicy(res: Resource, session: Session): void {
   if (spec.provider) res.ignored(['spec', 'provider'], 'only used by CUSTOM');
 }
 
+// ---- Telemetry ----
+
+const TelemetrySpec = z.looseObject({
+  selector: z.looseObject({ matchLabels: z.record(z.string(), z.string()).optional() }).optional(),
+  targetRef: z.looseObject({}).optional(),
+  targetRefs: z.array(z.looseObject({})).optional(),
+  tracing: z
+    .array(
+      z.looseObject({
+        match: z.looseObject({ mode: z.enum(['CLIENT_AND_SERVER', 'CLIENT', 'SERVER']).optional() }).optional(),
+        randomSamplingPercentage: z.number().min(0, 'randomSamplingPercentage must be in range [0.0, 100.0]').max(100, 'randomSamplingPercentage must be in range [0.0, 100.0]').optional(),
+        disableSpanReporting: z.boolean().optional(),
+      }),
+    )
+    .optional(),
+});
+
+/**
+ * Telemetry's tracing sampling → the mesh's `tracing.sampling`. devmesh samples per mesh, so a resource
+ * with a workload selector (or targetRefs) does not apply; a namespace's resource overrides the root
+ * namespace's, as in Istio (devmesh has one namespace). Metrics, access logs, providers and custom tags
+ * have no local setting: devmesh always records every request's metrics and logs, into its own stores.
+ */
+function translateTelemetry(res: Resource, session: Session, rootNamespace: string): void {
+  const spec = res.check(TelemetrySpec, res.value.spec ?? {}, ['spec']);
+  if (!spec) return;
+  const workload = ['selector', 'targetRef', 'targetRefs'].find((k) => (res.value.spec as Record<string, unknown>)[k] !== undefined);
+  if (workload !== undefined) {
+    res.skip(['spec', workload], 'workload-scoped Telemetry: devmesh samples traces for the whole mesh (tracing.sampling), not per workload; not applied');
+    return;
+  }
+  const meshWide = res.namespace === undefined || res.namespace === rootNamespace;
+  // Istio's hierarchy: a namespace's Telemetry overrides the root namespace's (namespace ones come first).
+  const overridden = meshWide && session.tracingFrom === 'namespace';
+  let sampling: number | undefined;
+  (spec.tracing ?? []).forEach((t, i) => {
+    const path = ['spec', 'tracing', i];
+    const value = t.disableSpanReporting === true ? 0 : t.randomSamplingPercentage;
+    if (value === undefined) return;
+    if (sampling !== undefined) {
+      res.ignored(path, `an earlier tracing entry already set the sampling (${sampling}%); devmesh has one sampling rate`);
+      return;
+    }
+    sampling = value;
+    const field = t.disableSpanReporting === true ? 'disableSpanReporting' : 'randomSamplingPercentage';
+    if (t.disableSpanReporting === true && t.randomSamplingPercentage !== undefined) res.cover([...path, 'randomSamplingPercentage']);
+    if (overridden) {
+      res.ignored([...path, field], `a namespace's Telemetry in this import overrides this mesh-wide one (tracing.sampling ${session.tracing?.sampling})`);
+    } else if (t.disableSpanReporting === true) {
+      res.approx([...path, field], 'tracing.sampling: 0 — no new trace is recorded; Istio would still sample and propagate the decision downstream while reporting nothing here');
+    } else if (!meshWide) {
+      res.approx([...path, field], `namespace ${res.namespace} policy applied to the whole local mesh (devmesh has one namespace): tracing.sampling ${value}`);
+    } else {
+      res.mapped([...path, field], `tracing.sampling: ${value}`);
+    }
+    const mode = t.match?.mode;
+    if (mode === 'CLIENT' || mode === 'SERVER') res.approx([...path, 'match', 'mode'], `devmesh samples where a trace starts, on either side: the ${mode} mode applies to both`);
+    else res.cover([...path, 'match']);
+  });
+  (spec.tracing ?? []).forEach((t, i) => {
+    if (t.providers !== undefined) res.ignored(['spec', 'tracing', i, 'providers'], "spans go to devmesh's trace store (and on through its OTLP forwarder when set), not to named providers");
+    if (t.customTags !== undefined) res.ignored(['spec', 'tracing', i, 'customTags'], "spans carry devmesh's own attributes; custom tags are not added");
+  });
+  if (spec.metrics !== undefined) res.ignored(['spec', 'metrics'], "devmesh always records Istio's standard metrics for every request; overrides are not applied");
+  if (spec.accessLogging !== undefined) res.ignored(['spec', 'accessLogging'], "devmesh always keeps every service's logs; access-log settings are not applied");
+  if (sampling === undefined || overridden) return;
+  if (!meshWide && session.tracingFrom === 'namespace') res.approx(['spec', 'tracing'], `several namespaces set a sampling; devmesh has one namespace, so this one (the last) replaces ${session.tracing?.sampling}%`);
+  session.tracing = { sampling };
+  session.tracingFrom = meshWide ? 'root' : 'namespace';
+}
+
 // ---- Gateway ----
 
 const GatewaySpec = z.looseObject({ servers: z.array(z.looseObject({ port: z.looseObject({ number: z.number().int() }).optional(), hosts: z.array(z.string()).optional() })).optional() });
@@ -574,7 +644,10 @@ export function translateIstio(resources: Resource[], session: Session): void {
   for (const r of byKind('Gateway')) translateGateway(r, session, vs);
   for (const r of byKind('PeerAuthentication')) translatePeerAuthentication(r, session, 'istio-system');
   for (const r of byKind('AuthorizationPolicy')) translateAuthorizationPolicy(r, session);
-  const handled = new Set(['ServiceEntry', 'DestinationRule', 'VirtualService', 'Gateway', 'PeerAuthentication', 'AuthorizationPolicy']);
+  // Namespace-scoped first: a namespace's sampling overrides the root namespace's (the report says so on the latter).
+  const rootLast = (r: Resource) => (r.namespace === undefined || r.namespace === 'istio-system' ? 1 : 0);
+  for (const r of byKind('Telemetry').sort((a, b) => rootLast(a) - rootLast(b))) translateTelemetry(r, session, 'istio-system');
+  const handled = new Set(['ServiceEntry', 'DestinationRule', 'VirtualService', 'Gateway', 'PeerAuthentication', 'AuthorizationPolicy', 'Telemetry']);
   for (const r of resources) {
     if (handled.has(r.kind)) continue;
     r.ignored([], NOT_LOCAL[r.kind] ?? `${r.kind} is not an Istio kind devmesh imports`);
