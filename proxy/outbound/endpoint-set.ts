@@ -243,7 +243,7 @@ export class EndpointSet {
         activeRequests: e.health.active,
         consecutive5xx: e.health.consecutive5xx,
         consecutiveGatewayErrors: e.health.consecutiveGateway,
-        ejections: e.health.ejections,
+        ejections: this.decayed(e.health, now).ejections,
         ejectedUntilMs: e.health.ejectedUntil > now ? Math.round(wallNow + (e.health.ejectedUntil - now)) : null,
         inRotation: inRotation.has(e),
       })),
@@ -287,11 +287,18 @@ export class EndpointSet {
    * its ejection multiplier (computed when the endpoint is next looked at, with the same result).
    */
   private decay(h: EndpointHealth, now: number): void {
-    if (h.ejections === 0 || h.ejectedUntil > now) return;
+    const d = this.decayed(h, now);
+    h.ejections = d.ejections;
+    h.decayFrom = d.decayFrom;
+  }
+
+  /** The multiplier the sweep would leave at `now`, without changing anything (what health() shows). */
+  private decayed(h: EndpointHealth, now: number): { ejections: number; decayFrom: number } {
+    const unchanged = { ejections: h.ejections, decayFrom: h.decayFrom };
+    if (h.ejections === 0 || h.ejectedUntil > now || this.outlier === undefined) return unchanged;
     const from = Math.max(h.ejectedUntil, h.decayFrom);
-    const intervals = Math.floor((now - from) / this.outlier!.intervalMs);
-    if (intervals <= 0) return;
-    h.ejections = Math.max(0, h.ejections - intervals);
-    h.decayFrom = from + intervals * this.outlier!.intervalMs;
+    const intervals = Math.floor((now - from) / this.outlier.intervalMs);
+    if (intervals <= 0) return unchanged;
+    return { ejections: Math.max(0, h.ejections - intervals), decayFrom: from + intervals * this.outlier.intervalMs };
   }
 }

@@ -4,7 +4,7 @@
 // below minHealthPercent healthy endpoints, ejected endpoints take traffic again.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { OutlierDetectionPolicy, SidecarConfig, SpanRecord } from '../../proxy/protocol.js';
+import type { OutlierDetectionPolicy, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
 import { clientConfig, cluster, endpoint, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh, type TestApp, type TestContext } from './helpers.js';
 
 const ejectionMs = (s: SpanRecord, instance: string): number | null => {
@@ -60,7 +60,20 @@ describe('outlier detection', () => {
     assert.deepEqual(await ejections(3), [100, 200, 300]);
     // Healthy for more than two intervals after its last ejection ends: the multiplier falls by two or more.
     bad.failing = false;
+    const multiplier = async (id: number): Promise<number | undefined> => {
+      client.send({ type: 'endpointHealth', id });
+      const reply = await client.waitFor(
+        () => client.messages.find((m): m is Extract<SidecarMessage, { type: 'endpointHealth' }> => m.type === 'endpointHealth' && m.id === id),
+        5_000,
+        'endpoint health',
+      );
+      return reply.sets[0]?.endpoints.find((e) => e.instanceId === 'srv-v1-0')?.ejections;
+    };
+    assert.equal(await multiplier(1), 3, 'explain shows the multiplier the ejections built up');
     await new Promise((r) => setTimeout(r, 300 + 2 * intervalMs + 1_000));
+    // Reading health applies the same decay the next ejection will, without changing it.
+    const shown = await multiplier(2);
+    assert.ok(shown !== undefined && shown <= 1, `explain shows the decayed multiplier, got ${shown}`);
     bad.failing = true;
     const after = await ejections(4);
     assert.ok(after[3]! <= 200, `ejection after healthy intervals lasts ${after[3]} ms, expected at most 200`);
