@@ -391,7 +391,7 @@ export interface ExplainEndpoint {
   ejected: boolean;
   /** Epoch milliseconds the ejection ends; null when not ejected. */
   ejectedUntilMs: number | null;
-  /** Envoy's ejection multiplier: +1 per ejection, −1 per interval spent un-ejected (as of the endpoint's last outcome). */
+  /** Envoy's ejection multiplier: +1 per ejection, −1 per interval spent un-ejected (decayed to now). */
   ejections: number;
   consecutive5xx: number;
   consecutiveGatewayErrors: number;
@@ -406,6 +406,8 @@ export interface ExplainDestination {
   service: string;
   subset: string | null;
   weight: number;
+  /** Set for the rule's mirror target: the percent of requests copied there (answers discarded); weight is 0. */
+  mirrorPercent?: number;
   /** false when this sidecar has no endpoint set for the destination (e.g. it is not one of the caller's upstreams). */
   known: boolean;
   /** Requests in flight to the destination (what connectionPool limits count). */

@@ -78,7 +78,7 @@ export interface CallerSidecar {
 /** How long one sidecar may take to report its endpoint health before explain says it did not. */
 export const HEALTH_TIMEOUT_MS = 2_000;
 
-function destinationHealth(d: RouteRule['destinations'][number], sets: EndpointSetSnapshot[]): ExplainDestination {
+function destinationHealth(d: RouteRule['destinations'][number], sets: EndpointSetSnapshot[], mirrorPercent?: number): ExplainDestination {
   const subset = d.subset ?? null;
   const set = sets.find((s) => s.service === d.service && s.subset === subset);
   const pool = set?.connectionPool;
@@ -91,6 +91,7 @@ function destinationHealth(d: RouteRule['destinations'][number], sets: EndpointS
     service: d.service,
     subset,
     weight: d.weight,
+    ...(mirrorPercent !== undefined ? { mirrorPercent } : {}),
     known: set !== undefined,
     activeRequests: set?.activeRequests ?? 0,
     activeRetries: set?.activeRetries ?? 0,
@@ -106,7 +107,11 @@ async function sidecarHealth(rule: RouteRule, sidecar: CallerSidecar): Promise<E
   const base = { sidecar: sidecar.id, ackedVersion: sidecar.ackedVersion };
   try {
     const sets = await sidecar.endpointHealth(HEALTH_TIMEOUT_MS);
-    return { ...base, error: null, destinations: rule.destinations.map((d) => destinationHealth(d, sets)) };
+    const destinations = rule.destinations.map((d) => destinationHealth(d, sets));
+    // Mirrored copies go through the mirror target's own circuit breaker and outlier detection.
+    const m = rule.mirror;
+    if (m !== undefined) destinations.push(destinationHealth({ service: m.service, ...(m.subset !== undefined ? { subset: m.subset } : {}), weight: 0 }, sets, m.percent));
+    return { ...base, error: null, destinations };
   } catch (err) {
     return { ...base, error: (err as Error).message, destinations: [] };
   }
@@ -160,7 +165,7 @@ export function healthLines(health: ExplainHealth, now = Date.now()): string[] {
       continue;
     }
     for (const d of s.destinations) {
-      const name = `${d.service}${d.subset ? `/${d.subset}` : ''}`;
+      const name = `${d.service}${d.subset ? `/${d.subset}` : ''}${d.mirrorPercent !== undefined ? ` (mirror, ${d.mirrorPercent}% copied)` : ''}`;
       if (!d.known) {
         out.push(`  ${s.sidecar} → ${name}: this sidecar has no endpoints for it (is ${d.service} one of its upstreams?)`);
         continue;

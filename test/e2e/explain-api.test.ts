@@ -33,13 +33,20 @@ async function explain(req: ExplainRequest): Promise<ExplainResponse> {
 }
 
 /** The catalog destination as frontend-0's sidecar sees it. */
-function catalogSeenByFrontend(r: ExplainResponse): ExplainDestination {
+/** The destinations of the matched rule as frontend-0's sidecar sees them. */
+function seenByFrontend(r: ExplainResponse): ExplainDestination[] {
   assert.ok(r.health.available, JSON.stringify(r.health));
   const sidecar = r.health.sidecars.find((s) => s.sidecar === 'frontend-0');
   assert.ok(sidecar, JSON.stringify(r.health.sidecars));
   assert.equal(sidecar.error, null);
-  assert.equal(sidecar.destinations.length, 1);
-  return sidecar.destinations[0]!;
+  return sidecar.destinations;
+}
+
+/** The catalog destination as frontend-0's sidecar sees it (the rule's only one). */
+function catalogSeenByFrontend(r: ExplainResponse): ExplainDestination {
+  const destinations = seenByFrontend(r);
+  assert.equal(destinations.length, 1);
+  return destinations[0]!;
 }
 
 test('POST /api/explain names the matching rule and lists the endpoints the caller has for its destinations', async () => {
@@ -48,9 +55,14 @@ test('POST /api/explain names the matching rule and lists the endpoints the call
   assert.equal(testers.configVersion, status.config.version);
   assert.equal(testers.ruleIndex, 0);
   assert.equal(testers.rule?.name, 'testers');
-  const v2 = catalogSeenByFrontend(testers);
+  const [v2, mirror] = seenByFrontend(testers);
+  assert.ok(v2 && mirror);
   assert.deepEqual([v2.service, v2.subset, v2.known], ['catalog', 'v2', true]);
   assert.deepEqual(v2.endpoints.map((e) => e.instanceId), ['catalog-v2-0']);
+  // The mirror target is listed too: copies go through its own circuit breaker and outlier detection.
+  assert.deepEqual([mirror.service, mirror.subset, mirror.weight, mirror.mirrorPercent, mirror.known], ['catalog', 'v1', 0, 25, true]);
+  assert.deepEqual(mirror.endpoints.map((e) => e.instanceId), ['catalog-v1-0']);
+  assert.ok(testers.lines.some((l) => l.includes('frontend-0 → catalog/v1 (mirror, 25% copied): 0 requests in flight')), testers.lines.join('\n'));
 
   const everyone = await explain({ to: 'catalog', from: 'frontend', method: 'GET', path: '/items' });
   assert.equal(everyone.ruleIndex, 1);

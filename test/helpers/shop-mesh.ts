@@ -63,7 +63,7 @@ export const ISSUE_ROUTES = `    - match: [{ headers: { x-user: { exact: tester 
       timeout: 2s`;
 
 /**
- * For explain: rule "testers" (x-user: tester → v2), then "everyone" (any catalog instance). catalog v1
+ * For explain: rule "testers" (x-user: tester → v2, a quarter mirrored to v1), then "everyone" (any catalog instance). catalog v1
  * answers 503 to everything but /slow, so two requests to it in a row get it ejected by outlier detection;
  * the circuit breaker lets one request at a time through to catalog.
  */
@@ -71,6 +71,8 @@ export const EJECTING_SHOP_YAML = `${shopYaml(
   `    - name: testers
       match: [{ headers: { x-user: { exact: tester } } }]
       route: [{ destination: { subset: v2 } }]
+      mirror: { host: catalog, subset: v1 }
+      mirrorPercentage: { value: 25 }
     - name: everyone
       route: [{ destination: { host: catalog } }]`,
   ', FAIL_EVERY: "1"',
