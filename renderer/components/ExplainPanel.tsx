@@ -2,7 +2,7 @@
 // POST /api/explain: the running mesh explains against its applied configuration and adds the live endpoint
 // health the caller's sidecars report (ejections, requests in flight, circuit breaker). Sends nothing.
 import { useState } from 'react';
-import type { ExplainRequest, ExplainResponse, StatusResponse } from '../../src/contract/api';
+import { headersFromLines, type ExplainRequest, type ExplainResponse, type StatusResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
 
 interface Props {
@@ -12,15 +12,13 @@ interface Props {
   to: string;
 }
 
-/** "name: value" per line; blank lines are skipped, a line without a colon is an error. */
+/** The form's header box, one "name: value" per line. */
 export function parseHeaderLines(text: string): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new Error(`header "${line}": expected "name: value"`);
-    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  try {
+    return headersFromLines(text.split('\n'));
+  } catch (err) {
+    throw new Error(`header ${(err as Error).message}`);
   }
-  return headers;
 }
 
 export function ExplainPanel({ client, status, to }: Props) {

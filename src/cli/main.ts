@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { API, type ExplainHealth, type ExplainRequest, type ExplainResponse, type StatusResponse, type TraceListResponse } from '../contract/api.js';
+import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type StatusResponse, type TraceListResponse } from '../contract/api.js';
 import { LocalCa } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
@@ -221,11 +221,11 @@ async function explain(
 ): Promise<number> {
   const [method, path] = positionals;
   if (!method || !path || !values.to) throw new UsageError("usage: devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F]");
-  const headers: Record<string, string> = {};
-  for (const h of values.header ?? []) {
-    const colon = h.indexOf(':');
-    if (colon <= 0) throw new UsageError(`-H "${h}": expected "name: value"`);
-    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+  let headers: Record<string, string>;
+  try {
+    headers = headersFromLines(values.header ?? []);
+  } catch (err) {
+    throw new UsageError(`-H ${(err as Error).message}`);
   }
   const file = resolve(values.file ?? 'devmesh.yaml');
   const query: ExplainRequest = { to: values.to, ...(values.from ? { from: values.from } : {}), method, path, headers };

@@ -1,5 +1,6 @@
 // The API contract between the control plane and its clients (the React UI, the CLI, the Electron shell).
-// Plain types only: this file imports nothing, so the renderer can use it without pulling in Node code.
+// Plain types (and a few pure helpers both sides share): this file imports nothing, so the renderer can
+// use it without pulling in Node code.
 // Every request carries `Authorization: Bearer <token>`; the server listens on 127.0.0.1 only.
 
 export type InstanceState =
@@ -363,6 +364,22 @@ export interface ImportApplyResponse extends ImportPreviewResponse {
 }
 
 // ---- explain (devmesh explain, against the running mesh) ----
+
+/**
+ * ExplainRequest headers out of "name: value" lines, as `devmesh explain -H` and the UI's Explain form take
+ * them: blank lines are skipped; throws naming the first line that is not "name: value".
+ */
+export function headersFromLines(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`"${line}": expected "name: value"`);
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
 
 /** POST body of /api/explain: the request to explain. Nothing is sent; the answer describes what would happen. */
 export interface ExplainRequest {

@@ -66,6 +66,9 @@ test('devmesh explain names the matching rule and why the earlier ones did not m
   assert.ok(chaos.lines.some((l) => /retries and timeout: off, because the rule injects a fault/.test(l)));
 
   assert.equal(run('GET', '/', '--to', 'nope').status, 1);
+  const badHeader = run('GET', '/', '--to', 'catalog', '-H', 'x-user alice');
+  assert.equal(badHeader.status, 2);
+  assert.match(badHeader.stderr, /-H "x-user alice": expected "name: value"/);
 });
 
 test('the mesh file translates into the sidecar snapshot with Istio and Linkerd defaults', () => {

@@ -48,5 +48,12 @@ test('the Explain form shows the matching rule and the caller’s live endpoint 
     })
   ).json()) as ExplainResponse;
   assert.equal(api.ruleIndex, 0);
+  // The mirror target is part of the health the form shows.
+  assert.match(await result.innerText(), /frontend-0 → catalog\/v1 \(mirror, 25% copied\)/);
+
+  // A header line that is not "name: value" is refused in the form, located, with nothing sent.
+  await form.locator('[data-testid=explain-headers]').fill('x-user: tester\nx-debug on');
+  await form.locator('[data-testid=explain-run]').click();
+  assert.equal(await form.locator('[role=alert]').innerText(), 'header "x-debug on": expected "name: value"');
   assert.deepEqual(pageErrors, []);
 });
