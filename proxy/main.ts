@@ -16,12 +16,19 @@ if (typeof process.send !== 'function') {
   process.exit(2);
 }
 
-function send(msg: SidecarMessage): void {
+function send(msg: SidecarMessage, written?: () => void): void {
   // After a disconnect there is nobody to tell; dropping is correct.
-  if (process.connected) process.send!(msg, undefined, undefined, (err) => { if (err) log(`send failed: ${err.message}`); });
+  if (!process.connected) {
+    written?.();
+    return;
+  }
+  process.send!(msg, undefined, undefined, (err) => {
+    if (err) log(`send failed: ${err.message}`);
+    written?.();
+  });
 }
 
-const sidecar = new Sidecar(send);
+const sidecar = new Sidecar(send, log);
 let applying: Promise<void> = Promise.resolve();
 let stopping = false;
 

@@ -68,6 +68,11 @@ export class SidecarMetrics {
   private readonly tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed.', labelNames: TCP_LABELS, registers: [this.registry] });
   private readonly tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent towards the destination.', labelNames: TCP_LABELS, registers: [this.registry] });
   private readonly tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination.', labelNames: TCP_LABELS, registers: [this.registry] });
+  private readonly spansDroppedTotal = new Counter({
+    name: 'devmesh_spans_dropped_total',
+    help: 'Spans this sidecar dropped because the control plane was not reading them (requests are not affected).',
+    registers: [this.registry],
+  });
   private readonly cache = new Map<string, Children>();
 
   request(labels: RequestLabels, durationMs: number): void {
@@ -105,6 +110,10 @@ export class SidecarMetrics {
       if (sent > 0) this.tcpSent.inc(labels, sent);
       if (received > 0) this.tcpReceived.inc(labels, received);
     }
+  }
+
+  spansDropped(count: number): void {
+    this.spansDroppedTotal.inc(count);
   }
 
   text(): Promise<string> {

@@ -33,8 +33,20 @@ export class Sidecar implements ProxyContext {
   private tlsGeneration = 0;
   private closed = false;
 
-  constructor(send: (msg: SidecarMessage) => void) {
-    this.spans = new SpanExporter(send);
+  /**
+   * `send` delivers a message to the control plane, calling `written` (when given) once it is in the
+   * channel; `log` writes a line to the sidecar's log.
+   */
+  constructor(send: (msg: SidecarMessage, written?: () => void) => void, log: (line: string) => void = () => {}) {
+    this.spans = new SpanExporter(send, {
+      dropped: (spans) => this.metrics.spansDropped(spans),
+      episode: (e) =>
+        log(
+          e.start
+            ? `dropping spans: ${(e.backlogBytes / 1048576).toFixed(1)} MB of them wait unread by the control plane (requests are not affected; counted in devmesh_spans_dropped_total)`
+            : `sending spans again: ${e.total} were dropped while the control plane was not reading`,
+        ),
+    });
   }
 
   get workload(): WorkloadIdentity {

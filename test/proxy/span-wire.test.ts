@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/tracing/span-wire.js';
-import { SpanExporter } from '../../proxy/tracing/span-exporter.js';
+import { MAX_UNWRITTEN_BYTES, SpanExporter } from '../../proxy/tracing/span-exporter.js';
 import type { SidecarMessage } from '../../proxy/protocol.js';
 import { REDACTED } from '../../proxy/tracing/span-headers.js';
 
@@ -96,5 +96,35 @@ describe('span wire format', () => {
     const spans = sent.flatMap((m) => (m.type === 'spans' ? decodeSpanBatch(m.batch) : []));
     assert.equal(spans.length, 2);
     assert.ok(spans.every((s) => s.attributes.big === huge));
+  });
+
+  it('drops whole batches while MAX_UNWRITTEN_BYTES wait unwritten, tells the episode once, and resumes when the channel drains', () => {
+    const pending: Array<() => void> = [];
+    let sentSpans = 0;
+    const events: string[] = [];
+    let dropped = 0;
+    const exporter = new SpanExporter(
+      (m, written) => {
+        if (m.type === 'spans') sentSpans += decodeSpanBatch(m.batch).length;
+        pending.push(written);
+      },
+      { dropped: (n) => (dropped += n), episode: (e) => events.push(e.start ? 'start' : `end ${e.total}`) },
+    );
+    const span = { ...base, attributes: { pad: 'p'.repeat(100_000) } };
+    const batches = Math.ceil(MAX_UNWRITTEN_BYTES / 100_000) + 5;
+    for (let i = 0; i < batches; i++) {
+      exporter.record(span);
+      exporter.flush();
+    }
+    assert.ok(exporter.backlogBytes <= MAX_UNWRITTEN_BYTES, `backlog ${exporter.backlogBytes}`);
+    assert.ok(dropped >= 5, `${dropped} dropped`);
+    assert.equal(sentSpans + dropped, batches);
+    assert.deepEqual(events, ['start']);
+    for (const done of pending.splice(0)) done();
+    assert.equal(exporter.backlogBytes, 0);
+    exporter.record(span);
+    exporter.flush();
+    assert.deepEqual(events, ['start', `end ${dropped}`]);
+    assert.equal(sentSpans + dropped, batches + 1);
   });
 });
