@@ -5,6 +5,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { crossCheck, MeshSchema, PolicyFileSchema, type MeshFile, type PolicyFile } from './mesh-schema.js';
+import { fixedPortClashes, instancesOf } from './mesh-model.js';
 
 export interface ConfigProblem {
   file: string;
@@ -152,6 +153,16 @@ export function parseMesh(text: string, file: string, readInclude: (path: string
   }
   if (problems.length > 0) throw new MeshConfigError(problems);
   const issues = crossCheck(mesh);
+  // Processes listen on the host: instances sharing a fixed port cannot all start (containers are
+  // checked when the engine's networking is known, in the control plane).
+  if (issues.length === 0) {
+    for (const clash of fixedPortClashes(instancesOf(mesh, dirname(file)), false)) {
+      issues.push({
+        path: ['services', clash.services[0]!, 'port'],
+        message: `${clash.ids.join(', ')} would all listen on port ${clash.port}, which only one process can: remove port (each instance then gets a free one in PORT)${clash.services.length > 1 ? ', or give each service its own' : ''}`,
+      });
+    }
+  }
   if (issues.length > 0) {
     throw new MeshConfigError(
       issues.map((issue) => {

@@ -88,6 +88,29 @@ export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
   return out;
 }
 
+/** Instances that would listen on one fixed host port, per port (only ports shared by two or more). */
+export interface PortClash {
+  port: number;
+  ids: string[];
+  services: string[];
+}
+
+/**
+ * A service's `port` is the host port every one of its instances listens on when it runs as a process
+ * (and as a container with host networking): two instances on one fixed port cannot both start.
+ * `containersOnHost` counts containers too (host networking, decided when the engine is known).
+ */
+export function fixedPortClashes(instances: readonly InstanceSpec[], containersOnHost: boolean): PortClash[] {
+  const byPort = new Map<number, InstanceSpec[]>();
+  for (const i of instances) {
+    if (i.port === undefined || (i.container !== undefined && !containersOnHost)) continue;
+    byPort.set(i.port, [...(byPort.get(i.port) ?? []), i]);
+  }
+  return [...byPort]
+    .filter(([, list]) => list.length > 1)
+    .map(([port, list]) => ({ port, ids: list.map((i) => i.id), services: [...new Set(list.map((i) => i.service))] }));
+}
+
 /**
  * Services ordered so that upstreams start before the services that call them.
  * Services on a cycle cannot all go first; they start in file order after everything else.

@@ -11,7 +11,7 @@ import { ApiServer } from '../api/api-server.js';
 import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
-import { instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
+import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
@@ -171,7 +171,13 @@ export class ControlPlane {
     this.containers = new ContainerSupervisor(this.reaper);
     try {
       const info = await this.containers.engineInfo();
-      this.log(`containers: Docker ${info.serverVersion} (${info.operatingSystem}), ${this.containers.networking(info)} networking`);
+      const networking = this.containers.networking(info);
+      this.log(`containers: Docker ${info.serverVersion} (${info.operatingSystem}), ${networking} networking`);
+      if (networking === 'host') {
+        for (const clash of fixedPortClashes(instancesOf(this.mesh, dirname(this.meshFile)), true)) {
+          this.log(`containers: ${clash.ids.join(', ')} would all listen on port ${clash.port} with host networking; only the first to bind it will start (remove port so each instance gets its own in PORT, if the image honours it)`);
+        }
+      }
       const removed = await this.containers.removeLeftovers(this.mesh.name, homeHash(this.paths.home));
       if (removed > 0) this.log(`containers: removed ${removed} container${removed > 1 ? 's' : ''} left by an earlier run of ${this.mesh.name}`);
     } catch (err) {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
-import { instancesOf, routesFor, startOrder, upstreamEnvName, ISTIO_DEFAULT_RETRIES } from '../../src/config/mesh-model.js';
+import { fixedPortClashes, instancesOf, routesFor, startOrder, upstreamEnvName, ISTIO_DEFAULT_RETRIES } from '../../src/config/mesh-model.js';
 import { CLI, REPO } from '../helpers/mesh-process.js';
 
 function problems(yaml: string): string[] {
@@ -49,6 +49,31 @@ routes:
     'devmesh.yaml:12:36: routes.b[0].route[0].destination.subset: service b has no version "v9" (versions: v1)',
     'devmesh.yaml:12:9: routes.b[0].route: weights must add up to 100 (they add up to 110)',
   ]);
+});
+
+test('a fixed port that several process instances would share is a located error; containers and free ports are not', () => {
+  assert.deepEqual(
+    problems(`name: shop
+services:
+  reviews:
+    port: 9080
+    versions:
+      v1: { run: x }
+      v2: { run: y, replicas: 2 }
+`),
+    ['devmesh.yaml:4:11: services.reviews.port: reviews-v1-0, reviews-v2-0, reviews-v2-1 would all listen on port 9080, which only one process can: remove port (each instance then gets a free one in PORT)'],
+  );
+  assert.deepEqual(
+    problems('name: shop\nservices:\n  a: { run: x, port: 8080 }\n  b: { run: y, port: 8080 }\n'),
+    ['devmesh.yaml:3:22: services.a.port: a-0, b-0 would all listen on port 8080, which only one process can: remove port (each instance then gets a free one in PORT), or give each service its own'],
+  );
+  // One process per fixed port, replicas without a port, and container replicas (published networking
+  // gives each its own host port; host networking is warned about when the engine is known) all load.
+  const mesh = parseMesh('name: shop\nservices:\n  a: { run: x, port: 8080 }\n  b: { run: y, replicas: 3 }\n  c: { image: nginx, port: 80, replicas: 2 }\n', 'devmesh.yaml');
+  const instances = instancesOf(mesh, '/tmp');
+  assert.deepEqual(fixedPortClashes(instances, false), []);
+  // With host networking (what the control plane logs once the engine is known) the containers collide.
+  assert.deepEqual(fixedPortClashes(instances, true), [{ port: 80, ids: ['c-0', 'c-1'], services: ['c'] }]);
 });
 
 test('YAML syntax errors are located too', () => {
