@@ -22,7 +22,7 @@ export interface MeshControl {
 
 export function createApiHandlers(cp: MeshControl, telemetry: Telemetry, editor: MeshFileEditor): ApiHandlers {
   const { store } = telemetry;
-  const status = (): StatusResponse => ({ ...cp.status(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint });
+  const status = (): StatusResponse => ({ ...cp.status(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders } : {}) });
 
   const afterApply = async (): Promise<ApplyResponse> => {
     await cp.reload();

@@ -69,6 +69,8 @@ export interface StatusResponse {
   operations?: OperationStatus[];
   /** Where apps can send their own OpenTelemetry spans (OTLP/HTTP, loopback); null when disabled. */
   otlpEndpoint?: string | null;
+  /** The headers a request to otlpEndpoint must carry (the ingest token); apps started by devmesh get them in OTEL_EXPORTER_OTLP_HEADERS. */
+  otlpHeaders?: Record<string, string>;
 }
 
 export type LifecycleAction = 'start' | 'stop' | 'restart';

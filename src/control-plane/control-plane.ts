@@ -212,7 +212,12 @@ export class ControlPlane {
     const env: Record<string, string> = {
       // Apps with an OpenTelemetry SDK send their own spans here, to join the sidecars' (the app's env wins).
       ...(this.telemetry.otlpEndpoint
-        ? { OTEL_EXPORTER_OTLP_ENDPOINT: this.telemetry.otlpEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: spec.service }
+        ? {
+            OTEL_EXPORTER_OTLP_ENDPOINT: this.telemetry.otlpEndpoint,
+            OTEL_EXPORTER_OTLP_HEADERS: Object.entries(this.telemetry.otlpHeaders).map(([k, v]) => `${k}=${v}`).join(','),
+            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+            OTEL_SERVICE_NAME: spec.service,
+          }
         : {}),
       ...rt.spec.env,
       DEVMESH_HOME: this.paths.home,

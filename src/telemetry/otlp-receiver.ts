@@ -1,10 +1,14 @@
 // OTLP/HTTP ingest on 127.0.0.1 (POST /v1/traces), so apps instrumented with an OpenTelemetry SDK send
-// their own spans and they join the sidecar spans of the same trace. No token: OpenTelemetry SDKs
-// cannot be told one without code changes, and the listener is loopback-only and accepts nothing but spans.
+// their own spans and they join the sidecar spans of the same trace. Every request must carry the
+// mesh's ingest token (OTLP_TOKEN_HEADER, or `Authorization: Bearer`), so no other local process can write
+// into the trace store: apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS, which every
+// OpenTelemetry SDK reads, with no code change. It is its own token: it can add spans and nothing else,
+// where the API token controls the mesh.
 // Both OTLP/HTTP encodings are served, as the spec asks of a receiver: JSON (`application/json`) and
 // protobuf (`application/x-protobuf`, the SDKs' usual default), each optionally gzip-compressed; a reply
 // uses the request's encoding (an empty ExportTraceServiceResponse, or a google.rpc.Status on error).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Span } from '../contract/api.js';
@@ -12,6 +16,8 @@ import { otlpToSpans } from './otlp.js';
 import { decodeOtlpTraceProtobuf, encodeRpcStatus, OTLP_PROTOBUF_SUCCESS } from './otlp-proto.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
+/** The header carrying the ingest token (a token without spaces, so it needs no escaping in OTEL_EXPORTER_OTLP_HEADERS). */
+export const OTLP_TOKEN_HEADER = 'x-devmesh-otlp-token';
 const gunzipAsync = promisify(gunzip);
 
 type Encoding = 'json' | 'protobuf';
@@ -25,8 +31,9 @@ function encodingOf(contentType: string): Encoding | null {
 
 function reply(res: ServerResponse, encoding: Encoding, status: number, error?: string): void {
   if (encoding === 'protobuf') {
-    // google.rpc.Code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 8 RESOURCE_EXHAUSTED
-    const body = error === undefined ? OTLP_PROTOBUF_SUCCESS : encodeRpcStatus(status === 404 ? 5 : status === 413 ? 8 : 3, error);
+    // google.rpc.Code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 16 UNAUTHENTICATED
+    const code = status === 401 ? 16 : status === 404 ? 5 : status === 413 ? 8 : 3;
+    const body = error === undefined ? OTLP_PROTOBUF_SUCCESS : encodeRpcStatus(code, error);
     res.writeHead(status, { 'content-type': 'application/x-protobuf', 'content-length': body.length });
     res.end(body);
     return;
@@ -54,12 +61,29 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
 export class OtlpReceiver {
   private readonly server: Server;
 
-  constructor(private readonly onSpans: (spans: Span[]) => void) {
+  private readonly token: Buffer;
+
+  constructor(
+    private readonly onSpans: (spans: Span[]) => void,
+    token: string,
+  ) {
+    this.token = Buffer.from(token);
     this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers[OTLP_TOKEN_HEADER];
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const given = Buffer.from(typeof header === 'string' ? header : (bearer ?? ''));
+    return given.length === this.token.length && timingSafeEqual(given, this.token);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const encoding = encodingOf(req.headers['content-type'] ?? '');
+    if (!this.authorized(req)) {
+      req.resume();
+      return reply(res, encoding ?? 'json', 401, `send the mesh's OTLP token in ${OTLP_TOKEN_HEADER} (apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS; devmesh status shows it)`);
+    }
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'POST' || path !== '/v1/traces') {
       req.resume();

@@ -1,11 +1,12 @@
 // What the control plane keeps about a running mesh besides its configuration: spans (SQLite), app logs
 // (memory), live tap events, its own metrics, OTLP ingest and export. One object, so the control plane
 // wires it with a few lines and the API reads from it.
+import { randomBytes } from 'node:crypto';
 import type { Span, TraceRetention } from '../contract/api.js';
 import { LogStore } from './log-store.js';
 import { MeshMetrics } from './mesh-metrics.js';
 import { OtlpExporter } from './otlp-exporter.js';
-import { OtlpReceiver } from './otlp-receiver.js';
+import { OTLP_TOKEN_HEADER, OtlpReceiver } from './otlp-receiver.js';
 import { Tap } from './tap.js';
 import { TraceStore } from './trace-store.js';
 
@@ -36,6 +37,13 @@ export class Telemetry {
   readonly tap = new Tap();
   readonly metrics: MeshMetrics;
   otlpEndpoint: string | null = null;
+  /** What apps send with their spans (OTEL_EXPORTER_OTLP_HEADERS): the ingest token, made per run. */
+  readonly otlpToken = randomBytes(16).toString('hex');
+
+  /** The headers an OpenTelemetry exporter must send, as OTEL_EXPORTER_OTLP_HEADERS says them. */
+  get otlpHeaders(): Record<string, string> {
+    return { [OTLP_TOKEN_HEADER]: this.otlpToken };
+  }
   private receiver: OtlpReceiver | null = null;
   private exporter: OtlpExporter | null = null;
 
@@ -53,7 +61,7 @@ export class Telemetry {
   async start(): Promise<void> {
     const port = this.opts.otlpPort === undefined ? 4318 : this.opts.otlpPort;
     if (port === null) return;
-    this.receiver = new OtlpReceiver((spans) => this.addSpans(spans));
+    this.receiver = new OtlpReceiver((spans) => this.addSpans(spans), this.otlpToken);
     const bound = await this.receiver.listen(port);
     this.otlpEndpoint = `http://127.0.0.1:${bound}`;
   }

@@ -11,12 +11,15 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Span, StatusResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
-import { OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
+import { OTLP_TOKEN_HEADER, OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
 import { REPO, startMesh, waitFor } from '../helpers/mesh-process.js';
+
+const TOKEN = '5f1c0d7e9a8b4c3d2e1f00112233aabb';
+const AUTH = { [OTLP_TOKEN_HEADER]: TOKEN };
 
 async function receiver(t: { after(fn: () => unknown): void }): Promise<{ url: string; spans: Span[] }> {
   const spans: Span[] = [];
-  const r = new OtlpReceiver((s) => spans.push(...s));
+  const r = new OtlpReceiver((s) => spans.push(...s), TOKEN);
   const port = await r.listen(0);
   t.after(() => r.close());
   return { url: `http://127.0.0.1:${port}`, spans };
@@ -25,7 +28,7 @@ async function receiver(t: { after(fn: () => unknown): void }): Promise<{ url: s
 test('an SDK exporting OTLP protobuf (plain and gzip) is decoded: ids, parent, kind, status, attributes, resource', async (t) => {
   const { url, spans } = await receiver(t);
   for (const compression of ['none', 'gzip'] as const) {
-    const exporter = new OTLPTraceExporter({ url: `${url}/v1/traces`, compression: compression as never });
+    const exporter = new OTLPTraceExporter({ url: `${url}/v1/traces`, compression: compression as never, headers: AUTH });
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'shop-app', 'service.instance.id': `shop-app-${compression}` }),
       spanProcessors: [new SimpleSpanProcessor(exporter)],
@@ -72,19 +75,35 @@ test('an SDK exporting OTLP protobuf (plain and gzip) is decoded: ids, parent, k
 
 test('the receiver answers what it cannot take, in the request\'s encoding', async (t) => {
   const { url, spans } = await receiver(t);
-  const bad = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array([0x0a, 0xff, 0xff, 0x01]) });
+  const bad = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', ...AUTH }, body: new Uint8Array([0x0a, 0xff, 0xff, 0x01]) });
   assert.equal(bad.status, 400);
   assert.equal(bad.headers.get('content-type'), 'application/x-protobuf');
   assert.match(Buffer.from(await bad.arrayBuffer()).toString('latin1'), /index out of range|invalid|offset/i, 'a google.rpc.Status with the reason');
-  const text = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+  const text = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'text/plain', ...AUTH }, body: 'x' });
   assert.equal(text.status, 415);
   assert.match(await text.text(), /x-protobuf or application\/json/);
   // The shared OTLP metrics sample: an SDK pointed at the mesh sends metrics too; they get a clear 404.
-  const metrics = readFileSync('/work/shared/fixtures/otel/otlp-metrics.json', 'utf8');
-  const m = await fetch(`${url}/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: metrics });
+  const metrics = readFileSync(join(REPO, '..', 'shared', 'fixtures', 'otel', 'otlp-metrics.json'), 'utf8');
+  const m = await fetch(`${url}/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: metrics });
   assert.equal(m.status, 404);
   assert.match(await m.text(), /only POST \/v1\/traces/);
   assert.equal(spans.length, 0);
+});
+
+test('the receiver takes spans only with the mesh\'s ingest token', async (t) => {
+  const { url, spans } = await receiver(t);
+  const body = JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'intruder' } }] }, scopeSpans: [{ spans: [{ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00000000000000bb', name: 'x', kind: 1, startTimeUnixNano: '1', endTimeUnixNano: '2' }] }] }] });
+  const none = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  assert.equal(none.status, 401);
+  assert.match(await none.text(), /send the mesh's OTLP token in x-devmesh-otlp-token/);
+  const wrong = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', [OTLP_TOKEN_HEADER]: TOKEN.replace('5', '6') }, body: new Uint8Array() });
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.headers.get('content-type'), 'application/x-protobuf', 'a google.rpc.Status (UNAUTHENTICATED) for a protobuf client');
+  assert.equal(spans.length, 0, 'nothing stored without the token');
+  // Authorization: Bearer works too, for exporters that only set that header.
+  const bearer = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body });
+  assert.equal(bearer.status, 200);
+  assert.equal(spans.length, 1);
 });
 
 const MESH = `name: otlpproto
@@ -143,4 +162,11 @@ test('an instrumented app in a running mesh: its protobuf span joins the sidecar
   assert.equal(parent.kind, 'server');
   assert.ok(detail.spans.every((s) => s.traceId === app.traceId));
   assert.ok(detail.spans.length >= 3, 'ingress, sidecar and app spans in one trace');
+  // The app sent the ingest token it got in OTEL_EXPORTER_OTLP_HEADERS; an app outside the mesh reads it from devmesh status.
+  assert.deepEqual(Object.keys(status.otlpHeaders ?? {}), [OTLP_TOKEN_HEADER]);
+  const printed = mesh.cli(['status']);
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.ok(printed.stdout.includes(`otlp ${status.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${status.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${OTLP_TOKEN_HEADER}=${status.otlpHeaders![OTLP_TOKEN_HEADER]})`), printed.stdout);
+  const anonymous = await fetch(`${status.otlpEndpoint}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(anonymous.status, 401);
 });

@@ -282,7 +282,7 @@ test('every screen of the UI against a real mesh', { skip: NO_CHROMIUM, timeout:
     const now = BigInt(Date.now()) * 1_000_000n;
     const res = await fetch(`${status.otlpEndpoint}/v1/traces`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...status.otlpHeaders },
       body: JSON.stringify({
         resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'back' } }] }, scopeSpans: [{ spans: [{ traceId, spanId: '00000000000000aa', name: 'db query', kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 2_000_000n) }] }] }],
       }),
