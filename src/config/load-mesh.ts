@@ -104,8 +104,8 @@ const KEYED_SECTIONS = ['routes', 'policies', 'serviceMtls', 'external'] as cons
 
 /**
  * Parses and validates mesh text, merging the policy files it includes (their entries override the mesh
- * file's, per service; authorization policies by name; mtls and tracing, mesh-wide, as a whole). `file` names the text in messages and anchors
- * relative include paths.
+ * file's, per service; authorization policies by name; mtls and tracing, mesh-wide, as a whole). `file`
+ * names the text in messages and anchors relative include paths.
  */
 export function parseMesh(text: string, file: string, readInclude: (path: string) => string = (p) => readFileSync(p, 'utf8')): MeshFile {
   const main = parseYaml(text, file);

@@ -1,7 +1,8 @@
 // `devmesh export`: the local policy (the mesh file with its includes) as production YAML. Istio gets
 // everything the mesh file says (VirtualService, DestinationRule with a subset per version,
-// PeerAuthentication, AuthorizationPolicy, ServiceEntry, Telemetry for a set tracing.sampling); Gateway API gets the routes, as GAMMA
-// HTTPRoutes on each Service with a Service per version (reviews-v2), and notes what it cannot express.
+// PeerAuthentication, AuthorizationPolicy, ServiceEntry, and Telemetry when tracing.sampling is set);
+// Gateway API gets the routes, as GAMMA HTTPRoutes on each Service with a Service per version
+// (reviews-v2), and notes what it cannot express.
 import { stringify } from 'yaml';
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
 import { ISTIO_DEFAULT_RETRIES } from '../config/mesh-model.js';
