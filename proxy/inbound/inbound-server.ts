@@ -18,7 +18,7 @@ import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../erro
 import { authorize, type AuthzVerdict } from './authz.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
-import { writeRefusal } from '../upgrade.js';
+import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
@@ -298,13 +298,8 @@ export class InboundServer {
           requestMetric(outcome.status, '-');
           return;
         }
-        const { headers: responseHeaders, socket: app } = outcome;
-        let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
-        for (const [name, value] of Object.entries(responseHeaders)) {
-          for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
-        }
-        socket.write(`${head101}\r\n`);
-        if (head.length > 0) app.write(head);
+        writeSwitchingProtocols(socket, outcome, head);
+        const app = outcome.socket;
         const labels = this.tcpLabels(peer, mtls);
         this.ctx.metrics.tcp(labels, 'open');
         relayConnection(

@@ -26,7 +26,7 @@ import type { H1Response } from '../h1-client.js';
 import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';
-import { writeRefusal } from '../upgrade.js';
+import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../route-match.js';
@@ -255,13 +255,8 @@ export class OutboundServer {
           writeRefusal(socket, outcome);
           return;
         }
-        const { headers: responseHeaders, socket: upstream } = outcome;
-        let head101 = 'HTTP/1.1 101 Switching Protocols\r\n';
-        for (const [name, value] of Object.entries(responseHeaders)) {
-          for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) head101 += `${name}: ${v}\r\n`;
-        }
-        socket.write(`${head101}\r\n`);
-        if (head.length > 0) upstream.write(head);
+        writeSwitchingProtocols(socket, outcome, head);
+        const upstream = outcome.socket;
         const labels = {
           reporter: 'source',
           source_workload: workload.service,
