@@ -39,19 +39,12 @@ const v4Message: ZodErrorMap = (issue: ZodIssueOptionalMessage, ctx) => {
     }
     case 'invalid_enum_value':
       return { message: `Invalid option: expected one of ${v4Options(issue.options)}` };
-    case 'too_small': {
-      const op = issue.inclusive ? '>=' : '>';
-      const min = String(issue.minimum);
-      if (issue.type === 'string') return { message: `Too small: expected string to have ${op}${min} characters` };
-      if (issue.type === 'array') return { message: `Too small: expected array to have ${op}${min} items` };
-      return { message: `Too small: expected number to be ${op}${min}` };
-    }
+    case 'too_small':
     case 'too_big': {
-      const op = issue.inclusive ? '<=' : '<';
-      const max = String(issue.maximum);
-      if (issue.type === 'string') return { message: `Too big: expected string to have ${op}${max} characters` };
-      if (issue.type === 'array') return { message: `Too big: expected array to have ${op}${max} items` };
-      return { message: `Too big: expected number to be ${op}${max}` };
+      const small = issue.code === 'too_small';
+      const bound = `${small ? '>' : '<'}${issue.inclusive ? '=' : ''}${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
+      const what = issue.type === 'string' ? `string to have ${bound} characters` : issue.type === 'array' ? `array to have ${bound} items` : `number to be ${bound}`;
+      return { message: `Too ${small ? 'small' : 'big'}: expected ${what}` };
     }
     case 'not_finite':
       // zod 4 refuses ±Infinity as a number at all (every z.number() here is .finite() for that).
