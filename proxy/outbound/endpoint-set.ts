@@ -243,7 +243,7 @@ export class EndpointSet {
         activeRequests: e.health.active,
         consecutive5xx: e.health.consecutive5xx,
         consecutiveGatewayErrors: e.health.consecutiveGateway,
-        ejections: this.decayed(e.health, now).ejections,
+        ejections: Math.max(0, e.health.ejections - this.sweeps(e.health, now)),
         ejectedUntilMs: e.health.ejectedUntil > now ? Math.round(wallNow + (e.health.ejectedUntil - now)) : null,
         inRotation: inRotation.has(e),
       })),
@@ -287,18 +287,18 @@ export class EndpointSet {
    * its ejection multiplier (computed when the endpoint is next looked at, with the same result).
    */
   private decay(h: EndpointHealth, now: number): void {
-    const d = this.decayed(h, now);
-    h.ejections = d.ejections;
-    h.decayFrom = d.decayFrom;
+    const n = this.sweeps(h, now);
+    if (n === 0) return;
+    h.ejections = Math.max(0, h.ejections - n);
+    h.decayFrom = Math.max(h.ejectedUntil, h.decayFrom) + n * this.outlier!.intervalMs;
   }
 
-  /** The multiplier the sweep would leave at `now`, without changing anything (what health() shows). */
-  private decayed(h: EndpointHealth, now: number): { ejections: number; decayFrom: number } {
-    const unchanged = { ejections: h.ejections, decayFrom: h.decayFrom };
-    if (h.ejections === 0 || h.ejectedUntil > now || this.outlier === undefined) return unchanged;
-    const from = Math.max(h.ejectedUntil, h.decayFrom);
-    const intervals = Math.floor((now - from) / this.outlier.intervalMs);
-    if (intervals <= 0) return unchanged;
-    return { ejections: Math.max(0, h.ejections - intervals), decayFrom: from + intervals * this.outlier.intervalMs };
+  /**
+   * Intervals the endpoint has spent un-ejected since they were last counted: what decay() takes off, and
+   * what snapshot() takes off without changing anything.
+   */
+  private sweeps(h: EndpointHealth, now: number): number {
+    if (h.ejections === 0 || h.ejectedUntil > now || this.outlier === undefined) return 0;
+    return Math.max(0, Math.floor((now - Math.max(h.ejectedUntil, h.decayFrom)) / this.outlier.intervalMs));
   }
 }
