@@ -5,7 +5,7 @@
 // zod 4's own API costs ~12 MB. Its issues are worded as zod 4 words them (v4Message), so NACK reasons
 // read exactly as before.
 import { z, type ZodErrorMap, type ZodIssueOptionalMessage } from 'zod/v3';
-import type { SidecarConfig, StringMatch } from './protocol.js';
+import type { SidecarConfig, StringMatch } from './protocol/index.js';
 import { checkTlsMaterial } from './tls.js';
 import { unknownRetryOn } from './outbound/retry.js';
 
@@ -60,7 +60,21 @@ const port = z.number().finite().int().min(0).max(65535);
 const name = z.string().min(1);
 
 // Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
-const stringMatch = z.object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() });
+/** Exactly one of exact, prefix, regex (a valid one): narrowed to the protocol's StringMatch union. */
+const stringMatch: z.ZodType<StringMatch, z.ZodTypeDef, unknown> = z
+  .object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
+  .superRefine((m, ctx) => {
+    const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: `a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})` });
+    else if (m.regex !== undefined) {
+      try {
+        new RegExp(m.regex);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `invalid regex ${JSON.stringify(m.regex)}: ${(err as Error).message}` });
+      }
+    }
+  })
+  .transform((m): StringMatch => (m.exact !== undefined ? { exact: m.exact } : m.prefix !== undefined ? { prefix: m.prefix } : { regex: m.regex ?? '' }));
 
 const stringMatches = record(z.string().min(1), stringMatch);
 const matchBlock = z.object({
@@ -186,7 +200,7 @@ const authorizationPolicy = z.object({
 
 const appProtocol = z.enum(['http', 'http2', 'grpc', 'tcp']);
 
-const sidecarConfig = z.object({
+const sidecarConfig: z.ZodType<SidecarConfig, z.ZodTypeDef, unknown> = z.object({
   mesh: name,
   workload: z.object({ service: name, version: z.string(), instanceId: name }),
   tls: z.object({ caPem: name, certPem: name, keyPem: name }),
@@ -221,7 +235,10 @@ function describePath(raw: unknown, path: readonly PropertyKey[]): string {
   if (path[0] === 'outbound' && typeof path[1] === 'number') {
     const svc = outbound?.[path[1]]?.service;
     const label = typeof svc === 'string' ? svc : `#${path[1]}`;
-    if (path[2] === 'routes' && typeof path[3] === 'number') return `route ${label}[${path[3]}]${joinPath(path.slice(4))}`;
+    if (path[2] === 'routes' && typeof path[3] === 'number') {
+      const rest = joinPath(path.slice(4));
+      return `route ${label}[${path[3]}]${path[4] === 'match' ? ` ${rest.slice(1)}` : rest}`;
+    }
     return `outbound listener ${label}${joinPath(path.slice(2))}`;
   }
   return joinPath(path).replace(/^\./, '') || 'config';
@@ -231,18 +248,6 @@ function joinPath(path: readonly PropertyKey[]): string {
   return path.map((seg) => (typeof seg === 'number' ? `[${seg}]` : `.${String(seg)}`)).join('');
 }
 
-function checkStringMatch(where: string, m: { exact?: string; prefix?: string; regex?: string }): void {
-  const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
-  if (set.length !== 1) throw new ConfigError(`${where}: a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})`);
-  if (m.regex !== undefined) {
-    try {
-      new RegExp(m.regex);
-    } catch (err) {
-      throw new ConfigError(`${where}: invalid regex ${JSON.stringify(m.regex)}: ${(err as Error).message}`);
-    }
-  }
-}
-
 /** The validated config, or a ConfigError whose message is the NACK reason. */
 export function parseSidecarConfig(raw: unknown): SidecarConfig {
   const parsed = sidecarConfig.safeParse(raw, { errorMap: v4Message });
@@ -250,7 +255,7 @@ export function parseSidecarConfig(raw: unknown): SidecarConfig {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${describePath(raw, issue.path)}: ${issue.message}`);
   }
-  const config = parsed.data as SidecarConfig;
+  const config = parsed.data;
 
   const ports = new Map<number, string>();
   const claim = (p: number, who: string): void => {
@@ -268,14 +273,6 @@ export function parseSidecarConfig(raw: unknown): SidecarConfig {
     claim(listener.port, `outbound listener ${listener.service}`);
     listener.routes.forEach((rule, i) => {
       const where = `route ${listener.service}[${i}]${rule.name ? ` (${rule.name})` : ''}`;
-      rule.match.forEach((block, b) => {
-        if (block.uri) checkStringMatch(`${where} match[${b}].uri`, block.uri);
-        if (block.method) checkStringMatch(`${where} match[${b}].method`, block.method);
-        if (block.authority) checkStringMatch(`${where} match[${b}].authority`, block.authority);
-        for (const field of ['headers', 'withoutHeaders', 'queryParams'] as const) {
-          for (const [key, m] of Object.entries(block[field] ?? {})) checkStringMatch(`${where} match[${b}].${field}.${key}`, m as StringMatch);
-        }
-      });
       const actions = [rule.destinations.length > 0, rule.redirect !== undefined, rule.directResponse !== undefined].filter(Boolean).length;
       if (actions !== 1) throw new ConfigError(`${where}: needs exactly one of destinations, redirect, directResponse`);
       if (rule.fault?.abort && (rule.fault.abort.httpStatus === undefined) === (rule.fault.abort.grpcStatus === undefined)) {

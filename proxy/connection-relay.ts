@@ -2,7 +2,7 @@
 // its upgrade) until either side closes, and reports once. Bytes are counted from the data itself because
 // a TLS socket's bytesRead/bytesWritten count the encrypted stream, not what the two peers exchanged.
 import type { Duplex } from 'node:stream';
-import { classifyTransportError } from './outbound/retry.js';
+import { classifyTransportError } from './errors.js';
 
 export interface RelayResult {
   /** Bytes the downstream sent (through to the upstream). */

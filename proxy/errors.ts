@@ -2,7 +2,7 @@
 // an error to a status and stamps PROXY_ERROR_HEADER (x-devmesh-error: <code>), so a user can tell a
 // proxy 503 from an app 503 and knows what happened without reading logs.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { PROXY_ERROR_HEADER, ROUTE_HEADER } from './protocol.js';
+import { PROXY_ERROR_HEADER, ROUTE_HEADER } from './protocol/index.js';
 
 export type ProxyErrorCode =
   | 'no-route'
@@ -150,4 +150,37 @@ export function rescue(res: ServerResponse, err: unknown, route: string | null, 
   res.writeHead(proxyErr.status, headers);
   res.end(body);
   return proxyErr.code;
+}
+
+/** How one try failed, in retryOn vocabulary (also what span `retry.reasons` lists for transport errors). */
+export type TransportFailure = 'connect-failure' | 'reset' | 'refused-stream' | 'per-try-timeout';
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'CONNECT_TIMEOUT',
+  // TLS handshake failures: the connection was never usable.
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** Sorts a client or socket error into connect failure (never reached the upstream) or reset. */
+export function classifyTransportError(err: unknown): TransportFailure {
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'REFUSED_STREAM') return 'refused-stream';
+  // The HTTP/1 client says when it failed before the connection was established: nothing was sent.
+  if ((err as { phase?: unknown })?.phase === 'connect') return 'connect-failure';
+  if (typeof code === 'string' && (CONNECT_CODES.has(code) || code.startsWith('ERR_SSL_'))) return 'connect-failure';
+  return 'reset';
 }

@@ -1,7 +1,7 @@
 // The sidecar process: started by the control plane with child_process.fork, spoken to over the IPC
-// channel with the messages of ./protocol.ts. It must never outlive the control plane: when the channel
+// channel with the messages of ./protocol/index.ts. It must never outlive the control plane: when the channel
 // goes away (the parent exited or crashed), it closes its listeners and exits, so the mesh leaks nothing.
-import type { ControlMessage, SidecarMessage } from './protocol.js';
+import type { ControlMessage, SidecarMessage } from './protocol/index.js';
 import { Sidecar } from './sidecar.js';
 
 /** Upper bound on a graceful exit; a stuck close must not keep an orphan alive. */

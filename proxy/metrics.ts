@@ -1,5 +1,5 @@
 // Istio's standard metrics, kept with prom-client in a registry of the sidecar's own, and handed to the
-// control plane as Prometheus text when it sends a `scrape` message (protocol.ts). Label sets are cached
+// control plane as Prometheus text when it sends a `scrape` message (protocol/index.ts). Label sets are cached
 // per combination: the per-request cost is one Map lookup and two increments, no label-object hashing.
 //
 // prom-client is loaded without its index: the index also loads the
@@ -7,7 +7,7 @@
 // about 9.7 MB of RSS in every sidecar, which needs only Registry, Counter and Histogram.
 import { createRequire } from 'node:module';
 import type { Counter as CounterType, Histogram as HistogramType, Registry as RegistryType } from 'prom-client';
-import { METRIC_LABELS, type MetricLabel } from './protocol.js';
+import { METRIC_LABELS, type MetricLabel } from './protocol/index.js';
 
 const require = createRequire(import.meta.url);
 const Registry = require('prom-client/lib/registry.js') as typeof RegistryType;

@@ -1,6 +1,6 @@
 // What request handlers need from the sidecar, and nothing else: they read the current workload at
 // request time so a config update changes the identity their spans carry.
-import type { WorkloadIdentity } from './protocol.js';
+import type { WorkloadIdentity } from './protocol/index.js';
 import type { SpanExporter } from './tracing/span-exporter.js';
 import type { SidecarMetrics } from './metrics.js';
 

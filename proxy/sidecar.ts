@@ -2,7 +2,7 @@
 // Order matters: validate (pure) → bind any new listener (the only step that can fail on the machine) →
 // build route tables and pools → swap. A failure before the swap closes what this apply bound and leaves
 // the last good config serving, untouched.
-import type { Cluster, EndpointSetSnapshot, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol.js';
+import type { Cluster, EndpointSetSnapshot, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol/index.js';
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
 import { InboundServer } from './inbound/inbound-server.js';

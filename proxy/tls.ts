@@ -1,6 +1,6 @@
 // Mesh TLS: identity is the SPIFFE URI SAN, never the host name (every sidecar listens on 127.0.0.1).
 import { createSecureContext, type PeerCertificate, type TLSSocket } from 'node:tls';
-import type { TlsMaterial } from './protocol.js';
+import type { TlsMaterial } from './protocol/index.js';
 
 /** URI SANs of a certificate, from Node's `subjectaltname` string ("URI:spiffe://..., DNS:x"). */
 export function uriSans(subjectaltname: string | undefined): string[] {

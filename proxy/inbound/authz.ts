@@ -9,7 +9,7 @@
 // on TCP traffic, from its "Authorization for TCP traffic" task: an ALLOW (or AUDIT) rule that uses one is
 // ignored whole (it matches no connection); a DENY rule has those fields dropped and the rest evaluated,
 // so a DENY rule with only HTTP-only fields denies every connection.
-import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationRule, AuthorizationSource } from '../protocol.js';
+import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationRule, AuthorizationSource } from '../protocol/index.js';
 
 export interface AuthzRequest {
   /** 'tcp': a raw connection; method, path, host and headers are empty and HTTP-only fields follow Istio's TCP rule. */

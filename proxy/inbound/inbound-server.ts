@@ -13,8 +13,8 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
 import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
-import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol.js';
-import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
+import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol/index.js';
+import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, pathOnly, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { listenLoopback } from '../listen.js';
@@ -22,8 +22,7 @@ import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
 import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
-import { sentResponseHeaders } from '../tracing/span-headers.js';
-import { classifyTransportError } from '../outbound/retry.js';
+import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { TcpLabels } from '../metrics.js';
 import { relayConnection } from '../connection-relay.js';
 
@@ -445,7 +444,7 @@ export class InboundServer {
           attempts: 1,
           error: spanError,
           attributes,
-          // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+          // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
           requestHeaders: req.rawHeaders,
           responseHeaders: sentResponseHeaders(res),
         });

@@ -1,7 +1,7 @@
 // Load balancing in two steps, as Istio does: a weighted pick of the route destination (once per
 // request; retries stay within it), then the destination's load balancer over its endpoints (per try,
 // so a retry lands on another endpoint; see endpoint-set.ts).
-import type { DirectResponseAction, FaultPolicy, HeaderRewrite, RedirectAction } from '../protocol.js';
+import type { DirectResponseAction, FaultPolicy, HeaderRewrite, RedirectAction } from '../protocol/index.js';
 import type { EndpointSet } from './endpoint-set.js';
 import type { CompiledRetry } from './retry.js';
 

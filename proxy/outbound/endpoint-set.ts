@@ -11,7 +11,7 @@
 // pushes, so a push does not forgive an ejected endpoint.
 import type { H1Pool } from '../h1-client.js';
 import type { H2Client } from '../h2-client.js';
-import type { ConnectionPoolPolicy, EndpointSetSnapshot, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol.js';
+import type { ConnectionPoolPolicy, EndpointSetSnapshot, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol/index.js';
 
 export class EndpointHealth {
   /** Requests in flight to this endpoint (LEAST_REQUEST reads it). */

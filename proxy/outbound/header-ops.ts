@@ -1,7 +1,7 @@
 // Istio HeaderOperations on the two header shapes the proxy holds: the flat [name, value, ...] list it
 // sends upstream, and the object it writes downstream. remove, then set (replaces), then add (appends).
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { HeaderOps } from '../protocol.js';
+import type { HeaderOps } from '../protocol/index.js';
 
 export function applyRequestOps(headers: string[], ops: HeaderOps | undefined): string[] {
   if (ops === undefined) return headers;

@@ -19,23 +19,23 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol.js';
+import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol/index.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { H2Response } from '../h2-client.js';
 import type { H1Response } from '../h1-client.js';
-import { ProxyError, RESPONSE_FLAGS, rescue, type ProxyErrorCode } from '../errors.js';
+import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, type ProxyErrorCode, type TransportFailure } from '../errors.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';
 import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
 import { listenLoopback } from '../listen.js';
 import type { ProxyContext } from '../proxy-context.js';
-import { routeRequestOf, type RouteRequest } from '../route-match.js';
+import { routeRequestOf, type RouteRequest } from '../protocol/route-match.js';
 import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
-import { sentResponseHeaders } from '../tracing/span-headers.js';
+import { sentResponseHeaders } from '../protocol/span-headers.js';
 import { pickDestination, type CompiledDestination, type CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { applyRequestOps, applyResponseOps, cookieValue } from './header-ops.js';
-import { backoffMs, classifyTransportError, type TransportFailure } from './retry.js';
+import { backoffMs } from './retry.js';
 import type { RouteTable } from './router.js';
 import { relayConnection } from '../connection-relay.js';
 
@@ -403,7 +403,7 @@ export class OutboundServer {
         attempts: state.attempts,
         error,
         attributes,
-        // Raw, as they already are: made into attributes where the batch is decoded (../tracing/span-wire.ts).
+        // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
         requestHeaders: _req.rawHeaders,
         responseHeaders: sentResponseHeaders(res),
       });

@@ -1,8 +1,6 @@
 // Retry policy, with Envoy/Istio retryOn semantics, as plain data the attempt loop consults.
 // Each retry goes to the next endpoint (the balancer's round robin), after a jittered exponential backoff.
-
-/** How one try failed, in retryOn vocabulary (also what span `retry.reasons` lists for transport errors). */
-export type TransportFailure = 'connect-failure' | 'reset' | 'refused-stream' | 'per-try-timeout';
+import type { TransportFailure } from '../errors.js';
 
 export interface CompiledRetry {
   /** Retries after the first try. */
@@ -89,34 +87,4 @@ const BACKOFF_CAP_MS = 250;
 export function backoffMs(retry: number): number {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
   return Math.random() * ceiling;
-}
-
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'CONNECT_TIMEOUT',
-  // TLS handshake failures: the connection was never usable.
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_SIGNATURE_FAILURE',
-]);
-
-/** Sorts a client or socket error into connect failure (never reached the upstream) or reset. */
-export function classifyTransportError(err: unknown): TransportFailure {
-  const code = (err as { code?: unknown })?.code;
-  if (code === 'REFUSED_STREAM') return 'refused-stream';
-  // The HTTP/1 client says when it failed before the connection was established: nothing was sent.
-  if ((err as { phase?: unknown })?.phase === 'connect') return 'connect-failure';
-  if (typeof code === 'string' && (CONNECT_CODES.has(code) || code.startsWith('ERR_SSL_'))) return 'connect-failure';
-  return 'reset';
 }

@@ -1,7 +1,7 @@
 // The outbound router: the pure matcher of ../route-match.ts (shared with `devmesh explain`) over the
 // compiled routes of one listener.
-import type { RouteRule } from '../protocol.js';
-import { compileRouteMatcher, type RouteMatcher, type RouteRequest } from '../route-match.js';
+import type { RouteRule } from '../protocol/index.js';
+import { compileRouteMatcher, type RouteMatcher, type RouteRequest } from '../protocol/route-match.js';
 import type { CompiledRoute } from './balancer.js';
 
 export class RouteTable {

@@ -4,7 +4,7 @@
 // was built with has been replaced.
 import { createSecureContext } from 'node:tls';
 import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
-import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol.js';
+import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol/index.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import { H2Client } from '../h2-client.js';
 

@@ -10,8 +10,8 @@
 // sidecar's memory. When MAX_UNWRITTEN_BYTES of them wait (the control plane is stalled, or far behind),
 // new batches are dropped and counted, as Envoy drops spans its collector does not take: requests never
 // wait for tracing, and a stalled control plane cannot grow a sidecar without bound.
-import type { SidecarMessage } from '../protocol.js';
-import { encodeSpan, type SpanSource } from './span-wire.js';
+import type { SidecarMessage } from '../protocol/index.js';
+import { encodeSpan, type SpanSource } from '../protocol/span-wire.js';
 
 export const FLUSH_INTERVAL_MS = 200;
 export const MAX_BATCH = 500;

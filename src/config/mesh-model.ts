@@ -1,7 +1,7 @@
 // Derives what the control plane runs from a validated mesh file: the instances of every service,
 // the order to start them in, and each service's route rules with Istio's defaults filled in.
 import { resolve } from 'node:path';
-import type { FaultPolicy, HeaderOps, HeaderRewrite, MatchBlock, MtlsMode, RetryPolicy, RouteRule, StringMatch } from '../../proxy/protocol.js';
+import type { FaultPolicy, HeaderOps, HeaderRewrite, MatchBlock, MtlsMode, RetryPolicy, RouteRule, StringMatch } from '../../proxy/protocol/index.js';
 import { durationMs, type HttpRouteSpec, type MeshFile } from './mesh-schema.js';
 
 export interface InstanceSpec {

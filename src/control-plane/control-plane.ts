@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
-import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol.js';
+import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
 import { ApiServer } from '../api/api-server.js';
 import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';

@@ -1,10 +1,10 @@
 // `devmesh explain`: which route rule a request would match and why, and what the sidecar would then do,
-// without sending anything. It runs the sidecar's own matcher (re-exported by proxy/protocol.ts) over the
+// without sending anything. It runs the sidecar's own matcher (re-exported by proxy/protocol/index.ts) over the
 // rules the control plane would push, so the answer is exactly what the sidecar does. Against a running
 // mesh (POST /api/explain) it also asks the caller's sidecars for the live health of the endpoints the
 // matched rule could send to: the state that decides where a request goes lives there, not here.
 import type { ExplainDestination, ExplainHealth, ExplainRequest, ExplainResponse, ExplainSidecarHealth } from '../contract/api.js';
-import { compileRouteMatcher, formatExplanation, routeRequestOf, type EndpointSetSnapshot, type RouteRule } from '../../proxy/protocol.js';
+import { compileRouteMatcher, formatExplanation, routeRequestOf, type EndpointSetSnapshot, type RouteRule } from '../../proxy/protocol/index.js';
 import { routesFor } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 

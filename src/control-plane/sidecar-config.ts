@@ -11,7 +11,7 @@ import {
   type TlsMaterial,
   type TrafficPolicy,
   type WorkloadIdentity,
-} from '../../proxy/protocol.js';
+} from '../../proxy/protocol/index.js';
 import { effectiveMtls, routesFor } from '../config/mesh-model.js';
 import { durationMs, type AuthorizationPolicySpec, type MeshFile, type TrafficPolicySpec } from '../config/mesh-schema.js';
 

@@ -3,7 +3,7 @@
 // had, so the endpoints other sidecars know stay valid.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { decodeSpanBatch, type ControlMessage, type EndpointSetSnapshot, type ListenerPorts, type SidecarConfig, type SidecarMessage, type SpanRecord } from '../../proxy/protocol.js';
+import { decodeSpanBatch, type ControlMessage, type EndpointSetSnapshot, type ListenerPorts, type SidecarConfig, type SidecarMessage, type SpanRecord } from '../../proxy/protocol/index.js';
 import type { Reaper } from '../supervisor/reaper.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));

@@ -2,7 +2,7 @@
 // over mTLS (the inbound sees the caller's SPIFFE identity).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AUTHZ_HEADER, PROXY_ERROR_HEADER, type AuthorizationPolicy, type SidecarMessage } from '../../proxy/protocol.js';
+import { AUTHZ_HEADER, PROXY_ERROR_HEADER, type AuthorizationPolicy, type SidecarMessage } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, echoApp, endpoint, httpClient, MESH, plainRequest, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 const principal = (service: string) => `${MESH}/ns/default/sa/${service}`;

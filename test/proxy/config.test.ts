@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { ROUTE_HEADER, type SidecarConfig } from '../../proxy/protocol.js';
+import { ROUTE_HEADER, type SidecarConfig } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, echoApp, endpoint, httpClient, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, tlsRequest } from './helpers.js';
 
 describe('config updates', () => {

@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROXY_ERROR_HEADER, type RouteRule } from '../../proxy/protocol.js';
+import { PROXY_ERROR_HEADER, type RouteRule } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, endpoint, route, serverConfig, SidecarProcess, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 const PROTO = `syntax = "proto3";

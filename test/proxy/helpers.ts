@@ -24,7 +24,7 @@ import {
   type SidecarMessage,
   type SpanRecord,
   type TlsMaterial,
-} from '../../proxy/protocol.js';
+} from '../../proxy/protocol/index.js';
 
 export const SIDECAR_MAIN = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 export const MESH = 'test.local';

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { spiffeId, PROXY_ERROR_HEADER } from '../../proxy/protocol.js';
+import { spiffeId, PROXY_ERROR_HEADER } from '../../proxy/protocol/index.js';
 import { deadPort, echoApp, MESH, plainRequest, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, tlsRequest } from './helpers.js';
 
 describe('inbound listener', () => {

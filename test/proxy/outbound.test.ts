@@ -2,7 +2,7 @@
 // proxy's own error responses.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROXY_ERROR_HEADER, ROUTE_HEADER, spiffeId, type SidecarConfig } from '../../proxy/protocol.js';
+import { PROXY_ERROR_HEADER, ROUTE_HEADER, spiffeId, type SidecarConfig } from '../../proxy/protocol/index.js';
 import {
   clientConfig,
   cluster,

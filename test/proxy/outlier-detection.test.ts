@@ -4,7 +4,7 @@
 // below minHealthPercent healthy endpoints, ejected endpoints take traffic again.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { OutlierDetectionPolicy, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol.js';
+import type { OutlierDetectionPolicy, SidecarConfig, SidecarMessage, SpanRecord } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, endpoint, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh, type TestApp, type TestContext } from './helpers.js';
 
 const ejectionMs = (s: SpanRecord, instance: string): number | null => {

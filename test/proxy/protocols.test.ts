@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Agent, request } from 'undici';
-import type { AppProtocol, SidecarConfig, SidecarMessage } from '../../proxy/protocol.js';
+import type { AppProtocol, SidecarConfig, SidecarMessage } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, echoApp, endpoint, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 const PROTO = `syntax = "proto3";

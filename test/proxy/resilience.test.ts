@@ -4,7 +4,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type Cluster, type RouteRule, type TrafficPolicy } from '../../proxy/protocol.js';
+import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type Cluster, type RouteRule, type TrafficPolicy } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, deadPort, endpoint, httpClient, plainRequest, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 describe('resilience', () => {

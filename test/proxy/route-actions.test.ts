@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PROXY_ERROR_HEADER, ROUTE_HEADER, compileRouteMatcher, formatExplanation, routeRequestOf, type Cluster, type RouteRule } from '../../proxy/protocol.js';
+import { PROXY_ERROR_HEADER, ROUTE_HEADER, compileRouteMatcher, formatExplanation, routeRequestOf, type Cluster, type RouteRule } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, endpoint, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 /** An app answering with its name and what it received. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
-import { AUTHZ_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type SidecarConfig, type SidecarMessage } from '../../proxy/protocol.js';
+import { AUTHZ_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type SidecarConfig, type SidecarMessage } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, endpoint, MESH, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 const principal = (service: string) => `${MESH}/ns/default/sa/${service}`;

@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { SidecarMessage } from '../../proxy/protocol.js';
+import type { SidecarMessage } from '../../proxy/protocol/index.js';
 import { MAX_UNWRITTEN_BYTES } from '../../proxy/tracing/span-exporter.js';
 import { clientConfig, httpClient, route, SidecarProcess, tempHome, TestMesh } from './helpers.js';
 

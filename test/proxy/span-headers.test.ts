@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { httpClient, productpageToReviews, startApp, tempHome, TestMesh } from './helpers.js';
-import { MAX_HEADERS, MAX_VALUE, REDACTED } from '../../proxy/tracing/span-headers.js';
+import { MAX_HEADERS, MAX_VALUE, REDACTED } from '../../proxy/protocol/span-headers.js';
 
 const SECRET = 's3cr3t-value-never-stored';
 

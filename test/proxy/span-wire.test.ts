@@ -3,10 +3,10 @@
 // not misread. The exporter's byte buffer is what the sidecar really sends.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/tracing/span-wire.js';
+import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/protocol/span-wire.js';
 import { MAX_UNWRITTEN_BYTES, SpanExporter } from '../../proxy/tracing/span-exporter.js';
-import type { SidecarMessage } from '../../proxy/protocol.js';
-import { REDACTED } from '../../proxy/tracing/span-headers.js';
+import type { SidecarMessage } from '../../proxy/protocol/index.js';
+import { REDACTED } from '../../proxy/protocol/span-headers.js';
 
 const base: SpanSource = {
   traceId: '0af7651916cd43dd8448eb211c80319c',

@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { echoApp, httpClient, plainRequest, productpageToReviews, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
-import type { SidecarMessage } from '../../proxy/protocol.js';
+import type { SidecarMessage } from '../../proxy/protocol/index.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const APP_SPAN = '00f067aa0ba902b7';

@@ -23,7 +23,10 @@ const RULES: { from: string; allowed: (target: string) => boolean; why: string }
   { from: 'src/contract', allowed: (t) => t.startsWith('src/contract/'), why: 'the contract is plain types that import nothing else' },
   { from: 'proxy', allowed: (t) => t.startsWith('proxy/'), why: 'the proxy may import only proxy/ (and npm packages), never the control plane' },
   { from: 'renderer', allowed: (t) => t.startsWith('renderer/') || t.startsWith('src/contract/'), why: 'the UI may import only renderer/ and src/contract/, never Node code' },
-  { from: 'src', allowed: (t) => t.startsWith('src/') || t === 'proxy/protocol.ts' || t === 'proxy/protocol.js', why: 'the control plane reaches the proxy only through proxy/protocol.ts' },
+  { from: 'src', allowed: (t) => t.startsWith('src/') || t === 'proxy/protocol/index.ts', why: 'the control plane reaches the proxy only through proxy/protocol/index.ts' },
+  { from: 'proxy/protocol', allowed: (t) => t.startsWith('proxy/protocol/'), why: 'the wire protocol is a leaf: both sides import it, it imports neither' },
+  { from: 'proxy/inbound', allowed: (t) => !t.startsWith('proxy/outbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },
+  { from: 'proxy/outbound', allowed: (t) => !t.startsWith('proxy/inbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },
 ];
 
 test('imports flow one way: renderer → contract ← control plane → proxy protocol ← proxy', () => {

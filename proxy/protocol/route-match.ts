@@ -3,7 +3,7 @@
 // `devmesh explain` both run this code, so an explanation is exactly what the sidecar does.
 // Semantics are Istio's: first matching rule wins; a rule matches when any of its blocks does; a block
 // matches when all its conditions do; a rule without blocks matches every request.
-import type { MatchBlock, RouteRule, StringMatch } from './protocol.js';
+import type { MatchBlock, RouteRule, StringMatch } from './index.js';
 
 /** What matching looks at. Header names are lower case; `path` has no query string. */
 export interface RouteRequest {

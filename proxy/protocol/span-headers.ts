@@ -7,7 +7,7 @@
 // batches are decoded (./span-wire.ts), off the request path.
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import type { SpanRecord } from '../protocol.js';
+import type { SpanRecord } from './index.js';
 
 export const MAX_HEADERS = 32;
 export const MAX_VALUE = 256;

@@ -383,5 +383,5 @@ export const DEADLINE_HEADER = 'x-devmesh-timeout-ms';
 export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/ns/default/sa/${service}`;
 }
-export { decodeSpanBatch } from './tracing/span-wire.js';
+export { decodeSpanBatch } from './span-wire.js';
 export { compileRouteMatcher, routeRequestOf, formatExplanation, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';

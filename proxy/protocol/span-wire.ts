@@ -4,7 +4,7 @@
 // the request path neither builds header attributes nor keeps anything alive until the next flush.
 // decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
 // bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
-import type { SpanRecord } from '../protocol.js';
+import type { SpanRecord } from './index.js';
 import { headerAttributes, responseHeadLines } from './span-headers.js';
 
 /** A span as the sidecar reports it, with its headers still raw. */
