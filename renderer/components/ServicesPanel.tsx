@@ -139,6 +139,11 @@ function SidecarCell({ instance, configVersion }: { instance: InstanceStatus; co
       {sidecar.ackedVersion > 0 ? `ACK v${sidecar.ackedVersion}` : 'no config yet'}
       {!current && sidecar.ackedVersion > 0 && <span className="muted"> (pushing v{configVersion})</span>}
       {sidecar.pid && <span className="muted small"> · pid {sidecar.pid}</span>}
+      {sidecar.restarts > 0 && (
+        <span className="warn-text small" data-testid="sidecar-restarts" title={sidecar.lastExit ?? undefined}>
+          {' '}· restarted {sidecar.restarts}×
+        </span>
+      )}
     </span>
   );
 }

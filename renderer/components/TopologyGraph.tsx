@@ -99,7 +99,7 @@ export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
           );
         }
         const running = svc.instances.filter((i) => i.state === 'running').length;
-        const restarts = svc.instances.reduce((m, i) => m + i.restarts, 0);
+        const restarts = svc.instances.reduce((m, i) => m + i.restarts + i.sidecar.restarts, 0);
         const versions = [...new Set(svc.instances.map((i) => i.version).filter(Boolean))];
         const healthy = running === svc.instances.length && svc.instances.length > 0;
         return (

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type StatusResponse, type TraceListResponse } from '../contract/api.js';
+import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type SidecarStatus, type StatusResponse, type TraceListResponse } from '../contract/api.js';
 import { LocalCa } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
@@ -179,7 +179,7 @@ async function status(values: { json?: boolean | undefined; file?: string | unde
     return 0;
   }
   process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
-  for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}\n`);
+  for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}${sidecarRestarts(ing.sidecar)}\n`);
   if (s.otlpEndpoint) {
     // What an app started outside devmesh needs to send its spans (those started by devmesh have it).
     const headers = Object.entries(s.otlpHeaders ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
@@ -188,7 +188,7 @@ async function status(values: { json?: boolean | undefined; file?: string | unde
   for (const svc of s.services) {
     process.stdout.write(`${svc.name}  mtls ${svc.mtls}\n`);
     for (const i of svc.instances) {
-      process.stdout.write(`  ${i.id.padEnd(22)} ${i.state.padEnd(9)} pid ${String(i.pid ?? '-').padEnd(8)} app :${i.appPort}  inbound :${i.inboundPort ?? '-'}  restarts ${i.restarts}\n`);
+      process.stdout.write(`  ${i.id.padEnd(22)} ${i.state.padEnd(9)} pid ${String(i.pid ?? '-').padEnd(8)} app :${i.appPort}  inbound :${i.inboundPort ?? '-'}  restarts ${i.restarts}${sidecarRestarts(i.sidecar)}\n`);
     }
   }
   return 0;
@@ -311,3 +311,8 @@ main(process.argv.slice(2)).then(
     process.exit(err instanceof UsageError ? 2 : 1);
   },
 );
+
+/** "  sidecar restarts 3 (sidecar killed by SIGKILL)", or nothing while the sidecar never died. */
+function sidecarRestarts(sidecar: SidecarStatus): string {
+  return sidecar.restarts === 0 ? '' : `  sidecar restarts ${sidecar.restarts} (${sidecar.lastExit ?? 'unknown'})`;
+}

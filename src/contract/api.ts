@@ -18,6 +18,10 @@ export interface SidecarStatus {
   ackedVersion: number;
   /** Reason of the last NACK, if the newest push was rejected. */
   lastNack: string | null;
+  /** Times the sidecar died and was started again (a crash, a kill): each one dropped its in-flight requests. */
+  restarts: number;
+  /** How the sidecar last ended ("sidecar killed by SIGKILL"), null while it never has. */
+  lastExit: string | null;
 }
 
 export interface InstanceStatus {
@@ -49,6 +53,8 @@ export interface IngressStatus {
   service: string;
   port: number;
   url: string;
+  /** The ingress gateway's own proxy process. */
+  sidecar: SidecarStatus;
 }
 
 export interface ConfigStatus {

@@ -5,7 +5,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
-import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, StatusResponse } from '../contract/api.js';
+import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
 import { ApiServer } from '../api/api-server.js';
 import { importApiHandlers } from '../import/api-operations.js';
@@ -439,7 +439,7 @@ export class ControlPlane {
           startedAtMs: rt.workload?.startedAtMs ?? null,
           lastExit: rt.workload?.lastExit ?? null,
           detail: rt.detail,
-          sidecar: { pid: rt.sidecar.pid, ackedVersion: rt.sidecar.ackedVersion, lastNack: rt.sidecar.lastNack },
+          sidecar: sidecarStatus(rt.sidecar),
         })),
     }));
     return {
@@ -448,7 +448,7 @@ export class ControlPlane {
       config: { file: this.meshFile, version: this.version, error: this.configError },
       ingress: this.gateways.map((gw) => {
         const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
-        return { service: gw.service, port, url: `http://127.0.0.1:${port}` };
+        return { service: gw.service, port, url: `http://127.0.0.1:${port}`, sidecar: sidecarStatus(gw.sidecar) };
       }),
       services,
     };
@@ -505,4 +505,8 @@ export function livePart(current: MeshFile, next: MeshFile): { mesh: MeshFile; n
     }),
   );
   return { mesh: { ...next, name: current.name, services, ingress: current.ingress }, needsRestart };
+}
+
+function sidecarStatus(handle: SidecarHandle): SidecarStatus {
+  return { pid: handle.pid, ackedVersion: handle.ackedVersion, lastNack: handle.lastNack, restarts: handle.restarts, lastExit: handle.lastExit };
 }

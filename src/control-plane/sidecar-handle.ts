@@ -39,6 +39,9 @@ export class SidecarHandle {
   ports: ListenerPorts | null = null;
   ackedVersion = 0;
   lastNack: string | null = null;
+  /** Deaths that were not asked for (crash, kill), each followed by a restart: what status reports. */
+  restarts = 0;
+  lastExit: string | null = null;
 
   constructor(
     readonly id: string,
@@ -79,6 +82,8 @@ export class SidecarHandle {
       }
       this.asks.clear();
       if (this.stopping) return;
+      this.restarts++;
+      this.lastExit = reason;
       this.events.onExit(reason);
       // Start again with the last good config and the same ports.
       setTimeout(() => {

@@ -22,6 +22,35 @@ test('a killed app instance is restarted and serves again', async (t) => {
   assert.equal(((await res.json()) as { pid: number }).pid, restarted.pid);
 });
 
+test('a killed sidecar is restarted, and status counts it (instance and ingress)', async (t) => {
+  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
+  t.after(() => mesh.stop());
+  const before = await mesh.api<StatusResponse>('/api/status');
+  const catalog = before.services.find((s) => s.name === 'catalog')!.instances[0]!;
+  assert.equal(catalog.sidecar.restarts, 0);
+  // Twice for the instance's sidecar, once for the ingress gateway's: each death is one restart.
+  let pid = catalog.sidecar.pid!;
+  for (let round = 1; round <= 2; round++) {
+    process.kill(pid, 'SIGKILL');
+    const back = await waitFor(`catalog's sidecar restarted (${round})`, async () => {
+      const s = await mesh.api<StatusResponse>('/api/status');
+      const i = s.services.find((x) => x.name === 'catalog')!.instances.find((x) => x.id === catalog.id)!;
+      return i.sidecar.pid !== null && i.sidecar.pid !== pid && i.sidecar.restarts === round ? i : undefined;
+    });
+    assert.equal(back.sidecar.lastExit, 'sidecar killed by SIGKILL');
+    pid = back.sidecar.pid!;
+  }
+  const gateway = before.ingress[0]!;
+  process.kill(gateway.sidecar.pid!, 'SIGKILL');
+  await waitFor('the ingress gateway restarted and counted', async () => {
+    const s = await mesh.api<StatusResponse>('/api/status');
+    return s.ingress[0]!.sidecar.restarts === 1 && s.ingress[0]!.sidecar.pid !== gateway.sidecar.pid;
+  });
+  const text = mesh.cli(['status']);
+  assert.match(text.stdout, /sidecar restarts 2 \(sidecar killed by SIGKILL\)/);
+  assert.match(text.stdout, /ingress frontend: .* sidecar restarts 1/);
+});
+
 test('SIGTERM to devmesh up stops every process it started', async () => {
   const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
   try {
