@@ -384,4 +384,5 @@ export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/ns/default/sa/${service}`;
 }
 export { decodeSpanBatch } from './span-wire.js';
+export { redactQuery } from './span-headers.js';
 export { compileRouteMatcher, routeRequestOf, formatExplanation, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';

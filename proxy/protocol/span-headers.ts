@@ -1,7 +1,8 @@
 // Request and response headers on a span, for the trace inspector's span detail, under OpenTelemetry's
 // names (`http.request.header.<name>`, `http.response.header.<name>`, values of a repeated header joined
 // with ", "). Bounded and redacted, because spans are stored, shown and exported: credentials are masked
-// (the header stays visible, its value does not), values are cut at MAX_VALUE characters, and at most
+// (the header stays visible, its value does not; so are credential-named query parameters in the path and
+// in URL-valued headers, see redactQuery), values are cut at MAX_VALUE characters, and at most
 // MAX_HEADERS headers are kept per direction (the rest are counted in `http.<dir>.header_dropped`).
 // The sidecar only picks up the raw headers (sentResponseHeaders); the attributes are made where span
 // batches are decoded (./span-wire.ts), off the request path.
@@ -32,6 +33,55 @@ function isSecret(name: string): boolean {
 }
 
 /**
+ * Query parameters that carry a credential by name: OAuth's access/refresh/id tokens, API keys, passwords,
+ * client secrets, signed-URL signatures (X-Amz-Signature, sig), session ids. Matched on the decoded,
+ * lower-cased name; `author` or `keyword` are not caught, `key` and `sig` alone are.
+ */
+const SECRET_PARAM = /(token|secret|passw|api[-_]?key|credential|signature|session|jwt|csrf|xsrf)/;
+const SECRET_PARAM_NAMES = new Set(['key', 'sig', 'pwd', 'pass', 'auth', 'authorization', 'code_verifier']);
+/** Headers whose value is a URL or a request target, so may carry such a query. */
+const URL_HEADERS = new Set(['referer', 'location', 'content-location', 'origin', ':path']);
+
+function isSecretParam(raw: string): boolean {
+  let name = raw;
+  try {
+    name = decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    /* a malformed escape: judge the name as written */
+  }
+  name = name.toLowerCase();
+  return SECRET_PARAM_NAMES.has(name) || SECRET_PARAM.test(name);
+}
+
+/**
+ * The target (or URL) with the value of every credential-named query parameter replaced by REDACTED, the
+ * names and every other parameter kept (`/x?token=abc&page=2` → `/x?token=[redacted]&page=2`). A span is
+ * stored, shown and exported; the request itself is relayed as sent.
+ */
+export function redactQuery(target: string): string {
+  const q = target.indexOf('?');
+  if (q === -1) return target;
+  const hash = target.indexOf('#', q);
+  const end = hash === -1 ? target.length : hash;
+  let out = target.slice(0, q + 1);
+  let changed = false;
+  let start = q + 1;
+  while (start <= end) {
+    let amp = target.indexOf('&', start);
+    if (amp === -1 || amp > end) amp = end;
+    const pair = target.slice(start, amp);
+    const eq = pair.indexOf('=');
+    if (eq > 0 && isSecretParam(pair.slice(0, eq))) {
+      out += `${pair.slice(0, eq + 1)}${REDACTED}`;
+      changed = true;
+    } else out += pair;
+    if (amp < end) out += '&';
+    start = amp + 1;
+  }
+  return changed ? out + target.slice(end) : target;
+}
+
+/**
  * Adds a flat [name, value, ...] header list to `attributes` as `http.<direction>.header.<name>`: names
  * lower-cased, a repeated header's values joined with ", ", credentials redacted, values and count bounded.
  */
@@ -51,7 +101,10 @@ export function headerAttributes(attributes: SpanRecord['attributes'], direction
     }
     values.set(name, prev === undefined ? flat[i + 1]! : `${prev}, ${flat[i + 1]!}`);
   }
-  for (const [name, value] of values) attributes[prefix + name] = isSecret(name) ? REDACTED : value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
+  for (const [name, raw] of values) {
+    const value = URL_HEADERS.has(name) ? redactQuery(raw) : raw;
+    attributes[prefix + name] = isSecret(name) ? REDACTED : value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
+  }
   if (dropped > 0) attributes[`http.${direction}.header_dropped`] = dropped;
 }
 

@@ -5,7 +5,7 @@
 // decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
 // bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
 import type { SpanRecord } from './index.js';
-import { headerAttributes, responseHeadLines } from './span-headers.js';
+import { headerAttributes, redactQuery, responseHeadLines } from './span-headers.js';
 
 /** A span as the sidecar reports it, with its headers still raw. */
 export interface SpanSource extends SpanRecord {
@@ -119,7 +119,8 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
     const instanceId = r.str();
     const peerService = r.nullable();
     const method = r.str();
-    const path = r.str();
+    // The target as the client sent it may carry credentials (?access_token=…): never stored as sent.
+    const path = redactQuery(r.str());
     const status = Number(r.str());
     const startMs = Number(r.str());
     const durationMs = Number(r.str());
@@ -131,7 +132,7 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
       const typed = pairs[i]!;
       const value = pairs[i + 1]!;
       const key = typed.slice(1);
-      attributes[key] = typed[0] === 'n' ? Number(value) : typed[0] === 'b' ? value === '1' : value;
+      attributes[key] = typed[0] === 'n' ? Number(value) : typed[0] === 'b' ? value === '1' : key === 'upstream.path' ? redactQuery(value) : value;
     }
     headerAttributes(attributes, 'request', r.list());
     const how = r.char();

@@ -4,6 +4,7 @@
 // export re-imports losslessly.
 import { z } from 'zod';
 import type { Span } from '../contract/api.js';
+import { redactQuery } from '../../proxy/protocol/index.js';
 
 const AnyValue: z.ZodType<unknown> = z.lazy(() =>
   z.object({
@@ -121,6 +122,14 @@ function isError(s: Span): boolean {
 
 const CONSUMED = new Set(['http.request.method', 'http.method', 'url.path', 'http.target', 'http.route', 'http.response.status_code', 'http.status_code', 'devmesh.attempts', 'peer.service', 'error.type']);
 
+/** Attributes an SDK fills with a URL or its query (semantic conventions, old and new names). */
+const URL_ATTRIBUTES = new Set(['url.full', 'url.query', 'http.url', 'http.target', 'url.original']);
+
+/** Credential-named query parameters masked, as in the sidecars' spans (`url.query` has no leading '?'). */
+function redactUrlAttribute(key: string, value: string): string {
+  return key === 'url.query' ? redactQuery(`?${value}`).slice(1) : redactQuery(value);
+}
+
 export function otlpToSpans(body: unknown): Span[] {
   const req = OtlpTraceRequest.parse(body);
   const out: Span[] = [];
@@ -132,7 +141,7 @@ export function otlpToSpans(body: unknown): Span[] {
       for (const sp of ss.spans ?? []) {
         const attrs = new Map((sp.attributes ?? []).map((a) => [a.key, scalar(a.value)]));
         const attributes: Span['attributes'] = {};
-        for (const [k, v] of attrs) if (v !== undefined && !CONSUMED.has(k)) attributes[k] = v;
+        for (const [k, v] of attrs) if (v !== undefined && !CONSUMED.has(k)) attributes[k] = typeof v === 'string' && URL_ATTRIBUTES.has(k) ? redactUrlAttribute(k, v) : v;
         const kindKey = typeof sp.kind === 'string' ? (KIND_NAME[sp.kind] ?? sp.kind) : String(sp.kind ?? 1);
         const startMs = millis(sp.startTimeUnixNano);
         const statusCode = Number(attrs.get('http.response.status_code') ?? attrs.get('http.status_code') ?? 0);
@@ -149,7 +158,7 @@ export function otlpToSpans(body: unknown): Span[] {
           instanceId,
           peerService: typeof attrs.get('peer.service') === 'string' ? String(attrs.get('peer.service')) : null,
           method: String(attrs.get('http.request.method') ?? attrs.get('http.method') ?? (nameRest.length ? nameMethod : '') ?? ''),
-          path: String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? (nameRest.length ? nameRest.join(' ') : (sp.name ?? ''))),
+          path: redactQuery(String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? (nameRest.length ? nameRest.join(' ') : (sp.name ?? '')))),
           status: Number.isFinite(statusCode) ? statusCode : 0,
           startMs,
           durationMs: Math.max(0, millis(sp.endTimeUnixNano) - startMs),

@@ -59,3 +59,33 @@ describe('span headers', () => {
     assert.ok(Number(manySpan!.attributes['http.request.header_dropped']) >= 10);
   });
 });
+
+describe('query-string credentials', () => {
+  const mesh = new TestMesh(tempHome({ after }));
+
+  it('are masked in the span path, upstream.path and URL-carrying headers; other parameters stay', async (t) => {
+    const app = await startApp(t, (req, res) => {
+      res.setHeader('location', `/next?access_token=${SECRET}&page=2`);
+      res.end(req.url);
+    });
+    const { client, server, base } = await productpageToReviews(t, mesh, app.port);
+    const get = httpClient(t);
+    const target = `/search?q=mesh&token=${SECRET}&api_key=${SECRET}&Access_Token=${SECRET}&password=${SECRET}&client_secret=${SECRET}&X-Amz-Signature=${SECRET}&author=ann&flag`;
+    const reply = await get(`${base}${target}`, { headers: { referer: `http://127.0.0.1/login?password=${SECRET}#top` } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, target, 'the app gets the request as sent: only the stored span is masked');
+
+    const [clientSpan] = await client.waitForSpans((s) => s.kind === 'client' && s.path.startsWith('/search'));
+    const [serverSpan] = await server.waitForSpans((s) => s.kind === 'server' && s.path.startsWith('/search'));
+    for (const span of [clientSpan!, serverSpan!]) {
+      const stored = JSON.stringify(span);
+      assert.ok(!stored.includes(SECRET), `${span.kind} span keeps a credential: ${stored}`);
+      assert.equal(
+        span.path,
+        `/search?q=mesh&token=${REDACTED}&api_key=${REDACTED}&Access_Token=${REDACTED}&password=${REDACTED}&client_secret=${REDACTED}&X-Amz-Signature=${REDACTED}&author=ann&flag`,
+      );
+      assert.equal(span.attributes['http.request.header.referer'], `http://127.0.0.1/login?password=${REDACTED}#top`);
+      assert.equal(span.attributes['http.response.header.location'], `/next?access_token=${REDACTED}&page=2`);
+    }
+  });
+});

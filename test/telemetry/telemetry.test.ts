@@ -137,6 +137,40 @@ test('OTLP JSON export re-imports the same spans; SDK spans map kind, status and
   assert.throws(() => otlpToSpans({ resourceSpans: 'nope' }));
 });
 
+test("an SDK's spans keep no query-string credential (path, url.full, url.query); other parameters stay", () => {
+  const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
+  const [one] = otlpToSpans({
+    resourceSpans: [
+      {
+        resource: { attributes: [str('service.name', 'shop-app')] },
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: Buffer.from(hex(6, 32), 'hex').toString('base64'),
+                spanId: 'AAAAAAAAAAI=',
+                name: 'GET',
+                kind: 'SPAN_KIND_CLIENT',
+                startTimeUnixNano: '1700000000000000000',
+                endTimeUnixNano: '1700000000001000000',
+                attributes: [
+                  str('http.request.method', 'GET'),
+                  str('url.path', '/cart?apikey=k1&id=7'),
+                  str('url.full', 'https://pay.example/charge?amount=3&access_token=t1'),
+                  str('url.query', 'refresh_token=t2&lang=en'),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  assert.equal(one!.path, '/cart?apikey=[redacted]&id=7');
+  assert.equal(one!.attributes['url.full'], 'https://pay.example/charge?amount=3&access_token=[redacted]');
+  assert.equal(one!.attributes['url.query'], 'refresh_token=[redacted]&lang=en');
+});
+
 test('log lines link to traces: logged ids, and the one request an instance was serving', (t) => {
   assert.equal(traceIdIn('GET / traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'), '0af7651916cd43dd8448eb211c80319c');
   assert.equal(traceIdIn('{"msg":"x","trace_id":"0AF7651916CD43DD8448EB211C80319C"}'), '0af7651916cd43dd8448eb211c80319c');
