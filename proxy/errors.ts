@@ -14,6 +14,7 @@ export type ProxyErrorCode =
   | 'overflow'
   | 'denied'
   | 'fault-abort'
+  | 'downstream-closed'
   | 'internal';
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -28,6 +29,8 @@ const STATUS: Record<ProxyErrorCode, number> = {
   overflow: 503,
   denied: 403,
   'fault-abort': 503,
+  // nginx's "client closed request": never seen by the client (it is gone), only by the span and metrics.
+  'downstream-closed': 499,
   internal: 500,
 };
 
@@ -42,6 +45,7 @@ export const RESPONSE_FLAGS: Record<ProxyErrorCode, string> = {
   overflow: 'UO',
   denied: 'RBAC',
   'fault-abort': 'FI',
+  'downstream-closed': 'DC',
   internal: 'DPE',
 };
 
@@ -71,6 +75,7 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   overflow: 14,
   denied: 7, // PERMISSION_DENIED
   'fault-abort': 14,
+  'downstream-closed': 1, // CANCELLED
   internal: 13, // INTERNAL
 };
 

@@ -62,6 +62,10 @@ interface ExchangeState {
   events: string;
   grpcStatus: string;
   setCookie?: string;
+  /** The client went away before its response was complete: no more tries, nothing to answer. */
+  downstreamGone: boolean;
+  /** Aborts the try in flight; set while a try that could otherwise wait forever (a streamed body, a timeout) runs. */
+  tryAbort: AbortController | null;
 }
 
 function newState(): ExchangeState {
@@ -81,6 +85,8 @@ function newState(): ExchangeState {
     upstreamPath: null,
     events: '',
     grpcStatus: '',
+    downstreamGone: false,
+    tryAbort: null,
   };
 }
 
@@ -364,6 +370,12 @@ export class OutboundServer {
   ): void {
     const workload = this.ctx.workload;
     const durationMs = performance.now() - t0;
+    if (!res.writableEnded) {
+      // The client left first (or broke its own request): a try still waiting on its body would wait forever.
+      state.downstreamGone = true;
+      state.tryAbort?.abort();
+      if (state.detail === null) state.detail = 'the client closed the connection before the response was complete';
+    }
     const error = state.error ?? (res.writableEnded ? null : 'downstream-closed');
     const destination = state.destination;
     const peerService = destination?.service ?? this.service;
@@ -521,7 +533,8 @@ export class OutboundServer {
       const copy = tee !== null ? tee.copy() : null;
       if (!hasBody || copy !== null) {
         state.mirrored = true;
-        this.mirror(mirror.destination, method, path, headers, copy, traceId, spanId, flags, rr.authority);
+        // A copy of a body that fails (the client went away) is aborted with it.
+        this.mirror(mirror.destination, method, path, headers, copy, copy !== null ? tee!.signal : undefined, traceId, spanId, flags, rr.authority);
       }
     }
 
@@ -636,6 +649,7 @@ export class OutboundServer {
 
     try {
       for (let n = 0; ; n++) {
+        if (state.downstreamGone) throw new ProxyError('downstream-closed', 'the client closed the connection before the request was sent');
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw timeoutError();
         const endpoint = set.pick(hash, previous);
@@ -649,8 +663,10 @@ export class OutboundServer {
         let controller: AbortController | undefined;
         let timer: NodeJS.Timeout | undefined;
         let headers = baseHeaders;
+        // A streamed body can stall for good when its client goes away: the try must be abortable then.
+        if (budget !== Infinity || (body !== null && !Buffer.isBuffer(body))) state.tryAbort = controller = new AbortController();
         if (budget !== Infinity) {
-          const c = (controller = new AbortController());
+          const c = controller!;
           timer = setTimeout(() => c.abort(), budget);
           headers = [...baseHeaders, DEADLINE_HEADER, String(Math.max(1, Math.floor(budget)))];
           // A gRPC upstream gets the remaining budget as its own deadline, re-encoded (as Envoy does).
@@ -666,6 +682,7 @@ export class OutboundServer {
               ? await endpoint.h2.request(method, path, rr.authority || set.service, headers, body, controller?.signal)
               : await endpoint.pool.request({ path, method, headers, body, ...(controller !== undefined ? { signal: controller.signal } : {}) });
           clearTimeout(timer);
+          state.tryAbort = null;
           endpoint.health.active--;
           state.tries = note(state.tries, `${endpoint.instanceId} ${response.statusCode}`);
           const ejected = set.report(endpoint, response.statusCode);
@@ -690,7 +707,10 @@ export class OutboundServer {
           return response;
         } catch (err) {
           clearTimeout(timer);
+          state.tryAbort = null;
           endpoint.health.active--;
+          // Not the upstream's fault: no outlier report, no retry.
+          if (state.downstreamGone) throw new ProxyError('downstream-closed', `the client closed the connection while ${endpoint.instanceId} was being tried`);
           cause = err;
           failure = controller?.signal.aborted ? 'per-try-timeout' : classifyTransportError(err);
         }
@@ -738,6 +758,7 @@ export class OutboundServer {
     path: string,
     headers: string[],
     body: Readable | null,
+    signal: AbortSignal | undefined,
     traceId: string,
     parentSpanId: string,
     flags: string,
@@ -785,8 +806,8 @@ export class OutboundServer {
     });
     const sent: Promise<Upstream> =
       endpoint.h2 !== null
-        ? endpoint.h2.request(method, path, `${authority || destination.service}-shadow`, shadowHeaders, body)
-        : endpoint.pool.request({ path, method, headers: shadowHeaders, body });
+        ? endpoint.h2.request(method, path, `${authority || destination.service}-shadow`, shadowHeaders, body, signal)
+        : endpoint.pool.request({ path, method, headers: shadowHeaders, body, ...(signal !== undefined ? { signal } : {}) });
     set.active++;
     endpoint.health.active++;
     const done = (status: number): void => {
