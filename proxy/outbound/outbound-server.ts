@@ -23,11 +23,11 @@ import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, typ
 import { spiffeIdentityCheck } from '../tls.js';
 import type { H2Response } from '../h2-client.js';
 import type { H1Response } from '../h1-client.js';
-import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, type ProxyErrorCode, type TransportFailure } from '../errors.js';
+import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, writeRefusal, writeSocketError, type ProxyErrorCode, type TransportFailure } from '../errors.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';
-import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
-import { listenLoopback } from '../listen.js';
+import { writeSwitchingProtocols } from '../upgrade.js';
+import { ConnectionListener, hardenedHttpServer, type Admission } from '../listener/index.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf, type RouteRequest } from '../protocol/route-match.js';
 import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
@@ -102,9 +102,6 @@ export interface TcpTarget {
   spiffeId: string;
 }
 
-/** The HTTP/2 connection preface starts with these bytes; anything else on a fresh connection is HTTP/1. */
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0');
-
 type Upstream = H1Response | H2Response;
 
 function discard(response: Upstream): void {
@@ -115,8 +112,7 @@ function discard(response: Upstream): void {
 export class OutboundServer {
   readonly server: http.Server;
   private readonly h2c: http2.Http2Server;
-  private readonly tcp: net.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly listener: ConnectionListener;
   port = 0;
   /** null while the config has no listener for this service (it stays bound): every request is a 404. */
   table: RouteTable | null = null;
@@ -128,50 +124,27 @@ export class OutboundServer {
     private readonly ctx: ProxyContext,
   ) {
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
-    this.server = http.createServer(handler);
-    // Longer than any client's idle timeout, so the client (which knows) closes idle connections first.
-    this.server.keepAliveTimeout = 65_000;
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    this.server = hardenedHttpServer(handler, (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // h2c with prior knowledge (gRPC clients): the same handler through Node's compatibility API.
     this.h2c = http2.createServer({}, handler as unknown as Parameters<typeof http2.createServer>[1]);
-    this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.listener = new ConnectionListener({ http1: this.server, h2c: this.h2c, admit: (socket) => this.admit(socket) });
   }
 
   async listen(port: number): Promise<number> {
-    this.port = await listenLoopback(this.tcp, port);
+    this.port = await this.listener.listen(port);
     return this.port;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.tcp.close(() => resolve());
-      for (const socket of this.sockets) socket.destroy();
-      this.server.closeAllConnections();
-    });
+    return this.listener.close();
   }
 
-  private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+  /** A tcp destination's connections are passed through unread; any other is sniffed for h2c or HTTP/1. */
+  private admit(socket: net.Socket): Admission {
     const target = this.tcpTarget;
-    if (target !== null) {
-      this.passthrough(socket, target);
-      return;
-    }
-    socket.once('readable', () => {
-      const chunk = socket.read() as Buffer | null;
-      if (chunk === null) {
-        socket.destroy();
-        return;
-      }
-      socket.unshift(chunk);
-      if (chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(chunk.length, H2_PREFACE.length)))) {
-        this.h2c.emit('connection', socket);
-      } else {
-        this.server.emit('connection', socket);
-        socket.resume();
-      }
-    });
+    if (target === null) return 'sniff';
+    this.passthrough(socket, target);
+    return 'taken';
   }
 
   /** protocol: tcp — one upstream connection per downstream connection, bytes copied both ways. */
@@ -226,9 +199,6 @@ export class OutboundServer {
     const target = originFormTarget(req.url);
     const rr = routeRequestOf(method, target, req.headers, { app: workload.service, version: workload.version });
     const route = this.table?.match(rr) ?? null;
-    const fail = (status: number, code: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${PROXY_ERROR_HEADER}: ${code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-    };
     const parent = parseTraceparent(req.headers.traceparent);
     const traceId = parent?.traceId ?? newTraceId();
     const spanId = newSpanId();
@@ -240,7 +210,7 @@ export class OutboundServer {
       this.otherClientSpan(isSampled(flags), traceId, parent?.spanId ?? null, peerService, method, target, status, startMs, t0, error, attributes, spanId);
     if (route === null || route.destinations.length === 0) {
       span(404, 'no-route', this.service);
-      return fail(404, 'no-route');
+      return writeSocketError(socket, new ProxyError('no-route', `no route of ${this.service} matches the upgrade ${method} ${rr.path}`));
     }
     attributes.route = route.label;
     const destination = pickDestination(route.destinations, route.totalWeight);
@@ -248,7 +218,7 @@ export class OutboundServer {
     attributes.mtls = destination.tls;
     if (endpoint === undefined) {
       span(503, 'no-endpoints', destination.service);
-      return fail(503, 'no-endpoints');
+      return writeSocketError(socket, new ProxyError('no-endpoints', `${destination.service} has no endpoints`), route.label);
     }
     attributes.endpoint = endpoint.instanceId;
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
@@ -284,9 +254,10 @@ export class OutboundServer {
         );
       },
       (err: unknown) => {
-        const connect = classifyTransportError(err) === 'connect-failure';
-        span(connect ? 503 : 502, connect ? 'connect-failure' : 'upstream-reset', destination.service);
-        fail(connect ? 503 : 502, connect ? 'connect-failure' : 'upstream-reset');
+        const code = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
+        const failure = new ProxyError(code, `upgrade to ${destination.service} (${endpoint.instanceId}): ${(err as Error)?.message ?? String(err)}`);
+        span(failure.status, code, destination.service);
+        writeSocketError(socket, failure, route.label);
       },
     );
   }
