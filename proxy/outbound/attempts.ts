@@ -31,6 +31,8 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
   const hash = ex.hashFor(set);
   let previous: UpstreamEndpoint | null = null;
   let retrying = false;
+  /** Tries that went elsewhere because nothing could be sent (below): they use up no retry. */
+  let redispatched = 0;
   try {
     for (let n = 0; ; n++) {
       if (ex.downstreamGone) throw new ProxyError('downstream-closed', 'the client closed the connection before the request was sent');
@@ -69,7 +71,7 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
         ex.noteTry(endpoint, response.statusCode);
         ex.noteEvent(set.report(endpoint, response.statusCode));
         const grpcStatus = response.headers['grpc-status'];
-        if (n < ex.retries && retry.retryStatus(response.statusCode, grpcStatus)) {
+        if (n - redispatched < ex.retries && retry.retryStatus(response.statusCode, grpcStatus)) {
           const reason = grpcStatus !== undefined && response.statusCode === 200 ? `grpc-${grpcStatus}` : String(response.statusCode);
           if (retryAdmitted(ex, set, reason)) {
             discard(response);
@@ -77,7 +79,7 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
               retrying = true;
               set.activeRetries++;
             }
-            await backoff(n + 1, deadline);
+            await backoff(n + 1 - redispatched, deadline);
             continue;
           }
         }
@@ -94,12 +96,21 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
       ex.noteTry(endpoint, failure);
       ex.noteEvent(set.report(endpoint, 0));
       if (failure === 'per-try-timeout' && performance.now() >= deadline - 1) throw timeoutError(ex, route.timeoutMs);
-      if (n < ex.retries && retry.retryTransport(failure) && retryAdmitted(ex, set, failure)) {
+      if (n - redispatched < ex.retries && retry.retryTransport(failure) && retryAdmitted(ex, set, failure)) {
         if (!retrying) {
           retrying = true;
           set.activeRetries++;
         }
-        await backoff(n + 1, deadline);
+        await backoff(n + 1 - redispatched, deadline);
+        continue;
+      }
+      // No connection could be made, so no byte of the request left: another endpoint may take it without a
+      // retry policy, as linkerd2-proxy's balancer sends a request only to an endpoint it could connect to.
+      // Once per request, so a dead destination still answers connect-failure at once. This is what keeps a
+      // killed sidecar from failing requests beyond those in flight on it, until the control plane's push.
+      if (failure === 'connect-failure' && redispatched === 0 && set.endpoints.length > 1 && redispatchable(ex)) {
+        redispatched++;
+        ex.noteEvent(`re-dispatched: no connection to ${endpoint.instanceId}, nothing was sent`);
         continue;
       }
       throw tryFailure(ex, set, endpoint, failure, cause, budget);
@@ -126,6 +137,20 @@ function retryAdmitted(ex: Exchange, set: EndpointSet, reason: string): boolean 
     return false;
   }
   ex.noteRetry(reason);
+  return true;
+}
+
+/**
+ * The body can go to another endpoint: none; a stream not read from at all (the failed try never took a
+ * byte of it); or held whole or in part by the tee (a retry's copy).
+ */
+function redispatchable(ex: Exchange): boolean {
+  const body = ex.body;
+  if (body === null) return true;
+  if (ex.tee === null && !Buffer.isBuffer(body)) return !body.readableDidRead && !body.destroyed;
+  const again = nextBody(ex);
+  if (again === undefined) return false;
+  ex.body = again;
   return true;
 }
 

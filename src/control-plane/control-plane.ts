@@ -22,7 +22,7 @@ import { Telemetry } from '../telemetry/telemetry.js';
 import { createApiHandlers } from '../api/api-handlers.js';
 import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
-import { SidecarHandle } from './sidecar-handle.js';
+import { SidecarHandle, type SidecarEvents } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { explainLive } from './explain.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
@@ -158,11 +158,17 @@ export class ControlPlane {
     return { DEVMESH_HOME: this.paths.home, DEVMESH_SIDECAR: id };
   }
 
-  private sidecarEvents(id: string, onExit: (reason: string) => void) {
+  private sidecarEvents(id: string, onExit: (reason: string) => void): SidecarEvents {
     return {
       onSpans: (spans: Parameters<Telemetry['addSpans']>[0]) => this.telemetry.addSpans(spans),
       onLog: (line: string) => this.log(`${id}.proxy | ${line}`),
-      onExit,
+      // An instance is an endpoint only while its sidecar lives: callers stop dialling a dead one now, not
+      // after its restart, and take it back once it serves again.
+      onExit: (reason) => {
+        onExit(reason);
+        this.schedulePush();
+      },
+      onRestarted: () => this.schedulePush(),
     };
   }
 
@@ -323,7 +329,7 @@ export class ControlPlane {
         service: rt.spec.service,
         version: rt.spec.version,
         inboundPort: rt.sidecar.ports?.inbound ?? null,
-        healthy: rt.state === 'running',
+        healthy: rt.state === 'running' && rt.sidecar.serving,
       })),
     );
   }

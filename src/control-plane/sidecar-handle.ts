@@ -27,6 +27,8 @@ export interface SidecarEvents {
   onSpans(spans: SpanRecord[]): void;
   onLog(line: string): void;
   onExit(reason: string): void;
+  /** A sidecar that died is serving again: restarted, and its last good config ACKed. */
+  onRestarted?(): void;
 }
 
 export class SidecarHandle {
@@ -42,6 +44,8 @@ export class SidecarHandle {
   /** Deaths that were not asked for (crash, kill), each followed by a restart: what status reports. */
   restarts = 0;
   lastExit: string | null = null;
+  /** From a death until the restarted sidecar has ACKed its last good config: it cannot take requests. */
+  private recovering = false;
 
   constructor(
     readonly id: string,
@@ -52,6 +56,11 @@ export class SidecarHandle {
 
   get pid(): number | null {
     return this.child?.pid ?? null;
+  }
+
+  /** Alive and configured: its listeners are bound, so other sidecars may send it requests. */
+  get serving(): boolean {
+    return this.child !== null && !this.recovering;
   }
 
   start(): void {
@@ -84,12 +93,21 @@ export class SidecarHandle {
       if (this.stopping) return;
       this.restarts++;
       this.lastExit = reason;
+      this.recovering = true;
       this.events.onExit(reason);
       // Start again with the last good config and the same ports.
       setTimeout(() => {
         if (this.stopping) return;
         this.start();
-        if (this.lastConfig) void this.push(this.lastConfig.version, this.lastConfig.config).catch((e: Error) => this.events.onLog(`restart push failed: ${e.message}`));
+        if (this.lastConfig) {
+          void this.push(this.lastConfig.version, this.lastConfig.config).then(
+            () => {
+              this.recovering = false;
+              this.events.onRestarted?.();
+            },
+            (e: Error) => this.events.onLog(`restart push failed: ${e.message}`),
+          );
+        } else this.recovering = false;
       }, 500);
     });
   }
