@@ -11,6 +11,7 @@ import type { StatusResponse } from '../../src/contract/api.js';
 import { LocalCa } from '../../src/ca/local-ca.js';
 import { spiffeId } from '../../proxy/protocol/index.js';
 import { startMesh, waitFor, type RunningMesh, type StartMeshOptions } from '../helpers/mesh-process.js';
+export { waitFor };
 
 export const MESH_NAME = 'adv';
 
