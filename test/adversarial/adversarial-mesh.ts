@@ -108,7 +108,13 @@ export const ADVERSARIAL_APPS: Record<string, string> = {
 /** The route timeout for evil (silence must become a 504 within it). */
 export const EVIL_TIMEOUT_MS = 1000;
 
-export function adversarialYaml(extra = ''): string {
+/**
+ * The mesh file. With `defaultRetries` the routes carry no retries block, so Istio's default applies
+ * (2 retries: the request body is kept for a replay); otherwise `attempts: 0`, so each probe reaches an
+ * app at most once.
+ */
+export function adversarialYaml(extra = '', defaultRetries = false): string {
+  const retries = defaultRetries ? '' : '\n      retries: { attempts: 0 }';
   return `name: ${MESH_NAME}
 mtls: STRICT
 ingress:
@@ -126,16 +132,13 @@ services:
     run: node evil.js
 routes:
   front:
-    - route: [{ destination: { host: front } }]
-      retries: { attempts: 0 }
+    - route: [{ destination: { host: front } }]${retries}
       timeout: 10s
   back:
-    - route: [{ destination: { host: back } }]
-      retries: { attempts: 0 }
+    - route: [{ destination: { host: back } }]${retries}
       timeout: 10s
   evil:
-    - route: [{ destination: { host: evil } }]
-      retries: { attempts: 0 }
+    - route: [{ destination: { host: evil } }]${retries}
       timeout: ${EVIL_TIMEOUT_MS}ms
 ${extra}`;
 }
@@ -170,8 +173,8 @@ export interface AdversarialMesh {
   status(): Promise<StatusResponse>;
 }
 
-export async function startAdversarialMesh(opts: Partial<StartMeshOptions> & { extraYaml?: string } = {}): Promise<AdversarialMesh> {
-  const mesh = await startMesh({ yaml: adversarialYaml(opts.extraYaml), files: ADVERSARIAL_APPS, ...opts });
+export async function startAdversarialMesh(opts: Partial<StartMeshOptions> & { extraYaml?: string; defaultRetries?: boolean } = {}): Promise<AdversarialMesh> {
+  const mesh = await startMesh({ yaml: adversarialYaml(opts.extraYaml, opts.defaultRetries), files: ADVERSARIAL_APPS, ...opts });
   try {
     const logs = join(mesh.dir, 'logs');
     const env = await waitFor('front-0 to write its upstream URLs', () => {
