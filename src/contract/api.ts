@@ -49,8 +49,6 @@ export interface IngressStatus {
   service: string;
   port: number;
   url: string;
-  /** The gateway's own sidecar process (its pid changes when it crashes and is started again). */
-  sidecar?: SidecarStatus;
 }
 
 export interface ConfigStatus {

@@ -448,12 +448,7 @@ export class ControlPlane {
       config: { file: this.meshFile, version: this.version, error: this.configError },
       ingress: this.gateways.map((gw) => {
         const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
-        return {
-          service: gw.service,
-          port,
-          url: `http://127.0.0.1:${port}`,
-          sidecar: { pid: gw.sidecar.pid, ackedVersion: gw.sidecar.ackedVersion, lastNack: gw.sidecar.lastNack },
-        };
+        return { service: gw.service, port, url: `http://127.0.0.1:${port}` };
       }),
       services,
     };
