@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { StatusResponse } from '../../src/contract/api.js';
 import { LocalCa } from '../../src/ca/local-ca.js';
 import { spiffeId } from '../../proxy/protocol/index.js';
-import { startMesh, waitFor, type RunningMesh, type StartMeshOptions } from '../helpers/mesh-process.js';
+import { processesOfHome, startMesh, waitFor, type RunningMesh, type StartMeshOptions } from '../helpers/mesh-process.js';
 export { waitFor };
 
 export const MESH_NAME = 'adv';
@@ -205,7 +205,11 @@ export async function startAdversarialMesh(opts: Partial<StartMeshOptions> & { e
         const s = await mesh.api<StatusResponse>('/api/status');
         const out: Record<string, number | null> = {};
         for (const svc of s.services) for (const i of svc.instances) out[i.id] = i.sidecar.pid;
-        for (const g of s.ingress) out[`ingress-${g.service}`] = g.sidecar?.pid ?? null;
+        // Gateways list their sidecar in the status API once main's restart counting is in; until then /proc.
+        for (const g of s.ingress) {
+          const id = `ingress-${g.service}`;
+          out[id] = (g as { sidecar?: { pid: number | null } }).sidecar?.pid ?? sidecarPidFromProc(mesh.home, id);
+        }
         return out;
       },
     };
@@ -213,6 +217,19 @@ export async function startAdversarialMesh(opts: Partial<StartMeshOptions> & { e
     await mesh.stop();
     throw err;
   }
+}
+
+/** The pid of the mesh's sidecar process `id` (its command line is `node …/proxy/main.js <id>`). */
+function sidecarPidFromProc(home: string, id: string): number | null {
+  for (const pid of processesOfHome(home)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      if (argv.some((a) => a.endsWith(join('proxy', 'main.js'))) && argv.includes(id)) return pid;
+    } catch {
+      /* exited */
+    }
+  }
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------------
