@@ -333,8 +333,6 @@ export interface RawOptions {
   abort?: boolean;
   /** The first `headRequests` final responses have no body. */
   headRequests?: number;
-  /** Stop writing once anything came back (a server that refuses a huge head answers before reading it all). */
-  stopWritingOnResponse?: boolean;
 }
 
 /** Writes `chunks` as they are, reads until the peer closes, enough responses arrived, or the deadline. */
@@ -370,7 +368,7 @@ export function rawExchange(target: Pick<Target, 'port' | 'tls'>, chunks: Array<
     socket.on('close', () => finish(true, false));
     socket.once(target.tls ? 'secureConnect' : 'connect', async () => {
       for (const [i, c] of list.entries()) {
-        if (finished || (opts.stopWritingOnResponse && got.length > 0)) break;
+        if (finished) break;
         if (!socket.write(c)) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
         if (opts.gapMs && i < list.length - 1) await new Promise((r) => setTimeout(r, opts.gapMs));
       }
