@@ -77,21 +77,21 @@ const target = (name: (typeof TARGETS)[number]): Target => adv[name];
 
 for (const name of TARGETS) {
   describe(`hostile clients at the ${name === 'inbound' ? 'mTLS inbound' : name === 'outbound' ? "app's outbound listener" : 'ingress'}`, () => {
-    test('CL + TE: refused, or framed by the transfer coding and closed; the tail never reaches the app', async () => {
+    test(`${name}: CL + TE: refused, or framed by the transfer coding and closed; the tail never reaches the app`, async () => {
       const t = target(name);
       const id = probeId('clte');
       await ambiguous(t, id, `POST /probe-${id} HTTP/1.1\r\nHost: ${t.host}\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled-${id} HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`, true);
       await assertStillServes(t);
     });
 
-    test('two different Content-Lengths: 400 bad-request', async () => {
+    test(`${name}: two different Content-Lengths: 400 bad-request`, async () => {
       const t = target(name);
       const id = probeId('twocl');
       await ambiguous(t, id, `POST /probe-${id} HTTP/1.1\r\nHost: ${t.host}\r\nContent-Length: 5\r\nContent-Length: 44\r\n\r\nhelloGET /smuggled-${id} HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`, false);
       await assertStillServes(t);
     });
 
-    test('obs-fold in Transfer-Encoding: refused or unfolded, never smuggled', async () => {
+    test(`${name}: obs-fold in Transfer-Encoding: refused or unfolded, never smuggled`, async () => {
       const t = target(name);
       const id = probeId('fold');
       const tail = `GET /smuggled-${id} HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`;
@@ -99,7 +99,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('obs-fold in an ordinary header: 400, or the value unfolded', async () => {
+    test(`${name}: obs-fold in an ordinary header: 400, or the value unfolded`, async () => {
       const t = target(name);
       const id = probeId('fold2');
       const r = await sidecarsSurvive(adv, () => rawExchange(t, `GET /probe-${id} HTTP/1.1\r\nHost: ${t.host}\r\nX-Folded: a\r\n b\r\nConnection: close\r\n\r\n`));
@@ -115,7 +115,7 @@ for (const name of TARGETS) {
       ['overflowing', 'fffffffffffffffffff1'],
       ['negative', '-5'],
     ] as const) {
-      test(`bad chunk size (${label}): 400 or the connection closed, never a 2xx, never smuggled`, async () => {
+      test(`${name}: bad chunk size (${label}): 400 or the connection closed, never a 2xx, never smuggled`, async () => {
         const t = target(name);
         const id = probeId('chunk');
         const r = await sidecarsSurvive(adv, () =>
@@ -132,7 +132,7 @@ for (const name of TARGETS) {
       });
     }
 
-    test('bare LF inside the head: refused, or read one way with the tail as body, never smuggled', async () => {
+    test(`${name}: bare LF inside the head: refused, or read one way with the tail as body, never smuggled`, async () => {
       const t = target(name);
       const id = probeId('lf');
       const tail = `GET /smuggled-${id} HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`;
@@ -147,7 +147,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('NUL in a header value: 400 bad-request, the app never sees it', async () => {
+    test(`${name}: NUL in a header value: 400 bad-request, the app never sees it`, async () => {
       const t = target(name);
       const id = probeId('nul');
       const r = await sidecarsSurvive(adv, () => rawExchange(t, `GET /probe-${id} HTTP/1.1\r\nHost: ${t.host}\r\nX-Nul: a\0b\r\nConnection: close\r\n\r\n`));
@@ -157,7 +157,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('a 1 MB header: 431 with x-devmesh-error', async () => {
+    test(`${name}: a 1 MB header: 431 with x-devmesh-error`, async () => {
       const t = target(name);
       const id = probeId('big');
       // One write, as a hand-written client sends it (the kernel buffers it; the answer comes back before the close).
@@ -169,7 +169,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('10,000 header lines: 431 with x-devmesh-error', async () => {
+    test(`${name}: 10,000 header lines: 431 with x-devmesh-error`, async () => {
       const t = target(name);
       const id = probeId('many');
       const lines = Array.from({ length: 10_000 }, (_, i) => `X-H${i}: v\r\n`).join('');
@@ -181,7 +181,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('two Host lines: 400 bad-request, the app never sees it', async () => {
+    test(`${name}: two Host lines: 400 bad-request, the app never sees it`, async () => {
       const t = target(name);
       const id = probeId('host');
       const r = await sidecarsSurvive(adv, () => rawExchange(t, `GET /probe-${id} HTTP/1.1\r\nHost: ${t.host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`));
@@ -191,7 +191,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('Expect: 100-continue: the body is sent after the head and reaches the app once', async () => {
+    test(`${name}: Expect: 100-continue: the body is sent after the head and reaches the app once`, async () => {
       const t = target(name);
       const id = probeId('expect');
       const r = await sidecarsSurvive(adv, () =>
@@ -204,7 +204,7 @@ for (const name of TARGETS) {
       assert.equal(seenBy(t, id).length, 1);
     });
 
-    test('an unknown expectation: 417 with x-devmesh-error, the app never sees it', async () => {
+    test(`${name}: an unknown expectation: 417 with x-devmesh-error, the app never sees it`, async () => {
       const t = target(name);
       const id = probeId('expect417');
       const r = await sidecarsSurvive(adv, () =>
@@ -216,7 +216,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('an upgrade to an unknown protocol is never switched; answered (by the app or refused) and the sidecar stays', async () => {
+    test(`${name}: an upgrade to an unknown protocol is never switched; answered (by the app or refused) and the sidecar stays`, async () => {
       const t = target(name);
       const id = probeId('upgrade');
       const r = await sidecarsSurvive(adv, () =>
@@ -231,7 +231,7 @@ for (const name of TARGETS) {
       await assertStillServes(t);
     });
 
-    test('pipelining: two requests in one write are answered in order, each reaching the app once', async () => {
+    test(`${name}: pipelining: two requests in one write are answered in order, each reaching the app once`, async () => {
       const t = target(name);
       const a = probeId('pipe-a');
       const b = probeId('pipe-b');
