@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InstanceStatus, Span, StatusResponse, TraceSummary } from '../../src/contract/api.js';
-import { normalRequest, probeId, rawExchange, startAdversarialMesh, waitFor, type AdversarialMesh } from './adversarial-mesh.js';
+import { normalRequest, probeId, rawExchange, sidecarsSurvive, startAdversarialMesh, waitFor, type AdversarialMesh } from './adversarial-mesh.js';
 
 let adv: AdversarialMesh;
 before(async () => {
@@ -16,7 +16,7 @@ test('STRICT: a client certificate for the right service from another trust doma
   const id = probeId('td');
   const leaf = adv.ca.issue({ commonName: 'front', uris: ['spiffe://other.example/ns/default/sa/front'] });
   const foreign = { ...adv.inbound, tls: { ca: adv.ca.rootPem, cert: leaf.certPem, key: leaf.keyPem } };
-  const r = await rawExchange(foreign, `GET /probe-${id} HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+  const r = await sidecarsSurvive(adv, () => rawExchange(foreign, `GET /probe-${id} HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 }));
   const status = r.responses[0]?.status;
   assert.ok(status === undefined || status === 403, `refused at the handshake or with 403, got ${status}: ${r.raw.toString('latin1').slice(0, 200)}`);
   if (status === 403) assert.equal(r.responses[0]!.headers.find(([n]) => n.toLowerCase() === 'x-devmesh-error')?.[1], 'denied');
