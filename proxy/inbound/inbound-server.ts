@@ -25,6 +25,7 @@ import { formatTraceparent, isSampled, newSpanId, newTraceId, parseTraceparent, 
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { TcpLabels } from '../metrics.js';
 import { relayConnection } from '../connection-relay.js';
+import type { TrustDomains } from './peer-identity.js';
 
 /** A connection's server span, filled in while it lives. */
 interface ConnectionTrace {
@@ -37,6 +38,8 @@ interface ConnectionTrace {
   peer: string | null;
   mtls: boolean;
   verdict: AuthzVerdict | null;
+  /** Why the peer was refused before authorization (its trust domain), or null. */
+  refused: string | null;
 }
 
 export const PEER_HEADER = 'x-devmesh-peer';
@@ -76,6 +79,7 @@ export class InboundServer {
     private readonly ctx: ProxyContext,
     material: TlsMaterial,
     listener: InboundListener,
+    private trust: TrustDomains,
   ) {
     this.mode = listener.mtls;
     this.appPort = listener.appPort;
@@ -101,7 +105,8 @@ export class InboundServer {
   }
 
   /** Applies a new config; the listener and its open connections stay. */
-  update(listener: InboundListener, tls: TlsMaterial | null): void {
+  update(listener: InboundListener, tls: TlsMaterial | null, trust: TrustDomains): void {
+    this.trust = trust;
     // Existing TLS connections keep their session; new handshakes present the new certificate.
     if (tls !== null) this.tlsServer.setSecureContext({ ca: tls.caPem, cert: tls.certPem, key: tls.keyPem });
     if (listener.mtls === 'STRICT' && this.mode !== 'STRICT') {
@@ -146,6 +151,16 @@ export class InboundServer {
   private toApp(socket: net.Socket, mtls: boolean): void {
     const peer = mtls ? peerSpiffeId(socket as TLSSocket) : null;
     const conn = this.connectionTrace(undefined, peer, mtls);
+    if (mtls) {
+      conn.refused = this.trust.refusal(peer);
+      if (conn.refused !== null) {
+        // As for a denied connection: closed before anything reaches the app.
+        this.logRefusal(peer, conn.refused);
+        socket.destroy();
+        this.recordConnection(conn, 'TCP', '', 0, 'denied', 0, 0);
+        return;
+      }
+    }
     if (this.authorization.length > 0) {
       conn.verdict = authorize(this.authorization, {
         layer: 'tcp',
@@ -210,7 +225,13 @@ export class InboundServer {
       peer,
       mtls,
       verdict: null,
+      refused: null,
     };
+  }
+
+  /** One line per refused peer: who and why, for the user who wonders why their call got a 403. */
+  private logRefusal(peer: string | null, why: string): void {
+    this.ctx.log(`inbound: refused peer ${peer ?? '(no SPIFFE id)'}: ${why}`);
   }
 
   /** Span for a connection's whole life: duration is how long it stayed open, bytes in (from the caller) and out. */
@@ -219,6 +240,7 @@ export class InboundServer {
     const workload = this.ctx.workload;
     const attributes: Record<string, string | number | boolean> = { mtls: conn.mtls, protocol: method === 'TCP' ? 'tcp' : 'websocket', 'bytes.in': bytesIn, 'bytes.out': bytesOut };
     if (conn.peer !== null) attributes['peer.spiffe'] = conn.peer;
+    if (conn.refused !== null) attributes['authn.refused'] = conn.refused;
     if (conn.verdict !== null) {
       attributes['authz.allowed'] = conn.verdict.allowed;
       attributes['authz.by'] = conn.verdict.by;
@@ -277,6 +299,14 @@ export class InboundServer {
       this.recordConnection(conn, method, target, status, code, 0, 0);
       requestMetric(status, RESPONSE_FLAGS[code]);
     };
+    if (mtls) {
+      conn.refused = this.trust.refusal(peer);
+      if (conn.refused !== null) {
+        this.logRefusal(peer, conn.refused);
+        refuse(403, 'denied', `${AUTHZ_HEADER}: peer authentication: ${conn.refused.replace(/[\r\n]/g, ' ')}\r\n`);
+        return;
+      }
+    }
     if (this.authorization.length > 0) {
       conn.verdict = this.authorizeRequest(req, method, target, peer, tlsSocket.remoteAddress);
       if (!conn.verdict.allowed) {
@@ -413,6 +443,7 @@ export class InboundServer {
     const flags = traceFlags(parent, this.ctx.samplingPercent);
     let error: ProxyErrorCode | 'upstream-reset' | null = null;
     let verdict: AuthzVerdict | null = null;
+    let refused: string | null = null;
     let trailers: Record<string, string | string[] | undefined> | null = null;
     const grpc = String(req.headers['content-type'] ?? '').startsWith('application/grpc');
 
@@ -423,6 +454,7 @@ export class InboundServer {
       if (isSampled(flags)) {
         const attributes: Record<string, string | number | boolean> = { mtls };
         if (peer !== null) attributes['peer.spiffe'] = peer;
+        if (refused !== null) attributes['authn.refused'] = refused;
         if (verdict !== null) {
           attributes['authz.allowed'] = verdict.allowed;
           attributes['authz.by'] = verdict.by;
@@ -469,6 +501,17 @@ export class InboundServer {
       );
     });
 
+    if (mtls) {
+      refused = this.trust.refusal(peer);
+      if (refused !== null) {
+        // Istio denies a peer outside its trust domains as an authentication failure (RBAC 403), after the
+        // handshake, so the caller learns why; the chain was fine, so a TLS alert would say nothing useful.
+        req.resume();
+        this.logRefusal(peer, refused);
+        error = rescue(res, new ProxyError('denied', `peer authentication: ${refused}`, undefined, { [AUTHZ_HEADER]: `peer authentication: ${refused}` }), null, grpc);
+        return;
+      }
+    }
     if (this.authorization.length > 0) {
       verdict = this.authorizeRequest(req, method, target, peer, socket.remoteAddress);
       if (!verdict.allowed) {
