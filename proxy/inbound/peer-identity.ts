@@ -3,6 +3,7 @@
 // or simply a mistake), so a chain alone does not make a peer one of ours. Istio trusts its own trust
 // domain and meshConfig.trustDomainAliases and denies the rest as an authentication failure; so does this.
 import type { SidecarConfig } from '../protocol/index.js';
+import type { InboundExchange } from './inbound-exchange.js';
 
 const SCHEME = 'spiffe://';
 
@@ -37,4 +38,19 @@ export class TrustDomains {
     const domain = peer.slice(SCHEME.length, end === -1 ? peer.length : end);
     return this.trusted.has(domain) ? null : `trust domain ${JSON.stringify(domain)} ${this.notTrusted}`;
   }
+}
+
+/**
+ * The identity layer for one exchange: true when its peer may go on (plaintext, which the mTLS mode has
+ * already let in, or a trusted TLS peer); otherwise the exchange says why and the refusal is logged here,
+ * once, naming the peer. The caller answers the refusal in its own protocol's way.
+ */
+export function admitPeer(ex: InboundExchange, trust: TrustDomains): boolean {
+  if (!ex.mtls) return true;
+  const refused = trust.refusal(ex.peer);
+  if (refused === null) return true;
+  ex.refused = refused;
+  ex.error = 'denied';
+  ex.ctx.log(`inbound: refused peer ${ex.peer ?? '(no SPIFFE id)'}: ${refused}`);
+  return false;
 }
