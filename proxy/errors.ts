@@ -1,8 +1,10 @@
 // Every response the proxy makes itself comes from here (linkerd2-proxy's ServerRescue): one place maps
 // an error to a status and stamps PROXY_ERROR_HEADER (x-devmesh-error: <code>), so a user can tell a
 // proxy 503 from an app 503 and knows what happened without reading logs.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { PROXY_ERROR_HEADER, ROUTE_HEADER } from './protocol/index.js';
+import type { UpgradeOutcome } from './h1-client.js';
 
 export type ProxyErrorCode =
   | 'no-route'
@@ -14,6 +16,12 @@ export type ProxyErrorCode =
   | 'overflow'
   | 'denied'
   | 'fault-abort'
+  | 'downstream-closed'
+  // The client's own request is malformed (RFC 9112): answered before any routing, on the raw socket.
+  | 'bad-request'
+  | 'headers-too-large'
+  | 'request-timeout'
+  | 'expectation-failed'
   | 'internal';
 
 const STATUS: Record<ProxyErrorCode, number> = {
@@ -28,6 +36,12 @@ const STATUS: Record<ProxyErrorCode, number> = {
   overflow: 503,
   denied: 403,
   'fault-abort': 503,
+  // nginx's "client closed request": never seen by the client (it is gone), only by the span and metrics.
+  'downstream-closed': 499,
+  'bad-request': 400,
+  'headers-too-large': 431,
+  'request-timeout': 408,
+  'expectation-failed': 417,
   internal: 500,
 };
 
@@ -42,6 +56,12 @@ export const RESPONSE_FLAGS: Record<ProxyErrorCode, string> = {
   overflow: 'UO',
   denied: 'RBAC',
   'fault-abort': 'FI',
+  'downstream-closed': 'DC',
+  // Envoy's "downstream protocol error".
+  'bad-request': 'DPE',
+  'headers-too-large': 'DPE',
+  'request-timeout': 'DPE',
+  'expectation-failed': 'DPE',
   internal: 'DPE',
 };
 
@@ -71,6 +91,11 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   overflow: 14,
   denied: 7, // PERMISSION_DENIED
   'fault-abort': 14,
+  'downstream-closed': 1, // CANCELLED
+  'bad-request': 13,
+  'headers-too-large': 13,
+  'request-timeout': 4,
+  'expectation-failed': 13,
   internal: 13, // INTERNAL
 };
 
@@ -183,4 +208,46 @@ export function classifyTransportError(err: unknown): TransportFailure {
   if ((err as { phase?: unknown })?.phase === 'connect') return 'connect-failure';
   if (typeof code === 'string' && (CONNECT_CODES.has(code) || code.startsWith('ERR_SSL_'))) return 'connect-failure';
   return 'reset';
+}
+
+/**
+ * The proxy's own answer written on a raw socket, where there is no ServerResponse: a malformed request
+ * (Node's HTTP parser gave up on it), or a refused WebSocket upgrade. Same body and x-devmesh-error as
+ * rescue(); the connection closes after it, since the byte stream can no longer be trusted to be in step.
+ */
+export function writeSocketError(socket: Duplex, err: ProxyError, route: string | null = null): void {
+  const body = `${err.code}: ${err.message}\n`;
+  let head = `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n${PROXY_ERROR_HEADER}: ${err.code}\r\n`;
+  if (route !== null) head += `${ROUTE_HEADER}: ${route}\r\n`;
+  head += `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  socket.end(head + body);
+}
+
+/** Node's HTTP parser errors (http.Server 'clientError') as the proxy's codes; null: the client just went away. */
+export function clientErrorOf(err: Error & { code?: string }): ProxyError | null {
+  switch (err.code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return null;
+    case 'HPE_HEADER_OVERFLOW':
+      return new ProxyError('headers-too-large', 'the request head is larger than the limit (16 KiB)');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ProxyError('request-timeout', 'the request did not arrive in time');
+    default:
+      return new ProxyError('bad-request', `malformed request (${err.code ?? 'parse error'}): ${err.message}`);
+  }
+}
+
+/**
+ * An upstream's refusal of an upgrade (the next sidecar's 403, the app's 426), relayed on the raw
+ * downstream socket as that answer, not as a proxy error, in a response that closes the connection.
+ */
+export function writeRefusal(socket: Duplex, refusal: Extract<UpgradeOutcome, { upgraded: false }>): void {
+  let head = `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Refused'}\r\n`;
+  for (const [name, value] of Object.entries(refusal.headers)) {
+    if (name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding' || name === 'content-length') continue;
+    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v.replace(/[\r\n]/g, ' ')}\r\n`;
+  }
+  head += `content-length: ${refusal.body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), refusal.body]));
 }

@@ -130,6 +130,28 @@ export function relayResponseBody(answer: UpstreamAnswer, res: ServerResponse, o
   if (onEnd !== undefined) body.once('end', onEnd);
 }
 
+/** What relayResponse reports, through methods of a long-lived object instead of callbacks made per request. */
+export interface ResponseObserver {
+  /** The upstream body failed part-way; the downstream response is cut. */
+  responseFailed(err: Error): void;
+  /** The upstream body and its trailers are in. */
+  responseEnded(): void;
+}
+
+/** relayResponseBody for a caller that observes with an object: a complete body (the fast path) makes no closure. */
+export function relayResponse(answer: UpstreamAnswer, res: ServerResponse, observer: ResponseObserver): void {
+  const complete = answer.complete;
+  if (complete != null) {
+    addTrailers(res, answer.trailers);
+    res.end(complete);
+    observer.responseEnded();
+    return;
+  }
+  const body = answer.body;
+  relayBody(body, res, (err) => observer.responseFailed(err), answer.trailers);
+  body.once('end', () => observer.responseEnded());
+}
+
 function addTrailers(res: ServerResponse, trailers: Record<string, string | string[] | undefined>): void {
   let out: Record<string, string | string[]> | null = null;
   for (const name in trailers) {

@@ -1,50 +1,27 @@
-// Request bodies are buffered so a retry can send them again, up to a limit; beyond it they stream
-// (and the request is not retried), so one large upload cannot make the sidecar hold its size in memory.
-import type { IncomingMessage } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+// Request bodies stream to the upstream as they arrive; a copy is kept, up to a limit, so a retry or a
+// mirror can send them again. Beyond the limit the copy is dropped (the request is not retried), so one
+// large upload cannot make the sidecar hold its size in memory.
+//
+// Every stream made here has an error listener from birth: a client that cuts its upload short destroys
+// them while no upstream connection reads them yet (a busy or cold pool), and an 'error' nobody listens to
+// would kill the whole sidecar. A failed body is seen by its reader as `destroyed`, and by the exchange
+// through `failed` and `signal` (which ends a mirror copy's upstream request too).
+import type { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 
 export const MAX_BUFFERED_BODY = 1024 * 1024;
 
 /** A Buffer (replayable), a Readable (streaming, single use). */
 export type RequestBody = Buffer | Readable;
 
-export function readRequestBody(req: IncomingMessage): Promise<RequestBody> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > MAX_BUFFERED_BODY) return Promise.resolve(req);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > MAX_BUFFERED_BODY) {
-        cleanup();
-        req.pause();
-        resolve(Readable.from(replay(chunks, req), { objectMode: false }));
-      }
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
-}
+/** Streams that already carry the error and will report it as `failed`: nothing more to do here. */
+function ignore(): void {}
 
-async function* replay(head: Buffer[], rest: IncomingMessage): AsyncGenerator<Buffer> {
-  yield* head;
-  for await (const chunk of rest) yield chunk as Buffer;
+/** A PassThrough whose 'error' cannot escape as an unhandled event. */
+function guarded(): PassThrough {
+  const p = new PassThrough();
+  p.on('error', ignore);
+  return p;
 }
 
 /**
@@ -57,38 +34,28 @@ export class TeeBody {
   private size = 0;
   overflow = false;
   ended = false;
+  /** Set when the source failed (the client went away mid-body): nothing here can be sent again. */
+  failed: Error | null = null;
   private sink: PassThrough | null;
   private extra: PassThrough[] = [];
+  private abort: AbortController | null = null;
 
   constructor(
     private readonly req: Readable,
     private readonly limit = MAX_BUFFERED_BODY,
   ) {
-    this.sink = new PassThrough();
-    req.on('data', (chunk: Buffer) => {
-      if (!this.overflow) {
-        this.size += chunk.length;
-        if (this.size > this.limit) {
-          this.overflow = true;
-          this.chunks = [];
-        } else this.chunks.push(chunk);
-      }
-      for (const e of this.extra) e.write(chunk);
-      const sink = this.sink;
-      if (sink !== null && !sink.write(chunk)) {
-        req.pause();
-        sink.once('drain', () => req.resume());
-      }
-    });
-    req.once('end', () => {
-      this.ended = true;
-      this.sink?.end();
-      for (const e of this.extra) e.end();
-    });
-    req.once('error', (err) => {
-      this.sink?.destroy(err);
-      for (const e of this.extra) e.destroy(err);
-    });
+    this.sink = guarded();
+    req.on('data', (chunk: Buffer) => this.onData(chunk));
+    req.once('end', () => this.onEnd());
+    // The listener also keeps IncomingMessage from emitting an unhandled 'error' of its own.
+    req.once('error', (err: Error) => this.onError(err));
+  }
+
+  /** Aborted when the source fails: for upstream requests (a mirror's) that read a copy. Made on first use. */
+  get signal(): AbortSignal {
+    this.abort ??= new AbortController();
+    if (this.failed !== null) this.abort.abort(this.failed);
+    return this.abort.signal;
   }
 
   /** The body for the first try. */
@@ -96,26 +63,61 @@ export class TeeBody {
     return this.sink!;
   }
 
-  /** A second live copy from the start (for a mirror); null once data has been dropped. */
+  /** A second live copy from the start (for a mirror); null once data has been dropped or the body failed. */
   copy(): PassThrough | null {
-    if (this.overflow) return null;
-    const p = new PassThrough();
+    if (this.overflow || this.failed !== null) return null;
+    const p = guarded();
     for (const c of this.chunks) p.write(c);
     if (this.ended) p.end();
     else this.extra.push(p);
     return p;
   }
 
-  /** The body for a retry: the whole body when it has arrived, else the copy so far then the rest live; null past the limit. */
+  /** The body for a retry: the whole body when it has arrived, else the copy so far then the rest live; null past the limit or after a failure. */
   again(): Buffer | PassThrough | null {
-    if (this.overflow) return null;
+    if (this.overflow || this.failed !== null) return null;
     this.sink?.destroy();
     this.sink = null;
     if (this.ended) return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    const p = new PassThrough();
+    const p = guarded();
     for (const c of this.chunks) p.write(c);
     this.sink = p;
     this.req.resume();
     return p;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.overflow) {
+      this.size += chunk.length;
+      if (this.size > this.limit) {
+        this.overflow = true;
+        this.chunks = [];
+      } else this.chunks.push(chunk);
+    }
+    for (const e of this.extra) e.write(chunk);
+    const sink = this.sink;
+    if (sink !== null && !sink.write(chunk)) {
+      this.req.pause();
+      sink.once('drain', this.resumeSource);
+    }
+  }
+
+  /** Bound once (not per chunk): the sink drained, the source may flow again. */
+  private readonly resumeSource = (): void => {
+    this.req.resume();
+  };
+
+  private onEnd(): void {
+    this.ended = true;
+    this.sink?.end();
+    for (const e of this.extra) e.end();
+  }
+
+  private onError(err: Error): void {
+    this.failed = err;
+    this.sink?.destroy(err);
+    for (const e of this.extra) e.destroy(err);
+    this.extra = [];
+    this.abort?.abort(err);
   }
 }

@@ -1,0 +1,72 @@
+// The HTTP/1 server both wings put behind their listener, with what Node's defaults leave out:
+// - every response the sidecar makes itself carries x-devmesh-error (docs/traffic.md promises it), including
+//   the 400/431/408 Node's parser answers bare ('clientError') and the 417 for an unknown Expect;
+// - a request with two Host lines is a 400 (RFC 9112 §3.2), not forwarded with the first one.
+// The responses themselves come from ../errors.ts, the one place that turns an error into a response.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ProxyError, clientErrorOf, rescue, writeSocketError } from '../errors.js';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** The request's raw header list names Host more than once (checked on the names only: no allocation). */
+export function hasDuplicateHost(rawHeaders: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
+const DUPLICATE_HOST = 'the request has more than one Host header line (RFC 9112 §3.2)';
+
+/**
+ * An http.Server for `handle` (and `upgrade`, for HTTP/1.1 Upgrade requests) with the hardening above. Hand it
+ * to ConnectionListener as the wing's `http1`; it does not listen itself.
+ */
+export function hardenedHttpServer(handle: RequestHandler, upgrade?: UpgradeHandler): http.Server {
+  const server = http.createServer((req, res) => {
+    if (hasDuplicateHost(req.rawHeaders)) {
+      res.shouldKeepAlive = false;
+      rescue(res, new ProxyError('bad-request', DUPLICATE_HOST), null);
+      return;
+    }
+    handle(req, res);
+  });
+  // Longer than any client's idle timeout, so the client (which knows) closes idle connections first.
+  server.keepAliveTimeout = 65_000;
+  if (upgrade !== undefined) {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (hasDuplicateHost(req.rawHeaders)) writeSocketError(socket, new ProxyError('bad-request', DUPLICATE_HOST));
+      else upgrade(req, socket, head);
+    });
+  }
+  server.on('clientError', onClientError);
+  server.on('checkExpectation', onExpectation);
+  return server;
+}
+
+/** Node's parser gave up on the request: answer it (unless a response already started), then close. */
+function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+  const proxyErr = clientErrorOf(err);
+  // A response under way on this socket cannot be followed by another status line.
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true;
+  if (proxyErr === null || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  writeSocketError(socket, proxyErr);
+  // Closed once the answer is flushed (a destroy now could drop it, over TLS especially).
+  socket.once('finish', () => socket.destroy());
+}
+
+/** An Expect other than 100-continue: 417, as Node would answer, but with x-devmesh-error. */
+function onExpectation(req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  rescue(res, new ProxyError('expectation-failed', `cannot meet the expectation ${JSON.stringify(req.headers.expect ?? '')}`), null);
+}

@@ -1,0 +1,86 @@
+// proxy/listener/: the answers the sidecar makes before any routing — a malformed request, a head too large,
+// an Expect it cannot meet, two Host lines — each with x-devmesh-error and the connection closed, the app
+// never reached. A raw `net` client, since a well-behaved one cannot send these.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { PROXY_ERROR_HEADER } from '../../proxy/protocol/index.js';
+import { hasDuplicateHost, sniffWire } from '../../proxy/listener/index.js';
+import { clientConfig, cluster, endpoint, echoApp, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+
+/** Writes `raw`, reads until the sidecar closes the connection, returns what came back. */
+function exchange(port: number, raw: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(raw));
+    let got = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (got += c));
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(got));
+    socket.setTimeout(5_000, () => reject(new Error(`no close; got ${JSON.stringify(got)}`)));
+  });
+}
+
+function statusAndHeaders(reply: string): { status: number; headers: Record<string, string> } {
+  const [head = ''] = reply.split('\r\n\r\n');
+  const [line = '', ...rest] = head.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const h of rest) {
+    const i = h.indexOf(':');
+    headers[h.slice(0, i).toLowerCase()] = h.slice(i + 1).trim();
+  }
+  return { status: Number(line.split(' ')[1]), headers };
+}
+
+describe('listener hardening', () => {
+  const mesh = new TestMesh(tempHome({ after }));
+
+  it('answers malformed, oversized, unmeetable and two-Host requests itself, with x-devmesh-error', async (t) => {
+    const app = await startApp(t, echoApp('up'));
+    const sidecar = SidecarProcess.start(t, mesh.home);
+    const ports = await sidecar.apply(
+      clientConfig({
+        tls: mesh.tls('web'),
+        service: 'web',
+        outbound: [{ service: 'up', port: 0, routes: [route({ destinations: [{ service: 'up', weight: 100 }] })] }],
+        clusters: [cluster('up', [endpoint('up', 'v1', app.port)], false)],
+      }),
+    );
+    const port = ports.outbound.up!;
+    const cases: Array<[string, string | Buffer, number, string]> = [
+      ['two Host lines', 'GET /a HTTP/1.1\r\nHost: up\r\nHost: evil\r\n\r\n', 400, 'bad-request'],
+      ['two Host lines, other casing', 'GET /a HTTP/1.1\r\nhost: up\r\nHOST: evil\r\n\r\n', 400, 'bad-request'],
+      ['two Host lines on an upgrade', 'GET /ws HTTP/1.1\r\nhost: up\r\nhost: evil\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n', 400, 'bad-request'],
+      ['a garbage request line', 'HELLO THERE\r\n\r\n', 400, 'bad-request'],
+      ['a TLS ClientHello on the plaintext listener', Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00]), 400, 'bad-request'],
+      ['a head over 16 KiB', `GET /a HTTP/1.1\r\nhost: up\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers-too-large'],
+      ['an Expect it cannot meet', 'GET /a HTTP/1.1\r\nhost: up\r\nexpect: teapot\r\n\r\n', 417, 'expectation-failed'],
+      ['a malformed chunk size', 'POST /a HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', 400, 'bad-request'],
+    ];
+    for (const [what, raw, status, code] of cases) {
+      const reply = statusAndHeaders(await exchange(port, raw));
+      assert.equal(reply.status, status, what);
+      assert.equal(reply.headers[PROXY_ERROR_HEADER], code, what);
+      assert.equal(reply.headers.connection, 'close', what);
+    }
+    assert.deepEqual(
+      app.seen.map((r) => r.url),
+      [],
+      'none of them reached the app',
+    );
+    // One Host line is still fine, and the sidecar is still up.
+    const get = httpClient(t);
+    assert.equal((await get(`http://127.0.0.1:${port}/ok`)).status, 200);
+    assert.equal(sidecar.child.exitCode, null);
+  });
+
+  it('tells TLS, h2c and HTTP/1 apart by the first bytes, and finds a second Host line by name', () => {
+    assert.equal(sniffWire(Buffer.from([0x16, 0x03, 0x01])), 'tls');
+    assert.equal(sniffWire(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2c');
+    assert.equal(sniffWire(Buffer.from('PRI')), 'h2c');
+    assert.equal(sniffWire(Buffer.from('PR')), 'http1');
+    assert.equal(sniffWire(Buffer.from('GET / HTTP/1.1\r\n')), 'http1');
+    assert.equal(hasDuplicateHost(['Host', 'a', 'Accept', '*/*']), false);
+    assert.equal(hasDuplicateHost(['Host', 'a', 'x-host', 'b', 'hOsT', 'c']), true);
+  });
+});
