@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { H2Client } from '../h2-client.js';
 import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
 import { ProxyError, classifyTransportError, rescue } from '../errors.js';
-import { downstreamResponseHeaders, relayResponseBody, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
+import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
 import { DEADLINE_HEADER, type AppProtocol } from '../protocol/index.js';
 import { formatTraceparent } from '../tracing/trace-context.js';
 import type { InboundExchange } from './inbound-exchange.js';
@@ -78,10 +78,8 @@ export class AppUpstream {
       ex.trailers = response.trailers;
       if (relayTrailersOnly(res, response, response.statusCode, out)) return;
       res.writeHead(response.statusCode, out);
-      // The one closure per request: relayResponseBody reports a broken body through a callback.
-      relayResponseBody(response, res, () => {
-        if (ex.error === null) ex.error = 'upstream-reset';
-      });
+      // The exchange observes the body: a complete one (the common case) relays with no closure at all.
+      relayResponse(response, res, ex);
     } catch (err) {
       clearTimeout(timer);
       if (signal?.aborted === true) {

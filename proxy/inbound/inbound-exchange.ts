@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RESPONSE_FLAGS, type ProxyErrorCode } from '../errors.js';
+import type { ResponseObserver } from '../http-headers.js';
 import type { RequestLabels, TcpLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
@@ -17,10 +18,10 @@ import type { AuthzVerdict } from './authz.js';
 const EXCHANGE = Symbol('devmesh.inboundExchange');
 type TaggedResponse = ServerResponse & { [EXCHANGE]?: InboundExchange };
 
-/** What ended an exchange badly: a proxy error code, or the two ways a relay breaks. */
-export type ExchangeError = ProxyErrorCode | 'upstream-reset' | 'downstream-closed';
+/** What ended an exchange badly (upstream-reset and downstream-closed included). */
+export type ExchangeError = ProxyErrorCode;
 
-export class InboundExchange {
+export class InboundExchange implements ResponseObserver {
   readonly startMs = Date.now();
   readonly t0 = performance.now();
   readonly traceId: string;
@@ -68,6 +69,13 @@ export class InboundExchange {
     return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null, null);
   }
 
+  /** The app's body broke part-way: the response was cut, and that is the app's doing, not the caller's. */
+  responseFailed(): void {
+    if (this.error === null) this.error = 'upstream-reset';
+  }
+
+  responseEnded(): void {}
+
   get grpc(): boolean {
     return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
   }
@@ -97,12 +105,11 @@ export class InboundExchange {
       this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sentResponseHeaders(res));
     }
     const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
-    const error = this.error;
     this.requestMetric(
       this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
       res.statusCode,
       grpcStatus === undefined ? '' : String(grpcStatus),
-      error !== null && error in RESPONSE_FLAGS ? RESPONSE_FLAGS[error as ProxyErrorCode] : spanError !== null ? 'DC' : '-',
+      spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
       durationMs,
     );
   }
@@ -121,7 +128,7 @@ export class InboundExchange {
       attributes['bytes.out'] = bytesOut;
       this.recordSpan(status, error, durationMs, attributes, undefined, undefined);
     }
-    if (this.method !== 'TCP') this.requestMetric('http', status, '', error !== null && error in RESPONSE_FLAGS ? RESPONSE_FLAGS[error as ProxyErrorCode] : '-', durationMs);
+    if (this.method !== 'TCP') this.requestMetric('http', status, '', error !== null ? RESPONSE_FLAGS[error] : '-', durationMs);
   }
 
   private attributes(): Record<string, string | number | boolean> {

@@ -1,6 +1,9 @@
 // The inbound listener: terminates mesh mTLS in front of the app on 127.0.0.1, built as linkerd2-proxy's
 // inbound stack of small layers, one file each:
-//   connection-admission.ts   which server a connection goes to, by the mTLS mode (TLS / h2c / HTTP/1);
+//   ../listener/              accepting, and telling TLS, h2c and HTTP/1 apart (shared with the outbound);
+//   admit() below             which of those the mTLS mode lets in:
+//                               STRICT — TLS only, unread; PERMISSIVE — TLS or plaintext by the first byte;
+//                               DISABLE — plaintext only;
 //   peer-identity.ts          the verified peer and its trust domain;
 //   authz.ts                  AuthorizationPolicies;
 //   app-relay.ts              the request to the app (HTTP/1 pool, or HTTP/2 for http2 and grpc services);
@@ -8,33 +11,32 @@
 //   inbound-exchange.ts       the server span and Istio's metrics, recorded once per exchange.
 // One TCP listener whose port outlives config updates: each connection is handled by the config in force
 // when it arrived (or, for a request, when the request arrived), so a mode change needs no rebind.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { AUTHZ_HEADER, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol/index.js';
 import { ProxyError, rescue } from '../errors.js';
 import { originFormTarget } from '../http-headers.js';
-import { listenLoopback } from '../listen.js';
+import { ConnectionListener, hardenedHttpServer, type Admission, type ListenerWing } from '../listener/index.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { AppUpstream } from './app-relay.js';
 import { authorizeRequest } from './authz.js';
-import { admit, type AdmissionTargets } from './connection-admission.js';
 import { passTcp, passUpgrade, type PassthroughState } from './connection-passthrough.js';
 import { InboundExchange } from './inbound-exchange.js';
 import { admitPeer, type TrustDomains } from './peer-identity.js';
 
 export { PEER_HEADER } from './app-relay.js';
 
-export class InboundServer implements AdmissionTargets, PassthroughState {
-  readonly tlsServer: tls.Server;
+export class InboundServer implements ListenerWing, PassthroughState {
+  readonly tls: tls.Server;
   readonly http1: http.Server;
   readonly h2c: http2.Http2Server;
-  private readonly tcp: net.Server;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly listener: ConnectionListener;
   /** Plaintext connections, cut when STRICT comes in: they must not outlive the mode that let them in. */
-  private readonly plainSockets = new Set<net.Socket>();
+  private readonly plainSockets = new WeakSet<net.Socket>();
   private mode: MtlsMode;
   authorization: readonly AuthorizationPolicy[];
   app: AppUpstream;
@@ -49,28 +51,30 @@ export class InboundServer implements AdmissionTargets, PassthroughState {
     this.mode = listener.mtls;
     this.authorization = listener.authorization ?? [];
     this.app = new AppUpstream(listener.appPort, listener.protocol ?? 'http');
-    this.tlsServer = tls.createServer(
+    this.tls = tls.createServer(
       { ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] },
       (socket) => this.decrypted(socket),
     );
-    this.http1 = http.createServer((req, res) => this.handle(req, res));
-    this.http1.keepAliveTimeout = 65_000;
-    this.http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => passUpgrade(this, req, socket, head));
+    // Its own 400/431/408/417 carry x-devmesh-error, and two Host lines are a 400, before handle() sees a request.
+    this.http1 = hardenedHttpServer(
+      (req, res) => this.handle(req, res),
+      (req: IncomingMessage, socket: Duplex, head: Buffer) => passUpgrade(this, req, socket, head),
+    );
     this.h2c = http2.createServer({}, (req, res) => this.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse));
-    this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.listener = new ConnectionListener(this);
   }
 
   async listen(port: number): Promise<number> {
-    this.port = await listenLoopback(this.tcp, port);
+    this.port = await this.listener.listen(port);
     return this.port;
   }
 
   /** Applies a new config; the listener and its open connections stay. */
   update(listener: InboundListener, material: TlsMaterial | null, trust: TrustDomains): void {
     // Existing TLS connections keep their session; new handshakes present the new certificate.
-    if (material !== null) this.tlsServer.setSecureContext({ ca: material.caPem, cert: material.certPem, key: material.keyPem });
+    if (material !== null) this.tls.setSecureContext({ ca: material.caPem, cert: material.certPem, key: material.keyPem });
     if (listener.mtls === 'STRICT' && this.mode !== 'STRICT') {
-      for (const socket of this.plainSockets) socket.destroy();
+      for (const socket of this.listener.connections) if (this.plainSockets.has(socket)) socket.destroy();
     }
     this.mode = listener.mtls;
     this.trust = trust;
@@ -84,10 +88,25 @@ export class InboundServer implements AdmissionTargets, PassthroughState {
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.tcp.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
+    const closed = this.listener.close();
     this.app.destroy();
     await closed;
+  }
+
+  /** Per connection, by the mode in force now; DISABLE hands a tcp service its bytes unread (a server may speak first). */
+  admit(socket: net.Socket): Admission {
+    switch (this.mode) {
+      case 'STRICT':
+        return 'tls';
+      case 'PERMISSIVE':
+        return 'sniff';
+      case 'DISABLE':
+        return this.plaintext(socket) ? 'taken' : 'plaintext';
+      default: {
+        const never: never = this.mode;
+        throw new Error(`unknown mTLS mode ${String(never)}`);
+      }
+    }
   }
 
   /** A plaintext connection: remembered for a change to STRICT, and a tcp service's to pass through. */
@@ -96,15 +115,6 @@ export class InboundServer implements AdmissionTargets, PassthroughState {
     if (this.app.protocol !== 'tcp') return false;
     passTcp(this, socket);
     return true;
-  }
-
-  private accept(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.plainSockets.delete(socket);
-    });
-    admit(this.mode, socket, this);
   }
 
   /** After the TLS handshake: raw bytes for a tcp service, else HTTP/2 or HTTP/1 by the ALPN choice. */
