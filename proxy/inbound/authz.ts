@@ -170,23 +170,25 @@ export function authorize(policies: readonly AuthorizationPolicy[], r: AuthzRequ
 export interface AuthzSubject {
   readonly method: string;
   readonly target: string;
-  readonly peer: string | null;
 }
 
-/** The policies applied to an HTTP request, or to a WebSocket upgrade before it upgrades. */
-export function authorizeRequest(policies: readonly AuthorizationPolicy[], req: IncomingMessage, subject: AuthzSubject, appPort: number): AuthzVerdict {
+/**
+ * The policies applied to an HTTP request, or to a WebSocket upgrade before it upgrades. `peer` is the
+ * peer as authorization sees it (TrustDomains.canonical: an alias's id in the mesh's trust domain).
+ */
+export function authorizeRequest(policies: readonly AuthorizationPolicy[], req: IncomingMessage, subject: AuthzSubject, peer: string | null, appPort: number): AuthzVerdict {
   return authorize(policies, {
     method: subject.method,
     path: pathOnly(subject.target),
     host: String(req.headers.host ?? ''),
     port: appPort,
     headers: req.headers,
-    peer: subject.peer,
+    peer,
     sourceIp: req.socket.remoteAddress ?? '',
   });
 }
 
 /** The policies applied to a raw TCP connection: connection attributes only (Istio's TCP rule, above). */
-export function authorizeConnection(policies: readonly AuthorizationPolicy[], subject: AuthzSubject, appPort: number, sourceIp: string | undefined): AuthzVerdict {
-  return authorize(policies, { layer: 'tcp', method: '', path: '', host: '', port: appPort, headers: {}, peer: subject.peer, sourceIp: sourceIp ?? '' });
+export function authorizeConnection(policies: readonly AuthorizationPolicy[], peer: string | null, appPort: number, sourceIp: string | undefined): AuthzVerdict {
+  return authorize(policies, { layer: 'tcp', method: '', path: '', host: '', port: appPort, headers: {}, peer, sourceIp: sourceIp ?? '' });
 }

@@ -20,6 +20,7 @@ import type { AppUpstream } from './app-relay.js';
 export interface PassthroughState {
   readonly ctx: ProxyContext;
   readonly trust: TrustDomains;
+  /** Already TrustDomains.canonicalPolicies'd. */
   readonly authorization: readonly AuthorizationPolicy[];
   readonly app: AppUpstream;
 }
@@ -34,7 +35,7 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
     return;
   }
   if (state.authorization.length > 0) {
-    ex.verdict = authorizeConnection(state.authorization, ex, state.app.port, socket.remoteAddress);
+    ex.verdict = authorizeConnection(state.authorization, state.trust.canonical(ex.peer), state.app.port, socket.remoteAddress);
     if (!ex.verdict.allowed) {
       socket.destroy();
       ex.finishConnection(0, 'denied', 0, 0);
@@ -58,7 +59,7 @@ export function passUpgrade(state: PassthroughState, req: IncomingMessage, socke
     return;
   }
   if (state.authorization.length > 0) {
-    ex.verdict = authorizeRequest(state.authorization, req, ex, state.app.port);
+    ex.verdict = authorizeRequest(state.authorization, req, ex, state.trust.canonical(ex.peer), state.app.port);
     if (!ex.verdict.allowed) {
       // Denied before anything reaches the app: no upgrade, a 403 naming the policy, as for a request.
       refuseUpgrade(ex, socket, 403, 'denied', `${AUTHZ_HEADER}: ${oneLine(ex.verdict.by)}\r\n`);

@@ -49,7 +49,8 @@ export class InboundServer implements ListenerWing, PassthroughState {
     public trust: TrustDomains,
   ) {
     this.mode = listener.mtls;
-    this.authorization = listener.authorization ?? [];
+    // Principals of the trust domain's aliases made the mesh's once here, not per request.
+    this.authorization = trust.canonicalPolicies(listener.authorization ?? []);
     this.app = new AppUpstream(listener.appPort, listener.protocol ?? 'http');
     this.tls = tls.createServer(
       { ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] },
@@ -78,7 +79,7 @@ export class InboundServer implements ListenerWing, PassthroughState {
     }
     this.mode = listener.mtls;
     this.trust = trust;
-    this.authorization = listener.authorization ?? [];
+    this.authorization = trust.canonicalPolicies(listener.authorization ?? []);
     const protocol = listener.protocol ?? 'http';
     if (listener.appPort !== this.app.port || protocol !== this.app.protocol) {
       const old = this.app;
@@ -139,7 +140,7 @@ export class InboundServer implements ListenerWing, PassthroughState {
     }
     // Authorization before the app: a denied request never reaches it, and the 403 names the policy.
     if (this.authorization.length > 0) {
-      ex.verdict = authorizeRequest(this.authorization, req, ex, this.app.port);
+      ex.verdict = authorizeRequest(this.authorization, req, ex, this.trust.canonical(ex.peer), this.app.port);
       if (!ex.verdict.allowed) {
         req.resume();
         ex.error = rescue(res, new ProxyError('denied', `RBAC: access denied by ${ex.verdict.by}`, undefined, { [AUTHZ_HEADER]: ex.verdict.by }), null, ex.grpc);

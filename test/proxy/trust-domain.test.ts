@@ -64,6 +64,31 @@ describe('inbound trust domain', () => {
     assert.equal(JSON.parse(reply.body).peer, FOREIGN);
   });
 
+  it('with an alias, AuthorizationPolicy principals match across the mesh and the alias, as in Istio', async (t) => {
+    const app = await startApp(t, echoApp('reviews'));
+    const sidecar = SidecarProcess.start(t, mesh.home);
+    const config = serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port, mtls: 'STRICT' });
+    const ports = await sidecar.apply({
+      ...config,
+      trustDomainAliases: ['othermesh'],
+      inbound: {
+        ...config.inbound!,
+        // Written in the mesh's trust domain, it names the alias's x too; written in the alias's, productpage.
+        authorization: [{ name: 'callers', action: 'ALLOW', rules: [{ from: [{ principals: [`${MESH}/ns/default/sa/x`, 'othermesh/ns/default/sa/productpage'] }] }] }],
+      },
+    });
+    const port = ports.inbound!;
+    const x = await tlsRequest(port, { ca: mesh.ca.rootPem, cert: foreign.certPem, key: foreign.keyPem });
+    assert.equal(x.status, 200, 'othermesh/.../x is the mesh\'s x');
+    assert.equal(JSON.parse(x.body).peer, FOREIGN, 'the app still learns the id the peer presented');
+    const productpage = mesh.tls('productpage');
+    assert.equal((await tlsRequest(port, { ca: mesh.ca.rootPem, cert: productpage.certPem, key: productpage.keyPem })).status, 200);
+    const ratings = mesh.tls('ratings');
+    const denied = await tlsRequest(port, { ca: mesh.ca.rootPem, cert: ratings.certPem, key: ratings.keyPem });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.headers[PROXY_ERROR_HEADER], 'denied');
+  });
+
   it('a tcp service closes the foreign peer\'s connection before the app sees it', async (t) => {
     let accepted = 0;
     const appServer = net.createServer((s) => {

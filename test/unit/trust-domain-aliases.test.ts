@@ -34,3 +34,32 @@ test('TrustDomains: the mesh and its aliases are trusted, anything else is refus
   assert.equal(aliased.refusal('spiffe://old/ns/default/sa/a'), null);
   assert.equal(aliased.refusal('spiffe://x/ns/default/sa/a'), 'trust domain "x" is not shop nor an alias (old, cluster.local)');
 });
+
+test('TrustDomains: principals of an alias and of the mesh are one identity to authorization (Istio)', () => {
+  const trust = new TrustDomains('shop', ['old']);
+  assert.equal(trust.canonical('spiffe://old/ns/default/sa/a'), 'spiffe://shop/ns/default/sa/a');
+  assert.equal(trust.canonical('spiffe://shop/ns/default/sa/a'), 'spiffe://shop/ns/default/sa/a');
+  assert.equal(trust.canonical(null), null);
+  const policies = trust.canonicalPolicies([
+    {
+      name: 'p',
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ principals: ['old/ns/default/sa/a', 'shop/ns/default/sa/b', '*/ns/default/sa/c', 'old/*'], notPrincipals: ['old/ns/default/sa/z'] }],
+          when: [{ key: 'source.principal', values: ['old/ns/default/sa/a'] }, { key: 'request.headers[x]', values: ['old/ns/default/sa/a'] }],
+        },
+      ],
+    },
+  ]);
+  assert.deepEqual(policies[0]!.rules![0]!.from![0], {
+    principals: ['shop/ns/default/sa/a', 'shop/ns/default/sa/b', '*/ns/default/sa/c', 'shop/*'],
+    notPrincipals: ['shop/ns/default/sa/z'],
+  });
+  assert.deepEqual(policies[0]!.rules![0]!.when, [
+    { key: 'source.principal', values: ['shop/ns/default/sa/a'] },
+    { key: 'request.headers[x]', values: ['old/ns/default/sa/a'] },
+  ]);
+  const none = [{ name: 'q', action: 'ALLOW' as const, rules: null }];
+  assert.equal(new TrustDomains('shop', []).canonicalPolicies(none), none, 'without aliases the policies are kept as they are');
+});
