@@ -45,7 +45,6 @@ export class InboundExchange implements ResponseObserver {
     readonly peer: string | null,
     traceparent: string | string[] | undefined,
     private readonly req: IncomingMessage | null,
-    private readonly res: ServerResponse | null,
   ) {
     const parent = parseTraceparent(traceparent);
     this.traceId = parent?.traceId ?? newTraceId();
@@ -57,7 +56,7 @@ export class InboundExchange implements ResponseObserver {
   static request(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string): InboundExchange {
     const socket = req.socket as TLSSocket;
     const mtls = socket.encrypted === true;
-    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers.traceparent, req, res);
+    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers.traceparent, req);
     (res as TaggedResponse)[EXCHANGE] = ex;
     // 'close' comes once; on() spares the wrapper once() would allocate per request.
     res.on('close', finishOnClose);
@@ -67,7 +66,7 @@ export class InboundExchange implements ResponseObserver {
   /** A connection's exchange (a tcp service's connection, or an HTTP/1.1 upgrade): the caller ends it with finishConnection. */
   static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, traceparent?: string | string[]): InboundExchange {
     const mtls = (socket as TLSSocket).encrypted === true;
-    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null, null);
+    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null);
   }
 
   /** The app's body broke part-way: the response was cut, and that is the app's doing, not the caller's. */

@@ -28,8 +28,6 @@ import { passTcp, passUpgrade, type PassthroughState } from './connection-passth
 import { InboundExchange } from './inbound-exchange.js';
 import { admitPeer, type TrustDomains } from './peer-identity.js';
 
-export { PEER_HEADER } from './app-relay.js';
-
 export class InboundServer implements ListenerWing, PassthroughState {
   readonly tls: tls.Server;
   readonly http1: http.Server;

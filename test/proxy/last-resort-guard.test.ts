@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { SidecarMessage } from '../../proxy/protocol/index.js';
 import { EXIT_UNEXPECTED_ERROR } from '../../proxy/last-resort.js';
+import { mergeExpositions } from '../../src/telemetry/mesh-metrics.js';
 import { echoApp, plainRequest, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
 
 async function scrape(sidecar: SidecarProcess, id: number): Promise<string> {
@@ -74,7 +75,10 @@ describe('last-resort guard', () => {
     sidecar.child.kill('SIGUSR2');
     await stderrMatches(sidecar, /unexpected error/);
     assert.match(sidecar.stderr, /unexpected error \(uncaughtException, socket\): ECONNRESET .*keeps serving: it belongs to one connection or stream/);
-    assert.equal(counter(await scrape(sidecar, 2), 'socket'), 1);
+    const text = await scrape(sidecar, 2);
+    assert.equal(counter(text, 'socket'), 1);
+    // As the control plane's /metrics federates it, beside the other sidecars'.
+    assert.match(mergeExpositions([{ pod: 'reviews-v1-0', text }]), /^devmesh_proxy_unexpected_errors_total\{kind="socket",pod="reviews-v1-0"\} 1$/m);
     assert.equal(sidecar.child.exitCode, null);
     assert.equal((await plainRequest(ports.inbound!)).status, 200);
   });
