@@ -202,6 +202,7 @@ const appProtocol = z.enum(['http', 'http2', 'grpc', 'tcp']);
 
 const sidecarConfig: z.ZodType<SidecarConfig, z.ZodTypeDef, unknown> = z.object({
   mesh: name,
+  trustDomainAliases: z.array(name).optional(),
   workload: z.object({ service: name, version: z.string(), instanceId: name }),
   tls: z.object({ caPem: name, certPem: name, keyPem: name }),
   inbound: z

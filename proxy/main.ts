@@ -3,6 +3,7 @@
 // goes away (the parent exited or crashed), it closes its listeners and exits, so the mesh leaks nothing.
 import type { ControlMessage, SidecarMessage } from './protocol/index.js';
 import { Sidecar } from './sidecar.js';
+import { installLastResortGuard, installTestFaultHook } from './last-resort.js';
 
 /** Upper bound on a graceful exit; a stuck close must not keep an orphan alive. */
 const EXIT_DEADLINE_MS = 2_000;
@@ -69,9 +70,21 @@ process.on('message', (raw: unknown) => {
       shutdown('shutdown requested');
       return;
     default:
-      log(`ignoring unknown control message ${JSON.stringify((raw as { type?: unknown })?.type)}`);
+      // String() and not JSON.stringify: a message type JSON cannot write (a BigInt) must not throw here.
+      log(`ignoring unknown control message type ${String((raw as { type?: unknown } | null)?.type).slice(0, 100)}`);
   }
 });
+
+installLastResortGuard({
+  log,
+  count: (kind) => sidecar.metrics.unexpectedError(kind),
+  exit: (code, why) => {
+    // A fatal error while already closing must not wait for that close: it may be what is broken.
+    if (stopping) process.exit(code);
+    shutdown(why, code);
+  },
+});
+installTestFaultHook(process.env.DEVMESH_SIDECAR_TEST_FAULT, log);
 
 process.on('disconnect', () => shutdown('control plane disconnected'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));

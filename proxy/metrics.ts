@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import type { Counter as CounterType, Histogram as HistogramType, Registry as RegistryType } from 'prom-client';
 import { METRIC_LABELS, type MetricLabel } from './protocol/index.js';
+import { UNEXPECTED_KINDS, type UnexpectedKind } from './last-resort.js';
 
 const require = createRequire(import.meta.url);
 const Registry = require('prom-client/lib/registry.js') as typeof RegistryType;
@@ -73,7 +74,18 @@ export class SidecarMetrics {
     help: 'Spans this sidecar dropped because the control plane was not reading them (requests are not affected).',
     registers: [this.registry],
   });
+  private readonly unexpectedErrors = new Counter({
+    name: 'devmesh_proxy_unexpected_errors_total',
+    help: 'Exceptions nobody caught, by kind; "fatal" ones make the sidecar exit for a restart, the others are per connection and it keeps serving.',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   private readonly cache = new Map<string, Children>();
+
+  constructor() {
+    // Every kind from the start at 0: a dashboard's rate() then sees the first one, and an alert can say "none".
+    for (const kind of UNEXPECTED_KINDS) this.unexpectedErrors.inc({ kind }, 0);
+  }
 
   request(labels: RequestLabels, durationMs: number): void {
     let key = '';
@@ -110,6 +122,10 @@ export class SidecarMetrics {
       if (sent > 0) this.tcpSent.inc(labels, sent);
       if (received > 0) this.tcpReceived.inc(labels, received);
     }
+  }
+
+  unexpectedError(kind: UnexpectedKind): void {
+    this.unexpectedErrors.inc({ kind });
   }
 
   spansDropped(count: number): void {

@@ -10,4 +10,6 @@ export interface ProxyContext {
   /** Percent of new traces that are recorded (tracing.sampling); a caller's decision is kept. */
   readonly samplingPercent: number;
   readonly metrics: SidecarMetrics;
+  /** One line to the sidecar's log (stderr, which the control plane keeps per sidecar). */
+  log(line: string): void;
 }

@@ -6,6 +6,7 @@ import type { Cluster, EndpointSetSnapshot, HeaderRewrite, ListenerPorts, RouteR
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
 import { InboundServer } from './inbound/inbound-server.js';
+import { TrustDomains } from './inbound/peer-identity.js';
 import { OutboundServer, type TcpTarget } from './outbound/outbound-server.js';
 import { RouteTable } from './outbound/router.js';
 import type { CompiledDestination, CompiledRoute } from './outbound/balancer.js';
@@ -32,12 +33,14 @@ export class Sidecar implements ProxyContext {
   private endpointSets = new Map<string, EndpointSet>();
   private tlsGeneration = 0;
   private closed = false;
+  readonly log: (line: string) => void;
 
   /**
    * `send` delivers a message to the control plane, calling `written` (when given) once it is in the
    * channel; `log` writes a line to the sidecar's log.
    */
   constructor(send: (msg: SidecarMessage, written?: () => void) => void, log: (line: string) => void = () => {}) {
+    this.log = log;
     this.spans = new SpanExporter(send, {
       dropped: (spans) => this.metrics.spansDropped(spans),
       episode: (e) =>
@@ -76,7 +79,7 @@ export class Sidecar implements ProxyContext {
     const fresh = new Map<string, OutboundServer>();
     try {
       if (config.inbound && inbound === null) {
-        inbound = new InboundServer(this, config.tls, config.inbound);
+        inbound = new InboundServer(this, config.tls, config.inbound, TrustDomains.of(config));
         await inbound.listen(config.inbound.port).catch((err: Error) => {
           throw new ConfigError(`inbound listener: ${err.message}`);
         });
@@ -108,7 +111,7 @@ export class Sidecar implements ProxyContext {
       server.tcpTarget = tcpTargets.get(service) ?? null;
     }
     if (config.inbound && inbound !== null) {
-      if (inbound === this.inbound) inbound.update(config.inbound, tlsChanged ? config.tls : null);
+      if (inbound === this.inbound) inbound.update(config.inbound, tlsChanged ? config.tls : null, TrustDomains.of(config));
       this.inbound = inbound;
     }
     this.pools.commit();

@@ -9,7 +9,9 @@
 // on TCP traffic, from its "Authorization for TCP traffic" task: an ALLOW (or AUDIT) rule that uses one is
 // ignored whole (it matches no connection); a DENY rule has those fields dropped and the rest evaluated,
 // so a DENY rule with only HTTP-only fields denies every connection.
+import type { IncomingMessage } from 'node:http';
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationRule, AuthorizationSource } from '../protocol/index.js';
+import { pathOnly } from '../http-headers.js';
 
 export interface AuthzRequest {
   /** 'tcp': a raw connection; method, path, host and headers are empty and HTTP-only fields follow Istio's TCP rule. */
@@ -162,4 +164,31 @@ export function authorize(policies: readonly AuthorizationPolicy[], r: AuthzRequ
     if (i !== -1) return { allowed: true, by: `${p.name}[${i}]`, notes };
   }
   return { allowed: false, by: `no ALLOW policy matched (${allows.map((p) => p.name).join(', ')})`, notes };
+}
+
+/** What the inbound knows of an exchange when it authorizes it (an InboundExchange is one). */
+export interface AuthzSubject {
+  readonly method: string;
+  readonly target: string;
+}
+
+/**
+ * The policies applied to an HTTP request, or to a WebSocket upgrade before it upgrades. `peer` is the
+ * peer as authorization sees it (TrustDomains.canonical: an alias's id in the mesh's trust domain).
+ */
+export function authorizeRequest(policies: readonly AuthorizationPolicy[], req: IncomingMessage, subject: AuthzSubject, peer: string | null, appPort: number): AuthzVerdict {
+  return authorize(policies, {
+    method: subject.method,
+    path: pathOnly(subject.target),
+    host: String(req.headers.host ?? ''),
+    port: appPort,
+    headers: req.headers,
+    peer,
+    sourceIp: req.socket.remoteAddress ?? '',
+  });
+}
+
+/** The policies applied to a raw TCP connection: connection attributes only (Istio's TCP rule, above). */
+export function authorizeConnection(policies: readonly AuthorizationPolicy[], peer: string | null, appPort: number, sourceIp: string | undefined): AuthzVerdict {
+  return authorize(policies, { layer: 'tcp', method: '', path: '', host: '', port: appPort, headers: {}, peer, sourceIp: sourceIp ?? '' });
 }

@@ -260,6 +260,11 @@ export interface InboundListener {
 export interface SidecarConfig {
   /** Trust domain: SPIFFE ids are spiffe://<mesh>/ns/default/sa/<service>. */
   mesh: string;
+  /**
+   * Other trust domains whose peers the inbound accepts as the mesh's own (Istio meshConfig
+   * trustDomainAliases, e.g. during a trust domain migration). Absent: only `mesh`.
+   */
+  trustDomainAliases?: string[];
   workload: WorkloadIdentity;
   tls: TlsMaterial;
   /** Absent for an ingress gateway, which only has outbound listeners. */

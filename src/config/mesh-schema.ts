@@ -23,6 +23,12 @@ const Name = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-"')
   .max(63);
 
+/** A SPIFFE trust domain name (SPIFFE ID spec §2.1: lower-case letters, digits, ".", "-" and "_"). */
+const TrustDomain = z
+  .string()
+  .regex(/^[a-z0-9._-]+$/, 'must be a SPIFFE trust domain: lower-case letters, digits, ".", "-" and "_"')
+  .max(255);
+
 export const MtlsModeSchema = z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).describe('mTLS mode, as in Istio PeerAuthentication.');
 
 function validRegex(pattern: string): boolean {
@@ -326,6 +332,12 @@ export const PolicyFileSchema = z.strictObject({ $schema: z.string().optional(),
 export const MeshSchema = z.strictObject({
   $schema: z.string().optional(),
   name: Name.describe('Mesh name: the SPIFFE trust domain.'),
+  trustDomainAliases: z
+    .array(TrustDomain)
+    .optional()
+    .describe(
+      "Other SPIFFE trust domains whose peers are accepted as this mesh's own (Istio meshConfig trustDomainAliases), e.g. while moving from one trust domain to another. Without it only `name` is trusted.",
+    ),
   mtls: MtlsModeSchema.default('STRICT'),
   include: z.array(z.string().min(1)).optional().describe('Policy files (relative to this file) merged in; their entries override this file\'s per service.'),
   ingress: z.array(Ingress).default([]),

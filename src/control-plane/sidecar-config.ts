@@ -179,6 +179,7 @@ export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, t
   const authorization = authorizationFor(mesh, workload.service);
   return {
     mesh: mesh.name,
+    ...(mesh.trustDomainAliases?.length ? { trustDomainAliases: mesh.trustDomainAliases } : {}),
     workload,
     tls,
     inbound: {

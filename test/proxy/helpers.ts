@@ -90,9 +90,9 @@ export class SidecarProcess {
   }
 
   /** Forks dist/proxy/main.js with DEVMESH_HOME set; killed when the test ends. */
-  static start(t: Cleanup, home: string): SidecarProcess {
+  static start(t: Cleanup, home: string, env: Record<string, string> = {}): SidecarProcess {
     const child = fork(SIDECAR_MAIN, [], {
-      env: { ...process.env, DEVMESH_HOME: home },
+      env: { ...process.env, ...env, DEVMESH_HOME: home },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced', // as src/control-plane/sidecar-handle.ts forks them
     });

@@ -1,0 +1,205 @@
+// One exchange at the inbound: an HTTP request, or a connection (raw TCP, an upgraded WebSocket). It is
+// opened when the exchange arrives, the layers fill it in (peer, refusal, authz verdict, error, trailers),
+// and it records the server span and Istio's metrics exactly once when the exchange ends, whatever ended
+// it. Keeping that in one object is what lets every layer stay a few lines: none records anything itself.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { RESPONSE_FLAGS, type ProxyErrorCode } from '../errors.js';
+import type { ResponseObserver } from '../http-headers.js';
+import type { RequestLabels, TcpLabels } from '../metrics.js';
+import { sentResponseHeaders } from '../protocol/span-headers.js';
+import type { ProxyContext } from '../proxy-context.js';
+import { peerSpiffeId } from '../tls.js';
+import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import type { AuthzVerdict } from './authz.js';
+
+/** Where the exchange's finish() is kept on the response, so the 'close' listener is one shared function. */
+const EXCHANGE = Symbol('devmesh.inboundExchange');
+type TaggedResponse = ServerResponse & { [EXCHANGE]?: InboundExchange };
+
+/** What ended an exchange badly (upstream-reset and downstream-closed included). */
+export type ExchangeError = ProxyErrorCode;
+
+export class InboundExchange implements ResponseObserver {
+  readonly startMs = Date.now();
+  readonly t0 = performance.now();
+  readonly traceId: string;
+  readonly spanId = newSpanId();
+  readonly parentSpanId: string | null;
+  readonly flags: string;
+  /** Why the peer was refused before authorization (its trust domain), or null. */
+  refused: string | null = null;
+  verdict: AuthzVerdict | null = null;
+  error: ExchangeError | null = null;
+  /** The app's trailers (gRPC status arrives there). */
+  trailers: Record<string, string | string[] | undefined> | null = null;
+
+  private constructor(
+    readonly ctx: ProxyContext,
+    readonly method: string,
+    /** Origin-form request target; '' for a raw TCP connection. */
+    readonly target: string,
+    readonly mtls: boolean,
+    /** The verified peer's SPIFFE id; null for plaintext (or a certificate without one). */
+    readonly peer: string | null,
+    traceparent: string | string[] | undefined,
+    private readonly req: IncomingMessage | null,
+  ) {
+    const parent = parseTraceparent(traceparent);
+    this.traceId = parent?.traceId ?? newTraceId();
+    this.parentSpanId = parent?.spanId ?? null;
+    this.flags = traceFlags(parent, ctx.samplingPercent);
+  }
+
+  /** An HTTP request (HTTP/1 or HTTP/2): recorded when its response closes, however it closes. */
+  static request(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string): InboundExchange {
+    const socket = req.socket as TLSSocket;
+    const mtls = socket.encrypted === true;
+    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers.traceparent, req);
+    (res as TaggedResponse)[EXCHANGE] = ex;
+    // 'close' comes once; on() spares the wrapper once() would allocate per request.
+    res.on('close', finishOnClose);
+    return ex;
+  }
+
+  /** A connection's exchange (a tcp service's connection, or an HTTP/1.1 upgrade): the caller ends it with finishConnection. */
+  static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, traceparent?: string | string[]): InboundExchange {
+    const mtls = (socket as TLSSocket).encrypted === true;
+    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null);
+  }
+
+  /** The app's body broke part-way: the response was cut, and that is the app's doing, not the caller's. */
+  responseFailed(): void {
+    if (this.error === null) this.error = 'upstream-reset';
+  }
+
+  responseEnded(): void {}
+
+  get grpc(): boolean {
+    return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
+  }
+
+  /** The caller's workload as Istio names it: the last segment of the SPIFFE id. */
+  get sourceWorkload(): string {
+    const peer = this.peer;
+    return peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
+  }
+
+  tcpLabels(): TcpLabels {
+    const workload = this.ctx.workload;
+    return {
+      reporter: 'destination',
+      source_workload: this.sourceWorkload,
+      destination_workload: workload.service,
+      destination_service: workload.service,
+      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
+    };
+  }
+
+  /** A request's span and metrics, from the response as it closed. */
+  private finishRequest(req: IncomingMessage, res: ServerResponse): void {
+    const durationMs = performance.now() - this.t0;
+    const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
+    if (isSampled(this.flags)) {
+      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sentResponseHeaders(res));
+    }
+    const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
+    this.requestMetric(
+      this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
+      res.statusCode,
+      grpcStatus === undefined ? '' : String(grpcStatus),
+      spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
+      durationMs,
+    );
+  }
+
+  /**
+   * A connection's span, for its whole life: duration is how long it stayed open, bytes in (from the caller)
+   * and out. An upgrade (status > 0) is also one request in istio_requests_total, as Istio counts it.
+   */
+  finishConnection(status: number, error: ExchangeError | null, bytesIn: number, bytesOut: number): void {
+    const durationMs = performance.now() - this.t0;
+    if (error !== null) this.error = error;
+    if (isSampled(this.flags)) {
+      const attributes = this.attributes();
+      attributes.protocol = this.method === 'TCP' ? 'tcp' : 'websocket';
+      attributes['bytes.in'] = bytesIn;
+      attributes['bytes.out'] = bytesOut;
+      this.recordSpan(status, error, durationMs, attributes, undefined, undefined);
+    }
+    if (this.method !== 'TCP') this.requestMetric('http', status, '', error !== null ? RESPONSE_FLAGS[error] : '-', durationMs);
+  }
+
+  private attributes(): Record<string, string | number | boolean> {
+    const attributes: Record<string, string | number | boolean> = { mtls: this.mtls };
+    if (this.peer !== null) attributes['peer.spiffe'] = this.peer;
+    if (this.refused !== null) attributes['authn.refused'] = this.refused;
+    const verdict = this.verdict;
+    if (verdict !== null) {
+      attributes['authz.allowed'] = verdict.allowed;
+      attributes['authz.by'] = verdict.by;
+      if (verdict.notes.length > 0) attributes['authz.notes'] = verdict.notes.join('; ');
+    }
+    return attributes;
+  }
+
+  private recordSpan(
+    status: number,
+    error: string | null,
+    durationMs: number,
+    attributes: Record<string, string | number | boolean>,
+    requestHeaders: readonly string[] | undefined,
+    responseHeaders: string | readonly string[] | undefined,
+  ): void {
+    const workload = this.ctx.workload;
+    this.ctx.spans.record({
+      traceId: this.traceId,
+      spanId: this.spanId,
+      parentSpanId: this.parentSpanId,
+      kind: 'server',
+      service: workload.service,
+      instanceId: workload.instanceId,
+      peerService: null,
+      method: this.method,
+      path: this.target,
+      status,
+      startMs: this.startMs,
+      durationMs,
+      attempts: 1,
+      error,
+      attributes,
+      // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
+      requestHeaders,
+      responseHeaders,
+    });
+  }
+
+  private requestMetric(protocol: string, status: number, grpcStatus: string, flags: string, durationMs: number): void {
+    const workload = this.ctx.workload;
+    const labels: RequestLabels = {
+      reporter: 'destination',
+      source_workload: this.sourceWorkload,
+      source_version: 'unknown',
+      destination_workload: workload.service,
+      destination_version: workload.version || 'unknown',
+      destination_service: workload.service,
+      request_protocol: protocol,
+      response_code: String(status),
+      grpc_response_status: grpcStatus,
+      response_flags: flags,
+      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
+    };
+    this.ctx.metrics.request(labels, durationMs);
+  }
+
+  /** Shared by every request (no closure per request): `this` is the response that closed. */
+  static finish(res: ServerResponse): void {
+    const ex = (res as TaggedResponse)[EXCHANGE];
+    if (ex !== undefined && ex.req !== null) ex.finishRequest(ex.req, res);
+  }
+}
+
+function finishOnClose(this: ServerResponse): void {
+  InboundExchange.finish(this);
+}
