@@ -169,6 +169,7 @@ export class Sidecar implements ProxyContext {
             h2: cluster!.protocol === 'http2' || cluster!.protocol === 'grpc' ? this.pools.acquireH2(e, cluster!, config.tls, this.tlsGeneration, policy.connectionPool) : null,
             address: { host: e.host, port: e.port },
             health: this.healthOf(`${service}|${e.instanceId}|${e.port}`),
+            meshPeer: cluster!.external !== true,
           }));
         set = new EndpointSet(service, subset, endpoints, policy.loadBalancer, policy.connectionPool, policy.outlierDetection, policy.retryBudget);
         sets.set(key, set);

@@ -7,7 +7,7 @@ import { H2Client } from '../h2-client.js';
 import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
 import { ProxyError, classifyTransportError, rescue } from '../errors.js';
 import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
-import { DEADLINE_HEADER, type AppProtocol } from '../protocol/index.js';
+import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol } from '../protocol/index.js';
 import { formatTraceparent } from '../tracing/trace-context.js';
 import type { InboundExchange } from './inbound-exchange.js';
 
@@ -75,6 +75,8 @@ export class AppUpstream {
           : await this.pool.request({ path: ex.target, method: ex.method, headers, body, ...(signal !== undefined ? { signal } : {}) });
       clearTimeout(timer);
       const out = downstreamResponseHeaders(response.headers);
+      // x-devmesh-error says "the sidecar made this answer": an app cannot say it (callers act on it).
+      delete out[PROXY_ERROR_HEADER];
       ex.trailers = response.trailers;
       if (relayTrailersOnly(res, response, response.statusCode, out)) return;
       res.writeHead(response.statusCode, out);

@@ -4,6 +4,7 @@
 // retryOn must ask for it, the retry budget and maxRetries must allow it, and the body must still be there
 // to send again. Resolves with the response to relay (which may be a final 5xx); throws a ProxyError.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PROXY_ERROR_HEADER } from '../protocol/index.js';
 import { ProxyError, classifyTransportError, type TransportFailure } from '../errors.js';
 import type { RequestBody } from '../request-body.js';
 import { withBudget } from './deadline.js';
@@ -82,6 +83,14 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
             await backoff(n + 1 - redispatched, deadline);
             continue;
           }
+        }
+        // The peer sidecar could not connect to its app (it strips any app's x-devmesh-error): the request
+        // reached no app, so, as for our own refused connection below, another endpoint may take it once.
+        if (response.statusCode === 503 && endpoint.meshPeer && response.headers[PROXY_ERROR_HEADER] === 'connect-failure' && redispatched === 0 && set.endpoints.length > 1 && redispatchable(ex)) {
+          redispatched++;
+          discard(response);
+          ex.noteEvent(`re-dispatched: ${endpoint.instanceId}'s sidecar could not reach its app, nothing was sent to it`);
+          continue;
         }
         return response;
       } catch (err) {

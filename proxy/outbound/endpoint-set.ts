@@ -38,6 +38,8 @@ export interface UpstreamEndpoint {
   /** host:port, for raw TCP passthrough and WebSocket upgrades. */
   address: { host: string; port: number };
   health: EndpointHealth;
+  /** A devmesh sidecar (not an external destination): its x-devmesh-error is its own word, never an app's. */
+  meshPeer: boolean;
 }
 
 /** What a consistent hash may hash: computed by the caller only when the policy needs it. */

@@ -49,4 +49,61 @@ describe('re-dispatch of requests that were never sent', () => {
     assert.equal(alone.status, 503);
     assert.equal(alone.headers[PROXY_ERROR_HEADER], 'connect-failure');
   });
+  it("a peer sidecar whose app is down answers connect-failure: the request goes to the other endpoint once; an app cannot forge that answer", async (t) => {
+    const live = await startApp(t, echoApp('details'));
+    const liveSidecar = SidecarProcess.start(t, mesh.home);
+    const livePort = (await liveSidecar.apply(serverConfig({ tls: mesh.tls('details'), service: 'details', version: 'v1', appPort: live.port }))).inbound!;
+    // A sidecar in front of an app that is not running (killed, or not started yet).
+    const appless = SidecarProcess.start(t, mesh.home);
+    const applessPort = (await appless.apply(serverConfig({ tls: mesh.tls('details'), service: 'details', version: 'v1', appPort: await deadPort() }))).inbound!;
+    // An app that answers 503 with the sidecar's header itself: its word must not make anyone re-send.
+    let forgedSeen = 0;
+    const forger = await startApp(t, (req, res) => {
+      forgedSeen++;
+      req.resume();
+      res.writeHead(503, { 'x-devmesh-error': 'connect-failure' }).end('app says so');
+    });
+    const forgerSidecar = SidecarProcess.start(t, mesh.home);
+    const forgerPort = (await forgerSidecar.apply(serverConfig({ tls: mesh.tls('ratings'), service: 'ratings', version: 'v1', appPort: forger.port }))).inbound!;
+    const ratingsApp = await startApp(t, echoApp('ratings'));
+    const ratingsSidecar = SidecarProcess.start(t, mesh.home);
+    const ratingsPort = (await ratingsSidecar.apply(serverConfig({ tls: mesh.tls('ratings'), service: 'ratings', version: 'v1', appPort: ratingsApp.port }))).inbound!;
+
+    const client = SidecarProcess.start(t, mesh.home);
+    const ports = await client.apply(
+      clientConfig({
+        tls: mesh.tls('reviews'),
+        service: 'reviews',
+        outbound: [
+          { service: 'details', port: 0, routes: [route({ destinations: [{ service: 'details', weight: 100 }] })] },
+          { service: 'ratings', port: 0, routes: [route({ destinations: [{ service: 'ratings', weight: 100 }] })] },
+        ],
+        clusters: [
+          cluster('details', [endpoint('details', 'v1', applessPort, 0), endpoint('details', 'v1', livePort, 1)]),
+          cluster('ratings', [endpoint('ratings', 'v1', forgerPort, 0), endpoint('ratings', 'v1', ratingsPort, 1)]),
+        ],
+      }),
+    );
+    const get = httpClient(t);
+    for (let i = 0; i < 6; i++) {
+      const reply = await get(`http://127.0.0.1:${ports.outbound.details}/p/${i}`);
+      assert.equal(reply.status, 200, `request ${i}: ${reply.body}`);
+    }
+    const spans = await client.waitForSpans((s) => s.path.startsWith('/p/'), 6);
+    const moved = spans.filter((s) => s.attempts === 2);
+    assert.ok(moved.length >= 2, `about half the first tries reach the appless sidecar (got ${moved.length})`);
+    for (const s of moved) assert.match(String(s.attributes.events), /re-dispatched: details-v1-0's sidecar could not reach its app/);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const reply = await get(`http://127.0.0.1:${ports.outbound.ratings}/f/${i}`);
+      statuses.push(reply.status);
+      if (reply.status === 503) {
+        assert.equal(reply.headers[PROXY_ERROR_HEADER], undefined, "the app's x-devmesh-error is stripped by its sidecar");
+        assert.equal(reply.body, 'app says so');
+      }
+    }
+    assert.equal(statuses.filter((s) => s === 503).length, forgedSeen, 'every request the forging app answered reached the caller as its 503, none re-sent');
+    assert.ok(forgedSeen >= 1);
+  });
 });
