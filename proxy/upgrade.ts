@@ -3,7 +3,7 @@
 // the client as that answer, not as a proxy error. (../h1-client.ts hands either back.)
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { UpgradeOutcome } from './h1-client.js';
+import type { UpgradeOutcome } from './http1/index.js';
 
 /** The refusal, relayed on the raw downstream socket as an HTTP/1.1 response that closes the connection. */
 export function writeRefusal(socket: Duplex, refusal: Extract<UpgradeOutcome, { upgraded: false }>): void {

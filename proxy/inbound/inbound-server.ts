@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { H2Client } from '../h2-client.js';
-import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
+import { DEFAULT_POOL_OPTIONS, H1Pool } from '../http1/index.js';
 import { AUTHZ_HEADER, DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol, type AuthorizationPolicy, type InboundListener, type MtlsMode, type TlsMaterial } from '../protocol/index.js';
 import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, type ProxyErrorCode } from '../errors.js';
 import { authorize, type AuthzVerdict } from './authz.js';

@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEADLINE_HEADER, ROUTE_HEADER, PROXY_ERROR_HEADER, type SpanRecord, type TlsMaterial } from '../protocol/index.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { H2Response } from '../h2-client.js';
-import type { H1Response } from '../h1-client.js';
+import type { H1Response } from '../http1/index.js';
 import { ProxyError, RESPONSE_FLAGS, classifyTransportError, rescue, type ProxyErrorCode, type TransportFailure } from '../errors.js';
 import { downstreamResponseHeaders, relayTrailersOnly, originFormTarget, requestHasBody, relayResponseBody, upstreamRequestHeaders } from '../http-headers.js';
 import { TeeBody, type RequestBody } from '../request-body.js';

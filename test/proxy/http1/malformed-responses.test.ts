@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { H1Pool, type H1Response } from '../../../proxy/h1-client.js';
+import { H1Pool, type H1Response } from '../../../proxy/http1/index.js';
 import { classifyTransportError } from '../../../proxy/errors.js';
 
 const closers: Array<() => void> = [];
