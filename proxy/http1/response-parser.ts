@@ -46,8 +46,13 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 /** Version, status, then a space and any reason without CR or LF, or nothing (llhttp res_* states). */
 const STATUS_LINE = /^HTTP\/([0-9])\.([0-9]) ([0-9]{3})(?: [^\r\n]*)?$/;
-const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
-const CONTENT_LENGTH = /^([0-9]+)[ \t]*$/;
+/**
+ * Digits, then spaces only: Node 20's llhttp (9.3) refuses a tab after the digits (9.4 takes it); the
+ * stricter reading is the safe one. (Leading spaces and tabs are gone already.)
+ */
+const CONTENT_LENGTH = /^([0-9]+) *$/;
+/** Around a Connection token: spaces and tabs before, only spaces after (llhttp 9.3, see field()). */
+const TOKEN_EDGES = /^[ \t]+| +$/g;
 /**
  * `chunked` is the final coding (llhttp header_value_te_chunked*): only tokens ending in a comma before it,
  * only spaces after it. `chunkedchunked` or `chunked, gzip` are not chunked.
@@ -66,6 +71,8 @@ export class ResponseParser {
   private pending: Buffer | null = null;
   private remaining = 0;
   private trailers: Headers | null = null;
+  /** An interim answer was read: a final one is still owed. */
+  private interim = false;
   // The framing flags of the message being read (llhttp's F_* flags), reset by each head.
   private http11 = true;
   private noBody = false;
@@ -85,6 +92,7 @@ export class ResponseParser {
     this.error = null;
     this.upgradeHeaders = null;
     this.trailers = null;
+    this.interim = false;
   }
 
   /** The message is complete; anything after it was not read. */
@@ -98,7 +106,7 @@ export class ResponseParser {
 
   /** Nothing of the response read yet (CR and LF before it aside). */
   get idle(): boolean {
-    return this.state === State.Start && this.pending === null;
+    return this.state === State.Start && this.pending === null && !this.interim;
   }
 
   /** Whether the connection may carry another exchange after this message (llhttp_should_keep_alive). */
@@ -239,10 +247,17 @@ export class ResponseParser {
     const headers: Headers = {};
     for (let i = 1; i < lines.length; i++) if (!this.field(lines[i]!, headers)) return;
     if (status < 200) {
+      this.noBody = true;
       if (status === 101) {
         this.upgradeHeaders = headers;
         this.state = State.Upgraded;
-      } else this.state = State.Start; // an interim answer (100, 103): the real one follows
+        return;
+      }
+      // An interim answer (100, 103): the real one follows, on this connection, so it must not close it
+      // (llhttp refuses any byte after a message that closes the connection).
+      if (!this.keepAlive) return void this.fail('interim response closes the connection', 'HPE_CLOSED_CONNECTION');
+      this.state = State.Start;
+      this.interim = true;
       return;
     }
     this.noBody = this.headRequest || status === 204 || status === 304;
@@ -297,12 +312,13 @@ export class ResponseParser {
         return true;
       case 'connection':
       case 'proxy-connection':
-        // Tokens trimmed of spaces and tabs only (an NBSP is part of a token for llhttp, unlike String.trim).
-        if (value === 'keep-alive') this.keepAliveToken = true;
-        else if (value === 'close') this.close = true;
+        // Tokens as Node 20's llhttp (9.3) reads them: a tab after `close` makes it another token (9.4 fixed
+        // that, llhttp #866), and an NBSP is part of a token, unlike for String.trim.
+        if (raw === 'keep-alive') this.keepAliveToken = true;
+        else if (raw === 'close') this.close = true;
         else
-          for (const token of value.toLowerCase().split(',')) {
-            const t = token.replace(OWS_EDGES, '');
+          for (const token of raw.toLowerCase().split(',')) {
+            const t = token.replace(TOKEN_EDGES, '');
             if (t === 'close') this.close = true;
             else if (t === 'keep-alive') this.keepAliveToken = true;
           }
@@ -342,6 +358,8 @@ export class ResponseParser {
       this.state = State.Done;
       return;
     }
+    // Framing and connection trailers still count, as in llhttp: a non-chunked coding or a close here
+    // means the connection is not reused.
     this.field(line, (this.trailers ??= {}));
   }
 }

@@ -78,6 +78,8 @@ const REFUSED: Array<[string, string]> = [
   ['Content-Length with a space inside', `${OK}content-length: 1 2\r\n\r\nhello`],
   ['Content-Length in hex', `${OK}content-length: 0x5\r\n\r\nhello`],
   ['Content-Length empty', `${OK}content-length: \r\n\r\nhello`],
+  // Node 20's llhttp (9.3, header_value_content_length_ws) refuses a tab after the digits; 9.4 takes it.
+  ['Content-Length with a tab after it', `${OK}content-length: 5\t\r\n\r\nhello`],
   ['Content-Length as a list', `${OK}content-length: 5, 5\r\n\r\nhello`],
   // RFC 9110 §10.1.4 and RFC 9112 §6.1: we never offer TE, so chunked is the only transfer coding an upstream
   // may use; llhttp reads such a body until close, we refuse it (a coding we cannot decode, see response-parser.ts).
@@ -160,8 +162,8 @@ describe('HTTP/1.1 client: answers llhttp accepts come out unambiguous', () => {
     assert.equal(out.body, 'hello');
   });
 
-  it('Content-Length with tabs and spaces around it (llhttp test/response/content-length.md "Tabs in `Content-Length` (surrounding)")', async () => {
-    const out = await exchange(`${OK}content-length: \t 5 \t\r\n\r\nhello`);
+  it('Content-Length with tabs and spaces before it, spaces after it (llhttp test/response/content-length.md "Tabs in `Content-Length` (surrounding)")', async () => {
+    const out = await exchange(`${OK}content-length: \t 5  \r\n\r\nhello`);
     assert.ok('response' in out);
     assert.equal(out.body, 'hello');
   });
