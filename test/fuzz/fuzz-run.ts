@@ -8,7 +8,7 @@ import { RESPONSES, REQUESTS } from './corpus.js';
 import { responses } from './response-arbitraries.js';
 import { difference, llhttpOutcome, normalise, ourOutcome } from './response-outcome.js';
 import { ConnectionDiff } from './connection-diff.js';
-import { ListenerDiff, requests } from './listener-diff.js';
+import { LANES, ListenerDiff, requests } from './listener-diff.js';
 
 export interface Disagreement {
   part: 'parser' | 'connection' | 'listener';
@@ -25,7 +25,7 @@ export interface FuzzReport {
 }
 
 /** Share of the time each part gets: the parser part is in-process and cheap, the others go over sockets. */
-const SHARE = { parser: 0.5, connection: 0.2, listener: 0.3 };
+const SHARE = { parser: 0.4, connection: 0.2, listener: 0.4 };
 const BATCH = 50;
 /** Disagreements past this many are counted, not kept (one bug tends to show up many times). */
 const KEEP = 50;
@@ -37,6 +37,7 @@ export async function runFuzz(seconds: number, seed = Date.now() % 2 ** 31, log:
     log(`disagreement (${d.part}): ${d.bytes}${d.head ? ' (HEAD)' : ''}\n  ${d.what}`);
   };
   const start = performance.now();
+  // Each part ends at its share of the whole run, counted from the start (so setup time counts too).
   let deadline = start + seconds * 1000 * SHARE.parser;
 
   // Parser: whole inputs, and the same inputs cut into pieces (the result must not depend on the reads).
@@ -57,7 +58,7 @@ export async function runFuzz(seconds: number, seed = Date.now() % 2 ** 31, log:
   }
 
   // Connection: over loopback sockets, so fewer cases.
-  deadline = performance.now() + seconds * 1000 * SHARE.connection;
+  deadline = start + seconds * 1000 * (SHARE.parser + SHARE.connection);
   const conn = await ConnectionDiff.start();
   try {
     const connectionCase = async (bytes: string, head: boolean): Promise<void> => {
@@ -76,22 +77,20 @@ export async function runFuzz(seconds: number, seed = Date.now() % 2 ** 31, log:
     await conn.close();
   }
 
-  // Listener: requests straight to an app, and through a sidecar to an app.
+  // Listener: requests straight to an app, and through a sidecar to an app, several side by side.
   deadline = start + seconds * 1000;
   const listener = await ListenerDiff.start();
   try {
-    const listenerCase = async (bytes: string): Promise<void> => {
-      report.cases.listener++;
-      const diff = await listener.compare(bytes);
-      if (diff !== null) disagree({ part: 'listener', bytes: JSON.stringify(bytes), what: diff });
+    const listenerCases = async (cases: string[]): Promise<void> => {
+      report.cases.listener += cases.length;
+      const diffs = await listener.compare(cases);
+      diffs.forEach((diff, i) => {
+        if (diff !== null) disagree({ part: 'listener', bytes: JSON.stringify(cases[i]), what: diff });
+      });
     };
-    for (const s of REQUESTS) await listenerCase(s.bytes);
-    for (let batch = 0; performance.now() < deadline; batch++) {
-      for (const bytes of fc.sample(requests, { numRuns: 10, seed: seed + 200_000 + batch })) {
-        await listenerCase(bytes);
-        if (performance.now() >= deadline) break;
-      }
-    }
+    const seeds = REQUESTS.map((r) => r.bytes);
+    for (let i = 0; i < seeds.length; i += LANES) await listenerCases(seeds.slice(i, i + LANES));
+    for (let batch = 0; performance.now() < deadline; batch++) await listenerCases(fc.sample(requests, { numRuns: LANES, seed: seed + 200_000 + batch }));
   } finally {
     await listener.close();
   }

@@ -83,6 +83,7 @@ function recorder(into: Recording): (req: IncomingMessage, res: ServerResponse) 
 
 /** How long nothing must happen before a case counts as over (no answer, nothing in flight). */
 const QUIET_MS = 80;
+const STUCK_MS = 400;
 
 /**
  * Writes `bytes` and waits until the server closes, or all is quiet (no bytes back for a while and no
@@ -105,50 +106,70 @@ async function send(port: number, bytes: string, app: Recording): Promise<string
   const start = performance.now();
   while (!closed && performance.now() - start < LIMIT_MS) {
     await new Promise((r) => setTimeout(r, 10));
-    if (app.inFlight === 0 && performance.now() - last >= QUIET_MS && app.seen.length > 0 === back.length > 0) break;
+    const quiet = performance.now() - last;
+    // A request still in flight may be one waiting for body bytes that never come: it gets longer.
+    if (quiet >= (app.inFlight === 0 && app.seen.length > 0 === back.length > 0 ? QUIET_MS : STUCK_MS)) break;
   }
   socket.destroy();
   return back;
 }
 
+/** One pair of recording apps: one called directly, one behind the sidecar listener at `proxyPort`. */
+interface Lane {
+  directPort: number;
+  proxyPort: number;
+  direct: Recording;
+  proxied: Recording;
+}
+
+/** Lanes run cases side by side (each case waits for quiet on its own connections). */
+export const LANES = 4;
+
 export class ListenerDiff {
   private constructor(
     private readonly cleanups: Array<() => unknown>,
-    private readonly directPort: number,
-    private readonly proxyPort: number,
-    /** What each recording app saw, filled by its handler. */
-    private readonly direct: Recording,
-    private readonly proxied: Recording,
+    private readonly lanes: Lane[],
   ) {}
 
   static async start(): Promise<ListenerDiff> {
     const cleanups: Array<() => unknown> = [];
     const t = { after: (fn: () => unknown) => void cleanups.push(fn) };
-    const direct: Recording = { seen: [], inFlight: 0 };
-    const proxied: Recording = { seen: [], inFlight: 0 };
     const home = tempHome(t);
     const mesh = new TestMesh(home);
-    const directApp = await startApp(t, recorder(direct));
-    const app = await startApp(t, recorder(proxied));
+    const lanes: Array<Omit<Lane, 'proxyPort'> & { appPort: number }> = [];
+    for (let i = 0; i < LANES; i++) {
+      const direct: Recording = { seen: [], inFlight: 0 };
+      const proxied: Recording = { seen: [], inFlight: 0 };
+      const directApp = await startApp(t, recorder(direct));
+      const app = await startApp(t, recorder(proxied));
+      lanes.push({ directPort: directApp.port, appPort: app.port, direct, proxied });
+    }
     const sidecar = SidecarProcess.start(t, home);
     const ports = await sidecar.apply(
       clientConfig({
         tls: mesh.tls('fuzz'),
         service: 'fuzz',
-        outbound: [{ service: 'app', port: 0, routes: [route({ destinations: [{ service: 'app', weight: 100 }] })] }],
-        clusters: [cluster('app', [endpoint('app', 'v1', app.port)], false)],
+        outbound: lanes.map((_, i) => ({ service: `app${i}`, port: 0, routes: [route({ destinations: [{ service: `app${i}`, weight: 100 }] })] })),
+        clusters: lanes.map((l, i) => cluster(`app${i}`, [endpoint(`app${i}`, 'v1', l.appPort)], false)),
       }),
     );
-    return new ListenerDiff(cleanups, directApp.port, ports.outbound.app!, direct, proxied);
+    return new ListenerDiff(
+      cleanups,
+      lanes.map((l, i) => ({ directPort: l.directPort, proxyPort: ports.outbound[`app${i}`]!, direct: l.direct, proxied: l.proxied })),
+    );
   }
 
-  /** Null when both apps saw the same requests; else what differs. */
-  async compare(bytes: string): Promise<string | null> {
-    this.direct.seen = [];
-    this.proxied.seen = [];
-    const [directBack] = await Promise.all([send(this.directPort, bytes, this.direct), send(this.proxyPort, bytes, this.proxied)]);
-    const direct = this.direct.seen.map((r) => JSON.stringify(r));
-    const proxied = this.proxied.seen.map((r) => JSON.stringify(r));
+  /** For each case (at most LANES), null when both apps saw the same requests; else what differs. */
+  compare(cases: readonly string[]): Promise<Array<string | null>> {
+    return Promise.all(cases.map((bytes, i) => this.compareOn(this.lanes[i]!, bytes)));
+  }
+
+  private async compareOn(lane: Lane, bytes: string): Promise<string | null> {
+    lane.direct.seen = [];
+    lane.proxied.seen = [];
+    const [directBack] = await Promise.all([send(lane.directPort, bytes, lane.direct), send(lane.proxyPort, bytes, lane.proxied)]);
+    const direct = lane.direct.seen.map((r) => JSON.stringify(r));
+    const proxied = lane.proxied.seen.map((r) => JSON.stringify(r));
     if (direct.join() === proxied.join()) return null;
     // Cancelled when a later pipelined request was refused (see the top of this file): a prefix will do.
     const refusedLater = directBack.includes('HTTP/1.1 400 Bad Request');
