@@ -61,6 +61,16 @@ const CHUNKED_LAST = /^(?:[\t\x20-\x2b\x2d-\x7e\x80-\xff]*,[\t ]*)*chunked *$/i;
 /** Chunk extensions (llhttp chunk_extension* states): `;name`, `;name=token`, `;name="quoted"`. */
 const CHUNK_EXTENSIONS = /^(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]*(?:=[!#$%&'*+.^_`|~0-9A-Za-z-]*(?:"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*")?)?)+$/;
 
+/** The first CR not followed by LF, or LF not preceded by CR, from `at` (a CR ending the data may yet be); -1 if none. */
+function bareLineBreak(data: Buffer, at: number): number {
+  for (let i = at; i < data.length; i++) {
+    const c = data[i];
+    if (c === 13 && i + 1 < data.length && data[i + 1] !== 10) return i;
+    if (c === 10 && (i === at || data[i - 1] !== 13)) return i;
+  }
+  return -1;
+}
+
 export class ResponseParser {
   /** Set when execute() returned -1. */
   error: H1Error | null = null;
@@ -104,7 +114,7 @@ export class ResponseParser {
     return this.state === State.Upgraded;
   }
 
-  /** Nothing of the response read yet (CR and LF before it aside). */
+  /** Nothing of the response read yet (CR and LF before it aside), and no interim answer owing a final one. */
   get idle(): boolean {
     return this.state === State.Start && this.pending === null && !this.interim;
   }
@@ -145,6 +155,15 @@ export class ResponseParser {
           const end = data.indexOf(CRLF2, at);
           if (end === -1 || end - at > MAX_HEAD) {
             if (data.length - at > MAX_HEAD) return this.fail(`response head over ${MAX_HEAD} bytes`, 'HPE_HEADER_OVERFLOW');
+            // No end of head yet: refuse now what llhttp refuses at that byte (a bare CR or LF), rather
+            // than wait for bytes that may never come.
+            const bare = bareLineBreak(data, at);
+            if (bare !== -1) {
+              const lineEnd = data.indexOf('\r\n', at, 'latin1');
+              const inStatusLine = lineEnd === -1 || bare < lineEnd;
+              const text = JSON.stringify(data.toString('latin1', at, Math.min(bare + 1, at + 80)));
+              return this.fail(inStatusLine ? `invalid status line ${text}` : 'bare CR or LF in the head', inStatusLine ? 'HPE_INVALID_STATUS' : 'HPE_CR_EXPECTED');
+            }
             this.pending = data.subarray(at);
             return chunk.length;
           }

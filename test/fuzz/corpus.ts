@@ -89,6 +89,9 @@ export const RESPONSES: readonly SeedResponse[] = [
   { source: 'RFC 9110 §15: status 000', bytes: 'HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n' },
   { source: 'RFC 9110 §6.4.1: 204 with a body', bytes: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello' },
   { source: 'RFC 9110 §9.3.2: HEAD answered with a length', head: true, bytes: `${OK}Content-Length: 5\r\n\r\n` },
+  // Found by this fuzzer (first 10-minute run): CR CR after the status line, which Node 20's llhttp 9.3 takes.
+  { source: 'fuzz finding: CR CR after the status line, head never ends', bytes: 'HTTP/1.1 304 Not Found\r\r\r\nl\ne\r\rHo' },
+  { source: 'fuzz finding: CR CR after a 101 status line', bytes: 'HTTP/1.0 101 ;"\r\r\r\nContent-Length: 7\r\nx-a: 1\r\n\r\nho\nh0l\r' },
 ];
 
 export const REQUESTS: readonly SeedRequest[] = [
@@ -118,4 +121,7 @@ export const REQUESTS: readonly SeedRequest[] = [
   { source: 'RFC 9112 §3.2: two Host lines', bytes: 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' },
   { source: 'RFC 9112 §9.3: pipelined requests', bytes: 'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET /3 HTTP/1.1\r\nHost: a\r\n\r\n' },
   { source: 'RFC 9112 §7.1.2: request trailers', bytes: 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n' },
+  // Found by this fuzzer (first 10-minute run): pipelined requests reach the app in another order through the sidecar.
+  { source: 'fuzz finding: pipelined, the first with a chunked body', bytes: 'POST /a?b=c HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n5\r\nb\xffGaG\r\n0\r\n\r\nGET / HTTP/1.1\r\nhost: app\r\ncontent-length: 10\r\n\r\n\na\nb\n\rGa\xff\xff' },
+  { source: 'fuzz finding: pipelined, the second malformed', bytes: 'DELETE /a/b HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n3\r\n\naG\r\n0\r\n\r\nPUT /%20x HTTP/1.1\r\nhost: app\r\n\r\n\xffb\rb\nGaa0\n' },
 ];
