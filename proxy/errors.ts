@@ -4,7 +4,7 @@
 import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PROXY_ERROR_HEADER, ROUTE_HEADER } from './protocol/index.js';
-import type { UpgradeOutcome } from './h1-client.js';
+import type { UpgradeOutcome } from './http1/index.js';
 
 export type ProxyErrorCode =
   | 'no-route'

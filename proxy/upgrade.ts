@@ -2,7 +2,7 @@
 // listener alike. The refusal (a 403 from the next sidecar's authorization or a 426 from the app) must reach
 // the client as that answer, not as a proxy error. (../h1-client.ts hands either back.)
 import type { Duplex } from 'node:stream';
-import type { UpgradeOutcome } from './h1-client.js';
+import type { UpgradeOutcome } from './http1/index.js';
 
 // The refusal is a response the proxy writes, so it lives with the others in errors.ts; re-exported for the
 // listeners that import it from here.

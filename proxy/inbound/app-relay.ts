@@ -4,7 +4,7 @@
 // the caller's remaining deadline, past which nobody waits for the answer, so the inbound stops waiting too.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { H2Client } from '../h2-client.js';
-import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
+import { DEFAULT_POOL_OPTIONS, H1Pool } from '../http1/index.js';
 import { ProxyError, classifyTransportError, rescue } from '../errors.js';
 import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
 import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol } from '../protocol/index.js';

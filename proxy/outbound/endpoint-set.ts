@@ -9,7 +9,7 @@
 //   retry budget      — Linkerd's: retries ≤ ratio × requests + minPerSecond × window.
 // Endpoint health (ejections, active requests) lives in EndpointHealth objects that outlive config
 // pushes, so a push does not forgive an ejected endpoint.
-import type { H1Pool } from '../h1-client.js';
+import type { H1Pool } from '../http1/index.js';
 import type { H2Client } from '../h2-client.js';
 import type { ConnectionPoolPolicy, EndpointSetSnapshot, LoadBalancerPolicy, OutlierDetectionPolicy, RetryBudgetPolicy } from '../protocol/index.js';
 

@@ -14,7 +14,7 @@ import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '
 import type { CompiledDestination, CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { cookieValue } from './header-ops.js';
-import type { H1Response } from '../h1-client.js';
+import type { H1Response } from '../http1/index.js';
 import type { H2Response } from '../h2-client.js';
 
 export type Upstream = H1Response | H2Response;

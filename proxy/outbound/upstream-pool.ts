@@ -3,7 +3,7 @@
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
 import { createSecureContext } from 'node:tls';
-import { DEFAULT_POOL_OPTIONS, H1Pool } from '../h1-client.js';
+import { DEFAULT_POOL_OPTIONS, H1Pool } from '../http1/index.js';
 import type { Cluster, ConnectionPoolPolicy, Endpoint, TlsMaterial } from '../protocol/index.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import { H2Client } from '../h2-client.js';

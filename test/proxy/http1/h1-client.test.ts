@@ -7,8 +7,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
-import { H1Pool, type H1PoolOptions, type H1Response } from '../../proxy/h1-client.js';
-import { classifyTransportError } from '../../proxy/errors.js';
+import { H1Pool, type H1PoolOptions, type H1Response } from '../../../proxy/http1/index.js';
+import { classifyTransportError } from '../../../proxy/errors.js';
 
 const OPTIONS: H1PoolOptions = { connections: 8, idleTimeoutMs: 30_000, connectTimeoutMs: 2_000 };
 const closers: Array<() => void> = [];
