@@ -56,7 +56,9 @@ export class ConnectionListener {
   port = 0;
 
   constructor(private readonly wing: ListenerWing) {
-    this.tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Half-open as Node's own http.Server is: a client that sends its request and then its FIN (curl
+    // --http1.0 style, or `printf … | nc`) still gets the answer; a TCP passthrough keeps the half-close.
+    this.tcp = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
   /** Binds 127.0.0.1:`port` (0: any free port) and resolves the bound port. */

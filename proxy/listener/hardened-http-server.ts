@@ -1,7 +1,9 @@
 // The HTTP/1 server both wings put behind their listener, with what Node's defaults leave out:
 // - every response the sidecar makes itself carries x-devmesh-error (docs/traffic.md promises it), including
 //   the 400/431/408 Node's parser answers bare ('clientError') and the 417 for an unknown Expect;
-// - a request with two Host lines is a 400 (RFC 9112 §3.2), not forwarded with the first one.
+// - a request with two Host lines is a 400 (RFC 9112 §3.2), not forwarded with the first one;
+// - after such a refusal the connection ends (connection: close), so a request pipelined behind the refused
+//   one is never forwarded: what follows a request the sidecar would not read is not trusted as a request.
 // The responses themselves come from ../errors.ts, the one place that turns an error into a response.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -25,24 +27,36 @@ export function hasDuplicateHost(rawHeaders: readonly string[]): boolean {
 
 const DUPLICATE_HOST = 'the request has more than one Host header line (RFC 9112 §3.2)';
 
+/** Connections whose last answer is a refusal: the requests Node's parser already read behind it are dropped. */
+const closing = new WeakSet<object>();
+
+function refuse(res: ServerResponse, err: ProxyError): void {
+  closing.add(res.socket ?? res);
+  res.shouldKeepAlive = false;
+  rescue(res, err, null);
+}
+
 /**
  * An http.Server for `handle` (and `upgrade`, for HTTP/1.1 Upgrade requests) with the hardening above. Hand it
  * to ConnectionListener as the wing's `http1`; it does not listen itself.
  */
 export function hardenedHttpServer(handle: RequestHandler, upgrade?: UpgradeHandler): http.Server {
   const server = http.createServer((req, res) => {
-    if (hasDuplicateHost(req.rawHeaders)) {
-      res.shouldKeepAlive = false;
-      rescue(res, new ProxyError('bad-request', DUPLICATE_HOST), null);
-      return;
-    }
+    // Left unanswered: the connection closes once the refusal before it is written.
+    if (req.socket !== null && closing.has(req.socket)) return;
+    if (hasDuplicateHost(req.rawHeaders)) return refuse(res, new ProxyError('bad-request', DUPLICATE_HOST));
     handle(req, res);
   });
   // Longer than any client's idle timeout, so the client (which knows) closes idle connections first.
   server.keepAliveTimeout = 65_000;
+  // A client that half-closes after its request (its FIN says "no more requests", not "stop answering")
+  // still gets the answer, however long the upstream takes. Node's http.Server aborts such a request unless
+  // this (internal, long-standing) flag is set; the listener's sockets are half-open to match.
+  (server as http.Server & { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
   if (upgrade !== undefined) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (hasDuplicateHost(req.rawHeaders)) writeSocketError(socket, new ProxyError('bad-request', DUPLICATE_HOST));
+      if (closing.has(socket)) socket.destroy();
+      else if (hasDuplicateHost(req.rawHeaders)) writeSocketError(socket, new ProxyError('bad-request', DUPLICATE_HOST));
       else upgrade(req, socket, head);
     });
   }
@@ -67,6 +81,6 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
 
 /** An Expect other than 100-continue: 417, as Node would answer, but with x-devmesh-error. */
 function onExpectation(req: IncomingMessage, res: ServerResponse): void {
-  res.shouldKeepAlive = false;
-  rescue(res, new ProxyError('expectation-failed', `cannot meet the expectation ${JSON.stringify(req.headers.expect ?? '')}`), null);
+  if (req.socket !== null && closing.has(req.socket)) return;
+  refuse(res, new ProxyError('expectation-failed', `cannot meet the expectation ${JSON.stringify(req.headers.expect ?? '')}`));
 }

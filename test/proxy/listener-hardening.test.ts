@@ -74,6 +74,40 @@ describe('listener hardening', () => {
     assert.equal(sidecar.child.exitCode, null);
   });
 
+  it('forwards nothing pipelined behind a refused request, and answers a client that half-closes after its request', async (t) => {
+    const app = await startApp(t, echoApp('up'));
+    const sidecar = SidecarProcess.start(t, mesh.home);
+    const ports = await sidecar.apply(
+      clientConfig({
+        tls: mesh.tls('web'),
+        service: 'web',
+        outbound: [{ service: 'up', port: 0, routes: [route({ destinations: [{ service: 'up', weight: 100 }] })] }],
+        clusters: [cluster('up', [endpoint('up', 'v1', app.port)], false)],
+      }),
+    );
+    const port = ports.outbound.up!;
+    // Node's parser reads both; the second must not reach the app once the first is refused and the connection closes.
+    const pipelined = await exchange(port, 'GET /first HTTP/1.1\r\nhost: up\r\nhost: evil\r\n\r\nDELETE /behind HTTP/1.1\r\nhost: up\r\n\r\n');
+    assert.equal(statusAndHeaders(pipelined).status, 400);
+    assert.equal(pipelined.match(/HTTP\/1\.1 /g)?.length, 1, `one answer only: ${pipelined}`);
+    const expectFirst = await exchange(port, 'POST /e HTTP/1.1\r\nhost: up\r\nexpect: teapot\r\ncontent-length: 0\r\n\r\nDELETE /behind HTTP/1.1\r\nhost: up\r\n\r\n');
+    assert.equal(statusAndHeaders(expectFirst).status, 417);
+    assert.deepEqual(app.seen.map((r) => r.url), [], 'nothing behind a refusal reached the app');
+
+    // A request, then the client's FIN (printf … | nc): the answer still comes back, as from Node's own server.
+    const halfClosed = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('GET /half HTTP/1.1\r\nhost: up\r\n\r\n'));
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve(got));
+      socket.setTimeout(5_000, () => reject(new Error(`no close; got ${JSON.stringify(got)}`)));
+    });
+    assert.equal(statusAndHeaders(halfClosed).status, 200, halfClosed);
+    assert.deepEqual(app.seen.map((r) => r.url), ['/half']);
+  });
+
   it('tells TLS, h2c and HTTP/1 apart by the first bytes, and finds a second Host line by name', () => {
     assert.equal(sniffWire(Buffer.from([0x16, 0x03, 0x01])), 'tls');
     assert.equal(sniffWire(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2c');
