@@ -41,6 +41,8 @@ export class H1Connection implements ResponseSink {
   private readonly parser = new ResponseParser(this);
   private reusable = true;
   private requestSent = true;
+  /** A byte of the current exchange's response has arrived. */
+  private answered = false;
   /** Body pieces of the first read, before the response is handed over; null once it streams. */
   private collected: Buffer[] | null = null;
   private body: H1Body | null = null;
@@ -67,6 +69,7 @@ export class H1Connection implements ResponseSink {
     ex.conn = this;
     this.requests++;
     this.reusable = true;
+    this.answered = false;
     const req = ex.req;
     this.parser.reset(req.method === 'HEAD');
     const max = this.pool.options.maxRequestsPerConnection;
@@ -198,6 +201,7 @@ export class H1Connection implements ResponseSink {
   }
 
   private onData(chunk: Buffer): void {
+    this.answered = true;
     const ex = this.ex;
     const parser = this.parser;
     if (ex === null || parser.done) {
@@ -347,12 +351,15 @@ export class H1Connection implements ResponseSink {
   private wrap(err: (Error & { code?: string }) | null): Error {
     if (err instanceof H1Error) return err;
     const phase = this.connecting ? 'connect' : 'exchange';
+    // A kept-alive connection the server closed before a byte of this answer: the request may never have
+    // been read (the race every keep-alive client has with a server closing an idle connection).
+    const replayable = !this.connecting && this.requests > 1 && !this.answered;
     const where = this.pool.hostHeader;
     if (err === null) {
       const what = this.connecting ? `the connection to ${where} closed while connecting` : `${where} closed the connection before the response was complete`;
-      return new H1Error(what, 'ECONNRESET', phase);
+      return new H1Error(what, 'ECONNRESET', phase, replayable);
     }
-    const wrapped = new H1Error(err.message, err.code ?? 'ECONNRESET', phase);
+    const wrapped = new H1Error(err.message, err.code ?? 'ECONNRESET', phase, replayable);
     wrapped.cause = err;
     return wrapped;
   }

@@ -4,6 +4,11 @@ export class H1Error extends Error {
     message: string,
     readonly code: string,
     readonly phase: 'connect' | 'exchange',
+    /**
+     * Failed on a reused connection before any byte of the answer: RFC 9112 §9.3.1 lets a client send an
+     * idempotent request again then (the server may have closed the idle connection as it was sent).
+     */
+    readonly replayable = false,
   ) {
     super(message);
   }

@@ -5,6 +5,7 @@
 // to send again. Resolves with the response to relay (which may be a final 5xx); throws a ProxyError.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROXY_ERROR_HEADER } from '../protocol/index.js';
+import { H1Error } from '../http1/index.js';
 import { ProxyError, classifyTransportError, type TransportFailure } from '../errors.js';
 import type { RequestBody } from '../request-body.js';
 import { withBudget } from './deadline.js';
@@ -13,6 +14,8 @@ import type { Exchange, Upstream } from './exchange.js';
 import { backoffMs } from './retry.js';
 
 const BODY_GONE = 'the request body was streamed past the buffer limit';
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 function abortTry(controller: AbortController): void {
   controller.abort();
@@ -120,6 +123,13 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
       if (failure === 'connect-failure' && redispatched === 0 && set.endpoints.length > 1 && redispatchable(ex)) {
         redispatched++;
         ex.noteEvent(`re-dispatched: no connection to ${endpoint.instanceId}, nothing was sent`);
+        continue;
+      }
+      // A kept-alive connection closed under an idempotent request before any answer (the peer died or
+      // closed it idle as we wrote): sent again once, as RFC 9112 §9.3.1 allows any HTTP client to.
+      if (failure === 'reset' && cause instanceof H1Error && cause.replayable && IDEMPOTENT.has(ex.method) && redispatched === 0 && redispatchable(ex)) {
+        redispatched++;
+        ex.noteEvent(`re-sent: ${endpoint.instanceId} closed a reused connection before answering`);
         continue;
       }
       throw tryFailure(ex, set, endpoint, failure, cause, budget);

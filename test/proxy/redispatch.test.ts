@@ -3,6 +3,7 @@
 // sidecar from failing more than the requests in flight on it while the control plane's push is on its way.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { PROXY_ERROR_HEADER } from '../../proxy/protocol/index.js';
 import { clientConfig, cluster, deadPort, echoApp, endpoint, httpClient, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
 
@@ -105,5 +106,44 @@ describe('re-dispatch of requests that were never sent', () => {
     }
     assert.equal(statuses.filter((s) => s === 503).length, forgedSeen, 'every request the forging app answered reached the caller as its 503, none re-sent');
     assert.ok(forgedSeen >= 1);
+  });
+  it('an idempotent request whose reused connection closes before any answer is sent again once; a POST is not', async (t) => {
+    // A server that answers the first request on each connection, then closes the connection when the
+    // next one arrives, unread: the race of a keep-alive client with a server closing an idle connection.
+    const seen: string[] = [];
+    const server = net.createServer((socket) => {
+      let served = 0;
+      socket.on('data', (d: Buffer) => {
+        const line = d.toString('latin1').split('\r\n')[0]!;
+        if (served++ === 0) {
+          seen.push(line);
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok');
+        } else socket.destroy();
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const port = (server.address() as net.AddressInfo).port;
+    const client = SidecarProcess.start(t, mesh.home);
+    const ports = await client.apply(
+      clientConfig({
+        tls: mesh.tls('reviews'),
+        service: 'reviews',
+        outbound: [{ service: 'closer', port: 0, routes: [route({ destinations: [{ service: 'closer', weight: 100 }] })] }],
+        clusters: [cluster('closer', [endpoint('closer', 'v1', port)], false)],
+      }),
+    );
+    const get = httpClient(t);
+    const base = `http://127.0.0.1:${ports.outbound.closer}`;
+    assert.equal((await get(`${base}/one`)).status, 200);
+    const again = await get(`${base}/two`, { method: 'DELETE' });
+    assert.equal(again.status, 200, `the DELETE is sent again on a fresh connection: ${again.body}`);
+    const post = await get(`${base}/three`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 502, 'a POST may have been acted on: never sent twice');
+    assert.equal(post.headers[PROXY_ERROR_HEADER], 'upstream-reset');
+    assert.deepEqual(seen, ['GET /one HTTP/1.1', 'DELETE /two HTTP/1.1']);
+    const [span] = await client.waitForSpans((s) => s.path === '/two');
+    assert.match(String(span!.attributes.events), /re-sent: closer-v1-0 closed a reused connection before answering/);
   });
 });
