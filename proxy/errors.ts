@@ -219,6 +219,11 @@ export function writeSocketError(socket: Duplex, err: ProxyError, route: string 
   const body = `${err.code}: ${err.message}\n`;
   let head = `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n${PROXY_ERROR_HEADER}: ${err.code}\r\n`;
   if (route !== null) head += `${ROUTE_HEADER}: ${route}\r\n`;
+  // The error's own headers (x-devmesh-authz naming the policy), each value on one line: never a second header.
+  for (const name in err.headers) {
+    const value = err.headers[name];
+    if (value !== undefined) head += `${name}: ${String(value).replace(/[\r\n]/g, ' ')}\r\n`;
+  }
   head += `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + body);
 }

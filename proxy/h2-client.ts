@@ -1,6 +1,6 @@
 // HTTP/2 to one origin over one multiplexed session: h2 with ALPN and mesh mTLS to a destination sidecar,
 // or h2c (prior knowledge) to a local app that speaks HTTP/2 or gRPC. Streams flow both ways at once
-// (gRPC streaming) and trailers come back (grpc-status), which HTTP/1.1 (./h1-client.ts) cannot carry.
+// (gRPC streaming) and trailers come back (grpc-status), which HTTP/1.1 (./http1/) cannot carry.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { ConnectionOptions } from 'node:tls';
 import type { Readable } from 'node:stream';

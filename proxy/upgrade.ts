@@ -1,6 +1,6 @@
 // Both ends of an HTTP/1.1 Upgrade (WebSocket) on the raw downstream socket, for the inbound and the outbound
 // listener alike. The refusal (a 403 from the next sidecar's authorization or a 426 from the app) must reach
-// the client as that answer, not as a proxy error. (../h1-client.ts hands either back.)
+// the client as that answer, not as a proxy error. (./http1/ hands either back.)
 import type { Duplex } from 'node:stream';
 import type { UpgradeOutcome } from './http1/index.js';
 

@@ -3,11 +3,11 @@
 // (WebSocket: authorized like a request, the handshake through the app pool, then bytes both ways). Each
 // is one InboundExchange whose span lasts the connection's life, with Istio's TCP metrics at open and close.
 import net from 'node:net';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
-import { AUTHZ_HEADER, PROXY_ERROR_HEADER, type AuthorizationPolicy } from '../protocol/index.js';
-import { classifyTransportError, type ProxyErrorCode } from '../errors.js';
+import { AUTHZ_HEADER, type AuthorizationPolicy } from '../protocol/index.js';
+import { ProxyError, classifyTransportError, writeSocketError } from '../errors.js';
 import { relayConnection } from '../connection-relay.js';
 import { originFormTarget } from '../http-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
@@ -55,14 +55,14 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
 export function passUpgrade(state: PassthroughState, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const ex = InboundExchange.connection(state.ctx, req.socket, req.method ?? 'GET', originFormTarget(req.url), req.headers.traceparent);
   if (!admitPeer(ex, state.trust)) {
-    refuseUpgrade(ex, socket, 403, 'denied', `${AUTHZ_HEADER}: peer authentication: ${oneLine(ex.refused ?? '')}\r\n`);
+    refuseUpgrade(ex, socket, new ProxyError('denied', 'peer authentication refused the client', undefined, { [AUTHZ_HEADER]: `peer authentication: ${ex.refused ?? ''}` }));
     return;
   }
   if (state.authorization.length > 0) {
     ex.verdict = authorizeRequest(state.authorization, req, ex, state.trust.canonical(ex.peer), state.app.port);
     if (!ex.verdict.allowed) {
       // Denied before anything reaches the app: no upgrade, a 403 naming the policy, as for a request.
-      refuseUpgrade(ex, socket, 403, 'denied', `${AUTHZ_HEADER}: ${oneLine(ex.verdict.by)}\r\n`);
+      refuseUpgrade(ex, socket, new ProxyError('denied', 'authorization denied the upgrade', undefined, { [AUTHZ_HEADER]: ex.verdict.by }));
       return;
     }
   }
@@ -90,20 +90,14 @@ export function passUpgrade(state: PassthroughState, req: IncomingMessage, socke
     },
     (err: unknown) => {
       const connect = classifyTransportError(err) === 'connect-failure';
-      refuseUpgrade(ex, socket, connect ? 503 : 502, connect ? 'connect-failure' : 'upstream-reset', '');
+      const why = `app at 127.0.0.1:${app.port}: ${err instanceof Error ? err.message : String(err)}`;
+      refuseUpgrade(ex, socket, new ProxyError(connect ? 'connect-failure' : 'upstream-reset', why));
     },
   );
 }
 
-function oneLine(text: string): string {
-  return text.replace(/[\r\n]/g, ' ');
-}
-
-/** The proxy's own answer to an upgrade, on the raw socket: status, x-devmesh-error, then close. */
-function refuseUpgrade(ex: InboundExchange, socket: Duplex, status: number, code: ProxyErrorCode, extra: string): void {
-  const body = `${code}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${PROXY_ERROR_HEADER}: ${code}\r\n${extra}content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-  );
-  ex.finishConnection(status, code, 0, 0);
+/** The proxy's own answer to an upgrade, on the raw socket (../errors.ts writes it), then the span. */
+function refuseUpgrade(ex: InboundExchange, socket: Duplex, err: ProxyError): void {
+  writeSocketError(socket, err);
+  ex.finishConnection(err.status, err.code, 0, 0);
 }

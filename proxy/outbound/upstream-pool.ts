@@ -1,4 +1,4 @@
-// HTTP/1.1 pools (./h1-client.ts), one per upstream endpoint, kept across config updates so keep-alive connections survive
+// HTTP/1.1 pools (../http1/), one per upstream endpoint, kept across config updates so keep-alive connections survive
 // a push that does not concern them. A pool is retired (closed after a grace period, so requests
 // already holding it finish) when no endpoint of the new config uses it, or when the TLS material it
 // was built with has been replaced.
