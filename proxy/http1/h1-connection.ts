@@ -351,14 +351,15 @@ export class H1Connection implements ResponseSink {
   private wrap(err: (Error & { code?: string }) | null): Error {
     if (err instanceof H1Error) return err;
     const phase = this.connecting ? 'connect' : 'exchange';
-    // A kept-alive connection the server closed before a byte of this answer: the request may never have
-    // been read (the race every keep-alive client has with a server closing an idle connection).
-    const replayable = !this.connecting && this.requests > 1 && !this.answered;
     const where = this.pool.hostHeader;
     if (err === null) {
       const what = this.connecting ? `the connection to ${where} closed while connecting` : `${where} closed the connection before the response was complete`;
-      return new H1Error(what, 'ECONNRESET', phase, replayable);
+      return new H1Error(what, 'ECONNRESET', phase);
     }
+    // A kept-alive connection reset (RST, not a clean close) before a byte of this answer: the server's end
+    // was gone with our request unread (a peer killed, or an idle connection closed as we wrote). A server
+    // that read the request and then closed sends a FIN instead, and is not replayed.
+    const replayable = !this.connecting && this.requests > 1 && !this.answered && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
     const wrapped = new H1Error(err.message, err.code ?? 'ECONNRESET', phase, replayable);
     wrapped.cause = err;
     return wrapped;

@@ -5,8 +5,8 @@ export class H1Error extends Error {
     readonly code: string,
     readonly phase: 'connect' | 'exchange',
     /**
-     * Failed on a reused connection before any byte of the answer: RFC 9112 §9.3.1 lets a client send an
-     * idempotent request again then (the server may have closed the idle connection as it was sent).
+     * Reset on a reused connection before any byte of the answer, the request unread: RFC 9112 §9.3.1 lets a
+     * client send an idempotent request again then.
      */
     readonly replayable = false,
   ) {

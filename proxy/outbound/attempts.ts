@@ -125,11 +125,11 @@ export async function sendTries(ex: Exchange, set: EndpointSet): Promise<Upstrea
         ex.noteEvent(`re-dispatched: no connection to ${endpoint.instanceId}, nothing was sent`);
         continue;
       }
-      // A kept-alive connection closed under an idempotent request before any answer (the peer died or
-      // closed it idle as we wrote): sent again once, as RFC 9112 §9.3.1 allows any HTTP client to.
+      // A kept-alive connection reset under an idempotent request before any answer, the request unread (the
+      // peer died, or closed it idle as we wrote): sent again once, as RFC 9112 §9.3.1 allows any client to.
       if (failure === 'reset' && cause instanceof H1Error && cause.replayable && IDEMPOTENT.has(ex.method) && redispatched === 0 && redispatchable(ex)) {
         redispatched++;
-        ex.noteEvent(`re-sent: ${endpoint.instanceId} closed a reused connection before answering`);
+        ex.noteEvent(`re-sent: ${endpoint.instanceId} reset a reused connection before answering`);
         continue;
       }
       throw tryFailure(ex, set, endpoint, failure, cause, budget);

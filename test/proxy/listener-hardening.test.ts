@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { PROXY_ERROR_HEADER } from '../../proxy/protocol/index.js';
 import { hasDuplicateHost, sniffWire } from '../../proxy/listener/index.js';
-import { clientConfig, cluster, endpoint, echoApp, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
+import { clientConfig, cluster, endpoint, echoApp, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
 /** Writes `raw`, reads until the sidecar closes the connection, returns what came back. */
 function exchange(port: number, raw: string | Buffer): Promise<string> {
@@ -32,21 +32,26 @@ function statusAndHeaders(reply: string): { status: number; headers: Record<stri
   return { status: Number(line.split(' ')[1]), headers };
 }
 
+/** A sidecar whose outbound listener for "up" sends plain HTTP to the app at `appPort`. */
+async function plainListenerTo(t: TestContext, mesh: TestMesh, appPort: number): Promise<{ sidecar: SidecarProcess; port: number }> {
+  const sidecar = SidecarProcess.start(t, mesh.home);
+  const ports = await sidecar.apply(
+    clientConfig({
+      tls: mesh.tls('web'),
+      service: 'web',
+      outbound: [{ service: 'up', port: 0, routes: [route({ destinations: [{ service: 'up', weight: 100 }] })] }],
+      clusters: [cluster('up', [endpoint('up', 'v1', appPort)], false)],
+    }),
+  );
+  return { sidecar, port: ports.outbound.up! };
+}
+
 describe('listener hardening', () => {
   const mesh = new TestMesh(tempHome({ after }));
 
   it('answers malformed, oversized, unmeetable and two-Host requests itself, with x-devmesh-error', async (t) => {
     const app = await startApp(t, echoApp('up'));
-    const sidecar = SidecarProcess.start(t, mesh.home);
-    const ports = await sidecar.apply(
-      clientConfig({
-        tls: mesh.tls('web'),
-        service: 'web',
-        outbound: [{ service: 'up', port: 0, routes: [route({ destinations: [{ service: 'up', weight: 100 }] })] }],
-        clusters: [cluster('up', [endpoint('up', 'v1', app.port)], false)],
-      }),
-    );
-    const port = ports.outbound.up!;
+    const { sidecar, port } = await plainListenerTo(t, mesh, app.port);
     const cases: Array<[string, string | Buffer, number, string]> = [
       ['two Host lines', 'GET /a HTTP/1.1\r\nHost: up\r\nHost: evil\r\n\r\n', 400, 'bad-request'],
       ['two Host lines, other casing', 'GET /a HTTP/1.1\r\nhost: up\r\nHOST: evil\r\n\r\n', 400, 'bad-request'],
@@ -76,16 +81,7 @@ describe('listener hardening', () => {
 
   it('forwards nothing pipelined behind a refused request, and answers a client that half-closes after its request', async (t) => {
     const app = await startApp(t, echoApp('up'));
-    const sidecar = SidecarProcess.start(t, mesh.home);
-    const ports = await sidecar.apply(
-      clientConfig({
-        tls: mesh.tls('web'),
-        service: 'web',
-        outbound: [{ service: 'up', port: 0, routes: [route({ destinations: [{ service: 'up', weight: 100 }] })] }],
-        clusters: [cluster('up', [endpoint('up', 'v1', app.port)], false)],
-      }),
-    );
-    const port = ports.outbound.up!;
+    const { port } = await plainListenerTo(t, mesh, app.port);
     // Node's parser reads both; the second must not reach the app once the first is refused and the connection closes.
     const pipelined = await exchange(port, 'GET /first HTTP/1.1\r\nhost: up\r\nhost: evil\r\n\r\nDELETE /behind HTTP/1.1\r\nhost: up\r\n\r\n');
     assert.equal(statusAndHeaders(pipelined).status, 400);
