@@ -18,6 +18,8 @@ after(() => mesh?.stop());
 interface Product {
   status: number;
   version: string;
+  /** What productpage got from reviews, for the failure message. */
+  reviews: string;
   ratingError: string | null;
   ms: number;
 }
@@ -29,6 +31,7 @@ async function product(headers: Record<string, string> = {}): Promise<Product> {
   return {
     status: res.status,
     version: body.reviews?.version ?? '?',
+    reviews: JSON.stringify(body.reviews ?? null).slice(0, 300),
     ratingError: body.reviews?.reviews?.[0]?.rating?.error ?? null,
     ms: Date.now() - started,
   };
@@ -51,9 +54,9 @@ test('Istio reviews-jason-v2-v3 with destination-rule-all: jason reaches v2, eve
   for (let i = 0; i < 20; i++) {
     const jason = await product({ 'end-user': 'jason' });
     assert.equal(jason.status, 200);
-    assert.equal(jason.version, 'v2', `request ${i} as jason`);
+    assert.equal(jason.version, 'v2', `request ${i} as jason: ${jason.reviews}`);
     const other = await product(i % 2 ? { 'end-user': 'alice' } : {});
-    assert.equal(other.version, 'v3', `request ${i} as someone else`);
+    assert.equal(other.version, 'v3', `request ${i} as someone else: ${other.reviews}`);
   }
 });
 
