@@ -3,7 +3,10 @@
 //   the 400/431/408 Node's parser answers bare ('clientError') and the 417 for an unknown Expect;
 // - a request with two Host lines is a 400 (RFC 9112 §3.2), not forwarded with the first one;
 // - after such a refusal the connection ends (connection: close), so a request pipelined behind the refused
-//   one is never forwarded: what follows a request the sidecar would not read is not trusted as a request.
+//   one is never forwarded: what follows a request the sidecar would not read is not trusted as a request;
+// - pipelined requests go upstream side by side only while all are safe (RFC 9112 §9.3.2): an unsafe one
+//   waits until every request before it is answered, and those after it wait for it (Node's parser hands
+//   over each request as soon as it is read; answers are written in order either way).
 // The responses themselves come from ../errors.ts, the one place that turns an error into a response.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -30,6 +33,67 @@ const DUPLICATE_HOST = 'the request has more than one Host header line (RFC 9112
 /** Connections whose last answer is a refusal: the requests Node's parser already read behind it are dropped. */
 const closing = new WeakSet<object>();
 
+/** One connection's requests that are being answered, and those held back behind an unsafe one. */
+interface Pipeline {
+  handle: RequestHandler;
+  socket: Duplex;
+  open: number;
+  unsafeOpen: number;
+  held: Array<{ req: IncomingMessage; res: ServerResponse }>;
+}
+const pipelines = new WeakMap<object, Pipeline>();
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** On a dispatched response: its connection's pipeline, and whether its request was unsafe (no closure per request). */
+const PIPELINE = Symbol('pipeline');
+const UNSAFE = Symbol('unsafe');
+type Tracked = ServerResponse & { [PIPELINE]?: Pipeline; [UNSAFE]?: boolean };
+
+function mayGo(p: Pipeline, unsafe: boolean): boolean {
+  return p.held.length === 0 && (p.open === 0 || (!unsafe && p.unsafeOpen === 0));
+}
+
+function dispatch(p: Pipeline, req: IncomingMessage, res: ServerResponse): void {
+  const unsafe = !SAFE_METHODS.has(req.method ?? 'GET');
+  p.open++;
+  if (unsafe) p.unsafeOpen++;
+  const tracked = res as Tracked;
+  tracked[PIPELINE] = p;
+  tracked[UNSAFE] = unsafe;
+  res.once('close', onAnswered);
+  p.handle(req, res);
+}
+
+function onAnswered(this: Tracked): void {
+  const p = this[PIPELINE]!;
+  p.open--;
+  if (this[UNSAFE] === true) p.unsafeOpen--;
+  // The client is gone: what it pipelined behind is never sent upstream (nobody would read the answer).
+  if (p.socket.destroyed) p.held.length = 0;
+  while (p.held.length > 0) {
+    const next = p.held[0]!;
+    if (next.res.destroyed) {
+      p.held.shift();
+      continue;
+    }
+    const unsafe = !SAFE_METHODS.has(next.req.method ?? 'GET');
+    if (p.open !== 0 && (unsafe || p.unsafeOpen > 0)) break;
+    p.held.shift();
+    dispatch(p, next.req, next.res);
+  }
+}
+
+/** Hands the request on now, or holds it until the requests before it on its connection allow it. */
+function inOrder(handle: RequestHandler, req: IncomingMessage, res: ServerResponse): void {
+  const key = req.socket;
+  let p = pipelines.get(key);
+  if (p === undefined) {
+    p = { handle, socket: key, open: 0, unsafeOpen: 0, held: [] };
+    pipelines.set(key, p);
+  }
+  if (mayGo(p, !SAFE_METHODS.has(req.method ?? 'GET'))) dispatch(p, req, res);
+  else p.held.push({ req, res });
+}
+
 function refuse(res: ServerResponse, err: ProxyError): void {
   closing.add(res.socket ?? res);
   res.shouldKeepAlive = false;
@@ -45,7 +109,7 @@ export function hardenedHttpServer(handle: RequestHandler, upgrade?: UpgradeHand
     // Left unanswered: the connection closes once the refusal before it is written.
     if (req.socket !== null && closing.has(req.socket)) return;
     if (hasDuplicateHost(req.rawHeaders)) return refuse(res, new ProxyError('bad-request', DUPLICATE_HOST));
-    handle(req, res);
+    inOrder(handle, req, res);
   });
   // Longer than any client's idle timeout, so the client (which knows) closes idle connections first.
   server.keepAliveTimeout = 65_000;

@@ -104,6 +104,45 @@ describe('listener hardening', () => {
     assert.deepEqual(app.seen.map((r) => r.url), ['/half']);
   });
 
+  it('sends pipelined requests upstream side by side only while all are safe; an unsafe one waits its turn (RFC 9112 §9.3.2)', async (t) => {
+    const events: string[] = [];
+    const app = await startApp(t, (req, res) => {
+      events.push(`start ${req.method} ${req.url}`);
+      req.resume();
+      const slow = req.url!.startsWith('/slow');
+      setTimeout(() => {
+        events.push(`end ${req.method} ${req.url}`);
+        res.end('ok');
+      }, slow ? 300 : 0);
+    });
+    const { port } = await plainListenerTo(t, mesh, app.port);
+    const pipelinedOnce = (raw: string, answers: number): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(raw));
+        let got = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (c: string) => {
+          got += c;
+          if ((got.match(/HTTP\/1\.1 200/g) ?? []).length === answers) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+        socket.on('error', () => undefined);
+        socket.setTimeout(5_000, () => reject(new Error(`got ${JSON.stringify(got)}`)));
+      });
+    // Safe ones go side by side: the quick GET reaches the app while the slow one is still being answered.
+    await pipelinedOnce('GET /slow-get HTTP/1.1\r\nhost: up\r\n\r\nGET /quick HTTP/1.1\r\nhost: up\r\n\r\n', 2);
+    assert.ok(events.indexOf('start GET /quick') < events.indexOf('end GET /slow-get'), events.join(', '));
+    // An unsafe one waits for what is before it, and what is after it waits for it.
+    events.length = 0;
+    await pipelinedOnce(
+      'GET /slow-first HTTP/1.1\r\nhost: up\r\n\r\nPOST /slow-post HTTP/1.1\r\nhost: up\r\ncontent-length: 1\r\n\r\nxGET /last HTTP/1.1\r\nhost: up\r\n\r\n',
+      3,
+    );
+    assert.deepEqual(events, ['start GET /slow-first', 'end GET /slow-first', 'start POST /slow-post', 'end POST /slow-post', 'start GET /last', 'end GET /last']);
+  });
+
   it('tells TLS, h2c and HTTP/1 apart by the first bytes, and finds a second Host line by name', () => {
     assert.equal(sniffWire(Buffer.from([0x16, 0x03, 0x01])), 'tls');
     assert.equal(sniffWire(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2c');
