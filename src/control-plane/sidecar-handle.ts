@@ -100,13 +100,8 @@ export class SidecarHandle {
         if (this.stopping) return;
         this.start();
         if (this.lastConfig) {
-          void this.push(this.lastConfig.version, this.lastConfig.config).then(
-            () => {
-              this.recovering = false;
-              this.events.onRestarted?.();
-            },
-            (e: Error) => this.events.onLog(`restart push failed: ${e.message}`),
-          );
+          // Its first ACK (of this push or any later one) ends the recovery: see onMessage.
+          void this.push(this.lastConfig.version, this.lastConfig.config).catch((e: Error) => this.events.onLog(`restart push failed: ${e.message}`));
         } else this.recovering = false;
       }, 500);
     });
@@ -129,6 +124,11 @@ export class SidecarHandle {
         this.ackedVersion = m.version;
         this.lastNack = null;
         this.ports = m.ports;
+        if (this.recovering) {
+          // Restarted and configured: callers may have it back as an endpoint.
+          this.recovering = false;
+          this.events.onRestarted?.();
+        }
         const p = this.pending.get(m.version);
         if (p) {
           clearTimeout(p.timer);

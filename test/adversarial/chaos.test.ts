@@ -61,7 +61,7 @@ async function allRunning(mesh: RunningMesh): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000)); // the endpoints pushed to client's sidecar
 }
 
-async function runPhase(mesh: RunningMesh, port: number, phase: string, kill: () => Promise<void>): Promise<Figures> {
+async function runPhase(mesh: RunningMesh, port: number, phase: string, victim: () => Promise<number>): Promise<Figures> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const inFlight = new Set<number>();
   const failures: string[] = [];
@@ -89,8 +89,10 @@ async function runPhase(mesh: RunningMesh, port: number, phase: string, kill: ()
   const pending: Promise<void>[] = [];
   const killed = (async () => {
     await new Promise((r) => setTimeout(r, KILL_AT_MS));
+    // The pid first (an API call, during which requests keep leaving), then the count and the kill together.
+    const pid = await victim();
     inFlightAtKill = inFlight.size;
-    await kill();
+    process.kill(pid, 'SIGKILL');
   })();
   // Open loop: requests leave on schedule whether or not earlier ones were answered.
   while (Date.now() - started < PHASE_MS) {
@@ -134,17 +136,11 @@ async function chaos(retries: string): Promise<Figures[]> {
     await allRunning(mesh);
     const rows: Figures[] = [];
     rows.push(
-      await runPhase(mesh, port, 'kill -9 an app instance (api-0)', async () => {
-        const api0 = (await instances(mesh)).find((i) => i.id === 'api-0')!;
-        process.kill(api0.pid!, 'SIGKILL');
-      }),
+      await runPhase(mesh, port, 'kill -9 an app instance (api-0)', async () => (await instances(mesh)).find((i) => i.id === 'api-0')!.pid!),
     );
     await allRunning(mesh);
     rows.push(
-      await runPhase(mesh, port, "kill -9 a sidecar (api-1's)", async () => {
-        const api1 = (await instances(mesh)).find((i) => i.id === 'api-1')!;
-        process.kill(api1.sidecar.pid!, 'SIGKILL');
-      }),
+      await runPhase(mesh, port, "kill -9 a sidecar (api-1's)", async () => (await instances(mesh)).find((i) => i.id === 'api-1')!.sidecar.pid!),
     );
     return rows;
   } finally {
