@@ -52,8 +52,11 @@ function mayGo(p: Pipeline, unsafe: boolean): boolean {
   return p.held.length === 0 && (p.open === 0 || (!unsafe && p.unsafeOpen === 0));
 }
 
-function dispatch(p: Pipeline, req: IncomingMessage, res: ServerResponse): void {
-  const unsafe = !SAFE_METHODS.has(req.method ?? 'GET');
+function isUnsafe(req: IncomingMessage): boolean {
+  return !SAFE_METHODS.has(req.method ?? 'GET');
+}
+
+function dispatch(p: Pipeline, req: IncomingMessage, res: ServerResponse, unsafe: boolean): void {
   p.open++;
   if (unsafe) p.unsafeOpen++;
   const tracked = res as Tracked;
@@ -75,10 +78,10 @@ function onAnswered(this: Tracked): void {
       p.held.shift();
       continue;
     }
-    const unsafe = !SAFE_METHODS.has(next.req.method ?? 'GET');
+    const unsafe = isUnsafe(next.req);
     if (p.open !== 0 && (unsafe || p.unsafeOpen > 0)) break;
     p.held.shift();
-    dispatch(p, next.req, next.res);
+    dispatch(p, next.req, next.res, unsafe);
   }
 }
 
@@ -90,7 +93,8 @@ function inOrder(handle: RequestHandler, req: IncomingMessage, res: ServerRespon
     p = { handle, socket: key, open: 0, unsafeOpen: 0, held: [] };
     pipelines.set(key, p);
   }
-  if (mayGo(p, !SAFE_METHODS.has(req.method ?? 'GET'))) dispatch(p, req, res);
+  const unsafe = isUnsafe(req);
+  if (mayGo(p, unsafe)) dispatch(p, req, res, unsafe);
   else p.held.push({ req, res });
 }
 

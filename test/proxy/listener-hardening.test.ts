@@ -8,10 +8,10 @@ import { PROXY_ERROR_HEADER } from '../../proxy/protocol/index.js';
 import { hasDuplicateHost, sniffWire } from '../../proxy/listener/index.js';
 import { clientConfig, cluster, endpoint, echoApp, httpClient, route, SidecarProcess, startApp, tempHome, TestMesh, type TestContext } from './helpers.js';
 
-/** Writes `raw`, reads until the sidecar closes the connection, returns what came back. */
-function exchange(port: number, raw: string | Buffer): Promise<string> {
+/** Writes `raw` (then the client's FIN, when `halfClose`), reads until the sidecar closes the connection, returns what came back. */
+function exchange(port: number, raw: string | Buffer, halfClose = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(raw));
+    const socket = net.connect({ host: '127.0.0.1', port }, () => (halfClose ? socket.end(raw) : socket.write(raw)));
     let got = '';
     socket.setEncoding('latin1');
     socket.on('data', (c: string) => (got += c));
@@ -91,15 +91,7 @@ describe('listener hardening', () => {
     assert.deepEqual(app.seen.map((r) => r.url), [], 'nothing behind a refusal reached the app');
 
     // A request, then the client's FIN (printf … | nc): the answer still comes back, as from Node's own server.
-    const halfClosed = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('GET /half HTTP/1.1\r\nhost: up\r\n\r\n'));
-      let got = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (c: string) => (got += c));
-      socket.on('error', () => undefined);
-      socket.once('close', () => resolve(got));
-      socket.setTimeout(5_000, () => reject(new Error(`no close; got ${JSON.stringify(got)}`)));
-    });
+    const halfClosed = await exchange(port, 'GET /half HTTP/1.1\r\nhost: up\r\n\r\n', true);
     assert.equal(statusAndHeaders(halfClosed).status, 200, halfClosed);
     assert.deepEqual(app.seen.map((r) => r.url), ['/half']);
   });
