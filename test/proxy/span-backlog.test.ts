@@ -58,8 +58,10 @@ describe('span backlog', () => {
     const get = httpClient(t);
     assert.equal((await get(`${base}/after`)).status, 200);
     await sidecar.waitForSpans((s) => s.path === '/after', 1, 10_000);
+    // The log line travels on stderr, a pipe apart from the IPC channel the span came on: wait for it too.
+    const resumed = /sending spans again: \d+ were dropped while the control plane was not reading/;
+    await sidecar.waitFor(() => (resumed.test(sidecar.stderr) ? true : undefined), 10_000, 'the resumption to be logged');
     assert.match(sidecar.stderr, /dropping spans: \d+\.\d MB of them wait unread by the control plane/);
-    assert.match(sidecar.stderr, /sending spans again: \d+ were dropped while the control plane was not reading/);
 
     sidecar.send({ type: 'scrape', id: 1 });
     const metrics = await sidecar.waitFor(
