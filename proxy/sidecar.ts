@@ -39,7 +39,7 @@ export class Sidecar implements ProxyContext {
    * `send` delivers a message to the control plane, calling `written` (when given) once it is in the
    * channel; `log` writes a line to the sidecar's log.
    */
-  constructor(send: (msg: SidecarMessage, written?: () => void) => void, log: (line: string) => void = () => {}) {
+  constructor(send: (msg: SidecarMessage, written?: () => void) => boolean | void, log: (line: string) => void = () => {}) {
     this.log = log;
     this.spans = new SpanExporter(send, {
       dropped: (spans) => this.metrics.spansDropped(spans),

@@ -19,8 +19,11 @@ const BUFFER_BYTES = 512 * 1024;
 /** Span bytes sent but not yet written into the channel, past which new batches are dropped. */
 export const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
 
-/** Sends a message; `written` runs once it is in the channel (or the channel failed). */
-export type SendWithAck = (msg: SidecarMessage, written: () => void) => void;
+/**
+ * Sends a message; `written` runs once it is in the channel (or the channel failed). Returns false when no
+ * control plane is connected to take it (it is gone, or restarting): those spans are counted as dropped.
+ */
+export type SendWithAck = (msg: SidecarMessage, written: () => void) => boolean | void;
 
 /** What the exporter drops: counted for the sidecar's metrics, and told once per episode. */
 export interface DropReporter {
@@ -81,10 +84,11 @@ export class SpanExporter {
       this.droppingSince = -1;
     }
     this.unwritten += bytes;
-    // process.send serializes at once, so the buffer can be reused right after.
-    this.send({ type: 'spans', batch: this.buffer.subarray(0, bytes) }, () => {
+    // The channel copies (or frames) the batch at once, so the buffer can be reused right after.
+    const sent = this.send({ type: 'spans', batch: this.buffer.subarray(0, bytes) }, () => {
       this.unwritten -= bytes;
     });
+    if (sent === false) this.drops?.dropped(spans);
   }
 
   /** Span bytes handed to the channel and not yet written (what the control plane has not taken). */

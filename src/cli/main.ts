@@ -1,7 +1,7 @@
 // The devmesh command line. `up` runs a mesh in the foreground; `status` and `traces` talk to the mesh
 // running from the same folder through its API (found through the run file the mesh wrote).
 import { parseArgs } from 'node:util';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type SidecarStatus, type StatusResponse, type TraceListResponse } from '../contract/api.js';
@@ -11,14 +11,18 @@ import { meshJsonSchema } from '../config/json-schema.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
 import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
-import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
+import { caDirOf, defaultHome, listRuns, orphanedRun, type RunFile } from '../control-plane/state-dir.js';
+import { signalOrphanedReaper } from '../supervisor/reaper.js';
 import { explainRequest, healthLines } from '../control-plane/explain.js';
 import { POLICY_USAGE, runPolicyCommand } from '../import/commands.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
 
 usage:
-  devmesh up [FILE] [--ui-port N]     run the mesh in FILE (default ./devmesh.yaml) until Ctrl-C
+  devmesh up [FILE] [--ui-port N] [--grace-period 60s]
+                                      run the mesh in FILE (default ./devmesh.yaml) until Ctrl-C. If this
+                                      process dies, apps and sidecars keep serving for the grace period
+                                      and an \`up\` of FILE within it re-adopts them (0s: no grace)
   devmesh validate [FILE]             check a mesh file; errors as file:line:column: message
   devmesh down [FILE]                 stop the running \`up\` of FILE and remove the mesh's containers
   devmesh init --from COMPOSE [--out F] [--force]
@@ -42,10 +46,20 @@ function meshFileArg(positionals: string[]): string {
   return resolve(positionals[0] ?? 'devmesh.yaml');
 }
 
-async function up(positionals: string[], values: { 'ui-port'?: string | undefined }): Promise<number> {
+/** "60s", "1m", "500ms", or plain seconds ("60"). */
+function gracePeriodArg(value: string | undefined): number | undefined {
+  const text = value ?? process.env.DEVMESH_GRACE_PERIOD;
+  if (text === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--grace-period: "${text}" is not a duration (e.g. 60s, 2m, 500ms)`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm']);
+}
+
+async function up(positionals: string[], values: { 'ui-port'?: string | undefined; 'grace-period'?: string | undefined }): Promise<number> {
   const meshFile = meshFileArg(positionals);
   const uiPort = values['ui-port'] === undefined ? 0 : Number(values['ui-port']);
   if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535) throw new UsageError(`--ui-port: "${values['ui-port']}" is not a port`);
+  const gracePeriodMs = gracePeriodArg(values['grace-period']);
   const started = Date.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   let stopping: Promise<void> | null = null;
@@ -65,7 +79,7 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
   log(`devmesh: starting ${meshFile}`);
-  cp = await startControlPlane({ meshFile, uiPort, log });
+  cp = await startControlPlane({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
   const status = cp.status();
   const count = status.services.reduce((n, s) => n + s.instances.length, 0);
   const running = status.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0);
@@ -73,6 +87,20 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   for (const ing of status.ingress) log(`ingress ${ing.service}: ${ing.url}`);
   log(`ready: ${running}/${count} instances running in ${((Date.now() - started) / 1000).toFixed(1)}s (Ctrl-C stops the mesh)`);
   return new Promise<number>(() => {}); // runs until a signal
+}
+
+/**
+ * A mesh whose `up` died and whose apps and sidecars wait out the grace period: its reaper tears it down
+ * now (and removes the run's files). False when there is no such mesh.
+ */
+async function downOrphaned(file: string, meshName: string, home: string): Promise<boolean> {
+  const orphan = orphanedRun(join(home, 'run'), file);
+  const reaperPid = orphan?.run.adoption?.reaperPid;
+  if (!orphan || !reaperPid || !signalOrphanedReaper(reaperPid, 'tear-down')) return false;
+  const deadline = Date.now() + 15_000;
+  while (existsSync(orphan.file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  process.stdout.write(`stopped the apps and sidecars of ${meshName} that were waiting for their control plane (it had died)\n`);
+  return true;
 }
 
 /** Stops the `up` running this mesh file (through its run file's pid), then removes the mesh's containers. */
@@ -86,7 +114,7 @@ async function down(positionals: string[]): Promise<number> {
     const deadline = Date.now() + 30_000;
     while (listRuns(home).some((r) => r.pid === run.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     process.stdout.write(`stopped devmesh up (pid ${run.pid}) of ${mesh.name}\n`);
-  } else {
+  } else if (!(await downOrphaned(file, mesh.name, home))) {
     process.stdout.write(`no devmesh up of ${file} is running\n`);
   }
   const usesContainers = Object.values(mesh.services).some(
@@ -262,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
       file: { type: 'string' },
       out: { type: 'string' },
       'ui-port': { type: 'string' },
+      'grace-period': { type: 'string' },
       from: { type: 'string' },
       force: { type: 'boolean' },
       to: { type: 'string' },

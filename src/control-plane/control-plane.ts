@@ -3,10 +3,10 @@
 // and watches the mesh file to push route changes live. The CLI and the Electron shell both run this.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
-import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
+import { spiffeId, type Cluster, type ListenerPorts, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
 import { ApiServer } from '../api/api-server.js';
 import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
@@ -16,16 +16,18 @@ import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
 import { homeHash, LABEL } from '../containers/docker-engine.js';
-import { Reaper } from '../supervisor/reaper.js';
-import type { Workload } from '../supervisor/supervisor.js';
+import { Reaper, signalOrphanedReaper } from '../supervisor/reaper.js';
+import { isAlive } from '../supervisor/pid-watch.js';
+import { ControlServer } from './control-server.js';
+import type { Workload, WorkloadEvents } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { createApiHandlers } from '../api/api-handlers.js';
 import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
-import { SidecarHandle, type SidecarEvents } from './sidecar-handle.js';
+import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { explainLive } from './explain.js';
-import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
+import { controlSocketOf, defaultHome, liveRun, orphanedRun, removeRunFile, statePaths, tokenFileOf, writeRunFile, type Adoption, type RunFile, type StatePaths } from './state-dir.js';
 import { freePort } from '../supervisor/free-port.js';
 
 export interface ControlPlaneOptions {
@@ -39,7 +41,20 @@ export interface ControlPlaneOptions {
   otlpPort?: number | null;
   /** Leaf certificate lifetime; renewed after two thirds of it. */
   certTtlMs?: number;
+  /**
+   * How long apps and sidecars keep serving after this control plane dies, so that a `devmesh up` of the
+   * same mesh file re-adopts them (default 60 s; 0 tears everything down at once).
+   */
+  gracePeriodMs?: number;
 }
+
+export const DEFAULT_GRACE_PERIOD_MS = 60_000;
+/** Sidecars wait this much longer than the reaper, so it is the reaper that tears down, apps first. */
+const ORPHAN_MARGIN_MS = 10_000;
+
+/** The previous run's record of one instance, when it is still running and may be re-adopted. */
+type AdoptedInstance = Adoption['instances'][number];
+type AdoptedGateway = Adoption['gateways'][number];
 
 interface InstanceRuntime {
   spec: InstanceSpec;
@@ -67,7 +82,11 @@ interface GatewayRuntime {
 export class ControlPlane {
   uiUrl = '';
   private apiUrl = '';
-  private readonly token = randomBytes(24).toString('base64url');
+  private token = randomBytes(24).toString('base64url');
+  private control!: ControlServer;
+  private sidecarLaunch!: SidecarLaunch;
+  /** Bumped by every persisted change; the run file is rewritten at most once per tick of it. */
+  private persistScheduled: NodeJS.Timeout | null = null;
   private mesh!: MeshFile;
   private readonly meshFile: string;
   private paths!: StatePaths;
@@ -91,23 +110,42 @@ export class ControlPlane {
   private stopped = false;
   private readonly log: (line: string) => void;
   private readonly certTtlMs: number;
+  private readonly gracePeriodMs: number;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.meshFile = resolve(opts.meshFile);
     this.log = opts.log ?? (() => {});
     this.certTtlMs = opts.certTtlMs ?? DEFAULT_LEAF_TTL_MS;
+    this.gracePeriodMs = opts.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
   }
 
   async start(): Promise<void> {
     this.mesh = loadMeshFile(this.meshFile); // throws MeshConfigError with located problems
     const home = this.opts.home ?? defaultHome();
     this.paths = statePaths(home, this.mesh.name);
+    const running = liveRun(this.paths.runDir, this.meshFile);
+    if (running) throw new Error(`${this.meshFile} is already running (devmesh up, pid ${running.pid}, ${running.apiUrl}); stop it with devmesh down first`);
+    // A control plane of this mesh file that died within the grace period left its apps and sidecars serving.
+    const previous = orphanedRun(this.paths.runDir, this.meshFile);
+    const adoption = previous?.run.adoption ?? null;
+    if (previous) this.token = previous.run.token; // the token the waiting sidecars dial in with
     this.ca = LocalCa.loadOrCreate(this.paths.caDir);
-    this.telemetry = new Telemetry({ tracesDb: this.paths.tracesDb, mesh: this.mesh.name, otlpPort: this.opts.otlpPort, otlpExport: process.env.DEVMESH_OTLP_EXPORT, log: this.log });
+    this.telemetry = new Telemetry({
+      tracesDb: this.paths.tracesDb,
+      mesh: this.mesh.name,
+      // Re-adopted apps keep exporting where, and with what, they were told.
+      otlpPort: this.opts.otlpPort !== undefined ? this.opts.otlpPort : adoption?.otlp?.port,
+      ...(adoption?.otlp ? { otlpToken: adoption.otlp.token } : {}),
+      otlpExport: process.env.DEVMESH_OTLP_EXPORT,
+      log: this.log,
+    });
     await this.telemetry.start();
     this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
-    this.reaper = new Reaper();
-    this.supervisor = new ProcessSupervisor(this.reaper);
+    this.reaper = new Reaper({ graceMs: this.gracePeriodMs });
+    this.supervisor = new ProcessSupervisor(this.reaper, this.paths.logsDir);
+    this.control = new ControlServer(controlSocketOf(this.paths.runDir, this.meshFile), this.token, this.log);
+    this.sidecarLaunch = { control: this.control, token: this.token, orphanGraceMs: this.gracePeriodMs + ORPHAN_MARGIN_MS, outputDir: this.paths.logsDir };
+    this.version = adoption?.configVersion ?? 0;
 
     const control = {
       status: () => this.status(),
@@ -117,26 +155,36 @@ export class ControlPlane {
       explain: (q: ExplainRequest) => this.explain(q),
     };
     this.api = new ApiServer(this.token, { ...createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)), ...importApiHandlers(this.meshFile) });
-    const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
+    // The port the browser had open, when it is free again.
+    const previousPort = previous ? Number(new URL(previous.run.apiUrl).port) : 0;
+    const apiPort = await this.api.listen(this.opts.uiPort ?? previousPort).catch(() => this.api.listen(0));
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     this.uiUrl = `${this.apiUrl}/#token=${this.token}`;
-    this.runFile = writeRunFile(this.paths.runDir, {
-      pid: process.pid,
-      mesh: this.mesh.name,
-      meshFile: this.meshFile,
-      cwd: process.cwd(),
-      apiUrl: this.apiUrl,
-      token: this.token,
-    });
+    this.runFile = this.persistRunNow();
+    for (const file of [this.runFile, tokenFileOf(this.runFile), this.control.socketPath]) this.reaper.watchFile(file);
     this.timers.push(setInterval(() => this.telemetry.store.prune(), 30_000).unref());
     this.timers.push(setInterval(() => this.renewCertificates(), Math.min(60_000, this.certTtlMs / 6)).unref());
 
     const meshDir = dirname(this.meshFile);
     const specs = instancesOf(this.mesh, meshDir);
+    // Which of the previous run's processes carry on: the same instance, unchanged in the mesh file, alive.
+    const keep = new Map<string, AdoptedInstance>();
+    for (const prev of adoption?.instances ?? []) {
+      const spec = specs.find((s) => s.id === prev.id);
+      if (spec && !spec.container && prev.fingerprint === this.fingerprint(spec) && prev.appPid && prev.sidecarPid && isAlive(prev.appPid) && isAlive(prev.sidecarPid)) keep.set(prev.id, prev);
+    }
+    const keepGateways = new Map<string, AdoptedGateway>();
+    for (const prev of adoption?.gateways ?? []) {
+      const ing = this.mesh.ingress.find((i) => i.service === prev.service && i.port === prev.requestedPort);
+      if (ing && prev.sidecarPid && isAlive(prev.sidecarPid)) keepGateways.set(prev.id, prev);
+    }
+    if (adoption) this.retireUnadopted(adoption, keep, keepGateways);
+    await this.control.listen();
+
     if (specs.some((s) => s.container)) await this.startContainerSupport();
     for (const service of startOrder(this.mesh)) {
       const mine = specs.filter((s) => s.service === service);
-      const started = await Promise.all(mine.map((spec) => this.startInstance(spec)));
+      const started = await Promise.all(mine.map((spec) => this.startInstance(spec, keep.get(spec.id))));
       // Dependents start once their upstreams answer; an instance that cannot start is reported, not fatal.
       await Promise.all(
         started.map((rt) =>
@@ -144,9 +192,92 @@ export class ControlPlane {
         ),
       );
     }
-    for (const ing of this.mesh.ingress) await this.startGateway(ing.service, ing.port);
+    for (const ing of this.mesh.ingress) await this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`));
+    this.control.settle();
     await this.pushAll();
+    if (adoption) {
+      // Our reaper now knows every adopted process: the one of the control plane that died may go.
+      if (adoption.reaperPid) signalOrphanedReaper(adoption.reaperPid, 'stand-down');
+      const restarted = (adoption.instances.length - keep.size) + (adoption.gateways.length - keepGateways.size);
+      this.log(`re-adopted ${keep.size} instance${keep.size === 1 ? '' : 's'} and ${keepGateways.size} gateway${keepGateways.size === 1 ? '' : 's'} of the previous run (same pids, no restart)${restarted > 0 ? `; ${restarted} changed in the mesh file or had exited, and were started again` : ''}`);
+    }
+    this.schedulePersist();
     this.watchMeshFile();
+  }
+
+  /** Stops what the previous run left that this one will not take over (changed, removed, half dead). */
+  private retireUnadopted(adoption: Adoption, keep: Map<string, AdoptedInstance>, keepGateways: Map<string, AdoptedGateway>): void {
+    const groups = [
+      ...adoption.instances.filter((i) => !keep.has(i.id)).flatMap((i) => [i.appPid, i.sidecarPid]),
+      ...adoption.gateways.filter((g) => !keepGateways.has(g.id)).map((g) => g.sidecarPid),
+    ];
+    for (const pgid of groups) {
+      if (!pgid || !isAlive(pgid)) continue;
+      try {
+        process.kill(-pgid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+
+  /** What of an instance's spec, once started, only a restart can change. */
+  private fingerprint(spec: InstanceSpec): string {
+    const upstreams = this.mesh.services[spec.service]?.upstreams ?? [];
+    return createHash('sha256').update(JSON.stringify({ spec, upstreams, mesh: this.mesh.name })).digest('hex').slice(0, 32);
+  }
+
+  /** The run file, with what a control plane re-adopting this mesh needs; rewritten as pids and ports change. */
+  private runRecord(): RunFile {
+    return {
+      pid: process.pid,
+      mesh: this.mesh.name,
+      meshFile: this.meshFile,
+      cwd: process.cwd(),
+      apiUrl: this.apiUrl,
+      token: this.token,
+      adoption: {
+        reaperPid: this.reaper.pid,
+        controlSocket: this.control.socketPath,
+        configVersion: this.version,
+        otlp: this.telemetry.otlpEndpoint ? { port: Number(new URL(this.telemetry.otlpEndpoint).port), token: this.telemetry.otlpToken } : null,
+        instances: this.instances.map((rt) => ({
+          id: rt.spec.id,
+          fingerprint: this.fingerprint(rt.spec),
+          appPid: rt.workload?.pid ?? null,
+          appPort: rt.appPort,
+          appStartedAtMs: rt.workload?.startedAtMs ?? null,
+          sidecarPid: rt.sidecar.pid,
+          sidecarPorts: rt.sidecar.ports,
+          ackedVersion: rt.sidecar.ackedVersion,
+        })),
+        gateways: this.gateways.map((gw) => ({
+          id: gw.sidecar.id,
+          service: gw.service,
+          requestedPort: gw.requestedPort,
+          sidecarPid: gw.sidecar.pid,
+          sidecarPorts: gw.sidecar.ports,
+          ackedVersion: gw.sidecar.ackedVersion,
+        })),
+      },
+    };
+  }
+
+  private persistRunNow(): string {
+    return writeRunFile(this.paths.runDir, this.runRecord());
+  }
+
+  private schedulePersist(): void {
+    if (this.persistScheduled || this.stopped || !this.runFile) return;
+    this.persistScheduled = setTimeout(() => {
+      this.persistScheduled = null;
+      if (this.stopped) return;
+      try {
+        this.persistRunNow();
+      } catch (err) {
+        this.log(`could not write the run file: ${(err as Error).message}`);
+      }
+    }, 50);
   }
 
   private issue(service: string, commonName: string): { cert: IssuedCert; certIssuedAt: number } {
@@ -191,8 +322,9 @@ export class ControlPlane {
     }
   }
 
-  private async startInstance(spec: InstanceSpec): Promise<InstanceRuntime> {
-    const appPort = spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await freePort()));
+  /** Starts an instance and its sidecar, or re-adopts them (`adopted`) as the previous run left them. */
+  private async startInstance(spec: InstanceSpec, adopted?: AdoptedInstance): Promise<InstanceRuntime> {
+    const appPort = adopted ? adopted.appPort : spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await freePort()));
     const logFile = createWriteStream(join(this.paths.logsDir, `${spec.id}.log`), { flags: 'a' });
     const rt: InstanceRuntime = {
       spec,
@@ -210,10 +342,18 @@ export class ControlPlane {
       this.sidecarEnv(spec.id),
       this.sidecarEvents(spec.id, (reason) => this.log(`${spec.id}: ${reason}; restarting it`)),
       this.reaper,
+      this.sidecarLaunch,
     );
     this.instances.push(rt);
-    rt.sidecar.start();
-    const ports = await rt.sidecar.push(++this.version, this.sidecarConfig(rt));
+    let ports: ListenerPorts;
+    if (adopted?.sidecarPid && adopted.sidecarPorts) {
+      // Serving all along with its last config; it dials in and gets this run's first push.
+      rt.sidecar.adopt({ pid: adopted.sidecarPid, ports: adopted.sidecarPorts, ackedVersion: adopted.ackedVersion });
+      ports = adopted.sidecarPorts;
+    } else {
+      rt.sidecar.start();
+      ports = await rt.sidecar.push(++this.version, this.sidecarConfig(rt));
+    }
 
     const env: Record<string, string> = {
       // Apps with an OpenTelemetry SDK send their own spans here, to join the sidecars' (the app's env wins).
@@ -244,9 +384,8 @@ export class ControlPlane {
       name: `devmesh-${this.mesh.name}-${spec.id}-${this.runId}`,
       buildTag: `devmesh-${this.mesh.name}-${spec.service}${spec.version ? `-${spec.version}` : ''}:latest`,
     };
-    rt.launch = () => (container ? this.containers! : this.supervisor).start(
-      { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health, ...(container ? { container } : {}) },
-      {
+    const workloadSpec = { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health, ...(container ? { container } : {}) };
+    const workloadEvents: WorkloadEvents = {
         onState: (state, detail) => {
           rt.state = state;
           rt.detail = detail;
@@ -259,9 +398,9 @@ export class ControlPlane {
           this.telemetry.logs.append(spec.service, spec.id, stream, line);
           this.log(`${spec.id} | ${line}`);
         },
-      },
-    );
-    rt.workload = rt.launch();
+    };
+    rt.launch = () => (container ? this.containers! : this.supervisor).start(workloadSpec, workloadEvents);
+    rt.workload = adopted?.appPid ? this.supervisor.adopt(workloadSpec, workloadEvents, { pid: adopted.appPid, startedAtMs: adopted.appStartedAtMs }) : rt.launch();
     return rt;
   }
 
@@ -307,15 +446,19 @@ export class ControlPlane {
     );
   }
 
-  private async startGateway(service: string, port: number): Promise<void> {
+  private async startGateway(service: string, port: number, adopted?: AdoptedGateway): Promise<void> {
     const id = `ingress-${service}`;
     const gw: GatewayRuntime = {
       service,
       requestedPort: port,
       ...this.issue('ingress', id),
-      sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper),
+      sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper, this.sidecarLaunch),
     };
     this.gateways.push(gw);
+    if (adopted?.sidecarPid && adopted.sidecarPorts) {
+      gw.sidecar.adopt({ pid: adopted.sidecarPid, ports: adopted.sidecarPorts, ackedVersion: adopted.ackedVersion });
+      return;
+    }
     gw.sidecar.start();
     const ports = await gw.sidecar.push(++this.version, this.gatewayConfig(gw));
     if (!ports.outbound[service]) throw new Error(`${id}: the gateway did not report a port for ${service}`);
@@ -348,6 +491,7 @@ export class ControlPlane {
   }
 
   private schedulePush(): void {
+    this.schedulePersist();
     if (this.pushScheduled || this.stopped) return;
     this.pushScheduled = setTimeout(() => {
       this.pushScheduled = null;
@@ -365,6 +509,7 @@ export class ControlPlane {
       ...this.gateways.filter((gw) => gw.sidecar.pid !== null).map((gw) => gw.sidecar.push(version, this.gatewayConfig(gw, clusters))),
     ];
     const results = await Promise.allSettled(pushes);
+    this.schedulePersist();
     const problems = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
     for (const p of problems) this.log(`config push: ${p}`);
     return problems;
@@ -465,6 +610,7 @@ export class ControlPlane {
     if (this.stopped) return;
     this.stopped = true;
     if (this.pushScheduled) clearTimeout(this.pushScheduled);
+    if (this.persistScheduled) clearTimeout(this.persistScheduled);
     for (const t of this.timers) clearInterval(t);
     await this.watcher?.close();
     await Promise.all(this.gateways.map((gw) => gw.sidecar.stop()));
@@ -472,6 +618,7 @@ export class ControlPlane {
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
     for (const rt of this.instances) rt.logFile.end();
     await this.api?.close();
+    await this.control?.close();
     await this.telemetry?.stop();
     this.reaper?.close();
     if (this.runFile) removeRunFile(this.runFile);

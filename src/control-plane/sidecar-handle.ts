@@ -1,10 +1,28 @@
-// The control plane's end of one sidecar: forks the proxy process, pushes versioned configuration over
-// its IPC channel, and waits for the ACK or NACK. A sidecar that dies is started again with the ports it
-// had, so the endpoints other sidecars know stay valid.
-import { fork, type ChildProcess } from 'node:child_process';
+// The control plane's end of one sidecar: starts the proxy process, pushes versioned configuration over
+// its control channel (./control-server.ts), and waits for the ACK or NACK. A sidecar that dies is started
+// again with the ports it had, so the endpoints other sidecars know stay valid. A sidecar that an earlier
+// control plane started, and that kept serving through that control plane's death, is re-adopted: same
+// pid, same ports, its channel dialed in again.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeSpanBatch, type ControlMessage, type EndpointSetSnapshot, type ListenerPorts, type SidecarConfig, type SidecarMessage, type SpanRecord } from '../../proxy/protocol/index.js';
+import {
+  CONTROL_ENV,
+  decodeSpanBatch,
+  type ChannelHello,
+  type ControlConnection,
+  type ControlMessage,
+  type EndpointSetSnapshot,
+  type ListenerPorts,
+  type SidecarConfig,
+  type SidecarMessage,
+  type SpanRecord,
+} from '../../proxy/protocol/index.js';
 import type { Reaper } from '../supervisor/reaper.js';
+import { followLines, openOutputFile } from '../supervisor/output-file.js';
+import { isAlive, waitGone, watchPid } from '../supervisor/pid-watch.js';
+import type { ControlServer } from './control-server.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 const ACK_TIMEOUT_MS = 10_000;
@@ -31,8 +49,28 @@ export interface SidecarEvents {
   onRestarted?(): void;
 }
 
+/** How sidecars of this run are started: where they dial, with what token, and where their output goes. */
+export interface SidecarLaunch {
+  control: ControlServer;
+  token: string;
+  /** How long a sidecar serves without a control plane before it exits. */
+  orphanGraceMs: number;
+  outputDir: string;
+}
+
+/** The process behind the handle: one this control plane started, or one it re-adopted by pid. */
+interface SidecarRun {
+  pid: number;
+  child: ChildProcess | null;
+  unwatch: () => void;
+  unfollow: () => void;
+}
+
 export class SidecarHandle {
-  private child: ChildProcess | null = null;
+  private run: SidecarRun | null = null;
+  private connection: ControlConnection | null = null;
+  /** Messages for a sidecar that has not dialed in yet (just started, or redialing). */
+  private outbox: ControlMessage[] = [];
   private pending = new Map<number, Pending>();
   private stopping = false;
   private lastConfig: { version: number; config: SidecarConfig } | null = null;
@@ -52,59 +90,133 @@ export class SidecarHandle {
     private readonly env: Record<string, string>,
     private readonly events: SidecarEvents,
     private readonly reaper: Reaper | null,
+    private readonly launch: SidecarLaunch,
   ) {}
 
+  /** Claims the channel of this sidecar id, once the process it expects is known (started or adopted). */
+  private claimChannel(): void {
+    this.launch.control.register(this.id, (connection, hello) => this.attach(connection, hello));
+  }
+
   get pid(): number | null {
-    return this.child?.pid ?? null;
+    return this.run?.pid ?? null;
   }
 
   /** Alive and configured: its listeners are bound, so other sidecars may send it requests. */
   get serving(): boolean {
-    return this.child !== null && !this.recovering;
+    return this.run !== null && !this.recovering;
+  }
+
+  /** Its control channel is up (it has dialed in since it started, or since the control plane did). */
+  get connected(): boolean {
+    return this.connection?.open ?? false;
+  }
+
+  private get outputPath(): string {
+    return join(this.launch.outputDir, `${this.id}.proxy.out`);
   }
 
   start(): void {
-    const child = fork(PROXY_ENTRY, [this.id], {
-      env: { ...process.env, ...this.env },
-      detached: true, // Ctrl-C must not reach sidecars before the apps behind them are stopped
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    });
-    this.child = child;
+    const out = openOutputFile(this.outputPath, true);
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [PROXY_ENTRY, this.id], {
+        env: {
+          ...process.env,
+          // Inside Electron, execPath is the Electron binary: ELECTRON_RUN_AS_NODE makes it a plain Node.
+          ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}),
+          ...this.env,
+          [CONTROL_ENV.socket]: this.launch.control.socketPath,
+          [CONTROL_ENV.token]: this.launch.token,
+          [CONTROL_ENV.orphanGraceMs]: String(this.launch.orphanGraceMs),
+        },
+        detached: true, // Ctrl-C must not reach sidecars before the apps behind them are stopped
+        stdio: ['ignore', out, out],
+      });
+    } finally {
+      closeSync(out);
+    }
+    const run: SidecarRun = { pid: child.pid ?? 0, child, unwatch: () => {}, unfollow: followLines(this.outputPath, false, (l) => l && this.events.onLog(l)) };
+    this.run = run;
     if (child.pid) this.reaper?.watch(child.pid);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => d.split('\n').filter(Boolean).forEach((l) => this.events.onLog(l)));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => d.split('\n').filter(Boolean).forEach((l) => this.events.onLog(l)));
-    child.on('message', (m: SidecarMessage) => this.onMessage(m));
-    child.on('exit', (code, signal) => {
-      if (child.pid) this.reaper?.forget(child.pid);
-      if (this.child !== child) return;
-      this.child = null;
-      const reason = signal ? `sidecar killed by ${signal}` : `sidecar exited with code ${code}`;
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(`${this.id}: ${reason}`));
-      }
-      this.pending.clear();
-      for (const a of this.asks.values()) {
-        clearTimeout(a.timer);
-        a.reject(new Error(`${this.id}: ${reason}`));
-      }
-      this.asks.clear();
-      if (this.stopping) return;
-      this.restarts++;
-      this.lastExit = reason;
-      this.recovering = true;
-      this.events.onExit(reason);
-      // Start again with the last good config and the same ports.
-      setTimeout(() => {
-        if (this.stopping) return;
-        this.start();
-        if (this.lastConfig) {
-          // Its first ACK (of this push or any later one) ends the recovery: see onMessage.
-          void this.push(this.lastConfig.version, this.lastConfig.config).catch((e: Error) => this.events.onLog(`restart push failed: ${e.message}`));
-        } else this.recovering = false;
-      }, 500);
+    child.on('error', (err) => this.onGone(run, `sidecar could not start: ${err.message}`));
+    child.on('exit', (code, signal) => this.onGone(run, signal ? `sidecar killed by ${signal}` : `sidecar exited with code ${code}`));
+    this.claimChannel();
+  }
+
+  /**
+   * Takes over a sidecar an earlier control plane started and that kept serving: it dials in again on its
+   * own; until then, pushes wait in the outbox.
+   */
+  adopt(running: { pid: number; ports: ListenerPorts | null; ackedVersion: number }): void {
+    const run: SidecarRun = { pid: running.pid, child: null, unwatch: () => {}, unfollow: followLines(this.outputPath, true, (l) => l && this.events.onLog(l)) };
+    this.run = run;
+    this.ports = running.ports;
+    this.ackedVersion = running.ackedVersion;
+    this.reaper?.watch(running.pid);
+    run.unwatch = watchPid(running.pid, () => this.onGone(run, 'sidecar exited (re-adopted, so its exit status is not known)'));
+    if (!isAlive(running.pid)) queueMicrotask(() => this.onGone(run, 'sidecar had exited before it could be re-adopted'));
+    this.claimChannel();
+  }
+
+  private attach(connection: ControlConnection, hello: ChannelHello): void {
+    const run = this.run;
+    if (!run || hello.pid !== run.pid) {
+      // A sidecar this handle did not start (a previous process of the same id that outlived its restart).
+      this.events.onLog(`a sidecar with pid ${hello.pid} dialed in as ${this.id}, which runs pid ${run?.pid ?? 'none'}: telling it to shut down`);
+      connection.send({ type: 'shutdown' });
+      return;
+    }
+    this.connection?.end('replaced by a new connection');
+    this.connection = connection;
+    if (hello.ports) this.ports = hello.ports;
+    connection.handleMessages((m) => this.onMessage(m as SidecarMessage));
+    connection.onEnd(() => {
+      if (this.connection === connection) this.connection = null;
+      // An adopted sidecar's channel closing is the first sign it may have died.
+      if (!run.child && this.run === run && !isAlive(run.pid)) this.onGone(run, 'sidecar exited (re-adopted, so its exit status is not known)');
     });
+    for (const m of this.outbox.splice(0)) connection.send(m);
+  }
+
+  private sendOrQueue(msg: ControlMessage): void {
+    if (this.connection?.open) this.connection.send(msg);
+    else this.outbox.push(msg);
+  }
+
+  private onGone(run: SidecarRun, reason: string): void {
+    if (this.run !== run) return;
+    this.run = null;
+    run.unwatch();
+    run.unfollow();
+    if (run.pid) this.reaper?.forget(run.pid);
+    this.connection?.end('sidecar gone');
+    this.connection = null;
+    this.outbox = [];
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`${this.id}: ${reason}`));
+    }
+    this.pending.clear();
+    for (const a of this.asks.values()) {
+      clearTimeout(a.timer);
+      a.reject(new Error(`${this.id}: ${reason}`));
+    }
+    this.asks.clear();
+    if (this.stopping) return;
+    this.restarts++;
+    this.lastExit = reason;
+    this.recovering = true;
+    this.events.onExit(reason);
+    // Start again with the last good config and the same ports.
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.start();
+      if (this.lastConfig) {
+        // Its first ACK (of this push or any later one) ends the recovery: see onMessage.
+        void this.push(this.lastConfig.version, this.lastConfig.config).catch((e: Error) => this.events.onLog(`restart push failed: ${e.message}`));
+      } else this.recovering = false;
+    }, 500);
   }
 
   private onMessage(m: SidecarMessage): void {
@@ -169,8 +281,7 @@ export class SidecarHandle {
    * running, exits, or does not answer within timeoutMs (a stopped or wedged sidecar must not hang the caller).
    */
   private ask(question: (id: number) => ControlMessage, what: string, timeoutMs: number): Promise<Answer> {
-    const child = this.child;
-    if (!child || !child.connected) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    if (!this.run) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
     const id = ++this.askId;
     return new Promise<Answer>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -178,7 +289,7 @@ export class SidecarHandle {
         reject(new Error(`${this.id}: no ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.asks.set(id, { resolve, reject, timer });
-      child.send(question(id));
+      this.sendOrQueue(question(id));
     });
   }
 
@@ -198,8 +309,7 @@ export class SidecarHandle {
 
   /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
   push(version: number, config: SidecarConfig): Promise<ListenerPorts> {
-    const child = this.child;
-    if (!child || !child.connected) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    if (!this.run) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
     // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
     const withPorts = this.pinPorts(config);
     return new Promise<ListenerPorts>((resolve, reject) => {
@@ -216,8 +326,7 @@ export class SidecarHandle {
           resolve(ports);
         },
       });
-      const msg: ControlMessage = { type: 'config', version, config: withPorts };
-      child.send(msg);
+      this.sendOrQueue({ type: 'config', version, config: withPorts });
     });
   }
 
@@ -233,15 +342,22 @@ export class SidecarHandle {
 
   async stop(graceMs = 3000): Promise<void> {
     this.stopping = true;
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    if (child.connected) {
-      const msg: ControlMessage = { type: 'shutdown' };
-      child.send(msg);
-    } else child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    this.launch.control.unregister(this.id);
+    const run = this.run;
+    if (!run || (run.child ? run.child.exitCode !== null || run.child.signalCode !== null : !isAlive(run.pid))) return;
+    const exited = run.child ? new Promise<void>((resolve) => run.child!.once('exit', () => resolve())) : waitGone(run.pid, graceMs + 5_000).then(() => this.onGone(run, 'stopped'));
+    if (this.connection?.open) this.connection.send({ type: 'shutdown' });
+    else signal(run.pid, 'SIGTERM');
+    const timer = setTimeout(() => signal(run.pid, 'SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    /* already gone */
   }
 }

@@ -1,10 +1,16 @@
 // Runs workloads as local processes. Each gets its own process group (so a stop reaches whatever the
 // command forked too), its output line by line, a health wait, and a restart with backoff after a crash.
+// Its output goes to files (./output-file.ts), so it outlives the control plane; a restarted control plane
+// re-adopts a running process by its pid (`adopt`) and supervises it as if it had started it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Reaper } from './reaper.js';
+import { followLines, openOutputFile } from './output-file.js';
+import { isAlive, waitGone, watchPid } from './pid-watch.js';
 import { SupervisedWorkload } from './supervised-workload.js';
 import type { Supervisor, Workload, WorkloadEvents, WorkloadSpec } from './supervisor.js';
 
@@ -38,51 +44,95 @@ function shellCommand(command: string): string {
   return /[;&|\n`$()<>]/.test(command) ? command : `exec ${command}`;
 }
 
+/** A running process the workload supervises: one it started (`child`), or one it re-adopted by pid. */
+type Run = { pid: number; child: ChildProcess | null; unwatch: () => void; unfollow: () => void };
+
 class ProcessWorkload extends SupervisedWorkload {
-  private child: ChildProcess | null = null;
+  private run: Run | null = null;
 
   constructor(
     spec: WorkloadSpec,
     events: WorkloadEvents,
     private readonly reaper: Reaper | null,
+    private readonly outputDir: string,
+    adopted?: { pid: number; startedAtMs: number | null },
   ) {
     super(spec, events);
-    this.launch();
+    if (adopted) this.adopt(adopted.pid, adopted.startedAtMs);
+    else this.launch();
+  }
+
+  private outputPath(stream: 'stdout' | 'stderr'): string {
+    return join(this.outputDir, `${this.spec.id}.${stream}`);
+  }
+
+  /** Follows both output files; a fresh run reads them from their start, an adopted one from now on. */
+  private follow(fromEnd: boolean): () => void {
+    const stops = (['stdout', 'stderr'] as const).map((stream) => followLines(this.outputPath(stream), fromEnd, (line) => this.events.onLog(stream, line)));
+    return () => stops.forEach((stop) => stop());
   }
 
   private launch(): void {
-    const child = spawn('/bin/sh', ['-c', shellCommand(this.spec.command)], {
-      cwd: this.spec.cwd,
-      env: { ...process.env, ...this.spec.env, PORT: String(this.spec.port) },
-      detached: true, // its own process group: Ctrl-C in the terminal must not kill apps before their sidecars drain
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
+    const fds = { stdout: openOutputFile(this.outputPath('stdout'), true), stderr: openOutputFile(this.outputPath('stderr'), true) };
+    let child: ChildProcess;
+    try {
+      child = spawn('/bin/sh', ['-c', shellCommand(this.spec.command)], {
+        cwd: this.spec.cwd,
+        env: { ...process.env, ...this.spec.env, PORT: String(this.spec.port) },
+        detached: true, // its own process group: Ctrl-C in the terminal must not kill apps before their sidecars drain
+        stdio: ['ignore', fds.stdout, fds.stderr],
+      });
+    } finally {
+      closeSync(fds.stdout);
+      closeSync(fds.stderr);
+    }
+    const run: Run = { pid: child.pid ?? 0, child, unwatch: () => {}, unfollow: this.follow(false) };
+    this.run = run;
     this.pid = child.pid ?? null;
     this.startedAtMs = Date.now();
     if (child.pid) this.reaper?.watch(child.pid);
-    for (const stream of ['stdout', 'stderr'] as const) {
-      createInterface({ input: child[stream]! }).on('line', (line) => this.events.onLog(stream, line));
-    }
     child.on('error', (err) => {
       // spawn itself failed (e.g. cwd missing): no exit event follows in every case, so settle here.
-      this.onExit(`spawn "${this.spec.command}" in ${this.spec.cwd}: ${err.message}`, child);
+      this.onExit(`spawn "${this.spec.command}" in ${this.spec.cwd}: ${err.message}`, run);
     });
     child.on('exit', (code, signal) => {
-      this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`, child);
+      this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`, run);
     });
+    this.waitForHealth(run);
+  }
+
+  /** Takes over a process an earlier control plane started: same pid, output followed from now on. */
+  private adopt(pid: number, startedAtMs: number | null): void {
+    const run: Run = { pid, child: null, unwatch: () => {}, unfollow: this.follow(true) };
+    this.run = run;
+    this.pid = pid;
+    this.startedAtMs = startedAtMs ?? Date.now();
+    this.reaper?.watch(pid);
+    // Not our child: its exit status is the reaping parent's, so only its going is known.
+    run.unwatch = watchPid(pid, () => this.onExit('exited (re-adopted, so its exit status is not known)', run));
+    if (!isAlive(pid)) {
+      run.unwatch();
+      queueMicrotask(() => this.onExit('had exited before it could be re-adopted', run));
+      return;
+    }
+    this.waitForHealth(run);
+  }
+
+  private waitForHealth(run: Run): void {
     this.setState('starting');
     void this.waitHealthy(
-      () => this.child === child && child.exitCode === null,
+      () => this.run === run && (run.child ? run.child.exitCode === null : isAlive(run.pid)),
       () => probe(this.spec.port, this.spec.health),
       () => (this.spec.health ? `GET ${this.spec.health} on port ${this.spec.port} did not answer 2xx` : `nothing listens on PORT ${this.spec.port}`),
     );
   }
 
-  private onExit(reason: string, child: ChildProcess): void {
-    if (this.child !== child) return; // a late event of a previous run
-    this.child = null;
-    if (child.pid) this.reaper?.forget(child.pid);
+  private onExit(reason: string, run: Run): void {
+    if (this.run !== run) return; // a late event of a previous run
+    this.run = null;
+    run.unwatch();
+    run.unfollow();
+    if (run.pid) this.reaper?.forget(run.pid);
     this.pid = null;
     if (this.stopping) {
       this.lastExit = reason;
@@ -94,14 +144,19 @@ class ProcessWorkload extends SupervisedWorkload {
 
   async stop(graceMs = 5000): Promise<void> {
     this.beginStop();
-    const child = this.child;
-    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    const run = this.run;
+    const running = run && run.pid && (run.child ? run.child.exitCode === null && run.child.signalCode === null : isAlive(run.pid));
+    if (!run || !running) {
       this.setState('stopped', this.lastExit);
       return;
     }
     this.setState('stopping');
-    const pgid = child.pid;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const pgid = run.pid;
+    const exited = run.child
+      ? new Promise<void>((resolve) => run.child!.once('exit', () => resolve()))
+      : waitGone(pgid, graceMs + 5_000).then(() => {
+          if (this.run === run) this.onExit('stopped', run);
+        });
     const signalGroup = (signal: NodeJS.Signals): void => {
       try {
         process.kill(-pgid, signal);
@@ -121,11 +176,25 @@ class ProcessWorkload extends SupervisedWorkload {
 export class ProcessSupervisor implements Supervisor {
   readonly kind = 'process' as const;
   private readonly workloads = new Set<ProcessWorkload>();
+  private readonly outputDir: string;
 
-  constructor(private readonly reaper: Reaper | null) {}
+  /** `outputDir` holds each workload's stdout and stderr files (the mesh's logs folder). */
+  constructor(
+    private readonly reaper: Reaper | null,
+    outputDir?: string,
+  ) {
+    this.outputDir = outputDir ?? mkdtempSync(join(tmpdir(), 'devmesh-output-'));
+  }
 
   start(spec: WorkloadSpec, events: WorkloadEvents): Workload {
-    const w = new ProcessWorkload(spec, events, this.reaper);
+    const w = new ProcessWorkload(spec, events, this.reaper, this.outputDir);
+    this.workloads.add(w);
+    return w;
+  }
+
+  /** Supervises a process an earlier control plane started with this spec (its pid is its process group). */
+  adopt(spec: WorkloadSpec, events: WorkloadEvents, running: { pid: number; startedAtMs: number | null }): Workload {
+    const w = new ProcessWorkload(spec, events, this.reaper, this.outputDir, running);
     this.workloads.add(w);
     return w;
   }

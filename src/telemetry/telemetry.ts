@@ -16,6 +16,8 @@ export interface TelemetryOptions {
   retention?: Partial<TraceRetention>;
   /** OTLP/HTTP ingest port on 127.0.0.1; 4318 by default (another free port when taken), null disables. */
   otlpPort?: number | null;
+  /** The ingest token apps send; a control plane re-adopting running apps keeps the one they were given. */
+  otlpToken?: string;
   /** Collector to export every span to (OTLP/HTTP JSON), e.g. http://127.0.0.1:4318. */
   otlpExport?: string | undefined;
   log(line: string): void;
@@ -38,7 +40,7 @@ export class Telemetry {
   readonly metrics: MeshMetrics;
   otlpEndpoint: string | null = null;
   /** What apps send with their spans (OTEL_EXPORTER_OTLP_HEADERS): the ingest token, made per run. */
-  readonly otlpToken = randomBytes(16).toString('hex');
+  readonly otlpToken: string;
 
   /** The headers an OpenTelemetry exporter must send, as OTEL_EXPORTER_OTLP_HEADERS says them. */
   get otlpHeaders(): Record<string, string> {
@@ -48,6 +50,7 @@ export class Telemetry {
   private exporter: OtlpExporter | null = null;
 
   constructor(private readonly opts: TelemetryOptions) {
+    this.otlpToken = opts.otlpToken ?? randomBytes(16).toString('hex');
     this.store = new TraceStore(opts.tracesDb, { ...retentionFromEnv(), ...opts.retention });
     this.metrics = new MeshMetrics(opts.mesh);
     if (opts.otlpExport) this.exporter = new OtlpExporter(opts.otlpExport, opts.log);

@@ -66,8 +66,8 @@ test('SIGTERM to devmesh up stops every process it started', async () => {
   }
 });
 
-test('SIGKILL to devmesh up still leaves no process behind', async () => {
-  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS });
+test('SIGKILL to devmesh up with --grace-period 0 leaves no process behind at once', async () => {
+  const mesh = await startMesh({ yaml: shopYaml(ISSUE_ROUTES), files: SHOP_APPS, env: { DEVMESH_GRACE_PERIOD: '0' } });
   try {
     mesh.child.kill('SIGKILL');
     const left = await waitFor('every mesh process to exit', () => processesOfHome(mesh.home).length === 0 || undefined, 10_000).catch(() => false);

@@ -22,6 +22,8 @@ export interface RunningMesh {
   api<T>(path: string): Promise<T>;
   /** Runs another devmesh command in the mesh's folder with its DEVMESH_HOME. */
   cli(args: string[]): { status: number | null; stdout: string; stderr: string };
+  /** Runs `devmesh up` again in the same folder and home (after the first one died); waits for ready. */
+  upAgain(extraArgs?: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,17 +86,14 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
   writeFileSync(meshPath, yaml);
 
   const env = { ...process.env, ...opts.env, DEVMESH_HOME: home };
-  const child = spawn(process.execPath, [CLI, 'up', 'devmesh.yaml'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let up = launchUp(dir, env);
 
   const cleanup = async () => {
+    const child = up.child;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
+      await up.exited;
       clearTimeout(timer);
     }
     // Whatever survived is a leak the test reports; kill it so one failure does not cascade.
@@ -111,37 +110,22 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
     rmSync(home, { recursive: true, force: true });
   };
 
+  let urls: ReturnType<typeof urlsOf>;
   try {
-    await waitFor(
-      '"ready" from devmesh up',
-      () => {
-        if (child.exitCode !== null) throw new Error(`devmesh up exited with ${child.exitCode}:\n${out}`);
-        return /^ready: /m.test(out);
-      },
-      opts.readyTimeoutMs ?? 60_000,
-    );
+    urls = await untilReady(up, opts.readyTimeoutMs);
   } catch (err) {
     await cleanup();
-    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
+    throw err;
   }
 
-  const uiUrl = /^UI: (\S+)$/m.exec(out)![1]!;
-  const token = /#token=(\S+)$/.exec(uiUrl)![1]!;
-  const apiBase = new URL(uiUrl).origin;
-  const ingress: Record<string, string> = {};
-  for (const m of out.matchAll(/^ingress (\S+): (http:\/\/\S+)$/gm)) ingress[m[1]!] = m[2]!;
-
-  return {
+  const mesh: RunningMesh = {
     dir,
     home,
-    child,
-    uiUrl,
-    token,
-    apiBase,
-    ingress,
-    stdout: () => out,
+    child: up.child,
+    ...urls,
+    stdout: () => up.out(),
     async api<T>(path: string): Promise<T> {
-      const res = await fetch(apiBase + path, { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(mesh.apiBase + path, { headers: { authorization: `Bearer ${mesh.token}` } });
       if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
       return (await res.json()) as T;
     },
@@ -149,6 +133,52 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
       const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, env, encoding: 'utf8', timeout: 30_000 });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
+    async upAgain(extraArgs: string[] = []): Promise<void> {
+      up = launchUp(dir, env, extraArgs);
+      mesh.child = up.child;
+      Object.assign(mesh, await untilReady(up, opts.readyTimeoutMs));
+    },
     stop: cleanup,
   };
+  return mesh;
+}
+
+interface Up {
+  child: ChildProcess;
+  exited: Promise<void>;
+  out(): string;
+}
+
+function launchUp(dir: string, env: NodeJS.ProcessEnv, extraArgs: string[] = []): Up {
+  const child = spawn(process.execPath, [CLI, 'up', 'devmesh.yaml', ...extraArgs], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { child, exited, out: () => out };
+}
+
+async function untilReady(up: Up, timeoutMs = 60_000): Promise<ReturnType<typeof urlsOf>> {
+  try {
+    await waitFor(
+      '"ready" from devmesh up',
+      () => {
+        if (up.child.exitCode !== null) throw new Error(`devmesh up exited with ${up.child.exitCode}:\n${up.out()}`);
+        return /^ready: /m.test(up.out());
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- output ---\n${up.out()}`);
+  }
+  return urlsOf(up.out());
+}
+
+function urlsOf(out: string): Pick<RunningMesh, 'uiUrl' | 'token' | 'apiBase' | 'ingress'> {
+  const uiUrl = /^UI: (\S+)$/m.exec(out)![1]!;
+  const token = /#token=(\S+)$/.exec(uiUrl)![1]!;
+  const apiBase = new URL(uiUrl).origin;
+  const ingress: Record<string, string> = {};
+  for (const m of out.matchAll(/^ingress (\S+): (http:\/\/\S+)$/gm)) ingress[m[1]!] = m[2]!;
+  return { uiUrl, token, apiBase, ingress };
 }

@@ -1,7 +1,8 @@
-// Shared scaffolding for the sidecar tests: real sidecar processes (forked exactly as the control plane
-// forks them), a real mesh CA in a temporary DEVMESH_HOME, and tiny HTTP apps on port 0.
-// The IPC boundary is the only place the tests play the other side.
-import { fork, type ChildProcess } from 'node:child_process';
+// Shared scaffolding for the sidecar tests: real sidecar processes (started exactly as the control plane
+// starts them, dialing a control socket), a real mesh CA in a temporary DEVMESH_HOME, and tiny HTTP apps on
+// port 0. The control channel is the only place the tests play the other side.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -12,6 +13,8 @@ import type { TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { LocalCa } from '../../src/ca/local-ca.js';
 import {
+  CONTROL_ENV,
+  ControlConnection,
   decodeSpanBatch,
   spiffeId,
   type Cluster,
@@ -24,12 +27,14 @@ import {
   type SidecarMessage,
   type SpanRecord,
   type TlsMaterial,
+  type ChannelHello,
 } from '../../proxy/protocol/index.js';
 
 export const SIDECAR_MAIN = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 export const MESH = 'test.local';
 
 type Cleanup = { after(fn: () => unknown): void };
+let sidecarsStarted = 0;
 
 /** A DEVMESH_HOME the runner's leak check recognises (devmesh-test-*), removed afterwards. */
 export function tempHome(t: Cleanup): string {
@@ -62,24 +67,44 @@ export class SidecarProcess {
   /** Batches as they came; decoded when `spans` is read, so a benchmark's load does not compete with decoding. */
   private batches: Uint8Array[] = [];
   readonly messages: SidecarMessage[] = [];
+  /** Every hello the sidecar sent: one per connection of the control channel. */
+  readonly hellos: ChannelHello[] = [];
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private version = 0;
   private waiters: Array<() => void> = [];
+  private connection: ControlConnection | null = null;
+  /** Messages sent before the sidecar dialed in, delivered once it has. */
+  private queued: ControlMessage[] = [];
 
-  private constructor(readonly child: ChildProcess) {
-    child.on('message', (raw) => {
-      const msg = raw as SidecarMessage;
-      this.messages.push(msg);
-      if (msg.type === 'spans') this.batches.push(msg.batch);
-      const waiters = this.waiters;
-      this.waiters = [];
-      for (const w of waiters) w();
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly control: Server,
+  ) {
+    control.on('connection', (socket) => {
+      let greeted = false;
+      const connection = new ControlConnection(socket, (raw) => {
+        if (!greeted) {
+          greeted = true;
+          this.hellos.push(raw as ChannelHello);
+          this.connection = connection;
+          for (const m of this.queued.splice(0)) connection.send(m);
+        } else this.messages.push(raw as SidecarMessage);
+        const msg = raw as SidecarMessage;
+        if (msg.type === 'spans') this.batches.push(msg.batch);
+        this.wake();
+      });
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 
   /** Every span received so far. */
@@ -89,20 +114,44 @@ export class SidecarProcess {
     return this.decoded;
   }
 
-  /** Forks dist/proxy/main.js with DEVMESH_HOME set; killed when the test ends. */
+  /**
+   * Starts dist/proxy/main.js with DEVMESH_HOME set and a control socket of its own to dial (this test plays
+   * the control plane); killed when the test ends.
+   */
   static start(t: Cleanup, home: string, env: Record<string, string> = {}): SidecarProcess {
-    const child = fork(SIDECAR_MAIN, [], {
-      env: { ...process.env, ...env, DEVMESH_HOME: home },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      serialization: 'advanced', // as src/control-plane/sidecar-handle.ts forks them
+    const id = `test-sidecar-${++sidecarsStarted}`;
+    const socketPath = join(home, `${id}.sock`);
+    const control = createServer();
+    control.listen(socketPath);
+    const child = spawn(process.execPath, [SIDECAR_MAIN, id], {
+      env: { ...process.env, ...env, DEVMESH_HOME: home, [CONTROL_ENV.socket]: socketPath, [CONTROL_ENV.token]: 'test-token' },
+      stdio: ['ignore', 'inherit', 'pipe'],
     });
-    const sidecar = new SidecarProcess(child);
+    const sidecar = new SidecarProcess(child, control);
     t.after(() => sidecar.kill());
     return sidecar;
   }
 
   send(msg: ControlMessage): void {
-    this.child.send(msg);
+    if (this.connection?.open) this.connection.send(msg);
+    else this.queued.push(msg);
+  }
+
+  /** The control plane goes for good: the channel drops and nobody answers the sidecar's dialing. */
+  stopAnswering(): void {
+    this.control.close();
+    this.dropControlChannel();
+  }
+
+  /** Writes bytes as they are into the control channel (for malformed frames). */
+  sendRaw(bytes: Buffer): void {
+    this.connection?.socket.write(bytes);
+  }
+
+  /** Drops the control channel, as a control plane that dies does; the sidecar dials again. */
+  dropControlChannel(): void {
+    this.connection?.end('dropped by the test');
+    this.connection = null;
   }
 
   /** Pushes a config and waits for its ACK or NACK. */
@@ -158,6 +207,7 @@ export class SidecarProcess {
 
   kill(): Promise<unknown> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.control.close();
     return this.exited;
   }
 }

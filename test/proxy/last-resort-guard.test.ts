@@ -4,7 +4,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import type { SidecarMessage } from '../../proxy/protocol/index.js';
+import type { ControlMessage, SidecarMessage } from '../../proxy/protocol/index.js';
 import { EXIT_UNEXPECTED_ERROR } from '../../proxy/last-resort.js';
 import { mergeExpositions } from '../../src/telemetry/mesh-metrics.js';
 import { echoApp, plainRequest, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
@@ -54,13 +54,16 @@ describe('last-resort guard', () => {
     assert.equal(counter(await scrape(sidecar, 1), 'fatal'), 0);
   });
 
-  it('a control message of a type it cannot even print is ignored, not fatal', async (t) => {
+  it('a control message it does not know, or a frame that is not one, is logged and never fatal', async (t) => {
     const app = await startApp(t, echoApp('reviews'));
     const sidecar = SidecarProcess.start(t, mesh.home);
     const ports = await sidecar.apply(serverConfig({ tls: mesh.tls('reviews'), service: 'reviews', appPort: app.port, mtls: 'DISABLE' }));
-    // The advanced serialization carries a BigInt; JSON.stringify of one throws.
-    sidecar.child.send({ type: 10n });
-    await stderrMatches(sidecar, /ignoring unknown control message type 10/);
+    sidecar.send({ type: { nested: true } } as unknown as ControlMessage);
+    await stderrMatches(sidecar, /ignoring unknown control message type \[object Object\]/);
+    // A frame of a kind no devmesh end writes: the channel is dropped and dialed again, the sidecar serves on.
+    sidecar.sendRaw(Buffer.from([0, 0, 0, 2, 9, 0]));
+    await stderrMatches(sidecar, /unknown control frame kind 9/);
+    await sidecar.waitFor(() => sidecar.hellos[1], 5_000, 'the sidecar to dial again');
     assert.equal((await plainRequest(ports.inbound!)).status, 200);
     assert.equal(counter(await scrape(sidecar, 1), 'fatal'), 0);
   });

@@ -29,7 +29,7 @@ const base: SpanSource = {
 describe('span wire format', () => {
   it('round-trips every field through the exporter’s bytes, turning raw headers into redacted attributes', () => {
     const sent: SidecarMessage[] = [];
-    const exporter = new SpanExporter((m) => sent.push(m));
+    const exporter = new SpanExporter((m) => void sent.push(m));
     exporter.record({ ...base, requestHeaders: ['Host', 'shop', 'Authorization', 'Bearer t0ken', 'X-Dup', '1', 'x-dup', '2', ':path', '/h2'], responseHeaders: 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\nSet-Cookie: s=1\r\n\r\n' });
     exporter.record({ ...base, parentSpanId: 'aaaaaaaaaaaaaaaa', kind: 'server', peerService: null, error: 'timeout', attributes: {}, responseHeaders: ['x-a', 'b'] });
     exporter.flush();
@@ -88,7 +88,7 @@ describe('span wire format', () => {
 
   it('flushes at the batch size, and a span larger than the buffer still goes out whole', () => {
     const sent: SidecarMessage[] = [];
-    const exporter = new SpanExporter((m) => sent.push(m));
+    const exporter = new SpanExporter((m) => void sent.push(m));
     const huge = 'x'.repeat(300_000);
     exporter.record({ ...base, attributes: { big: huge } });
     exporter.record({ ...base, attributes: { big: huge } });
