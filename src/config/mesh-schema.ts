@@ -2,6 +2,7 @@
 // recognises them. It is the single source of truth: the CLI's `validate`, the running mesh's file
 // watcher and the published JSON Schema (schema/devmesh.schema.json) all come from it.
 import { z } from 'zod';
+import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -87,19 +88,14 @@ const HttpRouteDestination = z.strictObject({
   headers: Headers.optional(),
 });
 
-const RETRY_ON = new Set([
-  '5xx', 'gateway-error', 'reset', 'connect-failure', 'refused-stream', 'retriable-4xx', 'retriable-status-codes',
-  'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
-]);
-
 const HttpRetry = z.strictObject({
   attempts: z.number().int().min(0).max(20),
   perTryTimeout: Duration.optional(),
   retryOn: z
     .string()
     .refine(
-      (s) => s.split(',').every((c) => RETRY_ON.has(c.trim()) || /^\d{3}$/.test(c.trim())),
-      `must be a comma-separated list of ${[...RETRY_ON].join(', ')} or HTTP status codes`,
+      (s) => s.split(',').every((c) => isRetryOnToken(c.trim())),
+      `must be a comma-separated list of ${[...RETRY_ON_CONDITIONS].join(', ')} or HTTP status codes`,
     )
     .optional(),
   retryRemoteLocalities: z.boolean().optional(),
@@ -352,6 +348,7 @@ export type HttpRouteSpec = NonNullable<MeshFile['routes']>[string][number];
 export type TrafficPolicySpec = NonNullable<MeshFile['policies']>[string];
 export type AuthorizationPolicySpec = NonNullable<MeshFile['authorization']>[number];
 export type MtlsSettingSpec = z.infer<typeof MtlsSetting>;
+export type MtlsMode = z.infer<typeof MtlsModeSchema>;
 
 export interface SchemaIssue {
   path: (string | number)[];

@@ -23,7 +23,7 @@ import { createApiHandlers } from '../api/api-handlers.js';
 import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle, type SidecarEvents } from './sidecar-handle.js';
-import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
+import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
 import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
 import { freePort } from '../supervisor/free-port.js';
