@@ -2,6 +2,7 @@
 // recognises them. It is the single source of truth: the CLI's `validate`, the running mesh's file
 // watcher and the published JSON Schema (schema/devmesh.schema.json) all come from it.
 import { z } from 'zod';
+import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
 import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -340,6 +341,12 @@ export const MeshSchema = z.strictObject({
   services: z.record(Name, Service).refine((s) => Object.keys(s).length > 0, 'must list at least one service'),
   ...PolicySections,
 });
+
+// The contract's mesh-file types (what the UI edits) are this schema's input, exactly: drift on either
+// side is a compile error here. (Identity, not assignability: an extra optional field would still assign.)
+type Identical<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+export const MESH_FILE_MATCHES_CONTRACT: Identical<z.input<typeof MeshSchema>, MeshFileSpec> = true;
+export const POLICY_FILE_MATCHES_CONTRACT: Identical<z.input<typeof PolicyFileSchema>, PolicyFileSpec> = true;
 
 export type MeshFile = z.infer<typeof MeshSchema>;
 export type PolicyFile = z.infer<typeof PolicyFileSchema>;
