@@ -7,6 +7,7 @@ import { diffLines } from 'diff';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { ApplyResponse, ConfigDocumentResponse, StatusResponse } from '../../src/contract/api';
+import type { HttpRouteSpec, MeshFileSpec } from '../../src/contract/mesh-file';
 import type { ApiClient } from '../api-client';
 import { YamlEditor } from '../components/YamlEditor';
 import { formatClock } from '../format';
@@ -38,9 +39,13 @@ export function editYaml(text: string, path: Path, value: unknown): string {
   return doc.toString({ flowCollectionPadding: false });
 }
 
-function getIn(doc: Document | null, path: Path): unknown {
-  const v = doc?.getIn(path);
-  return v && typeof v === 'object' && 'toJSON' in (v as object) ? (v as { toJSON(): unknown }).toJSON() : v;
+/**
+ * The draft as the mesh file's spec. The one cast of this page: the control plane validates the draft as
+ * you type (problems are listed beside the editor), and the forms only read optional fields of it.
+ */
+function specOf(doc: Document | null): Partial<MeshFileSpec> | null {
+  const value: unknown = doc?.toJS();
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Partial<MeshFileSpec>) : null;
 }
 
 export function ConfigPage({ client, status }: Props) {
@@ -80,13 +85,14 @@ export function ConfigPage({ client, status }: Props) {
     const d = parseDocument(draft);
     return d.errors.length ? null : d;
   }, [draft]);
+  const spec = useMemo(() => specOf(parsed), [parsed]);
   const routedServices = useMemo(() => {
-    const r = parsed?.get('routes');
-    const names = isMap(r) ? r.items.map((p) => String((p.key as { value?: unknown })?.value ?? p.key)) : [];
+    const names = Object.keys(spec?.routes ?? {});
     return [...new Set([...names, ...status.services.map((s) => s.name)])].sort();
-  }, [parsed, status.services]);
-  const svc = service || routedServices.find((n) => parsed?.hasIn(['routes', n])) || routedServices[0] || '';
-  const rules = (getIn(parsed, ['routes', svc]) as Record<string, unknown>[] | undefined) ?? [];
+  }, [spec, status.services]);
+  const svc = service || routedServices.find((n) => spec?.routes?.[n] !== undefined) || routedServices[0] || '';
+  const routed = spec?.routes?.[svc];
+  const rules: HttpRouteSpec[] = Array.isArray(routed) ? routed : [];
   const rule = rules[Math.min(ruleIndex, rules.length - 1)];
   const idx = Math.min(ruleIndex, Math.max(rules.length - 1, 0));
 
@@ -130,10 +136,10 @@ export function ConfigPage({ client, status }: Props) {
 
   if (!loaded) return <p className="empty">{error ?? 'Loading the mesh file…'}</p>;
   const base: Path = ['routes', svc, idx];
-  const retries = (rule?.retries ?? {}) as { attempts?: number; perTryTimeout?: string; retryOn?: string };
-  const fault = (rule?.fault ?? {}) as { abort?: { httpStatus?: number; percentage?: { value?: number } }; delay?: { fixedDelay?: string; percentage?: { value?: number } } };
-  const policy = (getIn(parsed, ['policies', svc]) ?? {}) as { loadBalancer?: { simple?: string }; outlierDetection?: { consecutive5xxErrors?: number; baseEjectionTime?: string }; connectionPool?: { tcp?: { maxConnections?: number } } };
-  const authz = ((getIn(parsed, ['authorization']) as { name?: string; service?: string; action?: string; rules?: unknown[] }[] | undefined) ?? []).filter((p) => !p.service || p.service === svc);
+  const retries = rule?.retries;
+  const fault = rule?.fault;
+  const policy = spec?.policies?.[svc];
+  const authz = (spec?.authorization ?? []).filter((p) => !p.service || p.service === svc);
 
   return (
     <div className="page config-page" data-testid="config-page">
@@ -154,8 +160,8 @@ export function ConfigPage({ client, status }: Props) {
           <ol className="rules" data-testid="rule-list">
             {rules.map((r, i) => (
               <li key={i}>
-                <button type="button" className={`rule ${i === idx ? 'selected' : ''}`} onClick={() => setRuleIndex(i)} data-testid="rule" data-rule={String(r.name ?? i)}>
-                  <strong>{String(r.name ?? `rule ${i + 1}`)}</strong> <span className="muted small">{summarizeRule(r)}</span>
+                <button type="button" className={`rule ${i === idx ? 'selected' : ''}`} onClick={() => setRuleIndex(i)} data-testid="rule" data-rule={r.name ?? String(i)}>
+                  <strong>{r.name ?? `rule ${i + 1}`}</strong> <span className="muted small">{summarizeRule(r)}</span>
                 </button>
               </li>
             ))}
@@ -163,34 +169,34 @@ export function ConfigPage({ client, status }: Props) {
         )}
         {rule && (
           <fieldset className="form" data-testid="rule-form">
-            <legend>{String(rule.name ?? `rule ${idx + 1}`)}</legend>
+            <legend>{rule.name ?? `rule ${idx + 1}`}</legend>
             <label>
               Retries (attempts)
-              <NumberField value={retries.attempts} onChange={(v) => setField([...base, 'retries', 'attempts'], v)} testId="retry-attempts" />
+              <NumberField value={retries?.attempts} onChange={(v) => setField([...base, 'retries', 'attempts'], v)} testId="retry-attempts" />
             </label>
             <label>
               Per-try timeout
-              <TextField value={retries.perTryTimeout} onChange={(v) => setField([...base, 'retries', 'perTryTimeout'], v)} placeholder="500ms" testId="retry-per-try" />
+              <TextField value={retries?.perTryTimeout} onChange={(v) => setField([...base, 'retries', 'perTryTimeout'], v)} placeholder="500ms" testId="retry-per-try" />
             </label>
             <label>
               Retry on
-              <TextField value={retries.retryOn} onChange={(v) => setField([...base, 'retries', 'retryOn'], v)} placeholder="5xx,connect-failure" testId="retry-on" />
+              <TextField value={retries?.retryOn} onChange={(v) => setField([...base, 'retries', 'retryOn'], v)} placeholder="5xx,connect-failure" testId="retry-on" />
             </label>
             <label>
               Timeout
-              <TextField value={rule.timeout as string | undefined} onChange={(v) => setField([...base, 'timeout'], v)} placeholder="2s" testId="route-timeout" />
+              <TextField value={rule.timeout} onChange={(v) => setField([...base, 'timeout'], v)} placeholder="2s" testId="route-timeout" />
             </label>
             <label>
               Fault: abort status
-              <NumberField value={fault.abort?.httpStatus} onChange={(v) => setField([...base, 'fault', 'abort', 'httpStatus'], v)} testId="fault-abort-status" />
+              <NumberField value={fault?.abort?.httpStatus} onChange={(v) => setField([...base, 'fault', 'abort', 'httpStatus'], v)} testId="fault-abort-status" />
             </label>
             <label>
               Fault: abort %
-              <NumberField value={fault.abort?.percentage?.value} onChange={(v) => setField([...base, 'fault', 'abort', 'percentage', 'value'], v)} testId="fault-abort-percent" />
+              <NumberField value={fault?.abort?.percentage?.value} onChange={(v) => setField([...base, 'fault', 'abort', 'percentage', 'value'], v)} testId="fault-abort-percent" />
             </label>
             <label>
               Fault: delay
-              <TextField value={fault.delay?.fixedDelay} onChange={(v) => setField([...base, 'fault', 'delay', 'fixedDelay'], v)} placeholder="100ms" testId="fault-delay" />
+              <TextField value={fault?.delay?.fixedDelay} onChange={(v) => setField([...base, 'fault', 'delay', 'fixedDelay'], v)} placeholder="100ms" testId="fault-delay" />
             </label>
             <p className="muted small">As in Istio, a rule with a fault has its retries and timeout turned off.</p>
           </fieldset>
@@ -199,7 +205,7 @@ export function ConfigPage({ client, status }: Props) {
         <fieldset className="form" data-testid="policy-form">
           <label>
             Load balancer
-            <select value={policy.loadBalancer?.simple ?? ''} onChange={(e) => setField(['policies', svc, 'loadBalancer', 'simple'], e.target.value)} data-testid="policy-lb">
+            <select value={policy?.loadBalancer?.simple ?? ''} onChange={(e) => setField(['policies', svc, 'loadBalancer', 'simple'], e.target.value)} data-testid="policy-lb">
               <option value="">(default: round robin)</option>
               {['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'].map((v) => (
                 <option key={v}>{v}</option>
@@ -208,15 +214,15 @@ export function ConfigPage({ client, status }: Props) {
           </label>
           <label>
             Circuit breaker: max connections
-            <NumberField value={policy.connectionPool?.tcp?.maxConnections} onChange={(v) => setField(['policies', svc, 'connectionPool', 'tcp', 'maxConnections'], v)} testId="policy-max-conn" />
+            <NumberField value={policy?.connectionPool?.tcp?.maxConnections} onChange={(v) => setField(['policies', svc, 'connectionPool', 'tcp', 'maxConnections'], v)} testId="policy-max-conn" />
           </label>
           <label>
             Outlier detection: consecutive 5xx
-            <NumberField value={policy.outlierDetection?.consecutive5xxErrors} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'consecutive5xxErrors'], v)} testId="policy-outlier" />
+            <NumberField value={policy?.outlierDetection?.consecutive5xxErrors} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'consecutive5xxErrors'], v)} testId="policy-outlier" />
           </label>
           <label>
             Base ejection time
-            <TextField value={policy.outlierDetection?.baseEjectionTime} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'baseEjectionTime'], v)} placeholder="30s" testId="policy-ejection" />
+            <TextField value={policy?.outlierDetection?.baseEjectionTime} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'baseEjectionTime'], v)} placeholder="30s" testId="policy-ejection" />
           </label>
         </fieldset>
         <h4>Authorization for {svc}</h4>
@@ -306,13 +312,13 @@ export function ConfigPage({ client, status }: Props) {
   );
 }
 
-function summarizeRule(r: Record<string, unknown>): string {
+function summarizeRule(r: HttpRouteSpec): string {
   const parts: string[] = [];
   if (Array.isArray(r.match) && r.match.length) parts.push(`${r.match.length} match block${r.match.length > 1 ? 's' : ''}`);
-  if (Array.isArray(r.route)) parts.push(r.route.map((d: { destination?: { subset?: string }; weight?: number }) => `${d.destination?.subset ?? 'all'}${d.weight !== undefined ? ` ${d.weight}%` : ''}`).join(' / '));
-  const retries = r.retries as { attempts?: number } | undefined;
-  if (retries?.attempts !== undefined) parts.push(`${retries.attempts} retries`);
-  if (r.timeout) parts.push(`timeout ${String(r.timeout)}`);
+  // A draft being typed may hold a destination without its fields yet.
+  if (Array.isArray(r.route)) parts.push(r.route.map((d) => `${d.destination?.subset ?? 'all'}${d.weight !== undefined ? ` ${d.weight}%` : ''}`).join(' / '));
+  if (r.retries?.attempts !== undefined) parts.push(`${r.retries.attempts} retries`);
+  if (r.timeout) parts.push(`timeout ${r.timeout}`);
   if (r.fault) parts.push('fault');
   return parts.join(' · ');
 }

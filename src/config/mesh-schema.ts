@@ -2,6 +2,8 @@
 // recognises them. It is the single source of truth: the CLI's `validate`, the running mesh's file
 // watcher and the published JSON Schema (schema/devmesh.schema.json) all come from it.
 import { z } from 'zod';
+import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
+import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -87,19 +89,14 @@ const HttpRouteDestination = z.strictObject({
   headers: Headers.optional(),
 });
 
-const RETRY_ON = new Set([
-  '5xx', 'gateway-error', 'reset', 'connect-failure', 'refused-stream', 'retriable-4xx', 'retriable-status-codes',
-  'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
-]);
-
 const HttpRetry = z.strictObject({
   attempts: z.number().int().min(0).max(20),
   perTryTimeout: Duration.optional(),
   retryOn: z
     .string()
     .refine(
-      (s) => s.split(',').every((c) => RETRY_ON.has(c.trim()) || /^\d{3}$/.test(c.trim())),
-      `must be a comma-separated list of ${[...RETRY_ON].join(', ')} or HTTP status codes`,
+      (s) => s.split(',').every((c) => isRetryOnToken(c.trim())),
+      `must be a comma-separated list of ${[...RETRY_ON_CONDITIONS].join(', ')} or HTTP status codes`,
     )
     .optional(),
   retryRemoteLocalities: z.boolean().optional(),
@@ -345,6 +342,12 @@ export const MeshSchema = z.strictObject({
   ...PolicySections,
 });
 
+// The contract's mesh-file types (what the UI edits) are this schema's input, exactly: drift on either
+// side is a compile error here. (Identity, not assignability: an extra optional field would still assign.)
+type Identical<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+export const MESH_FILE_MATCHES_CONTRACT: Identical<z.input<typeof MeshSchema>, MeshFileSpec> = true;
+export const POLICY_FILE_MATCHES_CONTRACT: Identical<z.input<typeof PolicyFileSchema>, PolicyFileSpec> = true;
+
 export type MeshFile = z.infer<typeof MeshSchema>;
 export type PolicyFile = z.infer<typeof PolicyFileSchema>;
 export type ServiceSpec = MeshFile['services'][string];
@@ -352,6 +355,7 @@ export type HttpRouteSpec = NonNullable<MeshFile['routes']>[string][number];
 export type TrafficPolicySpec = NonNullable<MeshFile['policies']>[string];
 export type AuthorizationPolicySpec = NonNullable<MeshFile['authorization']>[number];
 export type MtlsSettingSpec = z.infer<typeof MtlsSetting>;
+export type MtlsMode = z.infer<typeof MtlsModeSchema>;
 
 export interface SchemaIssue {
   path: (string | number)[];

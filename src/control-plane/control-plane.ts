@@ -25,7 +25,7 @@ import { createApiHandlers } from '../api/api-handlers.js';
 import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
-import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
+import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
 import { controlSocketOf, defaultHome, liveRun, orphanedRun, removeRunFile, statePaths, tokenFileOf, writeRunFile, type Adoption, type RunFile, type StatePaths } from './state-dir.js';
 import { freePort } from '../supervisor/free-port.js';

@@ -5,7 +5,7 @@
 // matched rule could send to: the state that decides where a request goes lives there, not here.
 import type { ExplainDestination, ExplainHealth, ExplainRequest, ExplainResponse, ExplainSidecarHealth } from '../contract/api.js';
 import { compileRouteMatcher, formatExplanation, routeRequestOf, type EndpointSetSnapshot, type RouteRule } from '../../proxy/protocol/index.js';
-import { routesFor } from '../config/mesh-model.js';
+import { routesFor } from '../sidecar-config/route-rules.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 
 /** The request names a service the mesh does not have (the API answers 404). */

@@ -1,9 +1,13 @@
 // `devmesh diff`: the effective policy of the local mesh against production configuration. "Effective"
 // means every default is filled in (a rule without retries gets Istio's 2 retries on 503 and connection
 // errors, a lone destination weighs 100, outlier detection gets Istio's defaults, a fault turns retries
-// and timeout off), so two policies that behave the same compare equal however they are written.
+// and timeout off), so two policies that behave the same compare equal however they are written. The
+// defaults are src/mesh-semantics/'s, the same the sidecars are configured with.
 import { durationMs, type HttpRouteSpec, type MeshFile, type PolicyFile, type TrafficPolicySpec } from '../config/mesh-schema.js';
-import { effectiveMtls, ISTIO_DEFAULT_RETRIES } from '../config/mesh-model.js';
+import { effectiveMtls } from '../config/mesh-model.js';
+import { DEVMESH_TRACE_SAMPLING_PERCENT, ISTIO_DEFAULT_RETRIES, ISTIO_LONE_DESTINATION_WEIGHT, ISTIO_REDIRECT_CODE, ISTIO_UNSET_PERCENT } from '../mesh-semantics/defaults.js';
+import { effectiveRetryOn } from '../mesh-semantics/retry-on.js';
+import { effectiveOutlierDetection, effectiveRetryBudget } from '../mesh-semantics/traffic-policy.js';
 
 export interface Difference {
   /** e.g. "reviews"; "(mesh)" for a mesh-wide setting (tracing) */
@@ -14,36 +18,34 @@ export interface Difference {
   production: unknown;
 }
 
-const DEFAULT_RETRY_ON = [...ISTIO_DEFAULT_RETRIES.retryOn].sort();
-
 function ms(d: string | undefined): number | null {
   return d === undefined ? null : durationMs(d);
 }
 
+/** Order and repetition do not change what is retried. */
 function retryOnSet(text: string | undefined): string[] {
-  const tokens = (text ?? 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes').split(',').map((s) => s.trim()).filter(Boolean);
-  return [...new Set(tokens.map((t) => (t === 'retriable-status-codes' ? '503' : t)))].sort();
+  return [...new Set(effectiveRetryOn(text))].sort();
 }
 
 export function effectiveRule(target: string, rule: HttpRouteSpec): Record<string, unknown> {
   const faulty = rule.fault !== undefined;
   const retries = faulty ? { attempts: 0 } : rule.retries
     ? rule.retries.attempts === 0 ? { attempts: 0 } : { attempts: rule.retries.attempts, retryOn: retryOnSet(rule.retries.retryOn), perTryTimeoutMs: ms(rule.retries.perTryTimeout) }
-    : { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: DEFAULT_RETRY_ON, perTryTimeoutMs: null };
+    : { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: retryOnSet(undefined), perTryTimeoutMs: null };
   const match = (rule.match ?? []).map(({ name: _n, ...m }) => m).filter((m) => Object.keys(m).length > 0);
   return {
     match: match.length ? match : 'any',
     ...(rule.route ? {
       route: rule.route
-        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? 100 : d.weight ?? 0, ...(d.headers ? { headers: d.headers } : {}) }))
+        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? ISTIO_LONE_DESTINATION_WEIGHT : d.weight ?? 0, ...(d.headers ? { headers: d.headers } : {}) }))
         .filter((d) => d.weight > 0 || rule.route!.length === 1)
         .sort((a, b) => `${a.host}/${a.subset}`.localeCompare(`${b.host}/${b.subset}`)),
     } : {}),
-    ...(rule.redirect ? { redirect: rule.redirect } : {}),
+    ...(rule.redirect ? { redirect: { ...rule.redirect, redirectCode: rule.redirect.redirectCode ?? ISTIO_REDIRECT_CODE } } : {}),
     ...(rule.directResponse ? { directResponse: rule.directResponse } : {}),
     ...(rule.rewrite ? { rewrite: rule.rewrite } : {}),
     ...(rule.headers ? { headers: rule.headers } : {}),
-    ...(rule.mirror ? { mirror: { host: rule.mirror.host ?? target, subset: rule.mirror.subset ?? null, percent: rule.mirrorPercentage?.value ?? 100 } } : {}),
+    ...(rule.mirror ? { mirror: { host: rule.mirror.host ?? target, subset: rule.mirror.subset ?? null, percent: rule.mirrorPercentage?.value ?? ISTIO_UNSET_PERCENT } } : {}),
     ...(rule.fault ? { fault: rule.fault } : {}),
     retries: rule.redirect || rule.directResponse ? 'n/a' : retries,
     timeoutMs: faulty ? null : ms(rule.timeout),
@@ -62,18 +64,12 @@ function effectiveTrafficPolicy(p: TrafficPolicySpec | undefined): Record<string
     const out: Record<string, unknown> = {};
     if (x.loadBalancer) out.loadBalancer = x.loadBalancer;
     if (x.connectionPool) out.connectionPool = JSON.parse(JSON.stringify(x.connectionPool, (k, v: unknown) => (typeof v === 'string' && /Timeout$/.test(k) ? durationMs(v) : v)));
-    if (x.outlierDetection) {
-      const o = x.outlierDetection;
-      out.outlierDetection = {
-        consecutive5xxErrors: o.consecutive5xxErrors ?? 5,
-        consecutiveGatewayErrors: o.consecutiveGatewayErrors ?? null,
-        intervalMs: ms(o.interval) ?? 10_000,
-        baseEjectionTimeMs: ms(o.baseEjectionTime) ?? 30_000,
-        maxEjectionPercent: o.maxEjectionPercent ?? 10,
-        minHealthPercent: o.minHealthPercent ?? 0,
-      };
+    if (x.outlierDetection) out.outlierDetection = effectiveOutlierDetection(x.outlierDetection);
+    if (x.retryBudget) {
+      const b = effectiveRetryBudget(x.retryBudget);
+      // Named as in the mesh file, which is what the reader compares.
+      out.retryBudget = { retryRatio: b.ratio, minRetriesPerSecond: b.minPerSecond, ttlMs: b.ttlMs };
     }
-    if (x.retryBudget) out.retryBudget = { retryRatio: x.retryBudget.retryRatio ?? 0.2, minRetriesPerSecond: x.retryBudget.minRetriesPerSecond ?? 10, ttlMs: ms(x.retryBudget.ttl) ?? 10_000 };
     return out;
   };
   const { subsets, ...base } = p;
@@ -165,7 +161,7 @@ export function diffPolicies(local: MeshFile, prod: PolicyFile): Difference[] {
   }
   // Sampling is compared only when production sets one (a cluster's default lives in its mesh config).
   if (prod.tracing !== undefined) {
-    const mine = local.tracing?.sampling ?? 100;
+    const mine = local.tracing?.sampling ?? DEVMESH_TRACE_SAMPLING_PERCENT;
     if (mine !== prod.tracing.sampling) out.push({ service: '(mesh)', path: 'tracing.sampling', local: mine, production: prod.tracing.sampling });
   }
   return out;

@@ -5,7 +5,8 @@
 // (reviews-v2), and notes what it cannot express.
 import { stringify } from 'yaml';
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
-import { ISTIO_DEFAULT_RETRIES } from '../config/mesh-model.js';
+import { ISTIO_DEFAULT_RETRIES, ISTIO_REDIRECT_CODE, ISTIO_RETRIABLE_STATUS_CODE, ISTIO_TRACE_SAMPLING_PERCENT } from '../mesh-semantics/defaults.js';
+import { retryOnTokens } from '../mesh-semantics/retry-on.js';
 
 export type ExportFormat = 'istio' | 'gateway-api';
 
@@ -41,7 +42,7 @@ export function exportIstio(mesh: MeshFile): ExportResult {
     out.push({ apiVersion: 'telemetry.istio.io/v1', kind: 'Telemetry', metadata: meta('mesh-default', 'istio-system'), spec: { tracing: [{ randomSamplingPercentage: mesh.tracing.sampling }] } });
   } else {
     // Tracing every request suits a laptop, not production: only a sampling the mesh file sets goes out.
-    notes.push("tracing: devmesh traces every request by default; no Telemetry is written, so the cluster keeps its own sampling (Istio's default is 1%). Set tracing.sampling to export one");
+    notes.push(`tracing: devmesh traces every request by default; no Telemetry is written, so the cluster keeps its own sampling (Istio's default is ${ISTIO_TRACE_SAMPLING_PERCENT}%). Set tracing.sampling to export one`);
   }
   for (const name of Object.keys(mesh.services)) {
     const setting = mesh.serviceMtls?.[name] ?? mesh.services[name]!.mtls;
@@ -168,7 +169,7 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
       if (r.headers?.response) filters.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(r.headers.response) });
       if (r.redirect) {
         const red = r.redirect;
-        filters.push({ type: 'RequestRedirect', requestRedirect: { ...(red.scheme ? { scheme: red.scheme } : {}), ...(red.authority ? { hostname: red.authority } : {}), ...(red.port ? { port: red.port } : {}), ...(red.uri ? { path: { type: 'ReplaceFullPath', replaceFullPath: red.uri } } : {}), statusCode: red.redirectCode ?? 301 } });
+        filters.push({ type: 'RequestRedirect', requestRedirect: { ...(red.scheme ? { scheme: red.scheme } : {}), ...(red.authority ? { hostname: red.authority } : {}), ...(red.port ? { port: red.port } : {}), ...(red.uri ? { path: { type: 'ReplaceFullPath', replaceFullPath: red.uri } } : {}), statusCode: red.redirectCode ?? ISTIO_REDIRECT_CODE } });
       }
       if (r.rewrite) {
         const prefix = (r.match ?? []).some((m) => m.uri && 'prefix' in m.uri);
@@ -190,12 +191,14 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
           if (bf.length) ref.filters = bf;
           return ref;
         });
-        const retries = r.fault ? { attempts: 0 } : r.retries ?? { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: 'retriable-status-codes' };
+        const retries: NonNullable<HttpRouteSpec['retries']> = r.fault ? { attempts: 0 } : r.retries ?? { ...ISTIO_DEFAULT_RETRIES };
         if (!r.retries && !r.fault) notes.push(`${where}: no retries block means Istio's default (2 retries on 503 and connection errors); written out, as Gateway API does not retry by default`);
         if (retries.attempts > 0) {
-          const codes = (retries.retryOn ?? 'retriable-status-codes').split(',').map((s) => s.trim()).flatMap((c) => (/^\d{3}$/.test(c) ? [Number(c)] : c === 'retriable-status-codes' ? [503] : c === '5xx' ? [500, 502, 503, 504] : c === 'gateway-error' ? [502, 503, 504] : []));
+          const codes = retryOnTokens(retries.retryOn ?? ISTIO_DEFAULT_RETRIES.retryOn).flatMap((c) => (/^\d{3}$/.test(c) ? [Number(c)] : c === 'retriable-status-codes' ? [ISTIO_RETRIABLE_STATUS_CODE] : c === '5xx' ? [500, 502, 503, 504] : c === 'gateway-error' ? [502, 503, 504] : []));
           rule.retry = { attempts: retries.attempts, codes: [...new Set(codes)] };
-          const loose = (retries.retryOn ?? '').split(',').map((x) => x.trim()).filter((c) => c && !/^\d{3}$/.test(c) && !['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'].includes(c));
+          // Istio's default conditions are connection errors and 503, which Gateway API retries cover too.
+          const covered = retryOnTokens(ISTIO_DEFAULT_RETRIES.retryOn);
+          const loose = retryOnTokens(retries.retryOn ?? '').filter((c) => !/^\d{3}$/.test(c) && !covered.includes(c));
           if (loose.length) notes.push(`${where}: retryOn ${loose.join(', ')} written as status codes; Gateway API retries also cover connection errors`);
         }
         const timeouts: Record<string, string> = {};

@@ -1,5 +1,6 @@
 // Pieces of route translation shared by the importers.
 import type { HttpRouteSpec } from '../config/mesh-schema.js';
+import { isRetryOnToken, retryOnTokens } from '../mesh-semantics/retry-on.js';
 import type { Path, Resource, Session } from './context.js';
 
 export type RuleDestination = NonNullable<HttpRouteSpec['route']>[number];
@@ -85,15 +86,10 @@ export function localDestination(
   return out;
 }
 
-/** The retryOn tokens devmesh understands; the rest are dropped (and reported by the caller). */
-export const RETRY_ON = new Set([
-  '5xx', 'gateway-error', 'reset', 'connect-failure', 'refused-stream', 'retriable-4xx', 'retriable-status-codes',
-  'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
-]);
-
+/** The retryOn tokens devmesh understands are kept; the rest are dropped (and reported by the caller). */
 export function splitRetryOn(text: string): { kept: string[]; dropped: string[] } {
   const kept: string[] = [];
   const dropped: string[] = [];
-  for (const t of text.split(',').map((s) => s.trim()).filter(Boolean)) (RETRY_ON.has(t) || /^\d{3}$/.test(t) ? kept : dropped).push(t);
+  for (const t of retryOnTokens(text)) (isRetryOnToken(t) ? kept : dropped).push(t);
   return { kept, dropped };
 }

@@ -9,7 +9,7 @@ import { entries, readFixture, testMesh, assertFits } from './helpers.js';
 import { readdirSync } from 'node:fs';
 import { FIXTURES, TEST_MESH_YAML } from './helpers.js';
 import { parseMesh } from '../../src/config/load-mesh.js';
-import { buildSidecarConfig } from '../../src/control-plane/sidecar-config.js';
+import { buildSidecarConfig } from '../../src/sidecar-config/sidecar-config.js';
 import { diffPolicies } from '../../src/diff/effective-policy.js';
 import { exportIstio } from '../../src/export/export-policy.js';
 

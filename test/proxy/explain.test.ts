@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CLI } from '../helpers/mesh-process.js';
 import { MeshSchema } from '../../src/config/mesh-schema.js';
-import { routesFor } from '../../src/config/mesh-model.js';
-import { authorizationFor, buildClusters } from '../../src/control-plane/sidecar-config.js';
+import { routesFor } from '../../src/sidecar-config/route-rules.js';
+import { authorizationFor, buildClusters } from '../../src/sidecar-config/sidecar-config.js';
 
 const YAML = `name: shop
 services:

@@ -24,6 +24,8 @@ const RULES: { from: string; allowed: (target: string) => boolean; why: string }
   { from: 'proxy', allowed: (t) => t.startsWith('proxy/'), why: 'the proxy may import only proxy/ (and npm packages), never the control plane' },
   { from: 'renderer', allowed: (t) => t.startsWith('renderer/') || t.startsWith('src/contract/'), why: 'the UI may import only renderer/ and src/contract/, never Node code' },
   { from: 'src', allowed: (t) => t.startsWith('src/') || t === 'proxy/protocol/index.ts', why: 'the control plane reaches the proxy only through proxy/protocol/index.ts' },
+  { from: 'src/config', allowed: (t) => !t.startsWith('proxy/'), why: 'config/ loads, validates and models the mesh file; translating it into proxy types is src/sidecar-config/\'s' },
+  { from: 'src/mesh-semantics', allowed: (t) => !t.startsWith('proxy/'), why: 'the meshes\' defaults are plain data, shared by sidecar config, diff, export and import' },
   { from: 'proxy/protocol', allowed: (t) => t.startsWith('proxy/protocol/'), why: 'the wire protocol is a leaf: both sides import it, it imports neither' },
   { from: 'proxy/inbound', allowed: (t) => !t.startsWith('proxy/outbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },
   { from: 'proxy/outbound', allowed: (t) => !t.startsWith('proxy/inbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },

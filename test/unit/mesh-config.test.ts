@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
-import { fixedPortClashes, instancesOf, routesFor, startOrder, upstreamEnvName, ISTIO_DEFAULT_RETRIES } from '../../src/config/mesh-model.js';
+import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName } from '../../src/config/mesh-model.js';
+import { routesFor } from '../../src/sidecar-config/route-rules.js';
 import { CLI, REPO } from '../helpers/mesh-process.js';
 
 function problems(yaml: string): string[] {
@@ -114,7 +115,8 @@ services:
   assert.deepEqual(instancesOf(mesh, '/m').map((i) => i.id), ['front-0', 'front-1', 'catalog-v1-0', 'catalog-v2-0', 'user-db-0']);
   assert.deepEqual(startOrder(mesh), ['user-db', 'catalog', 'front']);
   assert.equal(upstreamEnvName('user-db'), 'USER_DB_URL');
-  assert.deepEqual(routesFor(mesh, 'catalog')[0]!.retries, ISTIO_DEFAULT_RETRIES);
+  // Istio's default: 2 retries on connection errors and 503 (retriable-status-codes with no code listed).
+  assert.deepEqual(routesFor(mesh, 'catalog')[0]!.retries, { attempts: 2, retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', '503'] });
 });
 
 test('devmesh validate prints located errors and exits 1; the demo validates', () => {
@@ -215,7 +217,7 @@ routes:
 });
 
 test('tracing.sampling: a percent, checked where it is written, pushed to every sidecar and gateway', async () => {
-  const { buildGatewayConfig, buildSidecarConfig } = await import('../../src/control-plane/sidecar-config.js');
+  const { buildGatewayConfig, buildSidecarConfig } = await import('../../src/sidecar-config/sidecar-config.js');
   assert.deepEqual(problems('name: shop\ntracing:\n  sampling: 150\nservices:\n  a: { run: x }\n'), ['devmesh.yaml:3:13: tracing.sampling: Too big: expected number to be <=100']);
   const tls = { caPem: 'ca', certPem: 'cert', keyPem: 'key' };
   const workload = { service: 'a', version: '', instanceId: 'a-0' };

@@ -2,7 +2,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
-import { buildSidecarConfig } from '../../src/control-plane/sidecar-config.js';
+import { buildSidecarConfig } from '../../src/sidecar-config/sidecar-config.js';
 import { parseSidecarConfig } from '../../proxy/config-schema.js';
 import { TrustDomains } from '../../proxy/inbound/peer-identity.js';
 import { tempHome, TestMesh } from '../proxy/helpers.js';

@@ -1,6 +1,7 @@
 // Linkerd's retry and timeout annotations on HTTPRoutes (and Services): retry.linkerd.io/http, /grpc,
 // /limit, /timeout and timeout.linkerd.io/request, /response, /idle.
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
+import { LINKERD_ANNOTATION_RETRY_LIMIT } from '../../mesh-semantics/defaults.js';
 import { devmeshDuration, parseDurationMs, type Resource } from '../context.js';
 
 export function annotationsOf(value: Record<string, unknown>): Record<string, string> {
@@ -36,7 +37,7 @@ export function linkerdRouteAnnotations(res: Resource): Partial<HttpRouteSpec> {
     res.mapped(p('retry.linkerd.io/grpc'), 'retryOn gRPC statuses');
   }
   if (conditions.length) {
-    const limit = a['retry.linkerd.io/limit'] !== undefined ? Number(a['retry.linkerd.io/limit']) : 1;
+    const limit = a['retry.linkerd.io/limit'] !== undefined ? Number(a['retry.linkerd.io/limit']) : LINKERD_ANNOTATION_RETRY_LIMIT;
     if (!Number.isInteger(limit) || limit < 0) res.fail(p('retry.linkerd.io/limit'), 'must be a whole number');
     else {
       out.retries = { attempts: Math.min(limit, 20), retryOn: conditions.join(',') };

@@ -5,6 +5,7 @@
 // retry/timeout annotations.
 import { z } from 'zod';
 import type { AuthorizationPolicySpec, HttpRouteSpec } from '../../config/mesh-schema.js';
+import { LINKERD_ROUTE_TIMEOUT } from '../../mesh-semantics/defaults.js';
 import { devmeshDuration, servicesOfLabels, type Path, type Resource, type Session } from '../context.js';
 import { translateRoutes } from '../gateway-api/gateway-api.js';
 import { percentWeights, validRegex, type Match } from '../route-helpers.js';
@@ -97,10 +98,10 @@ function translateServiceProfile(res: Resource, session: Session): void {
       rule.retries = { attempts: 0 };
       res.mapped([...p, 'isRetryable'], 'not retryable: no retries');
     }
-    const timeout = r.timeout !== undefined ? devmeshDuration(r.timeout) : '10s';
+    const timeout = r.timeout !== undefined ? devmeshDuration(r.timeout) : LINKERD_ROUTE_TIMEOUT;
     if (timeout === null) return res.fail([...p, 'timeout'], `invalid duration "${r.timeout}"`);
     rule.timeout = timeout;
-    if (r.timeout === undefined) res.mapped(p, "timeout 10s (Linkerd's default for a ServiceProfile route)");
+    if (r.timeout === undefined) res.mapped(p, `timeout ${LINKERD_ROUTE_TIMEOUT} (Linkerd's default for a ServiceProfile route)`);
     else res.cover([...p, 'timeout']);
     if (r.responseClasses) res.approx([...p, 'responseClasses'], 'response classes only feed Linkerd metrics here; devmesh counts 5xx as failures');
     res.cover([...p, 'name']);

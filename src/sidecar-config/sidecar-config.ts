@@ -1,6 +1,8 @@
-// Translates the mesh (file + what is running) into the snapshot each sidecar gets: the proxy protocol's
-// SidecarConfig. Pure functions, so what a sidecar will be told can be tested without running anything.
-// Istio's defaults are filled in here (outlierDetection, retry budget), so the sidecar never guesses.
+// Mesh file → sidecar config: the one place that translates what devmesh.yaml says (routes, traffic
+// policies, authorization, mTLS, tracing) plus what is running into the snapshot each sidecar gets, the
+// proxy protocol's SidecarConfig. Pure functions, so what a sidecar will be told can be tested without
+// running anything. Istio's and Linkerd's defaults (src/mesh-semantics/) are filled in here, so the
+// sidecar never guesses. Routes are translated in route-rules.ts beside this file.
 import {
   spiffeId,
   type AppProtocol,
@@ -12,8 +14,11 @@ import {
   type TrafficPolicy,
   type WorkloadIdentity,
 } from '../../proxy/protocol/index.js';
-import { effectiveMtls, routesFor } from '../config/mesh-model.js';
+import { effectiveMtls } from '../config/mesh-model.js';
 import { durationMs, type AuthorizationPolicySpec, type MeshFile, type TrafficPolicySpec } from '../config/mesh-schema.js';
+import { DEVMESH_TRACE_SAMPLING_PERCENT } from '../mesh-semantics/defaults.js';
+import { effectiveOutlierDetection, effectiveRetryBudget } from '../mesh-semantics/traffic-policy.js';
+import { routesFor } from './route-rules.js';
 
 /** What the control plane knows of one running instance, as far as other sidecars are concerned. */
 export interface EndpointView {
@@ -25,19 +30,6 @@ export interface EndpointView {
   /** Only healthy instances receive traffic. */
   healthy: boolean;
 }
-
-/** Istio's outlierDetection defaults. */
-export const ISTIO_OUTLIER_DEFAULTS = {
-  consecutive5xxErrors: 5,
-  consecutiveGatewayErrors: 0,
-  intervalMs: 10_000,
-  baseEjectionTimeMs: 30_000,
-  maxEjectionPercent: 10,
-  minHealthPercent: 0,
-} as const;
-
-/** Linkerd's retry budget defaults. */
-export const LINKERD_RETRY_BUDGET_DEFAULTS = { ratio: 0.2, minPerSecond: 10, ttlMs: 10_000 } as const;
 
 export function mtlsOf(mesh: MeshFile, service: string): MtlsMode {
   return effectiveMtls(mesh, service, mesh.services[service]?.port);
@@ -76,25 +68,8 @@ export function trafficPolicyOf(spec: PolicyFields | undefined): TrafficPolicy |
       ...(cp.http?.idleTimeout ? { idleTimeoutMs: durationMs(cp.http.idleTimeout) } : {}),
     };
   }
-  const od = spec.outlierDetection;
-  if (od) {
-    out.outlierDetection = {
-      consecutive5xxErrors: od.consecutive5xxErrors ?? ISTIO_OUTLIER_DEFAULTS.consecutive5xxErrors,
-      consecutiveGatewayErrors: od.consecutiveGatewayErrors ?? ISTIO_OUTLIER_DEFAULTS.consecutiveGatewayErrors,
-      intervalMs: od.interval ? durationMs(od.interval) : ISTIO_OUTLIER_DEFAULTS.intervalMs,
-      baseEjectionTimeMs: od.baseEjectionTime ? durationMs(od.baseEjectionTime) : ISTIO_OUTLIER_DEFAULTS.baseEjectionTimeMs,
-      maxEjectionPercent: od.maxEjectionPercent ?? ISTIO_OUTLIER_DEFAULTS.maxEjectionPercent,
-      minHealthPercent: od.minHealthPercent ?? ISTIO_OUTLIER_DEFAULTS.minHealthPercent,
-    };
-  }
-  const rb = spec.retryBudget;
-  if (rb) {
-    out.retryBudget = {
-      ratio: rb.retryRatio ?? LINKERD_RETRY_BUDGET_DEFAULTS.ratio,
-      minPerSecond: rb.minRetriesPerSecond ?? LINKERD_RETRY_BUDGET_DEFAULTS.minPerSecond,
-      ttlMs: rb.ttl ? durationMs(rb.ttl) : LINKERD_RETRY_BUDGET_DEFAULTS.ttlMs,
-    };
-  }
+  if (spec.outlierDetection) out.outlierDetection = effectiveOutlierDetection(spec.outlierDetection);
+  if (spec.retryBudget) out.retryBudget = effectiveRetryBudget(spec.retryBudget);
   return out;
 }
 
@@ -197,7 +172,7 @@ export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, t
 
 function tracingOf(mesh: MeshFile): Pick<SidecarConfig, 'tracing'> {
   const sampling = mesh.tracing?.sampling;
-  return sampling === undefined || sampling >= 100 ? {} : { tracing: { samplingPercent: sampling } };
+  return sampling === undefined || sampling >= DEVMESH_TRACE_SAMPLING_PERCENT ? {} : { tracing: { samplingPercent: sampling } };
 }
 
 /** An ingress gateway: one outbound listener on the requested port, entering the mesh at `service`. */

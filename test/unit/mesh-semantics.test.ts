@@ -1,0 +1,44 @@
+// Istio's and Linkerd's defaults come from one place: what a sidecar is configured with and what
+// `devmesh diff` compares agree, and an omitted field equals its upstream default written out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseMesh } from '../../src/config/load-mesh.js';
+import { PolicyFileSchema } from '../../src/config/mesh-schema.js';
+import { diffPolicies, effectivePolicy } from '../../src/diff/effective-policy.js';
+import { buildClusters } from '../../src/sidecar-config/sidecar-config.js';
+
+const MESH = `
+name: shop
+services:
+  api: { run: node api.js }
+  web: { run: node web.js, upstreams: [api] }
+policies:
+  api:
+    outlierDetection: { consecutive5xxErrors: 3 }
+    retryBudget: { retryRatio: 0.5 }
+routes:
+  web:
+    - redirect: { uri: /new }
+`;
+
+test("consecutiveGatewayErrors omitted is Istio's 0 (off), in the sidecar config and in diff alike", () => {
+  const mesh = parseMesh(MESH, 'devmesh.yaml');
+  const sidecar = buildClusters(mesh, []).find((c) => c.service === 'api')!.policy!;
+  const compared = effectivePolicy(mesh).api!.policy as Record<string, unknown>;
+  const istioDefaults = { consecutive5xxErrors: 3, consecutiveGatewayErrors: 0, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10, minHealthPercent: 0 };
+  assert.deepEqual(sidecar.outlierDetection, istioDefaults);
+  assert.deepEqual(compared.outlierDetection, istioDefaults);
+  // Linkerd's budget: 10 retries/s over 10 s unless said otherwise.
+  assert.deepEqual(sidecar.retryBudget, { ratio: 0.5, minPerSecond: 10, ttlMs: 10_000 });
+  assert.deepEqual(compared.retryBudget, { retryRatio: 0.5, minRetriesPerSecond: 10, ttlMs: 10_000 });
+
+  // Production writing the defaults out behaves the same: no difference.
+  const writtenOut = PolicyFileSchema.parse({
+    policies: { api: { outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 0, interval: '10s', baseEjectionTime: '30s', maxEjectionPercent: 10 }, retryBudget: { retryRatio: 0.5, minRetriesPerSecond: 10, ttl: '10s' } } },
+    routes: { web: [{ redirect: { uri: '/new', redirectCode: 301 } }] },
+  });
+  assert.deepEqual(diffPolicies(mesh, writtenOut), []);
+  // One that turns gateway errors on differs from the default, 0 against 5 (was null against 5).
+  const gatewayErrorsOn = PolicyFileSchema.parse({ policies: { api: { outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 5 }, retryBudget: { retryRatio: 0.5 } } }, routes: { web: [{ redirect: { uri: '/new' } }] } });
+  assert.deepEqual(diffPolicies(mesh, gatewayErrorsOn), [{ service: 'api', path: 'policy.outlierDetection.consecutiveGatewayErrors', local: 0, production: 5 }]);
+});
