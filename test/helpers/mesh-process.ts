@@ -122,7 +122,7 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
     );
   } catch (err) {
     await cleanup();
-    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`);
+    throw new Error(`${(err as Error).message}\n--- output ---\n${out}`, { cause: err });
   }
 
   const uiUrl = /^UI: (\S+)$/m.exec(out)![1]!;
