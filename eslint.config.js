@@ -20,7 +20,7 @@ const SOURCES = '*.{ts,tsx,cts,mts,js,mjs,cjs}';
  * `allowed`: a relative import that resolves anywhere else is an error; `forbidden`: one that resolves there is.
  * An entry ending in `/` is a folder, otherwise one file. `except` folders have a rule of their own.
  */
-export const BOUNDARIES = [
+const BOUNDARIES = [
   { from: 'src/contract', allowed: ['src/contract/'], packages: 'none', why: 'the contract is plain types that import nothing else' },
   { from: 'proxy', allowed: ['proxy/'], why: 'the proxy may import only proxy/ (and npm packages), never the control plane' },
   { from: 'renderer', allowed: ['renderer/', 'src/contract/'], packages: 'no-node', why: 'the UI may import only renderer/ and src/contract/, never Node code' },
@@ -59,7 +59,7 @@ const RAW_IPC = {
 /** The wrappers themselves: the main-process side and the preload. */
 const IPC_WRAPPERS = ['src/electron/ipc-*.ts', 'src/electron/preload.cts'];
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegex = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const inside = (path, folder) => `${path}/`.startsWith(folder);
 /** The regex start of a relative import that climbs `up` folders: `./`, `../`, `../../`… and no further. */
 const climb = (up) => (up === 0 ? '^\\./' : `^(\\.\\./){${up}}`) + '(?!\\.\\./)';
@@ -74,7 +74,7 @@ function patternsFor(dir, rule) {
   for (let up = 0; up <= segments.length; up++) {
     const base = segments.slice(0, segments.length - up).join('/');
     const under = (entry) => (base === '' ? entry : entry.startsWith(`${base}/`) ? entry.slice(base.length + 1) : null);
-    const tail = (entry) => escape(entry) + (entry.endsWith('/') ? '' : '$');
+    const tail = (entry) => escapeRegex(entry) + (entry.endsWith('/') ? '' : '$');
     if (rule.allowed) {
       if (base !== '' && rule.allowed.some((entry) => entry.endsWith('/') && inside(base, entry))) continue;
       const reachable = rule.allowed.map(under).filter((rest) => rest !== null);
@@ -85,7 +85,7 @@ function patternsFor(dir, rule) {
   }
   if (rule.allowed) regexes.push(`^(\\.\\./){${segments.length + 1}}`); // out of the repository altogether
   if (rule.packages === 'none') regexes.push('^[^.]');
-  if (rule.packages === 'no-node') regexes.push(`^(node:|(${builtinModules.map(escape).join('|')})(/|$))`);
+  if (rule.packages === 'no-node') regexes.push(`^(node:|(${builtinModules.map(escapeRegex).join('|')})(/|$))`);
   return regexes.map((regex) => ({ regex, message: `${rule.why} (${rule.from}/ boundary, ARCHITECTURE.md).` }));
 }
 
