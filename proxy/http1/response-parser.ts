@@ -43,6 +43,7 @@ const enum State {
 const CRLF2 = Buffer.from('\r\n\r\n');
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Controls other than HTAB, and DEL: llhttp's "Invalid header value char" (RFC 9110 §5.5). CR and LF are here too. */
+// eslint-disable-next-line no-control-regex -- matching control bytes is this regex's job
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 /** Version, status, then a space and any reason without CR or LF, or nothing (llhttp res_* states). */
 const STATUS_LINE = /^HTTP\/([0-9])\.([0-9]) ([0-9]{3})(?: [^\r\n]*)?$/;

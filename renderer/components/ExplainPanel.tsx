@@ -17,7 +17,7 @@ export function parseHeaderLines(text: string): Record<string, string> {
   try {
     return headersFromLines(text.split('\n'));
   } catch (err) {
-    throw new Error(`header ${(err as Error).message}`);
+    throw new Error(`header ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -190,7 +190,7 @@ async function apiCall<T>(run: RunFile, path: string, init: RequestInit & { head
   try {
     res = await fetch(run.apiUrl + path, { ...init, headers: { ...init.headers, authorization: `Bearer ${run.token}` } });
   } catch (err) {
-    throw new Error(`the mesh ${run.mesh} (pid ${run.pid}) does not answer at ${run.apiUrl}: ${(err as Error).message}`);
+    throw new Error(`the mesh ${run.mesh} (pid ${run.pid}) does not answer at ${run.apiUrl}: ${(err as Error).message}`, { cause: err });
   }
   const body = (await res.json()) as unknown;
   if (!res.ok) {

@@ -8,7 +8,6 @@ import type { Span, TraceQuery } from '../../src/contract/api.js';
 import { TraceStore } from '../../src/telemetry/trace-store.js';
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
-const SERVICES = ['productpage', 'details', 'reviews', 'ratings'];
 const dir = mkdtempSync(join(tmpdir(), 'devmesh-bench-'));
 const store = new TraceStore(join(dir, 'traces.db'), { maxSpans: TOTAL * 2, maxAgeMs: 365 * 86_400_000 });
 

@@ -88,7 +88,7 @@ export async function startEngine(): Promise<TestEngine> {
     }, 30_000, 100);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${log}`);
+    throw new Error(`${(err as Error).message}\n${log}`, { cause: err });
   }
   const startMs = Date.now() - started;
   try {

@@ -22,7 +22,6 @@
 //   only some of what it sees directly.
 import fc from 'fast-check';
 import net from 'node:net';
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SidecarProcess, TestMesh, clientConfig, cluster, endpoint, route, startApp, tempHome } from '../proxy/helpers.js';
 

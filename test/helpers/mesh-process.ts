@@ -169,7 +169,7 @@ async function untilReady(up: Up, timeoutMs = 60_000): Promise<ReturnType<typeof
       timeoutMs,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- output ---\n${up.out()}`);
+    throw new Error(`${(err as Error).message}\n--- output ---\n${up.out()}`, { cause: err });
   }
   return urlsOf(up.out());
 }

@@ -249,7 +249,7 @@ test('istio: Telemetry sampling becomes tracing.sampling; a namespace beats the 
   }
 
   // disableSpanReporting mesh-wide: no new traces, said to be an approximation.
-  const off = imp('off.yaml', TELEMETRY_WORKLOAD.replace(/  selector:\n.*\n.*\n/, '').replace('namespace: bar', 'namespace: istio-system'));
+  const off = imp('off.yaml', TELEMETRY_WORKLOAD.replace(/ {2}selector:\n.*\n.*\n/, '').replace('namespace: bar', 'namespace: istio-system'));
   assert.deepEqual(off.policy.tracing, { sampling: 0 });
   assert.equal(off.report.entries.find((e) => e.path === 'spec.tracing[0].disableSpanReporting')?.outcome, 'approximated');
 
@@ -269,7 +269,7 @@ test('tracing.sampling from a policy file reaches the sidecars, exports to a Tel
   assert.deepEqual(sidecar.tracing, { samplingPercent: 10 });
 
   const exported = exportIstio(local);
-  assert.match(exported.yaml, /kind: Telemetry\nmetadata:\n  name: mesh-default\n  namespace: istio-system\nspec:\n  tracing:\n    - randomSamplingPercentage: 10\n/);
+  assert.match(exported.yaml, /kind: Telemetry\nmetadata:\n {2}name: mesh-default\n {2}namespace: istio-system\nspec:\n {2}tracing:\n {4}- randomSamplingPercentage: 10\n/);
   assert.deepEqual(importPolicy([{ name: 'export.yaml', text: exported.yaml }], { mesh }).policy.tracing, { sampling: 10 });
   // Unset locally (every request traced): nothing goes out, and the note says why.
   const plain = exportIstio(mesh);

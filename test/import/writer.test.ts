@@ -66,7 +66,7 @@ test('devmesh import / export / diff on a copy of the Bookinfo demo', () => {
     assert.equal(same.status, 0, same.stdout);
     const diff = cli(dir, ['diff', fixture('istio/bookinfo-vs-reviews-jason-v2-v3.yaml')]);
     assert.equal(diff.status, 1);
-    assert.match(diff.stdout, /reviews:\n  routes\[1 split\]/);
+    assert.match(diff.stdout, /reviews:\n {2}routes\[1 split\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
