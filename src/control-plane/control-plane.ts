@@ -15,7 +15,6 @@ import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName, type Instan
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
-import { homeHash, LABEL } from '../containers/docker-engine.js';
 import { Reaper } from '../supervisor/reaper.js';
 import type { Workload } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
@@ -174,7 +173,7 @@ export class ControlPlane {
 
   /** Connects to the Docker engine and removes what a crashed earlier run of this mesh left. Never fatal. */
   private async startContainerSupport(): Promise<void> {
-    this.containers = new ContainerSupervisor(this.reaper);
+    this.containers = new ContainerSupervisor(this.reaper, { mesh: this.mesh.name, home: this.paths.home, runId: this.runId });
     try {
       const info = await this.containers.engineInfo();
       const networking = this.containers.networking(info);
@@ -184,7 +183,7 @@ export class ControlPlane {
           this.log(`containers: ${clash.ids.join(', ')} would all listen on port ${clash.port} with host networking; only the first to bind it will start (remove port so each instance gets its own in PORT, if the image honours it)`);
         }
       }
-      const removed = await this.containers.removeLeftovers(this.mesh.name, homeHash(this.paths.home));
+      const removed = await this.containers.removeLeftovers();
       if (removed > 0) this.log(`containers: removed ${removed} container${removed > 1 ? 's' : ''} left by an earlier run of ${this.mesh.name}`);
     } catch (err) {
       this.log(`containers: ${(err as Error).message}; container services are marked failed, process services start`);
@@ -236,14 +235,7 @@ export class ControlPlane {
     for (const up of this.mesh.services[spec.service]?.upstreams ?? []) {
       env[upstreamEnvName(up)] = `http://${upstreamHost}:${ports.outbound[up]}`;
     }
-    const container = spec.container && {
-      ...spec.container,
-      port: spec.port,
-      volumes: spec.container.volumes,
-      labels: { [LABEL.mesh]: this.mesh.name, [LABEL.home]: homeHash(this.paths.home), [LABEL.service]: spec.service, [LABEL.instance]: spec.id, [LABEL.run]: this.runId },
-      name: `devmesh-${this.mesh.name}-${spec.id}-${this.runId}`,
-      buildTag: `devmesh-${this.mesh.name}-${spec.service}${spec.version ? `-${spec.version}` : ''}:latest`,
-    };
+    const container = spec.container && { ...spec.container, port: spec.port, service: spec.service, version: spec.version };
     rt.launch = () => (container ? this.containers! : this.supervisor).start(
       { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health, ...(container ? { container } : {}) },
       {
