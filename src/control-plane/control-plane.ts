@@ -1,14 +1,13 @@
 // The control plane: loads the mesh file, issues certificates, starts every instance with its sidecar in
-// dependency order, pushes each sidecar its configuration, stores the spans they report, serves the API,
-// and watches the mesh file to push route changes live. The CLI and the Electron shell both run this.
+// dependency order, pushes each sidecar its configuration, stores the spans they report, and watches the
+// mesh file to push route changes live. It knows nothing of the API that serves it: src/host/ wires the two
+// (the API sees it through api/mesh-control.ts, which this class satisfies structurally).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
-import { ApiServer } from '../api/api-server.js';
-import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
 import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
@@ -18,20 +17,16 @@ import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
 import { Reaper } from '../supervisor/reaper.js';
 import type { Workload } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
-import { createApiHandlers } from '../api/api-handlers.js';
-import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle, type SidecarEvents } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from './sidecar-config.js';
 import { explainLive } from './explain.js';
-import { defaultHome, removeRunFile, statePaths, writeRunFile, type StatePaths } from './state-dir.js';
+import { defaultHome, statePaths, type StatePaths } from './state-dir.js';
 import { freePort } from '../supervisor/free-port.js';
 
 export interface ControlPlaneOptions {
   meshFile: string;
   home?: string;
-  /** Port of the API and UI on 127.0.0.1; 0 (default) picks a free one. */
-  uiPort?: number;
   /** Lines for the user: lifecycle, app output prefixed by instance, config errors. */
   log?: (line: string) => void;
   /** OTLP/HTTP ingest port on 127.0.0.1 (default 4318, another free port when taken); null disables it. */
@@ -64,16 +59,13 @@ interface GatewayRuntime {
 }
 
 export class ControlPlane {
-  uiUrl = '';
-  private apiUrl = '';
-  private readonly token = randomBytes(24).toString('base64url');
   private mesh!: MeshFile;
   private readonly meshFile: string;
   private paths!: StatePaths;
   private ca!: LocalCa;
-  private telemetry!: Telemetry;
-  private operations!: LifecycleOperations;
-  private api!: ApiServer;
+  /** Set by open(): the spans, logs and metrics the API reads. */
+  telemetry!: Telemetry;
+  readonly operations: LifecycleOperations;
   private reaper!: Reaper;
   private supervisor!: ProcessSupervisor;
   /** Only when the mesh has container services. */
@@ -84,7 +76,6 @@ export class ControlPlane {
   private version = 0;
   private configError: string | null = null;
   private watcher: FSWatcher | null = null;
-  private runFile: string | null = null;
   private timers: NodeJS.Timeout[] = [];
   private pushScheduled: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -95,38 +86,32 @@ export class ControlPlane {
     this.meshFile = resolve(opts.meshFile);
     this.log = opts.log ?? (() => {});
     this.certTtlMs = opts.certTtlMs ?? DEFAULT_LEAF_TTL_MS;
+    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
   }
 
-  async start(): Promise<void> {
+  /** Where this mesh keeps its state (set by open()). */
+  get stateDir(): StatePaths {
+    return this.paths;
+  }
+
+  /**
+   * Loads the mesh file and opens what status() and the telemetry need, starting nothing: a host can serve
+   * the API before start() (status then shows the startup as it goes). start() calls it when nobody did.
+   */
+  async open(): Promise<void> {
+    if (this.mesh) return;
     this.mesh = loadMeshFile(this.meshFile); // throws MeshConfigError with located problems
     const home = this.opts.home ?? defaultHome();
     this.paths = statePaths(home, this.mesh.name);
     this.ca = LocalCa.loadOrCreate(this.paths.caDir);
     this.telemetry = new Telemetry({ tracesDb: this.paths.tracesDb, mesh: this.mesh.name, otlpPort: this.opts.otlpPort, otlpExport: process.env.DEVMESH_OTLP_EXPORT, log: this.log });
     await this.telemetry.start();
-    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
     this.reaper = new Reaper();
     this.supervisor = new ProcessSupervisor(this.reaper);
+  }
 
-    const control = {
-      status: () => this.status(),
-      reload: () => this.reload(),
-      operations: this.operations,
-      scrapeSidecars: () => this.scrapeSidecars(),
-      explain: (q: ExplainRequest) => this.explain(q),
-    };
-    this.api = new ApiServer(this.token, { ...createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)), ...importApiHandlers(this.meshFile) });
-    const apiPort = await this.api.listen(this.opts.uiPort ?? 0);
-    this.apiUrl = `http://127.0.0.1:${apiPort}`;
-    this.uiUrl = `${this.apiUrl}/#token=${this.token}`;
-    this.runFile = writeRunFile(this.paths.runDir, {
-      pid: process.pid,
-      mesh: this.mesh.name,
-      meshFile: this.meshFile,
-      cwd: process.cwd(),
-      apiUrl: this.apiUrl,
-      token: this.token,
-    });
+  async start(): Promise<void> {
+    await this.open();
     this.timers.push(setInterval(() => this.telemetry.store.prune(), 30_000).unref());
     this.timers.push(setInterval(() => this.renewCertificates(), Math.min(60_000, this.certTtlMs / 6)).unref());
 
@@ -280,7 +265,7 @@ export class ControlPlane {
     }
   }
 
-  private async scrapeSidecars(): Promise<{ pod: string; text: string }[]> {
+  async scrapeSidecars(): Promise<{ pod: string; text: string }[]> {
     const all = [...this.instances.map((rt) => ({ pod: rt.spec.id, sidecar: rt.sidecar })), ...this.gateways.map((gw) => ({ pod: gw.sidecar.id, sidecar: gw.sidecar }))];
     const texts = await Promise.all(all.map(async ({ pod, sidecar }) => ({ pod, text: await sidecar.scrape().catch(() => '') })));
     return texts.filter((t) => t.text !== '');
@@ -419,7 +404,8 @@ export class ControlPlane {
     this.log(`config v${this.version} applied`);
   }
 
-  status(): StatusResponse {
+  /** The mesh's state; where its UI is, the API adds. */
+  status(): Omit<StatusResponse, 'uiUrl'> {
     const services: ServiceStatus[] = Object.entries(this.mesh.services).map(([name, svc]) => ({
       name,
       upstreams: svc.upstreams ?? [],
@@ -442,7 +428,6 @@ export class ControlPlane {
     }));
     return {
       mesh: this.mesh.name,
-      uiUrl: this.apiUrl + '/',
       config: { file: this.meshFile, version: this.version, error: this.configError },
       ingress: this.gateways.map((gw) => {
         const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
@@ -463,10 +448,8 @@ export class ControlPlane {
     await Promise.all([this.supervisor?.stopAll(), this.containers?.stopAll()]);
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
     for (const rt of this.instances) rt.logFile.end();
-    await this.api?.close();
     await this.telemetry?.stop();
     this.reaper?.close();
-    if (this.runFile) removeRunFile(this.runFile);
   }
 }
 
