@@ -13,7 +13,8 @@ import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, type RunFile } from '../control-plane/state-dir.js';
 import { explainRequest, healthLines } from '../control-plane/explain.js';
-import { POLICY_USAGE, runPolicyCommand } from '../import/commands.js';
+import { POLICY_USAGE, runPolicyCommand } from './policy-commands.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
 
@@ -35,8 +36,6 @@ usage:
 ${POLICY_USAGE}
 
 state lives in $DEVMESH_HOME (default ${defaultHome()})`;
-
-class UsageError extends Error {}
 
 function meshFileArg(positionals: string[]): string {
   return resolve(positionals[0] ?? 'devmesh.yaml');
@@ -250,7 +249,7 @@ async function explain(
 }
 
 async function main(argv: string[]): Promise<number> {
-  // import, export and diff parse their own options (src/import/commands.ts).
+  // import, export and diff parse their own options (policy-commands.ts).
   if (argv[0] === 'import' || argv[0] === 'export' || argv[0] === 'diff') return runPolicyCommand(argv);
   const { values, positionals } = parseArgs({
     args: argv,
