@@ -1,28 +1,18 @@
-// The API's answers, assembled from the control plane's parts: its status, the telemetry it keeps, the
-// mesh file editor and the lifecycle operations. Kept out of control-plane.ts so that file stays wiring.
-import type { ApplyResponse, ExplainRequest, ExplainResponse, LifecycleAction, ServiceMetricsResponse, StatusResponse } from '../contract/api.js';
-import type { LifecycleOperations } from '../control-plane/lifecycle-operations.js';
+// The API's answers, assembled from the control plane's parts (through MeshControl): its status, the
+// telemetry it keeps, the mesh file editor and the lifecycle operations.
+import type { ApplyResponse, LifecycleAction, ServiceMetricsResponse, StatusResponse } from '../contract/api.js';
 import { UnknownServiceError } from '../control-plane/explain.js';
 import { edgesOf, seriesOf } from '../telemetry/golden-metrics.js';
 import { spansToOtlp, otlpToSpans } from '../telemetry/otlp.js';
-import type { Telemetry } from '../telemetry/telemetry.js';
 import { ApiFailure, type ApiHandlers } from './api-server.js';
+import type { MeshControl } from './mesh-control.js';
 import type { MeshFileEditor } from './mesh-file-editor.js';
 
-export interface MeshControl {
-  status(): StatusResponse;
-  /** Re-reads the mesh file and pushes it; resolves when every sidecar answered. */
-  reload(): Promise<void>;
-  operations: LifecycleOperations;
-  /** Every sidecar's Prometheus text (sidecars that do not answer in time are left out). */
-  scrapeSidecars(): Promise<{ pod: string; text: string }[]>;
-  /** Explains a request against the applied configuration, with the caller's sidecars' endpoint health. */
-  explain(q: ExplainRequest): Promise<ExplainResponse>;
-}
-
-export function createApiHandlers(cp: MeshControl, telemetry: Telemetry, editor: MeshFileEditor): ApiHandlers {
+/** `uiUrl` is asked on each status: the server's port is known only once it listens. */
+export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl: () => string): ApiHandlers {
+  const { telemetry } = cp;
   const { store } = telemetry;
-  const status = (): StatusResponse => ({ ...cp.status(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders } : {}) });
+  const status = (): StatusResponse => ({ ...cp.status(), uiUrl: uiUrl(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders } : {}) });
 
   const afterApply = async (): Promise<ApplyResponse> => {
     await cp.reload();
@@ -103,7 +93,7 @@ export function createApiHandlers(cp: MeshControl, telemetry: Telemetry, editor:
       }
     },
     prometheus: async () => {
-      telemetry.metrics.observeStatus(cp.status());
+      telemetry.metrics.observeStatus(status());
       return { contentType: telemetry.metrics.contentType, text: await telemetry.metrics.render(await cp.scrapeSidecars()) };
     },
   };

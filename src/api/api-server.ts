@@ -70,7 +70,7 @@ export interface ApiHandlers {
   prometheus?(): Promise<{ contentType: string; text: string }>;
   /** Explains a request against the applied configuration, with live endpoint health from the caller's sidecars. */
   explain?(req: ExplainRequest): Promise<ExplainResponse>;
-  // Policy import (src/import/api-operations.ts).
+  // Policy import (src/api/import-api-handlers.ts).
   importPreview?(req: ImportRequest): ImportPreviewResponse;
   importApply?(req: ImportRequest): ImportApplyResponse;
 }

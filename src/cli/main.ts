@@ -8,13 +8,14 @@ import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type Ex
 import { LocalCa } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { meshJsonSchema } from '../config/json-schema.js';
-import { startControlPlane } from '../control-plane/control-plane.js';
+import { startHost, type Host } from '../host/host.js';
 import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, orphanedRun, type RunFile } from '../control-plane/state-dir.js';
 import { signalOrphanedReaper } from '../supervisor/reaper.js';
 import { explainRequest, healthLines } from '../control-plane/explain.js';
-import { POLICY_USAGE, runPolicyCommand } from '../import/commands.js';
+import { POLICY_USAGE, runPolicyCommand } from './policy-commands.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
 
@@ -40,8 +41,6 @@ ${POLICY_USAGE}
 
 state lives in $DEVMESH_HOME (default ${defaultHome()})`;
 
-class UsageError extends Error {}
-
 function meshFileArg(positionals: string[]): string {
   return resolve(positionals[0] ?? 'devmesh.yaml');
 }
@@ -63,14 +62,14 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   const started = Date.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   let stopping: Promise<void> | null = null;
-  let cp: Awaited<ReturnType<typeof startControlPlane>> | null = null;
+  let host: Host | null = null;
   const shutdown = (signal: string) => {
     if (stopping) {
       log(`${signal} again: exiting now`);
       process.exit(130);
     }
     log(`${signal}: stopping the mesh`);
-    stopping = (cp ? cp.stop() : Promise.resolve()).then(() => {
+    stopping = (host ? host.stop() : Promise.resolve()).then(() => {
       log('stopped');
       process.exit(0);
     });
@@ -79,11 +78,11 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
   log(`devmesh: starting ${meshFile}`);
-  cp = await startControlPlane({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
-  const status = cp.status();
+  host = await startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  const status = host.controlPlane.status();
   const count = status.services.reduce((n, s) => n + s.instances.length, 0);
   const running = status.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0);
-  log(`UI: ${cp.uiUrl}`);
+  log(`UI: ${host.uiUrl}`);
   for (const ing of status.ingress) log(`ingress ${ing.service}: ${ing.url}`);
   log(`ready: ${running}/${count} instances running in ${((Date.now() - started) / 1000).toFixed(1)}s (Ctrl-C stops the mesh)`);
   return new Promise<number>(() => {}); // runs until a signal
@@ -278,7 +277,7 @@ async function explain(
 }
 
 async function main(argv: string[]): Promise<number> {
-  // import, export and diff parse their own options (src/import/commands.ts).
+  // import, export and diff parse their own options (policy-commands.ts).
   if (argv[0] === 'import' || argv[0] === 'export' || argv[0] === 'diff') return runPolicyCommand(argv);
   const { values, positionals } = parseArgs({
     args: argv,

@@ -1,28 +1,24 @@
 // The control plane: loads the mesh file, issues certificates, starts every instance with its sidecar in
-// dependency order, pushes each sidecar its configuration, stores the spans they report, serves the API,
-// and watches the mesh file to push route changes live. The CLI and the Electron shell both run this.
+// dependency order, pushes each sidecar its configuration, stores the spans they report, and watches the
+// mesh file to push route changes live. It knows nothing of the API that serves it: src/host/ wires the two
+// (the API sees it through api/mesh-control.ts, which this class satisfies structurally).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type ListenerPorts, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
-import { ApiServer } from '../api/api-server.js';
-import { importApiHandlers } from '../import/api-operations.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
 import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
 import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
 import { ContainerSupervisor } from '../supervisor/container-supervisor.js';
-import { homeHash, LABEL } from '../containers/docker-engine.js';
 import { Reaper, signalOrphanedReaper } from '../supervisor/reaper.js';
 import { isAlive } from '../supervisor/pid-watch.js';
 import { ControlServer } from './control-server.js';
 import type { Workload, WorkloadEvents } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
-import { createApiHandlers } from '../api/api-handlers.js';
-import { MeshFileEditor } from '../api/mesh-file-editor.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
@@ -33,8 +29,6 @@ import { freePort } from '../supervisor/free-port.js';
 export interface ControlPlaneOptions {
   meshFile: string;
   home?: string;
-  /** Port of the API and UI on 127.0.0.1; 0 (default) picks a free one. */
-  uiPort?: number;
   /** Lines for the user: lifecycle, app output prefixed by instance, config errors. */
   log?: (line: string) => void;
   /** OTLP/HTTP ingest port on 127.0.0.1 (default 4318, another free port when taken); null disables it. */
@@ -80,20 +74,22 @@ interface GatewayRuntime {
 }
 
 export class ControlPlane {
-  uiUrl = '';
+  /** The API token: a control plane re-adopting a mesh keeps the one its sidecars dial in with. */
+  private tokenValue = randomBytes(24).toString('base64url');
   private apiUrl = '';
-  private token = randomBytes(24).toString('base64url');
   private control!: ControlServer;
   private sidecarLaunch!: SidecarLaunch;
-  /** Bumped by every persisted change; the run file is rewritten at most once per tick of it. */
+  /** What the run that died left to re-adopt (set by open()). */
+  private previous: { apiUrl: string; adoption: Adoption | null } | null = null;
+  private runFile: string | null = null;
   private persistScheduled: NodeJS.Timeout | null = null;
   private mesh!: MeshFile;
   private readonly meshFile: string;
   private paths!: StatePaths;
   private ca!: LocalCa;
-  private telemetry!: Telemetry;
-  private operations!: LifecycleOperations;
-  private api!: ApiServer;
+  /** Set by open(): the spans, logs and metrics the API reads. */
+  telemetry!: Telemetry;
+  readonly operations: LifecycleOperations;
   private reaper!: Reaper;
   private supervisor!: ProcessSupervisor;
   /** Only when the mesh has container services. */
@@ -104,7 +100,6 @@ export class ControlPlane {
   private version = 0;
   private configError: string | null = null;
   private watcher: FSWatcher | null = null;
-  private runFile: string | null = null;
   private timers: NodeJS.Timeout[] = [];
   private pushScheduled: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -117,9 +112,20 @@ export class ControlPlane {
     this.log = opts.log ?? (() => {});
     this.certTtlMs = opts.certTtlMs ?? DEFAULT_LEAF_TTL_MS;
     this.gracePeriodMs = opts.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
   }
 
-  async start(): Promise<void> {
+  /** Where this mesh keeps its state (set by open()). */
+  get stateDir(): StatePaths {
+    return this.paths;
+  }
+
+  /**
+   * Loads the mesh file and opens what status() and the telemetry need, starting nothing: a host can serve
+   * the API before start() (status then shows the startup as it goes). start() calls it when nobody did.
+   */
+  async open(): Promise<void> {
+    if (this.mesh) return;
     this.mesh = loadMeshFile(this.meshFile); // throws MeshConfigError with located problems
     const home = this.opts.home ?? defaultHome();
     this.paths = statePaths(home, this.mesh.name);
@@ -128,7 +134,7 @@ export class ControlPlane {
     // A control plane of this mesh file that died within the grace period left its apps and sidecars serving.
     const previous = orphanedRun(this.paths.runDir, this.meshFile);
     const adoption = previous?.run.adoption ?? null;
-    if (previous) this.token = previous.run.token; // the token the waiting sidecars dial in with
+    if (previous) this.tokenValue = previous.run.token; // the token the waiting sidecars dial in with
     this.ca = LocalCa.loadOrCreate(this.paths.caDir);
     this.telemetry = new Telemetry({
       tracesDb: this.paths.tracesDb,
@@ -140,28 +146,37 @@ export class ControlPlane {
       log: this.log,
     });
     await this.telemetry.start();
-    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
     this.reaper = new Reaper({ graceMs: this.gracePeriodMs });
     this.supervisor = new ProcessSupervisor(this.reaper, this.paths.logsDir);
     this.control = new ControlServer(controlSocketOf(this.paths.runDir, this.meshFile), this.token, this.log);
     this.sidecarLaunch = { control: this.control, token: this.token, orphanGraceMs: this.gracePeriodMs + ORPHAN_MARGIN_MS, outputDir: this.paths.logsDir };
     this.version = adoption?.configVersion ?? 0;
+    this.previous = previous ? { apiUrl: previous.run.apiUrl, adoption } : null;
+  }
 
-    const control = {
-      status: () => this.status(),
-      reload: () => this.reload(),
-      operations: this.operations,
-      scrapeSidecars: () => this.scrapeSidecars(),
-      explain: (q: ExplainRequest) => this.explain(q),
-    };
-    this.api = new ApiServer(this.token, { ...createApiHandlers(control, this.telemetry, new MeshFileEditor(this.meshFile)), ...importApiHandlers(this.meshFile) });
-    // The port the browser had open, when it is free again.
-    const previousPort = previous ? Number(new URL(previous.run.apiUrl).port) : 0;
-    const apiPort = await this.api.listen(this.opts.uiPort ?? previousPort).catch(() => this.api.listen(0));
-    this.apiUrl = `http://127.0.0.1:${apiPort}`;
-    this.uiUrl = `${this.apiUrl}/#token=${this.token}`;
+  /** The token the API requires (and the sidecars present on the control channel). */
+  get token(): string {
+    return this.tokenValue;
+  }
+
+  /** The API port the previous run of this mesh served (the browser still has it open), if any. */
+  get previousApiPort(): number | null {
+    return this.previous ? Number(new URL(this.previous.apiUrl).port) || null : null;
+  }
+
+  /**
+   * Writes the run file through which the CLI finds the API, and through which a control plane that
+   * replaces this one (after a crash) re-adopts the mesh; the reaper removes it if nobody does.
+   */
+  publishRun(apiUrl: string): void {
+    this.apiUrl = apiUrl;
     this.runFile = this.persistRunNow();
     for (const file of [this.runFile, tokenFileOf(this.runFile), this.control.socketPath]) this.reaper.watchFile(file);
+  }
+
+  async start(): Promise<void> {
+    await this.open();
+    const adoption = this.previous?.adoption ?? null;
     this.timers.push(setInterval(() => this.telemetry.store.prune(), 30_000).unref());
     this.timers.push(setInterval(() => this.renewCertificates(), Math.min(60_000, this.certTtlMs / 6)).unref());
 
@@ -305,7 +320,7 @@ export class ControlPlane {
 
   /** Connects to the Docker engine and removes what a crashed earlier run of this mesh left. Never fatal. */
   private async startContainerSupport(): Promise<void> {
-    this.containers = new ContainerSupervisor(this.reaper);
+    this.containers = new ContainerSupervisor(this.reaper, { mesh: this.mesh.name, home: this.paths.home, runId: this.runId });
     try {
       const info = await this.containers.engineInfo();
       const networking = this.containers.networking(info);
@@ -315,7 +330,7 @@ export class ControlPlane {
           this.log(`containers: ${clash.ids.join(', ')} would all listen on port ${clash.port} with host networking; only the first to bind it will start (remove port so each instance gets its own in PORT, if the image honours it)`);
         }
       }
-      const removed = await this.containers.removeLeftovers(this.mesh.name, homeHash(this.paths.home));
+      const removed = await this.containers.removeLeftovers();
       if (removed > 0) this.log(`containers: removed ${removed} container${removed > 1 ? 's' : ''} left by an earlier run of ${this.mesh.name}`);
     } catch (err) {
       this.log(`containers: ${(err as Error).message}; container services are marked failed, process services start`);
@@ -376,14 +391,7 @@ export class ControlPlane {
     for (const up of this.mesh.services[spec.service]?.upstreams ?? []) {
       env[upstreamEnvName(up)] = `http://${upstreamHost}:${ports.outbound[up]}`;
     }
-    const container = spec.container && {
-      ...spec.container,
-      port: spec.port,
-      volumes: spec.container.volumes,
-      labels: { [LABEL.mesh]: this.mesh.name, [LABEL.home]: homeHash(this.paths.home), [LABEL.service]: spec.service, [LABEL.instance]: spec.id, [LABEL.run]: this.runId },
-      name: `devmesh-${this.mesh.name}-${spec.id}-${this.runId}`,
-      buildTag: `devmesh-${this.mesh.name}-${spec.service}${spec.version ? `-${spec.version}` : ''}:latest`,
-    };
+    const container = spec.container && { ...spec.container, port: spec.port, service: spec.service, version: spec.version };
     const workloadSpec = { id: spec.id, command: spec.command, cwd: spec.cwd, env, port: appPort, health: spec.health, ...(container ? { container } : {}) };
     const workloadEvents: WorkloadEvents = {
         onState: (state, detail) => {
@@ -427,7 +435,7 @@ export class ControlPlane {
     }
   }
 
-  private async scrapeSidecars(): Promise<{ pod: string; text: string }[]> {
+  async scrapeSidecars(): Promise<{ pod: string; text: string }[]> {
     const all = [...this.instances.map((rt) => ({ pod: rt.spec.id, sidecar: rt.sidecar })), ...this.gateways.map((gw) => ({ pod: gw.sidecar.id, sidecar: gw.sidecar }))];
     const texts = await Promise.all(all.map(async ({ pod, sidecar }) => ({ pod, text: await sidecar.scrape().catch(() => '') })));
     return texts.filter((t) => t.text !== '');
@@ -572,7 +580,8 @@ export class ControlPlane {
     this.log(`config v${this.version} applied`);
   }
 
-  status(): StatusResponse {
+  /** The mesh's state; where its UI is, the API adds. */
+  status(): Omit<StatusResponse, 'uiUrl'> {
     const services: ServiceStatus[] = Object.entries(this.mesh.services).map(([name, svc]) => ({
       name,
       upstreams: svc.upstreams ?? [],
@@ -595,7 +604,6 @@ export class ControlPlane {
     }));
     return {
       mesh: this.mesh.name,
-      uiUrl: this.apiUrl + '/',
       config: { file: this.meshFile, version: this.version, error: this.configError },
       ingress: this.gateways.map((gw) => {
         const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
@@ -617,11 +625,10 @@ export class ControlPlane {
     await Promise.all([this.supervisor?.stopAll(), this.containers?.stopAll()]);
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
     for (const rt of this.instances) rt.logFile.end();
-    await this.api?.close();
     await this.control?.close();
+    if (this.runFile) removeRunFile(this.runFile);
     await this.telemetry?.stop();
     this.reaper?.close();
-    if (this.runFile) removeRunFile(this.runFile);
   }
 }
 

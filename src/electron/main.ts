@@ -8,11 +8,9 @@ import { existsSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MeshShellState, OpenMeshResult } from '../contract/ipc.js';
-import { startControlPlane } from '../control-plane/control-plane.js';
+import { startHost, type Host } from '../host/host.js';
 import { handleInvokes, send } from './ipc-main.js';
 import { readSettings, rememberMesh, writeSettings, type ShellSettings } from './shell-settings.js';
-
-type ControlPlane = Awaited<ReturnType<typeof startControlPlane>>;
 
 // dist/src/electron/main.js → the repository (or app.asar) root.
 const appRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -36,7 +34,7 @@ function initialMeshFile(settings: ShellSettings): string {
 let settingsFile = '';
 let settings: ShellSettings;
 /** Set from the moment a mesh starts starting, so a quit during startup still stops it. */
-let controlPlane: Promise<ControlPlane> | null = null;
+let host: Promise<Host> | null = null;
 let window: BrowserWindow | null = null;
 let tray: Tray | null = null;
 let state: MeshShellState = { kind: 'idle' };
@@ -163,11 +161,11 @@ function createWindow(): BrowserWindow {
 }
 
 async function stopControlPlane(): Promise<void> {
-  const starting = controlPlane;
-  controlPlane = null;
+  const starting = host;
+  host = null;
   // A failed start has already cleaned up after itself.
-  const cp = await starting?.catch(() => null);
-  await cp?.stop();
+  const started = await starting?.catch(() => null);
+  await started?.stop();
 }
 
 /** Stops the mesh that runs (if any) and starts the one in `file`; the window then shows its UI. */
@@ -179,20 +177,20 @@ async function openMesh(file: string): Promise<OpenMeshResult> {
     await stopControlPlane();
   }
   setState({ kind: 'starting', file: meshFile });
-  const starting = startControlPlane({ meshFile, log: (line) => console.log(line) });
-  controlPlane = starting;
+  const starting = startHost({ meshFile, log: (line) => console.log(line) });
+  host = starting;
   try {
-    const cp = await starting;
+    const started = await starting;
     settings = rememberMesh(settings, meshFile);
     writeSettings(settingsFile, settings);
-    uiOrigin = new URL(cp.uiUrl).origin;
-    const mesh = cp.status().mesh;
-    setState({ kind: 'running', file: meshFile, mesh, uiUrl: cp.uiUrl });
-    console.log(`devmesh desktop: UI at ${cp.uiUrl.replace(/#token=.*/, '')}`);
-    await window?.loadURL(cp.uiUrl);
+    uiOrigin = new URL(started.uiUrl).origin;
+    const mesh = started.controlPlane.status().mesh;
+    setState({ kind: 'running', file: meshFile, mesh, uiUrl: started.uiUrl });
+    console.log(`devmesh desktop: UI at ${started.uiUrl.replace(/#token=.*/, '')}`);
+    await window?.loadURL(started.uiUrl);
     return { ok: true, file: meshFile };
   } catch (err) {
-    controlPlane = null;
+    host = null;
     const error = err instanceof Error ? err.message : String(err);
     setState({ kind: 'failed', file: meshFile, error });
     return { ok: false, error };
@@ -217,7 +215,7 @@ async function main(): Promise<void> {
   // Everything the mesh runs is a child of this process: quitting must stop it first, or the apps
   // and sidecars would outlive the window.
   app.on('before-quit', (event) => {
-    if (quitting || !controlPlane) return;
+    if (quitting || !host) return;
     event.preventDefault();
     quitting = true;
     stopControlPlane()

@@ -19,15 +19,23 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { DockerEngine, EngineError, type EngineInfo } from '../containers/docker-engine.js';
+import { DockerEngine, EngineError, homeHash, LABEL, type EngineInfo } from '../containers/docker-engine.js';
 import { probe } from './process-supervisor.js';
 import type { Reaper } from './reaper.js';
 import { SupervisedWorkload } from './supervised-workload.js';
-import type { Supervisor, Workload, WorkloadEvents, WorkloadSpec } from './supervisor.js';
+import type { ContainerWorkloadSpec, Supervisor, Workload, WorkloadEvents, WorkloadSpec } from './supervisor.js';
 import { freePort } from './free-port.js';
 
 export type ContainerNetworking = 'host' | 'published';
 
+/** The run a supervisor's containers belong to: what names and labels them, so leftovers of this mesh can be found. */
+export interface ContainerRun {
+  mesh: string;
+  /** DEVMESH_HOME (labelled by its hash). */
+  home: string;
+  /** Unique per run of the control plane, so a name never clashes with a container still being removed. */
+  runId: string;
+}
 
 function messageOf(err: unknown): string {
   const e = err as { json?: { message?: string }; message?: string };
@@ -85,11 +93,12 @@ class ContainerWorkload extends SupervisedWorkload {
     if (!c) throw new Error('not a container workload');
     const info = await this.sup.engineInfo();
     const engine = this.sup.engine;
+    const names = this.sup.namesOf(this.spec.id, c);
     let image = c.image;
     if (c.build) {
-      this.setState('pending', `building ${c.buildTag}`);
-      await engine.build(c.buildTag, c.build, (line) => this.events.onLog('stdout', `[build] ${line}`));
-      image = c.buildTag;
+      this.setState('pending', `building ${names.buildTag}`);
+      await engine.build(names.buildTag, c.build, (line) => this.events.onLog('stdout', `[build] ${line}`));
+      image = names.buildTag;
     } else if (image) {
       await engine.ensureImage(image, (text) => {
         this.setState('pending', text);
@@ -117,7 +126,7 @@ class ContainerWorkload extends SupervisedWorkload {
           }),
     };
     const created = await engine.docker.createContainer({
-      name: c.name,
+      name: names.name,
       Image: image,
       ...(c.command !== undefined
         ? { Cmd: Array.isArray(c.command) ? c.command : splitCommand(c.command) }
@@ -125,7 +134,7 @@ class ContainerWorkload extends SupervisedWorkload {
           ? { Cmd: splitCommand(this.spec.command) }
           : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: c.labels,
+      Labels: names.labels,
       ...(networking === 'published' ? { ExposedPorts: { [`${containerPort}/tcp`]: {} } } : {}),
       HostConfig: hostConfig,
     });
@@ -248,6 +257,7 @@ export class ContainerSupervisor implements Supervisor {
 
   constructor(
     readonly reaper: Reaper | null,
+    private readonly run: ContainerRun,
     opts: ContainerSupervisorOptions = {},
   ) {
     this.engine = opts.engine ?? new DockerEngine();
@@ -291,10 +301,20 @@ export class ContainerSupervisor implements Supervisor {
     }
   }
 
+  /** An instance's container name (unique per run), its labels, and the tag of its built image (one per service version). */
+  namesOf(instanceId: string, c: Pick<ContainerWorkloadSpec, 'service' | 'version'>): { name: string; labels: Record<string, string>; buildTag: string } {
+    const { mesh, home, runId } = this.run;
+    return {
+      name: `devmesh-${mesh}-${instanceId}-${runId}`,
+      labels: { [LABEL.mesh]: mesh, [LABEL.home]: homeHash(home), [LABEL.service]: c.service, [LABEL.instance]: instanceId, [LABEL.run]: runId },
+      buildTag: `devmesh-${mesh}-${c.service}${c.version ? `-${c.version}` : ''}:latest`,
+    };
+  }
+
   /** Removes containers of this mesh and home left by an earlier run (crashed, or killed with SIGKILL). */
-  async removeLeftovers(mesh: string, homeHash: string): Promise<number> {
+  async removeLeftovers(): Promise<number> {
     await this.engineInfo();
-    const left = await this.engine.listMeshContainers(mesh, homeHash);
+    const left = await this.engine.listMeshContainers(this.run.mesh, homeHash(this.run.home));
     return this.engine.removeContainers(left.map((c) => c.Id));
   }
 

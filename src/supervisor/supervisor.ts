@@ -22,12 +22,9 @@ export interface ContainerWorkloadSpec {
   port: number | undefined;
   /** host:container[:ro] with absolute host paths, or named volumes. */
   volumes: string[];
-  /** Labels identifying the container (mesh, home, service, instance, run). */
-  labels: Record<string, string>;
-  /** Container name; unique per run. */
-  name: string;
-  /** Tag to give a built image. */
-  buildTag: string;
+  /** The instance's service and version ("" for none): the container supervisor names and labels the container, and tags a built image, from them. */
+  service: string;
+  version: string;
   /** Replaces the image's CMD (the mesh file's `command`): a string is split into words, a list used as is. */
   command?: string | string[] | undefined;
 }

@@ -1,5 +1,6 @@
 // The one-way dependency rule of ARCHITECTURE.md, enforced:
 //   renderer → contract ← control plane → proxy protocol ← proxy
+// and inside src/: cli, electron → host → api → control plane (host composes; nothing below looks up).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,7 +20,11 @@ function imports(file: string): string[] {
   return [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => (m[1] ?? m[2])!);
 }
 
-const RULES: { from: string; allowed: (target: string) => boolean; why: string }[] = [
+/** Is `path` inside one of the src/ folders named? */
+const inSrc = (path: string, ...folders: string[]) => folders.some((f) => path.startsWith(`src/${f}/`));
+
+// `allowed` gets the imported file and the importing one, both relative to the repository.
+const RULES: { from: string; allowed: (target: string, file: string) => boolean; why: string }[] = [
   { from: 'src/contract', allowed: (t) => t.startsWith('src/contract/'), why: 'the contract is plain types that import nothing else' },
   { from: 'proxy', allowed: (t) => t.startsWith('proxy/'), why: 'the proxy may import only proxy/ (and npm packages), never the control plane' },
   { from: 'renderer', allowed: (t) => t.startsWith('renderer/') || t.startsWith('src/contract/'), why: 'the UI may import only renderer/ and src/contract/, never Node code' },
@@ -29,6 +34,14 @@ const RULES: { from: string; allowed: (target: string) => boolean; why: string }
   { from: 'proxy/protocol', allowed: (t) => t.startsWith('proxy/protocol/'), why: 'the wire protocol is a leaf: both sides import it, it imports neither' },
   { from: 'proxy/inbound', allowed: (t) => !t.startsWith('proxy/outbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },
   { from: 'proxy/outbound', allowed: (t) => !t.startsWith('proxy/inbound/'), why: 'the inbound and outbound wings are parallel stacks; what both need lives in proxy/ beside them' },
+  {
+    from: 'src/control-plane',
+    allowed: (t) => !inSrc(t, 'api', 'import', 'host', 'cli', 'electron'),
+    why: 'the control plane imports nothing above it: the API reaches it through api/mesh-control.ts, and src/host/ wires the two',
+  },
+  { from: 'src/api', allowed: (t) => !inSrc(t, 'cli', 'host', 'electron'), why: 'the API serves the control plane; the CLI, the shell and src/host/ sit above it' },
+  { from: 'src', allowed: (t, f) => !inSrc(t, 'host') || inSrc(f, 'cli', 'electron', 'host'), why: 'src/host/ is the composition root: only the CLI and the Electron shell start it' },
+  { from: 'src', allowed: (t, f) => !inSrc(t, 'cli') || inSrc(f, 'cli'), why: 'src/cli/ is the devmesh command: what another folder needs does not live there' },
 ];
 
 test('imports flow one way: renderer → contract ← control plane → proxy protocol ← proxy', () => {
@@ -44,7 +57,7 @@ test('imports flow one way: renderer → contract ← control plane → proxy pr
           continue;
         }
         const target = relative(REPO, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
-        if (!rule.allowed(target)) violations.push(`${rel}: imports ${spec}: ${rule.why}`);
+        if (!rule.allowed(target, rel)) violations.push(`${rel}: imports ${spec}: ${rule.why}`);
       }
     }
   }

@@ -7,19 +7,18 @@ import { parseArgs } from 'node:util';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { diffPolicies, formatDiff } from '../diff/effective-policy.js';
 import { exportPolicy } from '../export/export-policy.js';
-import { HostMapper } from './hosts.js';
-import { importPolicy } from './import-policy.js';
-import { applyWrite, planWrite } from './policy-writer.js';
-import { formatReport, hasInvalid, SOURCE_FORMATS, type SourceFormat } from './report.js';
-import { readInputs } from './sources.js';
+import { HostMapper } from '../import/hosts.js';
+import { importPolicy } from '../import/import-policy.js';
+import { applyWrite, planWrite } from '../import/policy-writer.js';
+import { formatReport, hasInvalid, SOURCE_FORMATS, type SourceFormat } from '../import/report.js';
+import { readInputs } from '../import/sources.js';
+import { UsageError } from './usage-error.js';
 
 export const POLICY_USAGE = `  devmesh import [--from istio|gateway-api|linkerd|consul] [--map prod=local]... [--mesh FILE] [--dry-run] [--json] PATH...
                                       translate production mesh policy into devmesh.policy.yaml (included by the mesh file)
   devmesh export --to istio|gateway-api [--mesh FILE]
                                       print the local policy as production YAML
   devmesh diff [--mesh FILE] PATH...  effective differences between the local mesh and production config`;
-
-class Usage extends Error {}
 
 interface Io {
   out: (s: string) => void;
@@ -30,19 +29,19 @@ const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.std
 
 function meshPath(mesh: string | undefined): string {
   const file = resolve(mesh ?? 'devmesh.yaml');
-  if (!existsSync(file)) throw new Usage(`no mesh file at ${file} (run in a mesh's folder or pass --mesh FILE)`);
+  if (!existsSync(file)) throw new UsageError(`no mesh file at ${file} (run in a mesh's folder or pass --mesh FILE)`);
   return file;
 }
 
 function paths(positionals: string[]): string[] {
-  if (positionals.length === 0) throw new Usage('name at least one file or folder to import');
-  for (const p of positionals) if (!existsSync(p)) throw new Usage(`${p}: no such file or folder`);
+  if (positionals.length === 0) throw new UsageError('name at least one file or folder to import');
+  for (const p of positionals) if (!existsSync(p)) throw new UsageError(`${p}: no such file or folder`);
   return positionals.map((p) => resolve(p)).filter((p) => statSync(p));
 }
 
 function from(value: string | undefined): SourceFormat | undefined {
   if (value === undefined) return undefined;
-  if (!SOURCE_FORMATS.includes(value as SourceFormat)) throw new Usage(`--from ${value}: expected one of ${SOURCE_FORMATS.join(', ')}`);
+  if (!SOURCE_FORMATS.includes(value as SourceFormat)) throw new UsageError(`--from ${value}: expected one of ${SOURCE_FORMATS.join(', ')}`);
   return value as SourceFormat;
 }
 
@@ -57,7 +56,7 @@ function runImport(argv: string[], io: Io): number {
   try {
     map = HostMapper.parseMaps(values.map ?? []);
   } catch (err) {
-    throw new Usage((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const meshFile = meshPath(values.mesh);
   const inputs = readInputs(paths(positionals));
@@ -88,8 +87,8 @@ function runImport(argv: string[], io: Io): number {
 
 function runExport(argv: string[], io: Io): number {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, mesh: { type: 'string' } } });
-  if (positionals.length) throw new Usage(`export takes no paths (got ${positionals.join(' ')})`);
-  if (values.to !== 'istio' && values.to !== 'gateway-api') throw new Usage('--to istio|gateway-api is required');
+  if (positionals.length) throw new UsageError(`export takes no paths (got ${positionals.join(' ')})`);
+  if (values.to !== 'istio' && values.to !== 'gateway-api') throw new UsageError('--to istio|gateway-api is required');
   const mesh = loadMeshFile(meshPath(values.mesh));
   const { yaml, notes } = exportPolicy(mesh, values.to);
   io.out(yaml);
@@ -105,7 +104,7 @@ function runDiff(argv: string[], io: Io): number {
   try {
     map = HostMapper.parseMaps(values.map ?? []);
   } catch (err) {
-    throw new Usage((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
   const result = importPolicy(readInputs(paths(positionals)), { ...(format ? { from: format } : {}), map, mesh });
   const diffs = diffPolicies(mesh, result.policy);
@@ -126,9 +125,9 @@ export function runPolicyCommand(argv: string[], io: Io = stdio): number {
     if (command === 'import') return runImport(rest, io);
     if (command === 'export') return runExport(rest, io);
     if (command === 'diff') return runDiff(rest, io);
-    throw new Usage(`unknown command ${command}`);
+    throw new UsageError(`unknown command ${command}`);
   } catch (err) {
-    if (err instanceof Usage || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`devmesh ${command}: ${(err as Error).message}\nusage:\n${POLICY_USAGE}\n`);
       return 2;
     }

@@ -3,8 +3,8 @@
 // watcher then pushes it like any edit).
 import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
-import { importPolicy } from './import-policy.js';
-import { applyWrite, planWrite, policyText } from './policy-writer.js';
+import { importPolicy } from '../import/import-policy.js';
+import { applyWrite, planWrite, policyText } from '../import/policy-writer.js';
 
 export interface ImportApiHandlers {
   importPreview(req: ImportRequest): ImportPreviewResponse;
