@@ -41,8 +41,14 @@ let failed = 0;
 const failures = [];
 const stream = run({ files, concurrency: 2, timeout: 240_000 });
 stream.on('test:pass', (e) => { if (e.details.type !== 'suite') passed++; });
+// A failing `todo` test is a known gap, written down with its reason (a contract check an implementation
+// does not meet yet): listed, not counted as a failure.
+const knownGaps = [];
 stream.on('test:fail', (e) => {
-  if (e.details.type !== 'suite') { failed++; failures.push(`${e.file ? relative(root, e.file) : ''} › ${e.name}`); }
+  if (e.details.type === 'suite') return;
+  const where = `${e.file ? relative(root, e.file) : ''} › ${e.name}`;
+  if (e.todo !== undefined && e.todo !== false) knownGaps.push(`${where} (${e.todo})`);
+  else { failed++; failures.push(where); }
 });
 // Wait for the reporter's own end, so its summary is printed before ours, which must be the last line.
 const reporter = stream.compose(spec);
@@ -65,6 +71,7 @@ if (leaked.length > 0) {
   console.log(`\nprocesses left behind by the tests:\n${leaked.join('\n')}`);
   failures.push('no processes left behind');
 }
+if (knownGaps.length) console.log(`\nknown gaps (todo, failing as expected):\n  ${knownGaps.join('\n  ')}`);
 if (failures.length) console.log(`\nfailed:\n  ${failures.join('\n  ')}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;
