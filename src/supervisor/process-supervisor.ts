@@ -132,6 +132,8 @@ class ProcessWorkload extends SupervisedWorkload {
     this.run = null;
     run.unwatch();
     run.unfollow();
+    // What the app forked and left in its group would outlive it (and the reaper forgets the group now).
+    if (run.pid) killGroup(run.pid);
     if (run.pid) this.reaper?.forget(run.pid);
     this.pid = null;
     if (this.stopping) {
@@ -157,19 +159,20 @@ class ProcessWorkload extends SupervisedWorkload {
       : waitGone(pgid, graceMs + 5_000).then(() => {
           if (this.run === run) this.onExit('stopped', run);
         });
-    const signalGroup = (signal: NodeJS.Signals): void => {
-      try {
-        process.kill(-pgid, signal);
-      } catch {
-        /* the group is gone */
-      }
-    };
-    signalGroup('SIGTERM');
-    const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
+    killGroup(pgid, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(pgid), graceMs);
     await exited;
     clearTimeout(timer);
     // Whatever the app forked and left in its group goes too.
-    signalGroup('SIGKILL');
+    killGroup(pgid);
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    /* the group is gone */
   }
 }
 

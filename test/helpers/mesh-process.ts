@@ -57,6 +57,16 @@ export function processesOfHome(home: string): number[] {
   return out;
 }
 
+/** True while `pid` exists (a negative pid: while any process of that group does), zombies included. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -6,16 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { isAlive } from '../helpers/mesh-process.js';
 import { echoApp, plainRequest, serverConfig, SIDECAR_MAIN, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
@@ -117,7 +109,7 @@ describe('sidecar lifecycle', () => {
     let childPid = 0;
     t.after(() => {
       parent.kill('SIGKILL');
-      if (childPid && alive(childPid)) process.kill(childPid, 'SIGKILL');
+      if (childPid && isAlive(childPid)) process.kill(childPid, 'SIGKILL');
     });
     const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
     childPid = Number(line.toString().trim());
@@ -125,7 +117,7 @@ describe('sidecar lifecycle', () => {
     await new Promise((r) => setTimeout(r, 300));
     parent.kill('SIGKILL');
     await once(parent, 'exit');
-    assert.equal(alive(childPid), true, 'it outlives its control plane');
-    assert.equal(await waitUntil(() => !alive(childPid), 4_000), true, 'the orphaned sidecar exited after its grace period');
+    assert.equal(isAlive(childPid), true, 'it outlives its control plane');
+    assert.equal(await waitUntil(() => !isAlive(childPid), 4_000), true, 'the orphaned sidecar exited after its grace period');
   });
 });

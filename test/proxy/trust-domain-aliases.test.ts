@@ -5,7 +5,7 @@ import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
 import { buildSidecarConfig } from '../../src/sidecar-config/sidecar-config.js';
 import { parseSidecarConfig } from '../../proxy/config-schema.js';
 import { TrustDomains } from '../../proxy/inbound/peer-identity.js';
-import { tempHome, TestMesh } from '../proxy/helpers.js';
+import { tempHome, TestMesh } from './helpers.js';
 
 const workload = { service: 'a', version: '', instanceId: 'a-0' };
 

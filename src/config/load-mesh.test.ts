@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MeshConfigError, parseMesh } from '../../src/config/load-mesh.js';
-import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName } from '../../src/config/mesh-model.js';
-import { routesFor } from '../../src/sidecar-config/route-rules.js';
-import { CLI, REPO } from '../helpers/mesh-process.js';
+import { MeshConfigError, parseMesh } from './load-mesh.js';
+import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName } from './mesh-model.js';
+import { routesFor } from '../sidecar-config/route-rules.js';
+import { CLI, REPO } from '../../test/helpers/mesh-process.js';
 
 function problems(yaml: string): string[] {
   try {
@@ -182,7 +182,7 @@ routes:
 });
 
 test('PeerAuthentication semantics: serviceMtls beats the service, port level beats workload, UNSET inherits', async () => {
-  const { effectiveMtls } = await import('../../src/config/mesh-model.js');
+  const { effectiveMtls } = await import('./mesh-model.js');
   const mesh = parseMesh(
     `name: shop
 mtls: STRICT
@@ -217,7 +217,7 @@ routes:
 });
 
 test('tracing.sampling: a percent, checked where it is written, pushed to every sidecar and gateway', async () => {
-  const { buildGatewayConfig, buildSidecarConfig } = await import('../../src/sidecar-config/sidecar-config.js');
+  const { buildGatewayConfig, buildSidecarConfig } = await import('../sidecar-config/sidecar-config.js');
   assert.deepEqual(problems('name: shop\ntracing:\n  sampling: 150\nservices:\n  a: { run: x }\n'), ['devmesh.yaml:3:13: tracing.sampling: Too big: expected number to be <=100']);
   const tls = { caPem: 'ca', certPem: 'cert', keyPem: 'key' };
   const workload = { service: 'a', version: '', instanceId: 'a-0' };

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CaError, LocalCa } from '../../src/ca/local-ca.js';
-import { CLI, tempHome } from '../helpers/mesh-process.js';
+import { CaError, LocalCa } from './local-ca.js';
+import { CLI, tempHome } from '../../test/helpers/mesh-process.js';
 
 test('the root is created once, kept, and its key is 0600', (t) => {
   const home = tempHome();

@@ -1,8 +1,8 @@
 // What a running mesh applies from an edited mesh file: policy now, services and ingress after a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMesh } from '../../src/config/load-mesh.js';
-import { livePart } from '../../src/control-plane/control-plane.js';
+import { parseMesh } from '../config/load-mesh.js';
+import { livePart } from './control-plane.js';
 
 const base = `name: shop
 ingress: [{ port: 0, service: a }]

@@ -1,7 +1,7 @@
 // The guard's classification: only errors that belong to one connection or stream are survivable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyUnexpected } from '../../proxy/last-resort.js';
+import { classifyUnexpected } from './last-resort.js';
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code });
 
