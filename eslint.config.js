@@ -83,10 +83,10 @@ function patternsFor(dir, rule) {
   return regexes.map((regex) => ({ regex, message: `${rule.why} (${rule.from}/ boundary, ARCHITECTURE.md).` }));
 }
 
-function restrictedImports(dir, { rawIpc, letOff = [] }) {
+function restrictedImports(dir, { rawIpc, letOff = [], testFile = false }) {
   const rules = BOUNDARIES.filter(
     (rule) => inside(dir, `${rule.from}/`) && !(rule.except ?? []).some((folder) => inside(dir, `${folder}/`)) && !letOff.includes(rule.from),
-  );
+  ).map((rule) => (testFile && rule.allowed ? { ...rule, allowed: [...rule.allowed, 'test/helpers/'] } : rule));
   return ['error', { paths: rawIpc ? [] : [RAW_IPC], patterns: rules.flatMap((rule) => patternsFor(dir, rule)) }];
 }
 
@@ -120,6 +120,9 @@ export default defineConfig(
   // since a later no-restricted-imports setting replaces an earlier one instead of adding to it.
   { rules: { 'no-restricted-imports': restrictedImports('', { rawIpc: false }) } },
   ...BOUNDED.map((dir) => ({ files: [`${dir}/${SOURCES}`], rules: { 'no-restricted-imports': restrictedImports(dir, { rawIpc: false }) } })),
+  // A unit test beside its module keeps its folder's boundaries, and may also use the shared test helpers
+  // (as test/unit/architecture.test.ts allows).
+  ...BOUNDED.map((dir) => ({ files: [`${dir}/*.test.ts`], rules: { 'no-restricted-imports': restrictedImports(dir, { rawIpc: false, testFile: true }) } })),
   { files: IPC_WRAPPERS, rules: { 'no-restricted-imports': restrictedImports('src/electron', { rawIpc: true }) } },
   ...PENDING.map(({ file, from }) => ({ files: [file], rules: { 'no-restricted-imports': restrictedImports(posix.dirname(file), { rawIpc: false, letOff: [from] }) } })),
 );
