@@ -11,7 +11,7 @@ import { meshJsonSchema } from '../config/json-schema.js';
 import { startHost, type Host } from '../host/host.js';
 import { composeToMesh } from '../compose/compose-import.js';
 import { DockerEngine, homeHash } from '../containers/docker-engine.js';
-import { caDirOf, defaultHome, listRuns, orphanedRun, type RunFile } from '../control-plane/state-dir.js';
+import { caDirOf, defaultHome, listOrphanedRuns, listRuns, orphanedRun, type RunFile } from '../control-plane/state-dir.js';
 import { signalOrphanedReaper } from '../supervisor/reaper.js';
 import { explainRequest, healthLines } from '../control-plane/explain.js';
 import { POLICY_USAGE, runPolicyCommand } from './policy-commands.js';
@@ -167,6 +167,12 @@ function findRun(file: string | undefined): RunFile {
     ? runs.find((r) => r.meshFile === resolve(file))
     : runs.find((r) => r.cwd === cwd || dirname(r.meshFile) === cwd) ?? (runs.length === 1 ? runs[0] : undefined);
   if (!match) {
+    const orphan = listOrphanedRuns(defaultHome()).find((r) => (file ? r.meshFile === resolve(file) : r.cwd === cwd || dirname(r.meshFile) === cwd));
+    if (orphan) {
+      throw new UsageError(
+        `the control plane of ${orphan.mesh} (${orphan.meshFile}) died; its apps and sidecars keep serving for the grace period: \`devmesh up\` re-adopts them, \`devmesh down\` stops them`,
+      );
+    }
     throw new UsageError(
       runs.length === 0
         ? 'no mesh is running (start one with: devmesh up)'

@@ -151,6 +151,18 @@ export function listRuns(home: string): RunFile[] {
   return runs;
 }
 
+/** Runs whose control plane died while their apps and sidecars wait for one (within the grace period). */
+export function listOrphanedRuns(home: string): RunFile[] {
+  const runDir = join(home, 'run');
+  let names: string[];
+  try {
+    names = readdirSync(runDir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  return names.map((n) => readRun(join(runDir, n))).filter((r): r is RunFile => r !== null && !isAlive(r.pid) && orphanWaiting(r));
+}
+
 /** A run whose control plane died while its reaper still keeps its apps and sidecars for re-adoption. */
 function orphanWaiting(run: RunFile): boolean {
   return run.adoption?.reaperPid != null && isAlive(run.adoption.reaperPid);

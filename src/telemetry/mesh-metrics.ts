@@ -1,5 +1,5 @@
 // The control plane's /metrics: a federation of every sidecar's Istio-standard metrics (each sidecar keeps
-// them with prom-client and hands them over on a `scrape` IPC message, proxy/protocol/index.ts), plus the control
+// them with prom-client and hands them over on a `scrape` control message, proxy/protocol/index.ts), plus the control
 // plane's own registry. Families with the same name from several sidecars are merged under one HELP/TYPE
 // header, and each sample gains `pod="<instance>"` so two replicas of one workload never collide.
 import { Counter, Gauge, Registry } from 'prom-client';

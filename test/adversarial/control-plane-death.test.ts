@@ -145,6 +145,8 @@ test('devmesh down stops a mesh whose control plane died, without waiting out th
   mesh.child.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(processesOfHome(mesh.home).length > 0, 'apps and sidecars wait for a control plane');
+  const status = mesh.cli(['status']);
+  assert.match(status.stderr, /the control plane of shop .* died; its apps and sidecars keep serving for the grace period: `devmesh up` re-adopts them, `devmesh down` stops them/);
   const down = mesh.cli(['down']);
   assert.equal(down.status, 0, down.stderr);
   assert.match(down.stdout, /waiting for their control plane/);

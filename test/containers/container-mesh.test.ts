@@ -249,7 +249,8 @@ setTimeout(() => writeFileSync('/tmp/ready', ''), 2000);`;
 test('SIGKILL of devmesh up: the reaper removes its containers; a later up removes what a dead reaper left', { timeout: 120_000 }, async (t) => {
   const eng = needEngine(t);
   if (!eng) return;
-  // Only container services (plus sidecars, which exit with their parent), so killing the reaper too leaks no process.
+  // Only container services (plus sidecars, which exit on their own once no control plane has come back for
+  // the grace period plus 10 s), so killing the reaper too leaks no process. Grace period 0: tear down at once.
   const yaml = `name: orphans
 services:
   catalog:
@@ -257,7 +258,7 @@ services:
     health: /healthz
     replicas: 2
 `;
-  const mesh = await startMesh({ yaml, files: FILES });
+  const mesh = await startMesh({ yaml, files: FILES, env: { DEVMESH_GRACE_PERIOD: '0' } });
   t.after(() => mesh.stop());
   assert.equal((await meshContainers(eng.docker, 'orphans')).length, 2);
   mesh.child.kill('SIGKILL');
@@ -265,7 +266,7 @@ services:
   await waitFor('every mesh process to exit', () => processesOfHome(mesh.home).length === 0, 10_000);
 
   // Same folder and home again; this time the reaper dies too (as in a machine crash): the containers stay…
-  const env = { ...process.env, DEVMESH_HOME: mesh.home };
+  const env = { ...process.env, DEVMESH_HOME: mesh.home, DEVMESH_GRACE_PERIOD: '0' };
   const runUp = () => {
     const child = spawn(process.execPath, [CLI, 'up', 'devmesh.yaml'], { cwd: mesh.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -279,7 +280,7 @@ services:
   assert.ok(reaper, 'the reaper runs');
   process.kill(reaper, 'SIGKILL');
   first.child.kill('SIGKILL');
-  // Sidecars leave with their parent; what remains is the containers' own processes.
+  // Sidecars leave 10 s after their control plane (grace 0 + 10 s); what remains is the containers' own processes.
   const ofRepo = (pid: number) => {
     try {
       return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(REPO);
@@ -287,7 +288,7 @@ services:
       return false;
     }
   };
-  await waitFor('sidecars to exit', () => !processesOfHome(mesh.home).some(ofRepo), 10_000);
+  await waitFor('sidecars to exit', () => !processesOfHome(mesh.home).some(ofRepo), 20_000);
   assert.equal((await meshContainers(eng.docker, 'orphans')).length, 2, 'nobody was left to remove them');
 
   // …and the next `devmesh up` of the mesh removes them before starting its own.
