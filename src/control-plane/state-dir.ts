@@ -128,11 +128,8 @@ function readRun(file: string): RunFile | null {
   }
 }
 
-/**
- * Running meshes whose process is alive. A run whose control plane died is left alone while its reaper
- * waits out the grace period (it may be re-adopted; see orphanedRun), and removed once nothing is left.
- */
-export function listRuns(home: string): RunFile[] {
+/** Every readable run file of the home, with its path. */
+function runFiles(home: string): { file: string; run: RunFile }[] {
   const runDir = join(home, 'run');
   let names: string[];
   try {
@@ -140,11 +137,20 @@ export function listRuns(home: string): RunFile[] {
   } catch {
     return [];
   }
-  const runs: RunFile[] = [];
-  for (const name of names) {
+  return names.flatMap((name) => {
     const file = join(runDir, name);
     const run = readRun(file);
-    if (!run) continue;
+    return run ? [{ file, run }] : [];
+  });
+}
+
+/**
+ * Running meshes whose process is alive. A run whose control plane died is left alone while its reaper
+ * waits out the grace period (it may be re-adopted; see orphanedRun), and removed once nothing is left.
+ */
+export function listRuns(home: string): RunFile[] {
+  const runs: RunFile[] = [];
+  for (const { file, run } of runFiles(home)) {
     if (isAlive(run.pid)) runs.push(run);
     else if (!orphanWaiting(run)) removeRunFile(file);
   }
@@ -153,14 +159,7 @@ export function listRuns(home: string): RunFile[] {
 
 /** Runs whose control plane died while their apps and sidecars wait for one (within the grace period). */
 export function listOrphanedRuns(home: string): RunFile[] {
-  const runDir = join(home, 'run');
-  let names: string[];
-  try {
-    names = readdirSync(runDir).filter((n) => n.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  return names.map((n) => readRun(join(runDir, n))).filter((r): r is RunFile => r !== null && !isAlive(r.pid) && orphanWaiting(r));
+  return runFiles(home).map(({ run }) => run).filter((run) => !isAlive(run.pid) && orphanWaiting(run));
 }
 
 /** A run whose control plane died while its reaper still keeps its apps and sidecars for re-adoption. */
