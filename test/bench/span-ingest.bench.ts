@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/protocol/span-wire.js';
 import { Telemetry } from '../../src/telemetry/telemetry.js';
+import * as traceStore from '../../src/telemetry/trace-store.js';
 
 const MEASURED = Number(process.argv[2] ?? 150_000);
 const WARMUP = Number(process.argv[3] ?? 250_000);
@@ -28,7 +29,6 @@ const dir = mkdtempSync(join(process.env.BENCH_DIR ?? process.cwd(), '.span-inge
 const dbFile = join(dir, 'traces.db');
 const telemetry = new Telemetry({ tracesDb: dbFile, mesh: 'bench', otlpPort: null, log: (l) => console.error(l) });
 
-const hex = (n: number, len: number): string => n.toString(16).padStart(len, '0');
 let seq = 0;
 const rand = (len: number): string => {
   let s = '';
@@ -124,6 +124,10 @@ const fileBytes = (): number => {
 
 let simNow = Date.now() - 3600_000;
 let nextPrune = simNow + PRUNE_EVERY_MS;
+// The store's commit timer runs on wall time, and this loop never yields: commit on simulated time instead.
+// (A store without one, before it buffered, wrote every batch as it came.)
+const COMMIT_MS = (traceStore as { COMMIT_MS?: number }).COMMIT_MS;
+let nextCommit = simNow + (COMMIT_MS ?? 0);
 const totals = { spans: 0, cpuUs: 0, maxStepMs: 0, pruneCpuUs: 0, batches: 0 };
 function run(spanTarget: number, measure: boolean): void {
   let done = 0;
@@ -133,6 +137,10 @@ function run(spanTarget: number, measure: boolean): void {
     const c0 = process.cpuUsage();
     const w0 = performance.now();
     for (const batch of batches) telemetry.addSpans(decodeSpanBatch(batch));
+    if (COMMIT_MS !== undefined && simNow >= nextCommit) {
+      nextCommit += COMMIT_MS;
+      (telemetry.store as { flush?: () => void }).flush?.();
+    }
     let pruneUs = 0;
     if (simNow >= nextPrune) {
       nextPrune += PRUNE_EVERY_MS;
