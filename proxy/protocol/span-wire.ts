@@ -4,6 +4,7 @@
 // the request path neither builds header attributes nor keeps anything alive until the next flush.
 // decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
 // bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
+import { isAscii } from 'node:buffer';
 import type { SpanRecord } from './index.js';
 import { headerAttributes, redactQuery, responseHeadLines } from './span-headers.js';
 
@@ -58,7 +59,16 @@ export function encodeSpan(span: SpanSource): string {
   );
 }
 
-class Reader {
+interface FieldReader {
+  at: number;
+  readonly done: boolean;
+  nullable(): string | null;
+  str(): string;
+  list(): string[];
+  char(): string;
+}
+
+class Reader implements FieldReader {
   at = 0;
   constructor(private readonly s: string) {}
   get done(): boolean {
@@ -103,11 +113,66 @@ class Reader {
   }
 }
 
+/**
+ * The same fields read straight from the bytes of an all-ASCII batch (the common case: ids, numbers, paths
+ * and headers are ASCII), where a byte offset is a character offset. Making one string of a whole batch
+ * (~500 KB) cost more than the rest of decoding (a large-object allocation, ~4.6 µs per KB here, against
+ * ~0.1 µs per KB for the small strings of each field); fields sliced from bytes are also their own strings,
+ * where slices of one big string would keep the whole batch alive for as long as any field is kept.
+ */
+class ByteReader implements FieldReader {
+  at = 0;
+  constructor(private readonly b: Buffer) {}
+  get done(): boolean {
+    return this.at >= this.b.length;
+  }
+  private length(): number {
+    const b = this.b;
+    const colon = b.indexOf(58 /* : */, this.at);
+    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
+    const start = this.at;
+    this.at = colon + 1;
+    if (colon === start + 1 && b[start] === 45 /* - */) return -1;
+    if (colon === start || colon - start > 15) throw new Error(`span batch: bad field length at ${this.at}`);
+    let n = 0;
+    for (let i = start; i < colon; i++) {
+      const d = b[i]! - 48;
+      if (d < 0 || d > 9) throw new Error(`span batch: bad field length at ${this.at}`);
+      n = n * 10 + d;
+    }
+    if (this.at + n > b.length) throw new Error(`span batch: bad field length at ${this.at}`);
+    return n;
+  }
+  nullable(): string | null {
+    const n = this.length();
+    if (n === -1) return null;
+    const v = this.b.toString('latin1', this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  str(): string {
+    const v = this.nullable();
+    if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
+    return v;
+  }
+  list(): string[] {
+    const n = this.length();
+    if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(this.str());
+    return out;
+  }
+  char(): string {
+    if (this.at >= this.b.length) throw new Error('span batch: truncated');
+    return String.fromCharCode(this.b[this.at++]!);
+  }
+}
+
 /** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded attributes. Throws on a malformed batch. */
 export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
   // Field lengths count UTF-16 code units; UTF-8 round-trips them (a lone surrogate becomes U+FFFD, also one unit).
-  const text = typeof batch === 'string' ? batch : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8');
-  const r = new Reader(text);
+  const bytes = typeof batch === 'string' ? null : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+  const r: FieldReader = bytes === null ? new Reader(batch as string) : isAscii(bytes) ? new ByteReader(bytes) : new Reader(bytes.toString('utf8'));
   const spans: SpanRecord[] = [];
   while (!r.done) {
     const traceId = r.str();
