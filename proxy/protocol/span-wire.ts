@@ -59,112 +59,99 @@ export function encodeSpan(span: SpanSource): string {
   );
 }
 
-interface FieldReader {
-  at: number;
-  readonly done: boolean;
-  nullable(): string | null;
-  str(): string;
-  list(): string[];
-  char(): string;
-}
-
-class Reader implements FieldReader {
+/** Reads the fields of a batch in order; a subclass says how lengths are read and text is cut. */
+abstract class FieldReader {
   at = 0;
-  constructor(private readonly s: string) {}
+  constructor(private readonly size: number) {}
   get done(): boolean {
-    return this.at >= this.s.length;
+    return this.at >= this.size;
   }
   /** A "<n>:" prefix: a field's length, or a list's count (each field takes at least 2 characters, so n
    * within what is left bounds both); -1 for "-:", a null. */
-  private length(): number {
+  protected abstract length(): number;
+  protected abstract cut(from: number, to: number): string;
+  protected abstract charAt(at: number): string;
+  /** Errors name positions only: a misaligned batch would show pieces of header values (credentials). */
+  protected checked(n: number): number {
+    if (!Number.isInteger(n) || n < 0 || this.at + n > this.size) throw new Error(`span batch: bad field length at ${this.at}`);
+    return n;
+  }
+  nullable(): string | null {
+    const n = this.length();
+    if (n === -1) return null;
+    const v = this.cut(this.at, this.at + n);
+    this.at += n;
+    return v;
+  }
+  str(): string {
+    const v = this.nullable();
+    if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
+    return v;
+  }
+  list(): string[] {
+    const n = this.length();
+    if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(this.str());
+    return out;
+  }
+  char(): string {
+    if (this.at >= this.size) throw new Error('span batch: truncated');
+    return this.charAt(this.at++);
+  }
+}
+
+class TextReader extends FieldReader {
+  constructor(private readonly s: string) {
+    super(s.length);
+  }
+  protected length(): number {
     const colon = this.s.indexOf(':', this.at);
     if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
     const text = this.s.slice(this.at, colon);
     this.at = colon + 1;
     if (text === '-') return -1;
     if (text === '') throw new Error(`span batch: empty field length at ${this.at}`);
-    const n = Number(text);
-    // Errors name positions only: a misaligned batch would show pieces of header values (credentials).
-    if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length at ${this.at}`);
-    return n;
+    return this.checked(Number(text));
   }
-  nullable(): string | null {
-    const n = this.length();
-    if (n === -1) return null;
-    const v = this.s.slice(this.at, this.at + n);
-    this.at += n;
-    return v;
+  protected cut(from: number, to: number): string {
+    return this.s.slice(from, to);
   }
-  str(): string {
-    const v = this.nullable();
-    if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
-    return v;
-  }
-  list(): string[] {
-    const n = this.length();
-    if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.str());
-    return out;
-  }
-  char(): string {
-    if (this.at >= this.s.length) throw new Error('span batch: truncated');
-    return this.s[this.at++]!;
+  protected charAt(at: number): string {
+    return this.s[at]!;
   }
 }
 
 /**
  * The same fields read straight from the bytes of an all-ASCII batch (the common case: ids, numbers, paths
- * and headers are ASCII), where a byte offset is a character offset. Making one string of a whole batch
- * (~500 KB) cost more than the rest of decoding (a large-object allocation, ~4.6 µs per KB here, against
- * ~0.1 µs per KB for the small strings of each field); fields sliced from bytes are also their own strings,
- * where slices of one big string would keep the whole batch alive for as long as any field is kept.
+ * and headers are ASCII), where a byte offset is a character offset: no string of the whole batch (~500 KB,
+ * a large-object allocation) is made, and each field is a string of its own, where slices of one big string
+ * would keep the whole batch alive for as long as any field is kept (the tap's ring keeps some).
  */
-class ByteReader implements FieldReader {
-  at = 0;
-  constructor(private readonly b: Buffer) {}
-  get done(): boolean {
-    return this.at >= this.b.length;
+class ByteReader extends FieldReader {
+  constructor(private readonly b: Buffer) {
+    super(b.length);
   }
-  private length(): number {
+  protected length(): number {
     const b = this.b;
     const colon = b.indexOf(58 /* : */, this.at);
     if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
     const start = this.at;
     this.at = colon + 1;
     if (colon === start + 1 && b[start] === 45 /* - */) return -1;
-    if (colon === start || colon - start > 15) throw new Error(`span batch: bad field length at ${this.at}`);
+    if (colon === start) throw new Error(`span batch: empty field length at ${this.at}`);
     let n = 0;
     for (let i = start; i < colon; i++) {
       const d = b[i]! - 48;
-      if (d < 0 || d > 9) throw new Error(`span batch: bad field length at ${this.at}`);
-      n = n * 10 + d;
+      n = d < 0 || d > 9 || colon - start > 15 ? NaN : n * 10 + d;
     }
-    if (this.at + n > b.length) throw new Error(`span batch: bad field length at ${this.at}`);
-    return n;
+    return this.checked(n);
   }
-  nullable(): string | null {
-    const n = this.length();
-    if (n === -1) return null;
-    const v = this.b.toString('latin1', this.at, this.at + n);
-    this.at += n;
-    return v;
+  protected cut(from: number, to: number): string {
+    return this.b.toString('latin1', from, to);
   }
-  str(): string {
-    const v = this.nullable();
-    if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
-    return v;
-  }
-  list(): string[] {
-    const n = this.length();
-    if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.str());
-    return out;
-  }
-  char(): string {
-    if (this.at >= this.b.length) throw new Error('span batch: truncated');
-    return String.fromCharCode(this.b[this.at++]!);
+  protected charAt(at: number): string {
+    return String.fromCharCode(this.b[at]!);
   }
 }
 
@@ -172,7 +159,7 @@ class ByteReader implements FieldReader {
 export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
   // Field lengths count UTF-16 code units; UTF-8 round-trips them (a lone surrogate becomes U+FFFD, also one unit).
   const bytes = typeof batch === 'string' ? null : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
-  const r: FieldReader = bytes === null ? new Reader(batch as string) : isAscii(bytes) ? new ByteReader(bytes) : new Reader(bytes.toString('utf8'));
+  const r: FieldReader = bytes === null ? new TextReader(batch as string) : isAscii(bytes) ? new ByteReader(bytes) : new TextReader(bytes.toString('utf8'));
   const spans: SpanRecord[] = [];
   while (!r.done) {
     const traceId = r.str();
