@@ -4,6 +4,7 @@
 // the request path neither builds header attributes nor keeps anything alive until the next flush.
 // decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
 // bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
+import { isAscii } from 'node:buffer';
 import type { SpanRecord } from './index.js';
 import { headerAttributes, redactQuery, responseHeadLines } from './span-headers.js';
 
@@ -58,30 +59,27 @@ export function encodeSpan(span: SpanSource): string {
   );
 }
 
-class Reader {
+/** Reads the fields of a batch in order; a subclass says how lengths are read and text is cut. */
+abstract class FieldReader {
   at = 0;
-  constructor(private readonly s: string) {}
+  constructor(private readonly size: number) {}
   get done(): boolean {
-    return this.at >= this.s.length;
+    return this.at >= this.size;
   }
   /** A "<n>:" prefix: a field's length, or a list's count (each field takes at least 2 characters, so n
    * within what is left bounds both); -1 for "-:", a null. */
-  private length(): number {
-    const colon = this.s.indexOf(':', this.at);
-    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
-    const text = this.s.slice(this.at, colon);
-    this.at = colon + 1;
-    if (text === '-') return -1;
-    if (text === '') throw new Error(`span batch: empty field length at ${this.at}`);
-    const n = Number(text);
-    // Errors name positions only: a misaligned batch would show pieces of header values (credentials).
-    if (!Number.isInteger(n) || n < 0 || this.at + n > this.s.length) throw new Error(`span batch: bad field length at ${this.at}`);
+  protected abstract length(): number;
+  protected abstract cut(from: number, to: number): string;
+  protected abstract charAt(at: number): string;
+  /** Errors name positions only: a misaligned batch would show pieces of header values (credentials). */
+  protected checked(n: number): number {
+    if (!Number.isInteger(n) || n < 0 || this.at + n > this.size) throw new Error(`span batch: bad field length at ${this.at}`);
     return n;
   }
   nullable(): string | null {
     const n = this.length();
     if (n === -1) return null;
-    const v = this.s.slice(this.at, this.at + n);
+    const v = this.cut(this.at, this.at + n);
     this.at += n;
     return v;
   }
@@ -98,16 +96,70 @@ class Reader {
     return out;
   }
   char(): string {
-    if (this.at >= this.s.length) throw new Error('span batch: truncated');
-    return this.s[this.at++]!;
+    if (this.at >= this.size) throw new Error('span batch: truncated');
+    return this.charAt(this.at++);
+  }
+}
+
+class TextReader extends FieldReader {
+  constructor(private readonly s: string) {
+    super(s.length);
+  }
+  protected length(): number {
+    const colon = this.s.indexOf(':', this.at);
+    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
+    const text = this.s.slice(this.at, colon);
+    this.at = colon + 1;
+    if (text === '-') return -1;
+    if (text === '') throw new Error(`span batch: empty field length at ${this.at}`);
+    return this.checked(Number(text));
+  }
+  protected cut(from: number, to: number): string {
+    return this.s.slice(from, to);
+  }
+  protected charAt(at: number): string {
+    return this.s[at]!;
+  }
+}
+
+/**
+ * The same fields read straight from the bytes of an all-ASCII batch (the common case: ids, numbers, paths
+ * and headers are ASCII), where a byte offset is a character offset: no string of the whole batch (~500 KB,
+ * a large-object allocation) is made, and each field is a string of its own, where slices of one big string
+ * would keep the whole batch alive for as long as any field is kept (the tap's ring keeps some).
+ */
+class ByteReader extends FieldReader {
+  constructor(private readonly b: Buffer) {
+    super(b.length);
+  }
+  protected length(): number {
+    const b = this.b;
+    const colon = b.indexOf(58 /* : */, this.at);
+    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
+    const start = this.at;
+    this.at = colon + 1;
+    if (colon === start + 1 && b[start] === 45 /* - */) return -1;
+    if (colon === start) throw new Error(`span batch: empty field length at ${this.at}`);
+    let n = 0;
+    for (let i = start; i < colon; i++) {
+      const d = b[i]! - 48;
+      n = d < 0 || d > 9 || colon - start > 15 ? NaN : n * 10 + d;
+    }
+    return this.checked(n);
+  }
+  protected cut(from: number, to: number): string {
+    return this.b.toString('latin1', from, to);
+  }
+  protected charAt(at: number): string {
+    return String.fromCharCode(this.b[at]!);
   }
 }
 
 /** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded attributes. Throws on a malformed batch. */
 export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
   // Field lengths count UTF-16 code units; UTF-8 round-trips them (a lone surrogate becomes U+FFFD, also one unit).
-  const text = typeof batch === 'string' ? batch : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8');
-  const r = new Reader(text);
+  const bytes = typeof batch === 'string' ? null : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
+  const r: FieldReader = bytes === null ? new TextReader(batch as string) : isAscii(bytes) ? new ByteReader(bytes) : new TextReader(bytes.toString('utf8'));
   const spans: SpanRecord[] = [];
   while (!r.done) {
     const traceId = r.str();

@@ -59,6 +59,7 @@ export class Telemetry {
       this.metrics.observeSpans(spans);
       this.exporter?.enqueue(spans);
     });
+    this.store.on('failed', (err) => opts.log(`trace store: ${err.message}`));
   }
 
   async start(): Promise<void> {

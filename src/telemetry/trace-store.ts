@@ -1,20 +1,56 @@
 // Spans in SQLite (better-sqlite3, WAL): sidecars report them in batches, apps send theirs over OTLP,
-// the API and CLI query them. WAL lets the UI read while spans are written, and a crash loses at most
-// the batch in flight: each batch is one transaction, so the file is never left half-written.
+// the API and CLI query them. WAL lets the UI read while spans are written.
 //
-// Beside the spans, one summary row per trace (`traces`) is kept up to date on every batch, so the
-// list query the UI polls every second is an index walk over traces, not a GROUP BY over every span:
-// that is what keeps a filtered list under 50 ms with a million spans stored (test/bench/trace-store.bench.ts).
+// Beside the spans, one summary row per trace (`traces`) is kept up to date, so the list query the UI polls
+// every second is an index walk over traces, not a GROUP BY over every span: that is what keeps a filtered
+// list under 50 ms with a million spans stored (test/bench/trace-store.bench.ts).
+//
+// Storing is most of what the control plane does under load, so the layout is shaped by what a write
+// costs (test/bench/span-ingest.bench.ts measures it; docs/traffic.md has the figures):
+// - Spans are buffered and written once per COMMIT_MS (or MAX_PENDING spans) in one transaction, and
+//   every read writes what is buffered first, so a reader never misses a span. A commit writes each page
+//   it dirtied to the WAL, so fewer, larger commits write far fewer pages. A crash loses at most what
+//   was buffered.
+// - A trace id is random, so a B-tree keyed by it takes its inserts all over the file, and every commit
+//   dirtied a page of it per span. Here a trace gets a sequence number (`traces.seq`, the rowid) when
+//   first seen; spans are keyed by it, so their rows and indexes grow at the end like a log. The one
+//   index in random order is `traces_key`: one small integer per trace, not a text key per span.
+// - A trace's summary is recomputed from the spans of it seen lately, kept in memory (`recent`), not
+//   read back and JSON-parsed from the file on every batch.
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Span, TraceQuery, TraceRetention, TraceSummary } from '../contract/api.js';
 
-/** Bumped when the tables change shape: traces are a cache of recent activity, so an old file is emptied, not migrated. */
-const SCHEMA_VERSION = 2;
+/** Bumped when the tables change shape; an old file is migrated (version 2) or emptied (older). */
+const SCHEMA_VERSION = 3;
+/** How long spans wait in memory before they are written (reads write them at once). */
+export const COMMIT_MS = 1000;
+const MAX_PENDING = 20_000;
+/** Traces whose spans are kept in memory for their summaries: a few seconds of traffic. */
+const MAX_RECENT = 4096;
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS spans (
+CREATE TABLE IF NOT EXISTS traces (
+  seq INTEGER PRIMARY KEY,
+  -- 52 bits of the trace id (see traceKey); equal keys are told apart by trace_id
+  key INTEGER NOT NULL,
   trace_id TEXT NOT NULL,
+  start_ms REAL NOT NULL,
+  duration_ms REAL NOT NULL,
+  root_service TEXT NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  span_count INTEGER NOT NULL,
+  error_count INTEGER NOT NULL,
+  -- '|a|b|' so a service or route filter is a LIKE on the row, with no join
+  services TEXT NOT NULL,
+  routes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_key ON traces (key);
+CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ms);
+CREATE TABLE IF NOT EXISTS spans (
+  seq INTEGER NOT NULL,
   span_id TEXT NOT NULL,
   parent_span_id TEXT,
   kind TEXT NOT NULL,
@@ -29,26 +65,10 @@ CREATE TABLE IF NOT EXISTS spans (
   attempts INTEGER NOT NULL,
   error TEXT,
   route TEXT,
-  attributes TEXT NOT NULL,
-  PRIMARY KEY (trace_id, span_id)
+  attributes TEXT NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS spans_trace ON spans (seq, span_id);
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ms);
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service, start_ms);
-CREATE TABLE IF NOT EXISTS traces (
-  trace_id TEXT PRIMARY KEY,
-  start_ms REAL NOT NULL,
-  duration_ms REAL NOT NULL,
-  root_service TEXT NOT NULL,
-  method TEXT NOT NULL,
-  path TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  span_count INTEGER NOT NULL,
-  error_count INTEGER NOT NULL,
-  -- '|a|b|' so a service or route filter is a LIKE on the row, with no join
-  services TEXT NOT NULL,
-  routes TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ms);
 `;
 
 interface SpanRow {
@@ -82,6 +102,28 @@ interface TraceRow {
   error_count: number;
   services: string;
   routes: string;
+}
+
+/** What a trace's summary is made of, per span. */
+export type SpanBrief = Pick<Span, 'spanId' | 'parentSpanId' | 'kind' | 'service' | 'peerService' | 'method' | 'path' | 'status' | 'startMs' | 'durationMs' | 'error'> & {
+  route: string | null;
+};
+
+interface RecentTrace {
+  seq: number;
+  spans: SpanBrief[];
+}
+
+/**
+ * The indexed part of a trace id: its last 13 hex digits as a number (an id whose high half is zero, as
+ * 64-bit tracers send, still spreads), or a hash of an id that is not hex.
+ */
+export function traceKey(traceId: string): number {
+  const n = parseInt(traceId.slice(-13), 16);
+  if (Number.isSafeInteger(n) && /^[0-9a-fA-F]{13}$/.test(traceId.slice(-13))) return n;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < traceId.length; i++) h = Math.imul(h ^ traceId.charCodeAt(i), 0x01000193);
+  return -1 - (h >>> 0); // negative: never equal to a hex id's key
 }
 
 function rowToSpan(r: SpanRow): Span {
@@ -132,54 +174,147 @@ function like(value: string): string {
 
 export interface TraceStoreEvents {
   spans: [spans: readonly Span[]];
+  /** Buffered spans could not be written (they are dropped): the store itself stays usable. */
+  failed: [error: Error];
 }
+
+const SPAN_COLUMNS = 'seq, span_id, parent_span_id, kind, service, instance_id, peer_service, method, path, status, start_ms, duration_ms, attempts, error, route, attributes';
 
 export class TraceStore extends EventEmitter<TraceStoreEvents> {
   private readonly db: Database.Database;
-  private readonly insertMany: (spans: readonly Span[]) => void;
-  private readonly spansOf: Database.Statement<[string], SpanRow>;
+  private readonly write: (spans: readonly Span[]) => void;
+  private readonly traceOf: Database.Statement<[number, string], SpanRow>;
   private readonly retention: TraceRetention;
+  private pending: Span[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  /** Recently written traces by id, oldest first (a Map keeps insertion order). */
+  private readonly recent = new Map<string, RecentTrace>();
 
   constructor(file: string, retention: Partial<TraceRetention> = {}) {
     super();
     this.retention = { ...DEFAULT_RETENTION, ...retention };
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    // A crash of the machine may lose the last commits, never corrupt the file (WAL); spans are not worth an fsync each.
     this.db.pragma('synchronous = NORMAL');
-    if ((this.db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-      this.db.exec('DROP TABLE IF EXISTS spans; DROP TABLE IF EXISTS traces;');
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Holds the indexes written in random order (traces_key) and the newest pages, so a commit reads nothing back.
+    this.db.pragma('cache_size = -32000');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const migrate = version === 2 && this.hasTable('spans');
+    if (version !== SCHEMA_VERSION) {
+      this.db.exec(
+        migrate
+          ? 'DROP INDEX IF EXISTS spans_start; DROP INDEX IF EXISTS spans_service_start; ALTER TABLE spans RENAME TO spans_v2; DROP TABLE IF EXISTS traces;'
+          : 'DROP TABLE IF EXISTS spans; DROP TABLE IF EXISTS traces;',
+      );
     }
     this.db.exec(SCHEMA);
-    const insert = this.db.prepare(`INSERT OR REPLACE INTO spans VALUES
-      (@traceId, @spanId, @parentSpanId, @kind, @service, @instanceId, @peerService, @method, @path, @status, @startMs, @durationMs, @attempts, @error, @route, @attributes)`);
-    this.spansOf = this.db.prepare<[string], SpanRow>('SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ms');
-    const upsertTrace = this.db.prepare(`INSERT OR REPLACE INTO traces VALUES
-      (@traceId, @startMs, @durationMs, @rootService, @method, @path, @status, @spanCount, @errorCount, @services, @routes)`);
-    this.insertMany = this.db.transaction((spans: readonly Span[]) => {
-      const touched = new Set<string>();
+
+    const findTrace = this.db.prepare<[number, string], { seq: number }>('SELECT seq FROM traces WHERE key = ? AND trace_id = ?');
+    const briefsOf = this.db.prepare<[number], SpanBrief>(`SELECT span_id AS spanId, parent_span_id AS parentSpanId, kind, service, peer_service AS peerService,
+      method, path, status, start_ms AS startMs, duration_ms AS durationMs, error, route FROM spans WHERE seq = ?`);
+    const insertTrace = this.db.prepare(`INSERT INTO traces (key, trace_id, start_ms, duration_ms, root_service, method, path, status, span_count, error_count, services, routes)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const updateTrace = this.db.prepare(`UPDATE traces SET start_ms = ?, duration_ms = ?, root_service = ?, method = ?, path = ?, status = ?,
+      span_count = ?, error_count = ?, services = ?, routes = ? WHERE seq = ?`);
+    const insertSpan = this.db.prepare(`INSERT OR REPLACE INTO spans (${SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.traceOf = this.db.prepare<[number, string], SpanRow>(
+      'SELECT t.trace_id, s.* FROM traces t JOIN spans s ON s.seq = t.seq WHERE t.key = ? AND t.trace_id = ? ORDER BY s.start_ms',
+    );
+
+    this.write = this.db.transaction((spans: readonly Span[]) => {
+      const byTrace = new Map<string, Span[]>();
       for (const s of spans) {
-        const route = typeof s.attributes.route === 'string' ? s.attributes.route : null;
-        insert.run({ ...s, route, attributes: JSON.stringify(s.attributes) });
-        touched.add(s.traceId);
+        const list = byTrace.get(s.traceId);
+        if (list) list.push(s);
+        else byTrace.set(s.traceId, [s]);
       }
-      for (const traceId of touched) {
-        const all = this.spansOf.all(traceId).map(rowToSpan);
-        const sum = summarize(traceId, all);
-        const routes = [...new Set(all.map((s) => s.attributes.route).filter((r): r is string => typeof r === 'string'))];
-        upsertTrace.run({ ...sum, services: `|${sum.services.join('|')}|`, routes: `|${routes.join('|')}|` });
+      for (const [traceId, list] of byTrace) {
+        const key = traceKey(traceId);
+        let trace = this.recent.get(traceId);
+        if (trace === undefined) {
+          const found = findTrace.get(key, traceId);
+          trace = { seq: found?.seq ?? -1, spans: found ? briefsOf.all(found.seq) : [] };
+        } else this.recent.delete(traceId); // re-inserted below, as the newest
+        for (const s of list) {
+          const brief = toBrief(s);
+          const at = trace.spans.findIndex((b) => b.spanId === s.spanId);
+          if (at >= 0) trace.spans[at] = brief;
+          else trace.spans.push(brief);
+        }
+        trace.spans.sort((a, b) => a.startMs - b.startMs);
+        const sum = summarize(traceId, trace.spans);
+        const services = `|${sum.services.join('|')}|`;
+        const routes = `|${[...new Set(trace.spans.map((b) => b.route).filter((r): r is string => r !== null))].join('|')}|`;
+        if (trace.seq === -1) {
+          trace.seq = Number(
+            insertTrace.run(key, traceId, sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.spanCount, sum.errorCount, services, routes)
+              .lastInsertRowid,
+          );
+        } else {
+          updateTrace.run(sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.spanCount, sum.errorCount, services, routes, trace.seq);
+        }
+        for (const s of list) {
+          const route = typeof s.attributes.route === 'string' ? s.attributes.route : null;
+          insertSpan.run(
+            trace.seq, s.spanId, s.parentSpanId, s.kind, s.service, s.instanceId, s.peerService, s.method, s.path, s.status,
+            s.startMs, s.durationMs, s.attempts, s.error, route, JSON.stringify(s.attributes),
+          );
+        }
+        this.recent.set(traceId, trace);
+        if (this.recent.size > MAX_RECENT) this.recent.delete(this.recent.keys().next().value!);
       }
     });
+    if (migrate) this.migrateFromV2();
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  private hasTable(name: string): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  }
+
+  /** Version 2 kept trace_id on every span and its summary rows keyed by it: re-written through the new path, oldest first. */
+  private migrateFromV2(): void {
+    const chunk = this.db.prepare<[number], SpanRow & { rowid: number }>('SELECT rowid, * FROM spans_v2 WHERE rowid > ? ORDER BY rowid LIMIT 5000');
+    for (let after = 0; ; ) {
+      const rows = chunk.all(after);
+      if (rows.length === 0) break;
+      this.write(rows.map(rowToSpan));
+      after = rows.at(-1)!.rowid;
+    }
+    this.db.exec('DROP TABLE spans_v2');
+    this.recent.clear();
   }
 
   get limits(): TraceRetention {
     return { ...this.retention };
   }
 
+  /** Takes spans: they are live for listeners at once, and written within COMMIT_MS (or before any read). */
   add(spans: readonly Span[]): void {
     if (spans.length === 0) return;
-    this.insertMany(spans);
+    for (const s of spans) this.pending.push(s);
+    if (this.pending.length >= MAX_PENDING) this.flush();
+    else if (this.timer === null) this.timer = setTimeout(() => this.flush(), COMMIT_MS).unref();
     this.emit('spans', spans);
+  }
+
+  /** Writes what add() buffered, in one transaction. A failure drops that batch and is reported, never thrown. */
+  flush(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending.length === 0) return;
+    const spans = this.pending;
+    this.pending = [];
+    try {
+      this.write(spans);
+    } catch (err) {
+      // The transaction rolled back, so what `recent` learned from it may be wrong.
+      this.recent.clear();
+      this.emit('failed', err as Error);
+    }
   }
 
   /**
@@ -187,9 +322,10 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
    * maxSpans spans are left. Called on a timer, not per batch.
    */
   prune(nowMs = Date.now()): number {
+    this.flush();
     const before = this.spanCount();
     const dropOlderThan = this.db.transaction((cutoff: number) => {
-      this.db.prepare('DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM traces WHERE start_ms < ?)').run(cutoff);
+      this.db.prepare('DELETE FROM spans WHERE seq IN (SELECT seq FROM traces WHERE start_ms < ?)').run(cutoff);
       this.db.prepare('DELETE FROM traces WHERE start_ms < ?').run(cutoff);
     });
     dropOlderThan(nowMs - this.retention.maxAgeMs);
@@ -201,15 +337,20 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
         .get(this.retention.maxSpans) as { start_ms: number } | undefined;
       if (row) dropOlderThan(row.start_ms + 1e-6);
     }
-    return before - this.spanCount();
+    const removed = before - this.spanCount();
+    // Summaries of dropped traces must not come back from memory.
+    if (removed > 0) this.recent.clear();
+    return removed;
   }
 
   spanCount(): number {
+    this.flush();
     return (this.db.prepare('SELECT count(*) AS n FROM spans').get() as { n: number }).n;
   }
 
   /** Recent traces matching every given filter, newest first. */
   listTraces(q: TraceQuery = {}): TraceSummary[] {
+    this.flush();
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 1000);
     const where: string[] = [];
     const params: Record<string, string | number> = { limit };
@@ -248,10 +389,10 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
       const key = (eq < 0 ? q.attribute : q.attribute.slice(0, eq)).trim();
       params.attrPath = `$."${key.replace(/"/g, '')}"`;
       if (eq < 0) {
-        where.push('EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = traces.trace_id AND json_type(s.attributes, @attrPath) IS NOT NULL)');
+        where.push('EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND json_type(s.attributes, @attrPath) IS NOT NULL)');
       } else {
         // Attribute values are strings, numbers or booleans; compare as text so `mtls=true` and `status=503` work.
-        where.push(`EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = traces.trace_id AND
+        where.push(`EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND
           CASE json_type(s.attributes, @attrPath) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
           ELSE CAST(json_extract(s.attributes, @attrPath) AS TEXT) END = @attrValue)`);
         params.attrValue = q.attribute.slice(eq + 1).trim();
@@ -264,27 +405,30 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
   }
 
   getTrace(traceId: string): Span[] {
-    return this.spansOf.all(traceId).map(rowToSpan);
+    this.flush();
+    return this.traceOf.all(traceKey(traceId), traceId).map(rowToSpan);
   }
 
   /** Spans of one kind started in [fromMs, toMs), oldest first: the raw material of golden metrics and topology. */
   spansBetween(fromMs: number, toMs: number, filter: { service?: string; kind?: Span['kind'] } = {}): Span[] {
-    const where = ['start_ms >= @from', 'start_ms < @to'];
-    if (filter.service) where.push('service = @service');
-    if (filter.kind) where.push('kind = @kind');
+    this.flush();
+    const where = ['s.start_ms >= @from', 's.start_ms < @to'];
+    if (filter.service) where.push('s.service = @service');
+    if (filter.kind) where.push('s.kind = @kind');
     return (
       this.db
-        .prepare(`SELECT * FROM spans WHERE ${where.join(' AND ')} ORDER BY start_ms`)
+        .prepare(`SELECT t.trace_id, s.* FROM spans s INDEXED BY spans_start JOIN traces t ON t.seq = s.seq WHERE ${where.join(' AND ')} ORDER BY s.start_ms`)
         .all({ from: fromMs, to: toMs, service: filter.service ?? null, kind: filter.kind ?? null }) as SpanRow[]
     ).map(rowToSpan);
   }
 
   /** Server spans of one instance overlapping [fromMs, toMs]: which requests it was serving then (log ↔ trace linking). */
   serverSpansOf(instanceId: string, fromMs: number, toMs: number): Pick<Span, 'traceId' | 'startMs' | 'durationMs'>[] {
+    this.flush();
     return (
       this.db
-        .prepare(`SELECT trace_id, start_ms, duration_ms FROM spans INDEXED BY spans_start
-                  WHERE start_ms >= @from AND start_ms <= @to AND instance_id = @instance AND kind = 'server'`)
+        .prepare(`SELECT t.trace_id, s.start_ms, s.duration_ms FROM spans s INDEXED BY spans_start JOIN traces t ON t.seq = s.seq
+                  WHERE s.start_ms >= @from AND s.start_ms <= @to AND s.instance_id = @instance AND s.kind = 'server'`)
         .all({ from: fromMs - 60_000, to: toMs, instance: instanceId }) as { trace_id: string; start_ms: number; duration_ms: number }[]
     )
       .filter((r) => r.start_ms + r.duration_ms >= fromMs)
@@ -292,16 +436,35 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
   }
 
   close(): void {
+    this.flush();
     this.removeAllListeners();
     this.db.close();
   }
+}
+
+function toBrief(s: Span): SpanBrief {
+  const route = s.attributes.route;
+  return {
+    spanId: s.spanId,
+    parentSpanId: s.parentSpanId,
+    kind: s.kind,
+    service: s.service,
+    peerService: s.peerService,
+    method: s.method,
+    path: s.path,
+    status: s.status,
+    startMs: s.startMs,
+    durationMs: s.durationMs,
+    error: s.error,
+    route: typeof route === 'string' ? route : null,
+  };
 }
 
 /**
  * A trace's root is its earliest span without a parent in the trace (or its earliest span while the
  * root has not arrived yet). A client root (the ingress gateway's) is named after where it went.
  */
-export function summarize(traceId: string, spans: Span[]): TraceSummary {
+export function summarize(traceId: string, spans: readonly Omit<SpanBrief, 'route'>[]): TraceSummary {
   const ids = new Set(spans.map((s) => s.spanId));
   const root = spans.find((s) => s.parentSpanId === null || !ids.has(s.parentSpanId)) ?? spans[0]!;
   const start = Math.min(...spans.map((s) => s.startMs));

@@ -86,6 +86,21 @@ describe('span wire format', () => {
     }
   });
 
+  it('reads an all-ASCII batch from its bytes exactly as from its text, damaged or not', () => {
+    const ascii: SpanSource = { ...base, path: '/a:b/12:34?q=1&token=x', attributes: { listener: 'shop', 'route.index': 0, mtls: true, 'error.detail': '3:abc' } };
+    const two = encodeSpan({ ...ascii, requestHeaders: ['Host', 'shop', 'Cookie', 'c=1'] }) + encodeSpan({ ...ascii, kind: 'server', responseHeaders: 'HTTP/1.1 200 OK\r\nx: y\r\n\r\n' });
+    const outcome = (batch: string | Uint8Array): unknown => {
+      try {
+        return decodeSpanBatch(batch);
+      } catch (err) {
+        return (err as Error).message.replace(/ at \d+$/, '');
+      }
+    };
+    assert.equal((decodeSpanBatch(Buffer.from(two)) as unknown[]).length, 2);
+    for (let cut = 0; cut <= two.length; cut++) assert.deepEqual(outcome(Buffer.from(two.slice(0, cut))), outcome(two.slice(0, cut)), `cut at ${cut}`);
+    for (const bad of ['-1:x', ':x', '1x:a', '99999:x']) assert.throws(() => decodeSpanBatch(Buffer.from(bad)), /span batch/);
+  });
+
   it('flushes at the batch size, and a span larger than the buffer still goes out whole', () => {
     const sent: SidecarMessage[] = [];
     const exporter = new SpanExporter((m) => void sent.push(m));

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Span } from '../../src/contract/api.js';
 import { TraceStore } from '../../src/telemetry/trace-store.js';
 import { otlpToSpans, spansToOtlp } from '../../src/telemetry/otlp.js';
@@ -94,6 +95,58 @@ test('the store reopens the same file with its spans (a batch is one transaction
   t.after(() => b.close());
   assert.equal(b.getTrace(hex(7, 32)).length, 2);
   assert.equal(b.listTraces({})[0]!.spanCount, 2);
+});
+
+test('a trace whose spans come in several batches, some re-sent, keeps one summary; reads see buffered spans', (t) => {
+  const store = new TraceStore(tempDb(t));
+  t.after(() => store.close());
+  store.add([span(8, 2, { parentSpanId: hex(1, 16), startMs: 2_000_010, service: 'back', status: 503 })]);
+  assert.equal(store.listTraces({})[0]!.rootService, 'back', 'before its root comes, the earliest span stands for it');
+  store.add([span(8, 1, { kind: 'client', service: 'ingress', peerService: 'front', startMs: 2_000_000, durationMs: 50, attributes: { route: 'front/a' } })]);
+  // Re-sent with a new status (an OTLP exporter retrying): replaced, not counted twice.
+  store.add([span(8, 2, { parentSpanId: hex(1, 16), startMs: 2_000_010, service: 'back', status: 200 })]);
+  const [sum] = store.listTraces({});
+  assert.equal(sum!.rootService, 'front');
+  assert.equal(sum!.spanCount, 2);
+  assert.equal(sum!.errorCount, 0);
+  assert.equal(sum!.durationMs, 50);
+  assert.deepEqual(store.listTraces({ route: 'front/a' }).length, 1);
+  assert.deepEqual(store.getTrace(hex(8, 32)).map((s) => s.spanId), [hex(1, 16), hex(2, 16)]);
+  // Ids that are not hex, and 64-bit ids padded with zeros, are found too.
+  store.add([span(0, 3, { traceId: 'not-a-hex-id' }), span(0, 4, { traceId: `${'0'.repeat(16)}${hex(99, 16)}` })]);
+  assert.equal(store.getTrace('not-a-hex-id').length, 1);
+  assert.equal(store.getTrace(`${'0'.repeat(16)}${hex(99, 16)}`).length, 1);
+});
+
+test('a traces.db written by the previous version (schema 2) opens with its spans and summaries', (t) => {
+  const file = tempDb(t);
+  const old = new Database(file);
+  // Schema 2 as it shipped: trace_id on every span, summaries keyed by trace_id.
+  old.exec(`CREATE TABLE spans (trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, kind TEXT NOT NULL, service TEXT NOT NULL,
+      instance_id TEXT NOT NULL, peer_service TEXT, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, start_ms REAL NOT NULL,
+      duration_ms REAL NOT NULL, attempts INTEGER NOT NULL, error TEXT, route TEXT, attributes TEXT NOT NULL, PRIMARY KEY (trace_id, span_id));
+    CREATE INDEX spans_start ON spans (start_ms);
+    CREATE INDEX spans_service_start ON spans (service, start_ms);
+    CREATE TABLE traces (trace_id TEXT PRIMARY KEY, start_ms REAL NOT NULL, duration_ms REAL NOT NULL, root_service TEXT NOT NULL, method TEXT NOT NULL,
+      path TEXT NOT NULL, status INTEGER NOT NULL, span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, services TEXT NOT NULL, routes TEXT NOT NULL);
+    CREATE INDEX traces_start ON traces (start_ms);
+    PRAGMA user_version = 2;`);
+  const insert = old.prepare('INSERT INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  insert.run(hex(4, 32), hex(1, 16), null, 'client', 'ingress', 'ingress-0', 'front', 'GET', '/a', 200, 1000, 9, 1, null, 'front/x', '{"route":"front/x","mtls":true}');
+  insert.run(hex(4, 32), hex(2, 16), hex(1, 16), 'server', 'front', 'front-0', null, 'GET', '/a', 500, 1001, 7, 1, null, null, '{"mtls":true}');
+  old.prepare('INSERT INTO traces VALUES (?, 1000, 9, ?, ?, ?, 200, 2, 1, ?, ?)').run(hex(4, 32), 'front', 'GET', '/a', '|ingress|front|', '|front/x|');
+  old.close();
+
+  const store = new TraceStore(file);
+  t.after(() => store.close());
+  const spans = store.getTrace(hex(4, 32));
+  assert.deepEqual(spans.map((s) => [s.spanId, s.status, s.attributes]), [[hex(1, 16), 200, { route: 'front/x', mtls: true }], [hex(2, 16), 500, { mtls: true }]]);
+  const [sum] = store.listTraces({ route: 'front/x', status: 'error' });
+  assert.equal(sum?.rootService, 'front');
+  assert.equal(sum?.spanCount, 2);
+  assert.equal(store.listTraces({ attribute: 'mtls=true' }).length, 1);
+  store.add([span(5, 9)]);
+  assert.equal(store.spanCount(), 3, 'and it takes new spans');
 });
 
 test('OTLP JSON export re-imports the same spans; SDK spans map kind, status and base64 ids', () => {
