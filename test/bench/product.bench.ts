@@ -6,16 +6,18 @@
 // around each run). Never a test: read the figures beside the baseline of the same run, never assert them.
 //
 //   npm run build && node dist/test/bench/product.bench.js [--seconds 5] [--connections 16] [--runs 2]
-//       [--only devmesh,direct,nginx] [--sampling PERCENT] [--cpu-prof DIR]
-// `--only devmesh` prints the mesh's figures alone (quick before/after on a branch); `--cpu-prof DIR`
-// profiles every mesh process (NODE_OPTIONS, so the figures are slower that run) and prints the control
-// plane's top functions.
-import { readdirSync, readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { basename, join } from 'node:path';
+//       [--only devmesh,direct,nginx] [--sampling PERCENT] [--profile]
+// `--only devmesh` prints the mesh's figures alone (quick before/after on a branch). `--profile` adds one more
+// loaded run with the control plane's V8 profiler on (through its inspector, so the measured rounds are not
+// slowed), prints its top functions and files by self time, and keeps the .cpuprofile for DevTools.
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
 import { LocalCa } from '../../src/ca/local-ca.js';
-import { startMesh, processesOfHome, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
+import { processesOfHome, REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
 import { APP_SOURCE, Cleanups, cpuMs, fig, load, LOADGEN, median, startNginxPair, withChildren, writeBytes, type LoadResult } from './bench-kit.js';
 
 const { values: args } = parseArgs({
@@ -25,14 +27,13 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '2' },
     only: { type: 'string', default: 'direct,devmesh,nginx' },
     sampling: { type: 'string' },
-    'cpu-prof': { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const RUNS = Number(args.runs);
 const ONLY = new Set(args.only.split(',').map((s) => s.trim()));
-const PROFILE_DIR = args['cpu-prof'];
 
 /** The kinds of process a mesh runs, as the report groups them. */
 const KINDS = ['ingress sidecar', 'app sidecar', 'control plane', 'app', 'other'] as const;
@@ -105,34 +106,75 @@ async function spansStored(mesh: RunningMesh): Promise<number> {
   return n;
 }
 
-/** The top self-time functions and files of a V8 .cpuprofile. */
-function summariseProfile(file: string, top = 15): void {
-  interface Node {
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
-  }
-  const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * Profiles `pid` (a Node process of this checkout) while `during` runs: SIGUSR1 opens its inspector on
+ * 127.0.0.1:9229, as `node --inspect` would, and the profiler is driven over the DevTools protocol.
+ */
+async function profile(pid: number, during: () => Promise<unknown>): Promise<CpuProfile> {
+  process.kill(pid, 'SIGUSR1');
+  const targets = await waitFor('the inspector on 127.0.0.1:9229', async () => {
+    const list = (await (await fetch('http://127.0.0.1:9229/json/list')).json()) as Array<{ url: string; webSocketDebuggerUrl: string }>;
+    return list.find((t) => t.url.includes(REPO) && t.url.endsWith('bin/devmesh.js'));
+  }, 5_000);
+  const ws = new WebSocket(targets.webSocketDebuggerUrl);
+  await once(ws, 'open');
+  const replies = new Map<number, (result: unknown) => void>();
+  ws.on('message', (data: Buffer) => {
+    const m = JSON.parse(data.toString()) as { id?: number; result?: unknown };
+    if (m.id !== undefined) replies.get(m.id)?.(m.result);
+  });
+  let next = 0;
+  const call = <T>(method: string, params: object = {}): Promise<T> =>
+    new Promise((resolve) => {
+      replies.set(++next, resolve as (r: unknown) => void);
+      ws.send(JSON.stringify({ id: next, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 250 });
+  await call('Profiler.start');
+  await during();
+  const { profile: p } = await call<{ profile: CpuProfile }>('Profiler.stop');
+  ws.close();
+  return p;
+}
+
+/** The top self-time functions and files of a V8 CPU profile. */
+function summariseProfile(prof: CpuProfile, top = 15): void {
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const short = (url: string): string => url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/');
+  const name = (id: number): string => {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    return `${functionName || '(anonymous)'}${url ? ` ${short(url)}:${lineNumber + 1}` : ''}`;
+  };
   const selfUs = new Map<number, number>();
   prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
   const fns = new Map<string, number>();
   const files = new Map<string, number>();
   let busy = 0;
   for (const [id, us] of selfUs) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const { functionName, url } = byId.get(id)!.callFrame;
     if (functionName === '(idle)' || functionName === '(program)') continue;
     busy += us;
-    const where = url ? `${url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/')}:${lineNumber + 1}` : '';
-    const fn = `${functionName || '(anonymous)'} ${where}`.trim();
+    // A native function (better-sqlite3's run/all, a Buffer copy) says little alone: name its JavaScript caller.
+    const caller = parent.get(id);
+    const fn = !url && caller !== undefined && byId.get(caller)!.callFrame.url ? `${name(id)} ← ${name(caller)}` : name(id);
     fns.set(fn, (fns.get(fn) ?? 0) + us);
-    const f = url ? url.replace(/^file:\/\/.*?\/(dist|node_modules)\//, '$1/') : functionName;
+    const f = url ? short(url) : caller !== undefined && byId.get(caller)!.callFrame.url ? `${short(byId.get(caller)!.callFrame.url)} (native calls)` : functionName;
     files.set(f, (files.get(f) ?? 0) + us);
   }
   const show = (title: string, m: Map<string, number>) => {
     console.log(`  ${title}`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${((us / busy) * 100).toFixed(1).padStart(5)}%  ${k}`);
   };
-  console.log(`\ncontrol plane profile ${basename(file)}: ${(busy / 1000).toFixed(0)} ms busy (idle and "(program)" left out), self time`);
+  console.log(`${(busy / 1000).toFixed(0)} ms busy (idle and "(program)" left out), self time`);
   show('by function', fns);
   show('by file', files);
 }
@@ -152,7 +194,6 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
   const mesh = await startMesh({
     yaml,
     files: { 'app.js': appSource },
-    ...(PROFILE_DIR ? { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() } } : {}),
   });
   cleanups.after(() => mesh.stop());
   const appPort = Number(await waitFor('app.port', () => readFileSync(join(mesh.dir, 'app.port'), 'utf8') || undefined));
@@ -225,11 +266,14 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
   if (light.has('nginx pair (mTLS)') && light.has('direct'))
     console.log(`nginx p50 added, 1 connection: ${(med(light, 'nginx pair (mTLS)', (r) => r.p50) - med(light, 'direct', (r) => r.p50)).toFixed(3)} ms`);
 
-  if (PROFILE_DIR) {
-    await mesh.stop(); // a graceful stop writes the profiles
-    const mine = readdirSync(PROFILE_DIR).filter((f) => f.includes(`.${controlPlanePid}.`) && f.endsWith('.cpuprofile'));
-    if (mine.length === 0) console.log(`\nno control plane profile (pid ${controlPlanePid}) in ${PROFILE_DIR}`);
-    for (const f of mine) summariseProfile(join(PROFILE_DIR, f));
+  const meshTarget = targets.find((t) => t.name === 'devmesh up');
+  if (args.profile && meshTarget) {
+    let run: Run | undefined;
+    const prof = await profile(controlPlanePid, async () => (run = await measure(meshTarget, CONNECTIONS, SECONDS)));
+    const file = join(tmpdir(), `devmesh-control-plane-${controlPlanePid}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(prof));
+    console.log(`\ncontrol plane profile (one more ${SECONDS} s run at ${CONNECTIONS} connections, ${run!.rps.toFixed(0)} req/s, control plane ${run!.cpuUs.get('control plane')!.toFixed(1)} µs/req with the profiler on), ${file}:`);
+    summariseProfile(prof);
   }
 } finally {
   await cleanups.run();
