@@ -117,11 +117,19 @@ function processesWith(envEntry: string): number[] {
   return out;
 }
 
-function rssKb(pid: number): number {
+/**
+ * kB of memory: VmRSS (what `ps` and the issue quote), its anonymous part (the process's own heap and
+ * code), and PSS (smaps_rollup: shared pages divided among their sharers). Most of a Node process's RSS is
+ * the node binary's pages, which every Node process shares: PSS is what the mesh costs the machine.
+ */
+function memKb(pid: number): { rss: number; anon: number; pss: number } {
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   try {
-    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return { rss: field(status, 'VmRSS'), anon: field(status, 'RssAnon'), pss: field(rollup, 'Pss') };
   } catch {
-    return 0;
+    return { rss: 0, anon: 0, pss: 0 };
   }
 }
 
@@ -142,7 +150,13 @@ async function runMode(mode: DataPlane): Promise<void> {
   // that `up` passes on to everything it starts: the mesh's home is not known until startMesh returns.
   const mark = `DEVMESH_SCALE_BENCH=${process.pid}-${mode}`;
   const collect = () => {
-    for (const pid of processesWith(mark)) if (!procs.has(pid)) { const p = describe(pid); if (p) procs.set(pid, p); }
+    for (const pid of processesWith(mark)) {
+      // Between fork and exec a sidecar still shows `up`'s command line: look again until it is something else.
+      const known = procs.get(pid);
+      if (known && known.kind !== 'control plane' && known.kind !== 'other') continue;
+      const p = describe(pid);
+      if (p) procs.set(pid, p);
+    }
   };
   const watcher = (async () => {
     while (watching) {
@@ -176,16 +190,19 @@ async function runMode(mode: DataPlane): Promise<void> {
     timeline(mesh, procs, t0);
 
     // RSS, after start-up has settled.
-    const live = processesOfHome(home).map((pid) => procs.get(pid) ?? describe(pid)).filter((p): p is Proc => p !== null);
-    const byKind = new Map<Kind, { n: number; kb: number; max: number }>();
+    const live = processesOfHome(home).map(describe).filter((p): p is Proc => p !== null);
+    const byKind = new Map<Kind, { n: number; rss: number; anon: number; pss: number }>();
     for (const p of live) {
-      const kb = rssKb(p.pid);
-      const k = byKind.get(p.kind) ?? { n: 0, kb: 0, max: 0 };
-      byKind.set(p.kind, { n: k.n + 1, kb: k.kb + kb, max: Math.max(k.max, kb) });
+      const m = memKb(p.pid);
+      const k = byKind.get(p.kind) ?? { n: 0, rss: 0, anon: 0, pss: 0 };
+      byKind.set(p.kind, { n: k.n + 1, rss: k.rss + m.rss, anon: k.anon + m.anon, pss: k.pss + m.pss });
     }
-    const meshKb = ['sidecar', 'control plane', 'reaper'].reduce((s, k) => s + (byKind.get(k as Kind)?.kb ?? 0), 0);
-    console.log(`RSS, mesh beyond the apps: ${mb(meshKb)}`);
-    for (const [kind, k] of byKind) console.log(`  ${kind.padEnd(13)} ×${String(k.n).padStart(3)}  ${mb(k.kb).padStart(8)}  (each ${(k.kb / k.n / 1024).toFixed(1)} MB avg, ${mb(k.max)} max)`);
+    const meshOf = (f: 'rss' | 'anon' | 'pss') => ['sidecar', 'control plane', 'reaper'].reduce((s, k) => s + (byKind.get(k as Kind)?.[f] ?? 0), 0);
+    console.log(`memory, mesh beyond the apps: RSS ${mb(meshOf('rss'))}, PSS ${mb(meshOf('pss'))}, anonymous ${mb(meshOf('anon'))}`);
+    for (const [kind, k] of byKind) {
+      const each = (kb: number) => (kb / k.n / 1024).toFixed(1);
+      console.log(`  ${kind.padEnd(13)} ×${String(k.n).padStart(3)}  RSS ${mb(k.rss).padStart(7)} (${each(k.rss)} each)  PSS ${mb(k.pss).padStart(7)} (${each(k.pss)} each)  anonymous ${each(k.anon)} MB each`);
+    }
 
     // Idle CPU of the whole mesh (every process with its DEVMESH_HOME, apps included).
     await new Promise((r) => setTimeout(r, 2000));
@@ -200,7 +217,7 @@ async function runMode(mode: DataPlane): Promise<void> {
       const used = (cpuTicks(pid) - before.get(pid)!) / CLK_TCK;
       if (used < 0) continue;
       total += used;
-      const kind = (procs.get(pid) ?? describe(pid))?.kind ?? 'other';
+      const kind = describe(pid)?.kind ?? 'other';
       perKind.set(kind, (perKind.get(kind) ?? 0) + used);
     }
     console.log(`idle CPU, whole mesh over ${wall.toFixed(0)} s: ${((total / wall) * 100).toFixed(2)} % of a core (${[...perKind].map(([k, s]) => `${k} ${((s / wall) * 100).toFixed(2)} %`).join(', ')})`);
