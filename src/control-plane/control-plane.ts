@@ -96,6 +96,8 @@ export class ControlPlane {
   private containers: ContainerSupervisor | null = null;
   private readonly runId = randomBytes(4).toString('hex');
   private readonly instances: InstanceRuntime[] = [];
+  /** Each instance's place in the mesh file, which `instances` keeps. */
+  private instanceOrder = new Map<string, number>();
   private readonly gateways: GatewayRuntime[] = [];
   private version = 0;
   private configError: string | null = null;
@@ -202,6 +204,7 @@ export class ControlPlane {
     // was most of `up`'s time on a deep mesh (a 30-service chain: 30 × key, sidecar boot, ACK in a row).
     // Begun in start order (keys come off the thread pool roughly in that order), each level awaited on its own.
     const order = startOrder(this.mesh);
+    this.instanceOrder = new Map(specs.map((spec, i) => [spec.id, i]));
     const preparing = new Map(order.map((service) => [service, Promise.all(specs.filter((s) => s.service === service).map((spec) => this.prepareInstance(spec, keep.get(spec.id))))]));
     for (const p of preparing.values()) p.catch(() => {}); // each awaited at its level
     const gateways = Promise.all(this.mesh.ingress.map((ing) => this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`))));
@@ -379,7 +382,10 @@ export class ControlPlane {
       this.reaper,
       this.sidecarLaunch,
     );
-    this.instances.push(rt);
+    // In the mesh file's order whatever order the keys came in: endpoint lists and status follow it.
+    const rank = (id: string) => this.instanceOrder.get(id) ?? Infinity;
+    const at = this.instances.findIndex((other) => rank(other.spec.id) > rank(spec.id));
+    this.instances.splice(at < 0 ? this.instances.length : at, 0, rt);
     if (adopted?.sidecarPid && adopted.sidecarPorts) {
       // Serving all along with its last config; it dials in and gets this run's first push.
       rt.sidecar.adopt({ pid: adopted.sidecarPid, ports: adopted.sidecarPorts, ackedVersion: adopted.ackedVersion });
