@@ -24,7 +24,7 @@ import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
 import { controlSocketOf, defaultHome, liveRun, orphanedRun, removeRunFile, statePaths, tokenFileOf, writeRunFile, type Adoption, type RunFile, type StatePaths } from './state-dir.js';
-import { freePort, freePorts } from '../supervisor/free-port.js';
+import { freePorts } from '../supervisor/free-port.js';
 
 export interface ControlPlaneOptions {
   meshFile: string;
@@ -98,6 +98,8 @@ export class ControlPlane {
   private readonly instances: InstanceRuntime[] = [];
   /** Each instance's place in the mesh file, which `instances` keeps. */
   private instanceOrder = new Map<string, number>();
+  /** Ports pickPorts handed out. */
+  private readonly pickedPorts = new Set<number>();
   private readonly gateways: GatewayRuntime[] = [];
   private version = 0;
   private configError: string | null = null;
@@ -362,7 +364,7 @@ export class ControlPlane {
    * listener ports at once; `firstAck` settles when the sidecar has taken its first config.
    */
   private async prepareInstance(spec: InstanceSpec, adopted?: AdoptedInstance): Promise<{ rt: InstanceRuntime; ports: ListenerPorts; firstAck: Promise<unknown> }> {
-    const appPort = adopted ? adopted.appPort : spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await freePort()));
+    const appPort = adopted ? adopted.appPort : spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await this.pickPorts(1))[0]!);
     const logFile = createWriteStream(join(this.paths.logsDir, `${spec.id}.log`), { flags: 'a' });
     const rt: InstanceRuntime = {
       spec,
@@ -392,8 +394,7 @@ export class ControlPlane {
       return { rt, ports: adopted.sidecarPorts, firstAck: Promise.resolve() };
     }
     const config = this.sidecarConfig(rt);
-    // Picked together, so they are distinct; the sidecar binds them (the app's freePort race, accepted the same way).
-    const picked = await freePorts(1 + config.outbound.length);
+    const picked = await this.pickPorts(1 + config.outbound.length);
     const ports: ListenerPorts = {
       inbound: config.inbound ? config.inbound.port || picked[0]! : null,
       outbound: Object.fromEntries(config.outbound.map((l, i) => [l.service, l.port || picked[i + 1]!])),
@@ -403,6 +404,23 @@ export class ControlPlane {
     const firstAck = rt.sidecar.push(++this.version, config);
     firstAck.catch(() => {}); // awaited by start() at this instance's level
     return { rt, ports, firstAck };
+  }
+
+  /**
+   * Free ports for apps and sidecars that bind them later, none handed out twice in this run: all instances
+   * pick theirs at once, and the kernel may give a port just released to the next asker. (Another program
+   * taking one before it is bound is the freePort race, accepted: a NACK or the app's restart says so.)
+   */
+  private async pickPorts(n: number): Promise<number[]> {
+    const out: number[] = [];
+    while (out.length < n) {
+      for (const port of await freePorts(n - out.length)) {
+        if (this.pickedPorts.has(port)) continue;
+        this.pickedPorts.add(port);
+        out.push(port);
+      }
+    }
+    return out;
   }
 
   /** Starts (or re-adopts) the app of a prepared instance, its upstreams reached through `ports`. */
