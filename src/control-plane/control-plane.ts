@@ -98,6 +98,9 @@ export class ControlPlane {
   private readonly instances: InstanceRuntime[] = [];
   /** Each instance's place in the mesh file, which `instances` keeps. */
   private instanceOrder = new Map<string, number>();
+  /** While start() is still adding instances; pushes wait (pushDeferred) until it has them all. */
+  private preparing = false;
+  private pushDeferred = false;
   /** Ports pickPorts handed out. */
   private readonly pickedPorts = new Set<number>();
   private readonly gateways: GatewayRuntime[] = [];
@@ -209,6 +212,11 @@ export class ControlPlane {
     this.instanceOrder = new Map(specs.map((spec, i) => [spec.id, i]));
     const preparing = new Map(order.map((service) => [service, Promise.all(specs.filter((s) => s.service === service).map((spec) => this.prepareInstance(spec, keep.get(spec.id))))]));
     for (const p of preparing.values()) p.catch(() => {}); // each awaited at its level
+    this.preparing = true;
+    void Promise.allSettled(preparing.values()).then(() => {
+      this.preparing = false;
+      if (this.pushDeferred) this.schedulePush();
+    });
     const gateways = Promise.all(this.mesh.ingress.map((ing) => this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`))));
     gateways.catch(() => {}); // awaited below, after the apps
     for (const service of order) {
@@ -556,6 +564,12 @@ export class ControlPlane {
 
   private schedulePush(): void {
     this.schedulePersist();
+    // Until start() knows every instance, a push would tell the sidecars of a mesh only partly listed
+    // (re-adopted ones, serving all along, would lose their endpoints): it waits for the full list.
+    if (this.preparing) {
+      this.pushDeferred = true;
+      return;
+    }
     if (this.pushScheduled || this.stopped) return;
     this.pushScheduled = setTimeout(() => {
       this.pushScheduled = null;
