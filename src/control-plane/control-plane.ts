@@ -24,7 +24,7 @@ import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
 import { controlSocketOf, defaultHome, liveRun, orphanedRun, removeRunFile, statePaths, tokenFileOf, writeRunFile, type Adoption, type RunFile, type StatePaths } from './state-dir.js';
-import { freePort } from '../supervisor/free-port.js';
+import { freePorts } from '../supervisor/free-port.js';
 
 export interface ControlPlaneOptions {
   meshFile: string;
@@ -96,6 +96,13 @@ export class ControlPlane {
   private containers: ContainerSupervisor | null = null;
   private readonly runId = randomBytes(4).toString('hex');
   private readonly instances: InstanceRuntime[] = [];
+  /** Each instance's place in the mesh file, which `instances` keeps. */
+  private instanceOrder = new Map<string, number>();
+  /** While start() is still adding instances; pushes wait (pushDeferred) until it has them all. */
+  private preparing = false;
+  private pushDeferred = false;
+  /** Ports pickPorts handed out. */
+  private readonly pickedPorts = new Set<number>();
   private readonly gateways: GatewayRuntime[] = [];
   private version = 0;
   private configError: string | null = null;
@@ -197,17 +204,33 @@ export class ControlPlane {
     await this.control.listen();
 
     if (specs.some((s) => s.container)) await this.startContainerSupport();
-    for (const service of startOrder(this.mesh)) {
-      const mine = specs.filter((s) => s.service === service);
-      const started = await Promise.all(mine.map((spec) => this.startInstance(spec, keep.get(spec.id))));
+    // Every sidecar (and its certificate) starts now, all together, on ports picked up front: an app needs
+    // its sidecar's port numbers for <UPSTREAM>_URL, not its ACK. Starting them one level after the other
+    // was most of `up`'s time on a deep mesh (a 30-service chain: 30 × key, sidecar boot, ACK in a row).
+    // Begun in start order (keys come off the thread pool roughly in that order), each level awaited on its own.
+    const order = startOrder(this.mesh);
+    this.instanceOrder = new Map(specs.map((spec, i) => [spec.id, i]));
+    const preparing = new Map(order.map((service) => [service, Promise.all(specs.filter((s) => s.service === service).map((spec) => this.prepareInstance(spec, keep.get(spec.id))))]));
+    for (const p of preparing.values()) p.catch(() => {}); // each awaited at its level
+    this.preparing = true;
+    void Promise.allSettled(preparing.values()).then(() => {
+      this.preparing = false;
+      if (this.pushDeferred) this.schedulePush();
+    });
+    const gateways = Promise.all(this.mesh.ingress.map((ing) => this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`))));
+    gateways.catch(() => {}); // awaited below, after the apps
+    for (const service of order) {
+      const mine = await preparing.get(service)!;
+      for (const p of mine) await this.launchApp(p.rt, p.ports, keep.get(p.rt.spec.id));
+      await Promise.all(mine.map((p) => p.firstAck)); // a sidecar that cannot take its config fails `up`, as before
+      // The level's sidecars are configured: their endpoints may be pushed to the dependents' sidecars.
+      this.schedulePush();
       // Dependents start once their upstreams answer; an instance that cannot start is reported, not fatal.
       await Promise.all(
-        started.map((rt) =>
-          rt.workload?.ready.catch((err: Error) => this.log(`warning: ${err.message}; starting the rest of the mesh anyway`)),
-        ),
+        mine.map((p) => p.rt.workload?.ready.catch((err: Error) => this.log(`warning: ${err.message}; starting the rest of the mesh anyway`))),
       );
     }
-    for (const ing of this.mesh.ingress) await this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`));
+    await gateways;
     this.control.settle();
     await this.pushAll();
     if (adoption) {
@@ -295,9 +318,16 @@ export class ControlPlane {
     }, 50);
   }
 
+  private leafOptions(service: string, commonName: string): Parameters<LocalCa['issue']>[0] {
+    return { commonName, uris: [spiffeId(this.mesh.name, service)], dnsNames: [service, 'localhost'], ttlMs: this.certTtlMs };
+  }
+
   private issue(service: string, commonName: string): { cert: IssuedCert; certIssuedAt: number } {
-    const cert = this.ca.issue({ commonName, uris: [spiffeId(this.mesh.name, service)], dnsNames: [service, 'localhost'], ttlMs: this.certTtlMs });
-    return { cert, certIssuedAt: Date.now() };
+    return { cert: this.ca.issue(this.leafOptions(service, commonName)), certIssuedAt: Date.now() };
+  }
+
+  private async issueAsync(service: string, commonName: string): Promise<{ cert: IssuedCert; certIssuedAt: number }> {
+    return { cert: await this.ca.issueAsync(this.leafOptions(service, commonName)), certIssuedAt: Date.now() };
   }
 
   private sidecarEnv(id: string): Record<string, string> {
@@ -337,14 +367,17 @@ export class ControlPlane {
     }
   }
 
-  /** Starts an instance and its sidecar, or re-adopts them (`adopted`) as the previous run left them. */
-  private async startInstance(spec: InstanceSpec, adopted?: AdoptedInstance): Promise<InstanceRuntime> {
-    const appPort = adopted ? adopted.appPort : spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await freePort()));
+  /**
+   * Starts an instance's sidecar, or re-adopts it (`adopted`) as the previous run left it, and returns its
+   * listener ports at once; `firstAck` settles when the sidecar has taken its first config.
+   */
+  private async prepareInstance(spec: InstanceSpec, adopted?: AdoptedInstance): Promise<{ rt: InstanceRuntime; ports: ListenerPorts; firstAck: Promise<unknown> }> {
+    const appPort = adopted ? adopted.appPort : spec.container ? await this.containers!.appPort(spec.port) : (spec.port ?? (await this.pickPorts(1))[0]!);
     const logFile = createWriteStream(join(this.paths.logsDir, `${spec.id}.log`), { flags: 'a' });
     const rt: InstanceRuntime = {
       spec,
       appPort,
-      ...this.issue(spec.service, spec.id),
+      ...(await this.issueAsync(spec.service, spec.id)),
       sidecar: null as unknown as SidecarHandle,
       workload: null,
       launch: null,
@@ -359,17 +392,49 @@ export class ControlPlane {
       this.reaper,
       this.sidecarLaunch,
     );
-    this.instances.push(rt);
-    let ports: ListenerPorts;
+    // In the mesh file's order whatever order the keys came in: endpoint lists and status follow it.
+    const rank = (id: string) => this.instanceOrder.get(id) ?? Infinity;
+    const at = this.instances.findIndex((other) => rank(other.spec.id) > rank(spec.id));
+    this.instances.splice(at < 0 ? this.instances.length : at, 0, rt);
     if (adopted?.sidecarPid && adopted.sidecarPorts) {
       // Serving all along with its last config; it dials in and gets this run's first push.
       rt.sidecar.adopt({ pid: adopted.sidecarPid, ports: adopted.sidecarPorts, ackedVersion: adopted.ackedVersion });
-      ports = adopted.sidecarPorts;
-    } else {
-      rt.sidecar.start();
-      ports = await rt.sidecar.push(++this.version, this.sidecarConfig(rt));
+      return { rt, ports: adopted.sidecarPorts, firstAck: Promise.resolve() };
     }
+    const config = this.sidecarConfig(rt);
+    const picked = await this.pickPorts(1 + config.outbound.length);
+    const ports: ListenerPorts = {
+      inbound: config.inbound ? config.inbound.port || picked[0]! : null,
+      outbound: Object.fromEntries(config.outbound.map((l, i) => [l.service, l.port || picked[i + 1]!])),
+    };
+    rt.sidecar.reservePorts(ports);
+    rt.sidecar.start();
+    const firstAck = rt.sidecar.push(++this.version, config);
+    firstAck.catch(() => {}); // awaited by start() at this instance's level
+    return { rt, ports, firstAck };
+  }
 
+  /**
+   * Free ports for apps and sidecars that bind them later, none handed out twice in this run: all instances
+   * pick theirs at once, and the kernel may give a port just released to the next asker. (Another program
+   * taking one before it is bound is the freePort race, accepted: a NACK or the app's restart says so.)
+   */
+  private async pickPorts(n: number): Promise<number[]> {
+    const out: number[] = [];
+    while (out.length < n) {
+      for (const port of await freePorts(n - out.length)) {
+        if (this.pickedPorts.has(port)) continue;
+        this.pickedPorts.add(port);
+        out.push(port);
+      }
+    }
+    return out;
+  }
+
+  /** Starts (or re-adopts) the app of a prepared instance, its upstreams reached through `ports`. */
+  private async launchApp(rt: InstanceRuntime, ports: ListenerPorts, adopted?: AdoptedInstance): Promise<void> {
+    const spec = rt.spec;
+    const appPort = rt.appPort;
     const env: Record<string, string> = {
       // Apps with an OpenTelemetry SDK send their own spans here, to join the sidecars' (the app's env wins).
       ...(this.telemetry.otlpEndpoint
@@ -409,7 +474,6 @@ export class ControlPlane {
     };
     rt.launch = () => (container ? this.containers! : this.supervisor).start(workloadSpec, workloadEvents);
     rt.workload = adopted?.appPid ? this.supervisor.adopt(workloadSpec, workloadEvents, { pid: adopted.appPid, startedAtMs: adopted.appStartedAtMs }) : rt.launch();
-    return rt;
   }
 
   /** Stops the apps of one service (or all, dependents first); their sidecars stay, so they start again on the same ports. */
@@ -459,7 +523,7 @@ export class ControlPlane {
     const gw: GatewayRuntime = {
       service,
       requestedPort: port,
-      ...this.issue('ingress', id),
+      ...(await this.issueAsync('ingress', id)),
       sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper, this.sidecarLaunch),
     };
     this.gateways.push(gw);
@@ -500,6 +564,12 @@ export class ControlPlane {
 
   private schedulePush(): void {
     this.schedulePersist();
+    // Until start() knows every instance, a push would tell the sidecars of a mesh only partly listed
+    // (re-adopted ones, serving all along, would lose their endpoints): it waits for the full list.
+    if (this.preparing) {
+      this.pushDeferred = true;
+      return;
+    }
     if (this.pushScheduled || this.stopped) return;
     this.pushScheduled = setTimeout(() => {
       this.pushScheduled = null;

@@ -104,7 +104,13 @@ export class SidecarHandle {
 
   /** Alive and configured: its listeners are bound, so other sidecars may send it requests. */
   get serving(): boolean {
-    return this.run !== null && !this.recovering;
+    // ackedVersion: ports reserved before the start (reservePorts) are known before anything listens on them.
+    return this.run !== null && !this.recovering && this.ackedVersion > 0;
+  }
+
+  /** Ports for a sidecar about to start: its first config binds them, so its app can be told them first. */
+  reservePorts(ports: ListenerPorts): void {
+    this.ports = ports;
   }
 
   /** Its control channel is up (it has dialed in since it started, or since the control plane did). */
