@@ -202,8 +202,14 @@ export class ControlPlane {
       const ing = this.mesh.ingress.find((i) => i.service === prev.service && i.port === prev.requestedPort);
       if (ing && prev.sidecarPid && proxies.has(prev.sidecarPid)) keepGateways.set(prev.id, prev);
     }
-    // The shared process carries on for every workload, kept or started again: it cannot take new ids.
-    const sharedPid = this.shared ? [...proxies][0] : undefined;
+    // The shared process carries on for every workload, kept or started again, unless a gateway moved
+    // port: a session's listeners stay where they were bound.
+    let sharedPid = this.shared ? [...proxies][0] : undefined;
+    if (sharedPid && this.mesh.ingress.some((i) => !keepGateways.has(`ingress-${i.service}`))) {
+      sharedPid = undefined;
+      keep.clear();
+      keepGateways.clear();
+    }
     if (sharedPid) this.shared!.adopt(sharedPid);
     if (adoption) this.retireUnadopted(adoption, keep, keepGateways, sharedPid);
     await this.control.listen();
