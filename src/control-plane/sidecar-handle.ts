@@ -389,9 +389,11 @@ export class SidecarHandle {
     const run = this.run;
     if (!run || (run.child ? run.child.exitCode !== null || run.child.signalCode !== null : !isAlive(run.pid))) return;
     if (this.shared) {
-      // Its listeners close now; the process goes when its last workload stops.
-      if (this.connection?.open) this.connection.send({ type: 'shutdown' });
-      this.run = null;
+      // Its session closes its listeners now (once the message is out: onGone ends the channel); the
+      // process goes when its last workload stops.
+      const connection = this.connection;
+      if (connection?.open) await new Promise<void>((resolve) => connection.send({ type: 'shutdown' }, resolve));
+      this.onGone(run, 'stopped');
       await this.shared.stopMember(this.id, graceMs);
       return;
     }
