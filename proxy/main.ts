@@ -1,98 +1,69 @@
-// The sidecar process: started by the control plane, spoken to over the control channel
-// (./control-client.ts) with the messages of ./protocol/index.ts. It outlives a control plane that dies,
-// serving with its last good config while it dials again; it exits on a `shutdown`, on SIGTERM, or when
-// no control plane has come back within the orphan grace period, so a mesh left alone leaks nothing.
-import { CONTROL_ENV, type ControlMessage, type ListenerPorts, type SidecarMessage } from './protocol/index.js';
-import { Sidecar } from './sidecar.js';
-import { ControlClient } from './control-client.js';
+// The proxy process: started by the control plane with one sidecar id (a sidecar) or several (the shared
+// data plane, `dataPlane: shared`), one ./sidecar-session.ts per id, each spoken to over its own control
+// channel (./control-client.ts) with the messages of ./protocol/index.ts. It outlives a control plane that
+// dies, serving with its last good configs while it dials again; it exits on SIGTERM, once every session
+// was told to shut down, or when no control plane has come back within the orphan grace period, so a mesh
+// left alone leaks nothing.
+import { CONTROL_ENV } from './protocol/index.js';
+import { SidecarSession } from './sidecar-session.js';
 import { installLastResortGuard, installTestFaultHook } from './last-resort.js';
 
 /** Upper bound on a graceful exit; a stuck close must not keep an orphan alive. */
 const EXIT_DEADLINE_MS = 2_000;
 const DEFAULT_ORPHAN_GRACE_MS = 60_000;
 
-function log(message: string): void {
-  process.stderr.write(`devmesh-sidecar[${process.pid}] ${message}\n`);
-}
+const fromArgs = process.argv.slice(2).filter((id) => id !== '');
+const sidecarIds = fromArgs.length > 0 ? fromArgs : [process.env.DEVMESH_SIDECAR ?? ''].filter((id) => id !== '');
+const shared = sidecarIds.length > 1;
 
-const sidecarId = process.argv[2] ?? process.env.DEVMESH_SIDECAR ?? '';
+function logAs(id: string | null): (message: string) => void {
+  // In a shared process every line says which workload it is about.
+  const prefix = `devmesh-sidecar[${process.pid}]${shared && id !== null ? ` ${id}:` : ''}`;
+  return (message) => process.stderr.write(`${prefix} ${message}\n`);
+}
+const log = logAs(null);
+
 const socketPath = process.env[CONTROL_ENV.socket];
 const token = process.env[CONTROL_ENV.token];
-if (!socketPath || !token || !sidecarId) {
+if (!socketPath || !token || sidecarIds.length === 0) {
   log(`must be started by the devmesh control plane (${CONTROL_ENV.socket}, ${CONTROL_ENV.token} and a sidecar id are missing)`);
   process.exit(2);
 }
 const graceSetting = Number(process.env[CONTROL_ENV.orphanGraceMs]);
 const orphanGraceMs = Number.isFinite(graceSetting) && graceSetting > 0 ? graceSetting : DEFAULT_ORPHAN_GRACE_MS;
 
-let applied: { version: number; ports: ListenerPorts | null } = { version: 0, ports: null };
-const client = new ControlClient({
-  socketPath,
-  token,
-  sidecarId,
-  orphanGraceMs,
-  current: () => ({ ackedVersion: applied.version, ports: applied.ports }),
-  onMessage: (msg) => onControlMessage(msg),
-  onOrphaned: (why) => shutdown(why),
-  log,
-});
-
-function send(msg: SidecarMessage, written?: () => void): boolean {
-  if (msg.type === 'ack') applied = { version: msg.version, ports: msg.ports };
-  // With no control plane connected there is nobody to tell; the caller counts what it drops.
-  return client.send(msg, written);
-}
-
-const sidecar = new Sidecar(send, log);
-let applying: Promise<void> = Promise.resolve();
 let stopping = false;
+let open = sidecarIds.length;
+const sessions = sidecarIds.map(
+  (sidecarId) =>
+    new SidecarSession({
+      socketPath,
+      token,
+      sidecarId,
+      orphanGraceMs,
+      log: logAs(sidecarId),
+      // Every channel loses the same control plane at once: the first to give up stops the process.
+      onOrphaned: (why) => shutdown(why),
+      // A workload the control plane stopped; the process goes with the last of them.
+      onClosed: () => {
+        if (--open === 0) shutdown('every sidecar was told to shut down');
+      },
+    }),
+);
 
 function shutdown(why: string, code = 0): void {
   if (stopping) return;
   stopping = true;
   log(`shutting down: ${why}`);
   setTimeout(() => process.exit(code), EXIT_DEADLINE_MS).unref();
-  sidecar.close().finally(() => {
-    client.close();
-    process.exit(code);
-  });
+  void Promise.allSettled(sessions.map((s) => s.close())).then(() => process.exit(code));
 }
 
-function onControlMessage(raw: unknown): void {
-  const msg = raw as ControlMessage;
-  switch (msg?.type) {
-    case 'config': {
-      const version = typeof msg.version === 'number' ? msg.version : -1;
-      // Configs apply one at a time, in arrival order: each ACK describes exactly one state.
-      applying = applying
-        .then(() => sidecar.apply(version, msg.config))
-        .then(send, (err: Error) => send({ type: 'nack', version, reason: `internal error: ${err.stack ?? err.message}` }))
-        .then(() => undefined);
-      return;
-    }
-    case 'scrape': {
-      const id = msg.id;
-      sidecar.metrics.text().then(
-        (text) => send({ type: 'metrics', id, text }),
-        (err: Error) => log(`metrics scrape failed: ${err.message}`),
-      );
-      return;
-    }
-    case 'endpointHealth':
-      send({ type: 'endpointHealth', id: msg.id, sets: sidecar.endpointHealth() });
-      return;
-    case 'shutdown':
-      shutdown('shutdown requested');
-      return;
-    default:
-      // String() and not JSON.stringify: a message type JSON cannot write (a BigInt) must not throw here.
-      log(`ignoring unknown control message type ${String((raw as { type?: unknown } | null)?.type).slice(0, 100)}`);
-  }
-}
-
+// One guard per process: an uncaught error cannot be told to belong to one workload, so every workload
+// served by this process counts it (a fatal one stops them all).
 installLastResortGuard({
   log,
-  count: (kind) => sidecar.metrics.unexpectedError(kind),
+  count: (kind) => sessions.forEach((s) => s.sidecar.metrics.unexpectedError(kind)),
   exit: (code, why) => {
     // A fatal error while already closing must not wait for that close: it may be what is broken.
     if (stopping) process.exit(code);
@@ -105,4 +76,4 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 // A control plane's terminal closing is not a reason to stop serving.
 process.on('SIGHUP', () => {});
-client.start();
+for (const s of sessions) s.start();

@@ -337,6 +337,12 @@ export const MeshSchema = z.strictObject({
     ),
   mtls: MtlsModeSchema.default('STRICT'),
   include: z.array(z.string().min(1)).optional().describe('Policy files (relative to this file) merged in; their entries override this file\'s per service.'),
+  dataPlane: z
+    .enum(['sidecar', 'shared'])
+    .default('sidecar')
+    .describe(
+      'sidecar: one proxy process per instance (a crash affects one instance). shared: one proxy process serves every process instance and ingress, each with its own identity and config (much less memory, faster up; a crash of it affects them all until its restart). Containers keep their own sidecars.',
+    ),
   ingress: z.array(Ingress).default([]),
   services: z.record(Name, Service).refine((s) => Object.keys(s).length > 0, 'must list at least one service'),
   ...PolicySections,

@@ -263,6 +263,8 @@ export interface MeshFileSpec extends PolicySectionsSpec {
   /** Omitted: STRICT. */
   mtls?: MtlsModeSpec | undefined;
   include?: string[] | undefined;
+  /** Omitted: sidecar (one proxy process per instance); shared: one proxy process for every process instance. */
+  dataPlane?: 'sidecar' | 'shared' | undefined;
   ingress?: IngressSpec[] | undefined;
   services: Record<string, ServiceSpec>;
 }

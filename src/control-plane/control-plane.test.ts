@@ -38,3 +38,11 @@ test('service and ingress edits are named and kept as started, while their polic
   assert.equal(mesh.ingress[0]?.port, 0);
   assert.equal(mesh.routes?.b?.[0]?.timeout, '3s');
 });
+
+test('a dataPlane edit waits for a restart: the proxies already run one way', () => {
+  const current = parseMesh(base, 'devmesh.yaml');
+  assert.equal(current.dataPlane, 'sidecar', 'the default');
+  const { mesh, needsRestart } = livePart(current, parseMesh(`${base}dataPlane: shared\n`, 'devmesh.yaml'));
+  assert.deepEqual(needsRestart, ['dataPlane']);
+  assert.equal(mesh.dataPlane, 'sidecar');
+});

@@ -21,6 +21,7 @@ import type { Workload, WorkloadEvents } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
 import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
+import { SharedProxy } from './shared-proxy.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
 import { controlSocketOf, defaultHome, liveRun, orphanedRun, removeRunFile, statePaths, tokenFileOf, writeRunFile, type Adoption, type RunFile, type StatePaths } from './state-dir.js';
@@ -104,6 +105,8 @@ export class ControlPlane {
   /** Ports pickPorts handed out. */
   private readonly pickedPorts = new Set<number>();
   private readonly gateways: GatewayRuntime[] = [];
+  /** `dataPlane: shared`: the one proxy process of every process instance and gateway. */
+  private shared: SharedProxy | null = null;
   private version = 0;
   private configError: string | null = null;
   private watcher: FSWatcher | null = null;
@@ -189,18 +192,33 @@ export class ControlPlane {
 
     const meshDir = dirname(this.meshFile);
     const specs = instancesOf(this.mesh, meshDir);
+    if (this.mesh.dataPlane === 'shared') {
+      // Containers keep a sidecar each (docs/traffic.md, "Shared data plane" says why).
+      const ids = [...specs.filter((s) => !s.container).map((s) => s.id), ...this.mesh.ingress.map((i) => `ingress-${i.service}`)];
+      this.shared = new SharedProxy(ids, this.sidecarEnv('shared'), this.sidecarLaunch, this.reaper, this.log);
+    }
+    const proxies = adoption ? this.adoptableProxies(adoption) : new Set<number>();
     // Which of the previous run's processes carry on: the same instance, unchanged in the mesh file, alive.
     const keep = new Map<string, AdoptedInstance>();
     for (const prev of adoption?.instances ?? []) {
       const spec = specs.find((s) => s.id === prev.id);
-      if (spec && !spec.container && prev.fingerprint === this.fingerprint(spec) && prev.appPid && prev.sidecarPid && isAlive(prev.appPid) && isAlive(prev.sidecarPid)) keep.set(prev.id, prev);
+      if (spec && !spec.container && prev.fingerprint === this.fingerprint(spec) && prev.appPid && prev.sidecarPid && isAlive(prev.appPid) && proxies.has(prev.sidecarPid)) keep.set(prev.id, prev);
     }
     const keepGateways = new Map<string, AdoptedGateway>();
     for (const prev of adoption?.gateways ?? []) {
       const ing = this.mesh.ingress.find((i) => i.service === prev.service && i.port === prev.requestedPort);
-      if (ing && prev.sidecarPid && isAlive(prev.sidecarPid)) keepGateways.set(prev.id, prev);
+      if (ing && prev.sidecarPid && proxies.has(prev.sidecarPid)) keepGateways.set(prev.id, prev);
     }
-    if (adoption) this.retireUnadopted(adoption, keep, keepGateways);
+    // The shared process carries on for every workload, kept or started again, unless a gateway moved
+    // port: a session's listeners stay where they were bound.
+    let sharedPid = this.shared ? [...proxies][0] : undefined;
+    if (sharedPid && this.mesh.ingress.some((i) => !keepGateways.has(`ingress-${i.service}`))) {
+      sharedPid = undefined;
+      keep.clear();
+      keepGateways.clear();
+    }
+    if (sharedPid) this.shared!.adopt(sharedPid);
+    if (adoption) this.retireUnadopted(adoption, keep, keepGateways, sharedPid);
     await this.control.listen();
 
     if (specs.some((s) => s.container)) await this.startContainerSupport();
@@ -243,14 +261,29 @@ export class ControlPlane {
     this.watchMeshFile();
   }
 
+  /**
+   * The previous run's live proxy processes this run can take over as they are: in sidecar mode a process
+   * serving one workload; in shared mode the process serving every workload this run shares (a process
+   * learns its ids when it starts, so one that lacks an id of this run is started again).
+   */
+  private adoptableProxies(adoption: Adoption): Set<number> {
+    const hosted = new Map<number, string[]>();
+    for (const p of [...adoption.instances, ...adoption.gateways]) {
+      if (p.sidecarPid) hosted.set(p.sidecarPid, [...(hosted.get(p.sidecarPid) ?? []), p.id]);
+    }
+    const shared = this.shared;
+    const fits = (ids: string[]) => (shared ? shared.ids.every((id) => ids.includes(id)) : ids.length === 1);
+    return new Set([...hosted].filter(([pid, ids]) => fits(ids) && isAlive(pid)).map(([pid]) => pid));
+  }
+
   /** Stops what the previous run left that this one will not take over (changed, removed, half dead). */
-  private retireUnadopted(adoption: Adoption, keep: Map<string, AdoptedInstance>, keepGateways: Map<string, AdoptedGateway>): void {
+  private retireUnadopted(adoption: Adoption, keep: Map<string, AdoptedInstance>, keepGateways: Map<string, AdoptedGateway>, sharedPid: number | undefined): void {
     const groups = [
       ...adoption.instances.filter((i) => !keep.has(i.id)).flatMap((i) => [i.appPid, i.sidecarPid]),
       ...adoption.gateways.filter((g) => !keepGateways.has(g.id)).map((g) => g.sidecarPid),
     ];
     for (const pgid of groups) {
-      if (!pgid || !isAlive(pgid)) continue;
+      if (!pgid || pgid === sharedPid || !isAlive(pgid)) continue;
       try {
         process.kill(-pgid, 'SIGTERM');
       } catch {
@@ -391,6 +424,7 @@ export class ControlPlane {
       this.sidecarEvents(spec.id, (reason) => this.log(`${spec.id}: ${reason}; restarting it`)),
       this.reaper,
       this.sidecarLaunch,
+      spec.container ? null : this.shared,
     );
     // In the mesh file's order whatever order the keys came in: endpoint lists and status follow it.
     const rank = (id: string) => this.instanceOrder.get(id) ?? Infinity;
@@ -524,7 +558,7 @@ export class ControlPlane {
       service,
       requestedPort: port,
       ...(await this.issueAsync('ingress', id)),
-      sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper, this.sidecarLaunch),
+      sidecar: new SidecarHandle(id, this.sidecarEnv(id), this.sidecarEvents(id, (reason) => this.log(`${id}: ${reason}; restarting it`)), this.reaper, this.sidecarLaunch, this.shared),
     };
     this.gateways.push(gw);
     if (adopted?.sidecarPid && adopted.sidecarPorts) {
@@ -725,6 +759,7 @@ export function livePart(current: MeshFile, next: MeshFile): { mesh: MeshFile; n
     ...(next.name !== current.name ? ['the mesh name'] : []),
     ...(withoutMtls(next.services) !== withoutMtls(current.services) ? ['services'] : []),
     ...(JSON.stringify(next.ingress) !== JSON.stringify(current.ingress) ? ['ingress'] : []),
+    ...(next.dataPlane !== current.dataPlane ? ['dataPlane'] : []),
   ];
   if (needsRestart.length === 0) return { mesh: next, needsRestart };
   const services = Object.fromEntries(
@@ -734,7 +769,7 @@ export function livePart(current: MeshFile, next: MeshFile): { mesh: MeshFile; n
       return [name, mtls === undefined ? rest : { ...rest, mtls }];
     }),
   );
-  return { mesh: { ...next, name: current.name, services, ingress: current.ingress }, needsRestart };
+  return { mesh: { ...next, name: current.name, services, ingress: current.ingress, dataPlane: current.dataPlane }, needsRestart };
 }
 
 function sidecarStatus(handle: SidecarHandle): SidecarStatus {

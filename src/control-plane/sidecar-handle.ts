@@ -2,7 +2,8 @@
 // its control channel (./control-server.ts), and waits for the ACK or NACK. A sidecar that dies is started
 // again with the ports it had, so the endpoints other sidecars know stay valid. A sidecar that an earlier
 // control plane started, and that kept serving through that control plane's death, is re-adopted: same
-// pid, same ports, its channel dialed in again.
+// pid, same ports, its channel dialed in again. With `dataPlane: shared` the handle's sidecar is a session
+// in the one process a SharedProxy owns (./shared-proxy.ts); everything else here stays the same.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import type { Reaper } from '../supervisor/reaper.js';
 import { followLines, openOutputFile } from '../supervisor/output-file.js';
 import { isAlive, waitGone, watchPid } from '../supervisor/pid-watch.js';
 import type { ControlServer } from './control-server.js';
+import type { SharedProxy } from './shared-proxy.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 const ACK_TIMEOUT_MS = 10_000;
@@ -62,8 +64,32 @@ export interface SidecarLaunch {
 interface SidecarRun {
   pid: number;
   child: ChildProcess | null;
-  unwatch: () => void;
-  unfollow: () => void;
+  /** Stops watching the process and following its output (a shared one: leaves it). */
+  release: () => void;
+}
+
+/** Starts a proxy process serving `ids` (one: a sidecar; several: the shared data plane). */
+export function spawnProxy(ids: readonly string[], env: Record<string, string>, launch: SidecarLaunch, outputPath: string, onLine: (line: string) => void): { child: ChildProcess; unfollow: () => void } {
+  const out = openOutputFile(outputPath, true);
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [PROXY_ENTRY, ...ids], {
+      env: {
+        ...process.env,
+        // Inside Electron, execPath is the Electron binary: ELECTRON_RUN_AS_NODE makes it a plain Node.
+        ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}),
+        ...env,
+        [CONTROL_ENV.socket]: launch.control.socketPath,
+        [CONTROL_ENV.token]: launch.token,
+        [CONTROL_ENV.orphanGraceMs]: String(launch.orphanGraceMs),
+      },
+      detached: true, // Ctrl-C must not reach sidecars before the apps behind them are stopped
+      stdio: ['ignore', out, out],
+    });
+  } finally {
+    closeSync(out);
+  }
+  return { child, unfollow: followLines(outputPath, false, (l) => l && onLine(l)) };
 }
 
 export class SidecarHandle {
@@ -91,6 +117,8 @@ export class SidecarHandle {
     private readonly events: SidecarEvents,
     private readonly reaper: Reaper | null,
     private readonly launch: SidecarLaunch,
+    /** Set when this sidecar is a session of the shared data plane's process. */
+    private readonly shared: SharedProxy | null = null,
   ) {}
 
   /** Claims the channel of this sidecar id, once the process it expects is known (started or adopted). */
@@ -123,28 +151,22 @@ export class SidecarHandle {
   }
 
   start(): void {
-    const out = openOutputFile(this.outputPath, true);
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, [PROXY_ENTRY, this.id], {
-        env: {
-          ...process.env,
-          // Inside Electron, execPath is the Electron binary: ELECTRON_RUN_AS_NODE makes it a plain Node.
-          ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}),
-          ...this.env,
-          [CONTROL_ENV.socket]: this.launch.control.socketPath,
-          [CONTROL_ENV.token]: this.launch.token,
-          [CONTROL_ENV.orphanGraceMs]: String(this.launch.orphanGraceMs),
-        },
-        detached: true, // Ctrl-C must not reach sidecars before the apps behind them are stopped
-        stdio: ['ignore', out, out],
-      });
-    } finally {
-      closeSync(out);
+    if (this.shared) {
+      this.joinShared();
+      return;
     }
-    const run: SidecarRun = { pid: child.pid ?? 0, child, unwatch: () => {}, unfollow: followLines(this.outputPath, false, (l) => l && this.events.onLog(l)) };
+    const { child, unfollow } = spawnProxy([this.id], this.env, this.launch, this.outputPath, this.events.onLog);
+    const pid = child.pid ?? 0;
+    const run: SidecarRun = {
+      pid,
+      child,
+      release: () => {
+        unfollow();
+        if (pid) this.reaper?.forget(pid);
+      },
+    };
     this.run = run;
-    if (child.pid) this.reaper?.watch(child.pid);
+    if (pid) this.reaper?.watch(pid);
     child.on('error', (err) => this.onGone(run, `sidecar could not start: ${err.message}`));
     child.on('exit', (code, signal) => this.onGone(run, signal ? `sidecar killed by ${signal}` : `sidecar exited with code ${code}`));
     this.claimChannel();
@@ -155,13 +177,36 @@ export class SidecarHandle {
    * own; until then, pushes wait in the outbox.
    */
   adopt(running: { pid: number; ports: ListenerPorts | null; ackedVersion: number }): void {
-    const run: SidecarRun = { pid: running.pid, child: null, unwatch: () => {}, unfollow: followLines(this.outputPath, true, (l) => l && this.events.onLog(l)) };
-    this.run = run;
     this.ports = running.ports;
     this.ackedVersion = running.ackedVersion;
+    if (this.shared) {
+      // The shared process is adopted once, for every handle (ControlPlane.start); this one joins it.
+      this.shared.adopt(running.pid);
+      this.joinShared();
+      return;
+    }
+    const unfollow = followLines(this.outputPath, true, (l) => l && this.events.onLog(l));
+    const run: SidecarRun = { pid: running.pid, child: null, release: () => {} };
+    this.run = run;
     this.reaper?.watch(running.pid);
-    run.unwatch = watchPid(running.pid, () => this.onGone(run, 'sidecar exited (re-adopted, so its exit status is not known)'));
+    const unwatch = watchPid(running.pid, () => this.onGone(run, 'sidecar exited (re-adopted, so its exit status is not known)'));
+    run.release = () => {
+      unwatch();
+      unfollow();
+      this.reaper?.forget(running.pid);
+    };
     if (!isAlive(running.pid)) queueMicrotask(() => this.onGone(run, 'sidecar had exited before it could be re-adopted'));
+    this.claimChannel();
+  }
+
+  /** Becomes a session of the shared process (started now if none runs); its death is this sidecar's. */
+  private joinShared(): void {
+    const shared = this.shared!;
+    const run: SidecarRun = { pid: 0, child: null, release: () => shared.leave(this.id) };
+    const member = shared.join(this.id, (reason) => this.onGone(run, reason));
+    run.pid = member.pid;
+    run.child = member.child;
+    this.run = run;
     this.claimChannel();
   }
 
@@ -193,9 +238,7 @@ export class SidecarHandle {
   private onGone(run: SidecarRun, reason: string): void {
     if (this.run !== run) return;
     this.run = null;
-    run.unwatch();
-    run.unfollow();
-    if (run.pid) this.reaper?.forget(run.pid);
+    run.release();
     this.connection?.end('sidecar gone');
     this.connection = null;
     this.outbox = [];
@@ -351,16 +394,25 @@ export class SidecarHandle {
     this.launch.control.unregister(this.id);
     const run = this.run;
     if (!run || (run.child ? run.child.exitCode !== null || run.child.signalCode !== null : !isAlive(run.pid))) return;
+    if (this.shared) {
+      // Its session closes its listeners now (once the message is out: onGone ends the channel); the
+      // process goes when its last workload stops.
+      const connection = this.connection;
+      if (connection?.open) await new Promise<void>((resolve) => connection.send({ type: 'shutdown' }, resolve));
+      this.onGone(run, 'stopped');
+      await this.shared.stopMember(this.id, graceMs);
+      return;
+    }
     const exited = run.child ? new Promise<void>((resolve) => run.child!.once('exit', () => resolve())) : waitGone(run.pid, graceMs + 5_000).then(() => this.onGone(run, 'stopped'));
     if (this.connection?.open) this.connection.send({ type: 'shutdown' });
-    else signal(run.pid, 'SIGTERM');
-    const timer = setTimeout(() => signal(run.pid, 'SIGKILL'), graceMs);
+    else signalPid(run.pid, 'SIGTERM');
+    const timer = setTimeout(() => signalPid(run.pid, 'SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
   }
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
+export function signalPid(pid: number, name: NodeJS.Signals): void {
   try {
     process.kill(pid, name);
   } catch {

@@ -38,6 +38,16 @@ export interface StartMeshOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * DEVMESH_TEST_DATA_PLANE=shared runs every mesh a test starts with `dataPlane: shared`, so the end-to-end
+ * suites check both data planes (a mesh file that chooses its data plane keeps its choice).
+ */
+export function withTestDataPlane(yaml: string): string {
+  const mode = process.env.DEVMESH_TEST_DATA_PLANE;
+  if (!mode || /^dataPlane:/m.test(yaml)) return yaml;
+  return `${yaml.replace(/\n*$/, '\n')}dataPlane: ${mode}\n`;
+}
+
 export function tempHome(): string {
   return mkdtempSync(join(tmpdir(), 'devmesh-test-'));
 }
@@ -93,6 +103,7 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
   const meshPath = join(dir, 'devmesh.yaml');
   let yaml = opts.yaml ?? readFileSync(meshPath, 'utf8');
   if (opts.transform) yaml = opts.transform(yaml);
+  yaml = withTestDataPlane(yaml);
   writeFileSync(meshPath, yaml);
 
   const env = { ...process.env, ...opts.env, DEVMESH_HOME: home };
