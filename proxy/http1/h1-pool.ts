@@ -33,7 +33,8 @@ export interface H1PoolOptions {
 export const DEFAULT_POOL_OPTIONS: Readonly<H1PoolOptions> = { connections: 128, idleTimeoutMs: 30_000, connectTimeoutMs: 5_000 };
 
 const MAX_REFUSAL_BODY = 64 * 1024;
-const IDLE_SWEEP_MS = 1_000;
+/** Idle connections expiring this close together are closed by one timer run (fewer wake-ups). */
+const SWEEP_SLACK_MS = 250;
 
 export class H1Pool implements ConnectionOwner, ExchangeQueue {
   readonly hostHeader: string;
@@ -42,7 +43,9 @@ export class H1Pool implements ConnectionOwner, ExchangeQueue {
   private readonly all = new Set<H1Connection>();
   private open = 0;
   private closing = false;
+  /** One timer, set for the earliest idle expiry (not a periodic sweep: an idle mesh must not wake up). */
   private sweeper: NodeJS.Timeout | null = null;
+  private sweepAt = Infinity;
 
   constructor(
     readonly origin: H1Origin,
@@ -140,25 +143,32 @@ export class H1Pool implements ConnectionOwner, ExchangeQueue {
       return;
     }
     this.idleList.push(conn);
-    if (this.sweeper === null) {
-      this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS);
-      this.sweeper.unref();
-    }
+    // Under load every connection expires after the timer already set: no timer work per request.
+    const expiry = conn.lastUsed + conn.idleLimitMs;
+    if (expiry < this.sweepAt) this.scheduleSweep(expiry);
+  }
+
+  private scheduleSweep(at: number): void {
+    if (this.sweeper !== null) clearTimeout(this.sweeper);
+    this.sweepAt = at;
+    this.sweeper = setTimeout(() => this.sweep(), Math.max(0, at - performance.now()) + SWEEP_SLACK_MS);
+    this.sweeper.unref();
   }
 
   private sweep(): void {
+    this.sweeper = null;
+    this.sweepAt = Infinity;
     const now = performance.now();
+    let next = Infinity;
     for (let i = this.idleList.length - 1; i >= 0; i--) {
       const conn = this.idleList[i]!;
-      if (conn.closed || now - conn.lastUsed >= conn.idleLimitMs) {
+      const expiry = conn.lastUsed + conn.idleLimitMs;
+      if (conn.closed || now >= expiry) {
         this.idleList.splice(i, 1);
         conn.destroy(null);
-      }
+      } else next = Math.min(next, expiry);
     }
-    if (this.idleList.length === 0 && this.sweeper !== null) {
-      clearInterval(this.sweeper);
-      this.sweeper = null;
-    }
+    if (next !== Infinity) this.scheduleSweep(next);
   }
 
   /** A connection closed (or left with an upgrade): its slot may open a connection for a waiting request. */
@@ -177,8 +187,9 @@ export class H1Pool implements ConnectionOwner, ExchangeQueue {
   close(): void {
     this.closing = true;
     for (const conn of this.idleList.splice(0)) conn.destroy(null);
-    if (this.sweeper !== null) clearInterval(this.sweeper);
+    if (this.sweeper !== null) clearTimeout(this.sweeper);
     this.sweeper = null;
+    this.sweepAt = Infinity;
   }
 
   /** Closes everything now, in flight or not. */

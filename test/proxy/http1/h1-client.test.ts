@@ -272,6 +272,28 @@ describe('HTTP/1.1 client', () => {
     assert.equal(s.connections(), 2, 'a fresh connection after the idle limit');
   });
 
+
+  it('closes idle connections when their idle limit runs out, the shortest limit first, and not before', async () => {
+    const closedAt = new Map<number, number>();
+    const started = performance.now();
+    const s = await rawServer((socket, _head, connection) => {
+      socket.once('close', () => closedAt.set(connection, performance.now() - started));
+      // The first connection carries a Keep-Alive hint (2 s minus the 1 s margin), the second none (the pool's 1.5 s).
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${connection === 1 ? 'keep-alive: timeout=2\r\n' : ''}\r\nok`);
+    });
+    const p = pool(s.port, { idleTimeoutMs: 1_500 });
+    const both = await Promise.all([p.request(get()), p.request(get())]);
+    await Promise.all(both.map((r) => text(r)));
+    assert.equal(s.connections(), 2);
+    await new Promise((r) => setTimeout(r, 2_500));
+    const hinted = closedAt.get(1);
+    const plain = closedAt.get(2);
+    assert.ok(hinted !== undefined && hinted >= 900 && hinted < 1_500, `the hinted connection closed at ${hinted} ms`);
+    assert.ok(plain !== undefined && plain >= 1_400 && plain < 2_500, `the other closed at ${plain} ms`);
+    await text(await p.request(get()));
+    assert.equal(s.connections(), 3, 'neither idle connection was reused past its limit');
+  });
+
   it('stops sending a body the server answered early, and does not reuse that connection', async () => {
     const s = await rawServer((socket) => socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n'));
     const p = pool(s.port);
