@@ -16,12 +16,14 @@ import { UpstreamPools } from './outbound/upstream-pool.js';
 import { SpanExporter } from './tracing/span-exporter.js';
 import type { ProxyContext } from './proxy-context.js';
 import { SidecarMetrics } from './metrics.js';
+import { Availability } from './outbound/availability.js';
 
 const NO_WORKLOAD: WorkloadIdentity = { service: 'unconfigured', version: '', instanceId: 'unconfigured' };
 
 export class Sidecar implements ProxyContext {
   readonly spans: SpanExporter;
   readonly metrics = new SidecarMetrics();
+  readonly availability = new Availability();
   private config: SidecarConfig | null = null;
   private inbound: InboundServer | null = null;
   private readonly outbound = new Map<string, OutboundServer>();
@@ -116,6 +118,7 @@ export class Sidecar implements ProxyContext {
     }
     this.pools.commit();
     this.config = config;
+    this.availability.swapped();
     return { type: 'ack', version, ports: this.ports(config) };
   }
 

@@ -21,6 +21,7 @@ import { Exchange, type Upstream } from './exchange.js';
 import { answerByRule, rewrite } from './route-actions.js';
 import { injectFault } from './fault.js';
 import { requestDeadline } from './deadline.js';
+import { ENDPOINT_WAIT_MS } from './availability.js';
 import { mirror } from './mirror.js';
 import { sendTries } from './attempts.js';
 import { OWNED_HEADERS, passTcp, passUpgrade, type TcpTarget } from './passthrough.js';
@@ -62,8 +63,26 @@ export class OutboundServer {
   private admit(socket: net.Socket): Admission {
     const target = this.tcpTarget;
     if (target === null) return 'sniff';
-    passTcp(this.ctx, socket, target);
+    if (target.set.endpoints.length > 0) passTcp(this.ctx, socket, target);
+    else void this.passTcpWhenAvailable(socket);
     return 'taken';
+  }
+
+  /** A tcp connection to a destination without endpoints waits for some, as a request does (./availability.ts). */
+  private async passTcpWhenAvailable(socket: net.Socket): Promise<void> {
+    const availability = this.ctx.availability;
+    const until = performance.now() + ENDPOINT_WAIT_MS;
+    for (;;) {
+      const target = this.tcpTarget;
+      if (target === null) return void socket.destroy(); // no longer a tcp listener
+      const key = `${target.set.service}\0`;
+      const left = until - performance.now();
+      if (target.set.endpoints.length > 0 || availability.isFailingFast(key) || left <= 0 || !(await availability.nextSwap(left))) {
+        if (target.set.endpoints.length === 0) availability.failFast(key);
+        if (socket.destroyed) return;
+        return passTcp(this.ctx, socket, this.tcpTarget ?? target);
+      }
+    }
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -82,7 +101,7 @@ export class OutboundServer {
       // fault: delay, then abort; before the destination, so an abort costs the upstream nothing.
       if (route.fault !== undefined) await injectFault(ex, route.fault);
       // destination: weighted, picked once per request, so retries stay within the chosen subset.
-      const destination = this.destination(ex);
+      const destination = await this.destination(ex);
       // circuit breaker: connectionPool limits shed at once instead of queueing.
       const admission = destination.set.admit();
       if (!admission.ok) throw new ProxyError('overflow', `circuit breaker of ${destination.service}: ${admission.reason}`);
@@ -125,15 +144,30 @@ export class OutboundServer {
     return route;
   }
 
-  private destination(ex: Exchange): CompiledDestination {
-    const route = ex.route!;
-    const destination = pickDestination(route.destinations, route.totalWeight);
-    ex.destination = destination;
-    if (destination.set.endpoints.length === 0) {
+  /**
+   * Picks the destination; one without endpoints is waited for (./availability.ts), within the request's
+   * deadline, and the request is routed again under the config that brings them.
+   */
+  private async destination(ex: Exchange): Promise<CompiledDestination> {
+    const started = performance.now();
+    for (;;) {
+      const route = ex.route!;
+      const destination = pickDestination(route.destinations, route.totalWeight);
+      ex.destination = destination;
+      if (destination.set.endpoints.length > 0) return destination;
       const subset = destination.subset !== undefined ? ` subset ${destination.subset}` : '';
-      throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints`);
+      const key = `${destination.service}\0${destination.subset ?? ''}`;
+      const waited = performance.now() - started;
+      const left = Math.min(ENDPOINT_WAIT_MS, requestDeadline(ex.timeoutMs, ex.req.headers) ?? Infinity) - waited;
+      const availability = this.ctx.availability;
+      if (availability.isFailingFast(key)) throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints (failing fast: a wait for them ran out; the next config ends that)`);
+      if (left <= 0 || !(await availability.nextSwap(left))) {
+        availability.failFast(key);
+        throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints (none came within ${Math.round(performance.now() - started)} ms)`);
+      }
+      const next = this.route(ex);
+      if (next.destinations.length === 0) throw new ProxyError('no-route', `the rule matching ${ex.method} ${ex.rr.path} changed while the request waited for endpoints`);
     }
-    return destination;
   }
 
   private body(ex: Exchange, mirrored: boolean): void {

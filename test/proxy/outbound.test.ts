@@ -248,6 +248,43 @@ describe('outbound routing', () => {
     assert.ok(spans.every((s) => s.service === 'ingress' && s.instanceId === 'ingress-v1-0'));
   });
 
+  it('holds a request to a service without endpoints until a config brings some; past 3 s it fails, then fails fast until the next config', async (t) => {
+    const app = await startApp(t, (req, res) => {
+      req.resume();
+      res.end('up');
+    });
+    const gateway = SidecarProcess.start(t, mesh.home);
+    const routes = [route({ name: 'later', destinations: [{ service: 'later', weight: 1 }] })];
+    const config = (endpoints: ReturnType<typeof endpoint>[]): SidecarConfig =>
+      clientConfig({ tls: mesh.tls('ingress'), service: 'ingress', outbound: [{ service: 'web', port: 0, routes }], clusters: [cluster('later', endpoints, false)] });
+    const ports = await gateway.apply(config([]));
+    const base = `http://127.0.0.1:${ports.outbound.web}`;
+    const get = httpClient(t);
+
+    // Still starting: the request waits, and is served once the endpoint arrives (0.5 s later).
+    const started = Date.now();
+    const held = get(`${base}/a`);
+    await new Promise((r) => setTimeout(r, 500));
+    await gateway.apply(config([endpoint('later', 'v1', app.port)]));
+    const served = await held;
+    assert.equal(served.status, 200);
+    assert.equal(served.body, 'up');
+    assert.ok(Date.now() - started >= 450, 'it was held, not answered before the endpoint came');
+
+    // Gone: a request waits 3 s, then 503 no-endpoints; the next one fails at once.
+    await gateway.apply(config([]));
+    const waitedFrom = Date.now();
+    const gone = await get(`${base}/b`);
+    const waited = Date.now() - waitedFrom;
+    assert.equal(gone.status, 503);
+    assert.equal(gone.headers[PROXY_ERROR_HEADER], 'no-endpoints');
+    assert.ok(waited >= 2_900 && waited < 6_000, `waited ${waited} ms`);
+    const fastFrom = Date.now();
+    const fast = await get(`${base}/c`);
+    assert.equal(fast.status, 503);
+    assert.ok(Date.now() - fastFrom < 1_000, 'failing fast');
+  });
+
   it('refuses an upstream whose certificate carries another identity', async (t) => {
     const app = await startApp(t, echoApp('details'));
     // The sidecar at this port proves "details", but the cluster says it must be "reviews".
