@@ -228,6 +228,9 @@ export function composeToMesh(text: string, opts: { composeFile: string; outFile
 
     if (deps.length) out.upstreams = deps.map((d) => names.get(d) ?? dnsLabel(d));
     if (svc.depends_on && !Array.isArray(svc.depends_on)) {
+      // Compose waits for health only when asked to; so does devmesh (dependsOn), else upstreams only order the start.
+      const healthy = Object.entries(svc.depends_on).filter(([, cond]) => cond.condition === 'service_healthy').map(([dep]) => names.get(dep) ?? dnsLabel(dep));
+      if (healthy.length) out.dependsOn = healthy;
       for (const [dep, cond] of Object.entries(svc.depends_on)) {
         if (cond.condition === 'service_completed_successfully') note(composeName, `depends_on ${dep}: service_completed_successfully has no equivalent (devmesh runs long-lived services); kept as an upstream`);
       }
@@ -255,6 +258,6 @@ export function composeToMesh(text: string, opts: { composeFile: string; outFile
   if (ingress.length) mesh.ingress = ingress;
   mesh.services = services;
   const doc = new Document(mesh);
-  doc.commentBefore = ` Written by \`devmesh init --from ${relative(outDir, resolve(opts.composeFile)) || basename(opts.composeFile)}\`.\n Compose ports became ingress ports; depends_on became upstreams (<NAME>_URL, and start order).`;
+  doc.commentBefore = ` Written by \`devmesh init --from ${relative(outDir, resolve(opts.composeFile)) || basename(opts.composeFile)}\`.\n Compose ports became ingress ports; depends_on became upstreams (<NAME>_URL, and start order), and dependsOn where it waits for service_healthy.`;
   return { yaml: doc.toString({ lineWidth: 0 }), report, services: Object.keys(services) };
 }

@@ -52,6 +52,18 @@ routes:
   ]);
 });
 
+test('dependsOn names services that exist, not itself, and no cycle; it orders the start like upstreams', () => {
+  assert.deepEqual(problems('name: shop\nservices:\n  a: { run: x, dependsOn: [a, ghost] }\n'), [
+    'devmesh.yaml:3:28: services.a.dependsOn[0]: a service cannot wait for itself',
+    'devmesh.yaml:3:31: services.a.dependsOn[1]: unknown service "ghost"',
+  ]);
+  assert.deepEqual(problems('name: shop\nservices:\n  a: { run: x, dependsOn: [b] }\n  b: { run: y, dependsOn: [a] }\n'), [
+    'devmesh.yaml:3:27: services.a.dependsOn: dependsOn cycle a → b → a: none of these could ever start',
+  ]);
+  const mesh = parseMesh('name: shop\nservices:\n  app: { run: x, dependsOn: [db] }\n  db: { run: y }\n', 'devmesh.yaml');
+  assert.deepEqual(startOrder(mesh), ['db', 'app']);
+});
+
 test('a fixed port that several process instances would share is a located error; containers and free ports are not', () => {
   assert.deepEqual(
     problems(`name: shop

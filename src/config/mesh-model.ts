@@ -106,7 +106,7 @@ export function fixedPortClashes(instances: readonly InstanceSpec[], containersO
 }
 
 /**
- * Services ordered so that upstreams start before the services that call them.
+ * Services ordered so that upstreams (and dependsOn) start before the services that call them.
  * Services on a cycle cannot all go first; they start in file order after everything else.
  */
 export function startOrder(mesh: MeshFile): string[] {
@@ -118,8 +118,9 @@ export function startOrder(mesh: MeshFile): string[] {
     progress = false;
     for (const name of names) {
       if (done.has(name)) continue;
-      const ups = mesh.services[name]?.upstreams ?? [];
-      if (ups.every((u) => done.has(u) || u === name)) {
+      const svc = mesh.services[name];
+      const ups = [...(svc?.upstreams ?? []), ...(svc?.dependsOn ?? [])];
+      if (ups.every((u) => done.has(u) || u === name || !(u in mesh.services))) {
         done.add(name);
         order.push(name);
         progress = true;

@@ -287,7 +287,8 @@ const Service = z.strictObject({
   ...Workload,
   port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on (inside the container for images); processes get a free one in PORT when omitted.'),
   protocol: z.enum(['http', 'http2', 'grpc', 'tcp']).optional().describe('Application protocol; tcp is passed through unparsed.'),
-  upstreams: z.array(Name).optional().describe('Services this one calls: each gets <NAME>_URL in the environment.'),
+  upstreams: z.array(Name).optional().describe('Services this one calls: each gets <NAME>_URL in the environment. They start first, but are not waited for: a call made before an upstream is ready is held by the sidecar (up to 3 s).'),
+  dependsOn: z.array(Name).optional().describe('Services that must be healthy before this one starts (compose depends_on with condition: service_healthy), e.g. a database an app migrates at start.'),
   health: z.string().startsWith('/', 'must be an HTTP path starting with /').optional(),
   mtls: MtlsSetting.optional().describe('Inbound mTLS of this service; defaults to the mesh mode.'),
   versions: z.record(Name, Version).optional().describe('Each version is a workload labelled version=<key>, a subset of the service.'),
@@ -394,7 +395,13 @@ export function crossCheck(mesh: MeshFile): SchemaIssue[] {
     (svc.upstreams ?? []).forEach((u, i) => {
       if (!names.has(u) && !externals.has(u)) add(['services', name, 'upstreams', i], `unknown service "${u}"`);
     });
+    (svc.dependsOn ?? []).forEach((d, i) => {
+      if (d === name) add(['services', name, 'dependsOn', i], 'a service cannot wait for itself');
+      else if (!names.has(d)) add(['services', name, 'dependsOn', i], `unknown service "${d}"${externals.has(d) ? ' (an external destination is not started by devmesh: nothing to wait for)' : ''}`);
+    });
   }
+  const cycle = dependsOnCycle(mesh.services);
+  if (cycle) add(['services', cycle[0]!, 'dependsOn'], `dependsOn cycle ${cycle.join(' → ')}: none of these could ever start`);
   mesh.ingress.forEach((ing, i) => {
     if (!names.has(ing.service)) add(['ingress', i, 'service'], `unknown service "${ing.service}"`);
   });
@@ -449,4 +456,29 @@ export function crossCheck(mesh: MeshFile): SchemaIssue[] {
     if (!names.has(name)) add(['serviceMtls', name], `unknown service "${name}"`);
   }
   return issues;
+}
+
+/** The first cycle of dependsOn waits (a → b → a), or null. */
+function dependsOnCycle(services: Record<string, { dependsOn?: string[] | undefined }>): string[] | null {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (name: string): string[] | null => {
+    if (state.get(name) === 'done' || !(name in services)) return null;
+    if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name];
+    state.set(name, 'visiting');
+    path.push(name);
+    for (const d of services[name]?.dependsOn ?? []) {
+      if (d === name) continue; // reported on its own
+      const found = visit(d);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(name, 'done');
+    return null;
+  };
+  for (const name of Object.keys(services)) {
+    const found = visit(name);
+    if (found) return found;
+  }
+  return null;
 }

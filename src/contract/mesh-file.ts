@@ -222,6 +222,7 @@ export interface ServiceSpec extends WorkloadSpec {
   port?: number | undefined;
   protocol?: 'http' | 'http2' | 'grpc' | 'tcp' | undefined;
   upstreams?: string[] | undefined;
+  dependsOn?: string[] | undefined;
   health?: string | undefined;
   mtls?: MtlsSettingSpec | undefined;
   versions?: Record<string, VersionSpec> | undefined;

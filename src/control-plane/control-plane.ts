@@ -237,17 +237,28 @@ export class ControlPlane {
     });
     const gateways = Promise.all(this.mesh.ingress.map((ing) => this.startGateway(ing.service, ing.port, keepGateways.get(`ingress-${ing.service}`))));
     gateways.catch(() => {}); // awaited below, after the apps
+    // Apps start in start order but all together: a caller that starts before its upstream answers is held
+    // by its sidecar until the upstream's endpoints arrive (proxy/outbound/availability.ts), as in a
+    // cluster, where nothing orders pod starts. Waiting for each level's health made a 30-service chain's
+    // `up` 30 app starts long. Only `dependsOn` waits: for those services to be healthy.
+    const ready = new Map<string, Promise<void>>();
     for (const service of order) {
-      const mine = await preparing.get(service)!;
-      for (const p of mine) await this.launchApp(p.rt, p.ports, keep.get(p.rt.spec.id));
-      await Promise.all(mine.map((p) => p.firstAck)); // a sidecar that cannot take its config fails `up`, as before
-      // The level's sidecars are configured: their endpoints may be pushed to the dependents' sidecars.
-      this.schedulePush();
-      // Dependents start once their upstreams answer; an instance that cannot start is reported, not fatal.
-      await Promise.all(
-        mine.map((p) => p.rt.workload?.ready.catch((err: Error) => this.log(`warning: ${err.message}; starting the rest of the mesh anyway`))),
-      );
+      const waitFor = (this.mesh.services[service]?.dependsOn ?? []).flatMap((d) => ready.get(d) ?? []);
+      ready.set(service, (async () => {
+        await Promise.all(waitFor);
+        const mine = await preparing.get(service)!;
+        // The app's first call goes to its sidecar's outbound listeners, bound when the sidecar takes its
+        // first config. A sidecar that cannot take its config fails `up`, as before.
+        await Promise.all(mine.map((p) => p.firstAck));
+        for (const p of mine) await this.launchApp(p.rt, p.ports, keep.get(p.rt.spec.id));
+        this.schedulePush();
+        // An instance that cannot start is reported, not fatal.
+        await Promise.all(
+          mine.map((p) => p.rt.workload?.ready.catch((err: Error) => this.log(`warning: ${err.message}; starting the rest of the mesh anyway`))),
+        );
+      })());
     }
+    await Promise.all(ready.values());
     await gateways;
     this.control.settle();
     await this.pushAll();
@@ -444,7 +455,7 @@ export class ControlPlane {
     rt.sidecar.reservePorts(ports);
     rt.sidecar.start();
     const firstAck = rt.sidecar.push(++this.version, config);
-    firstAck.catch(() => {}); // awaited by start() at this instance's level
+    firstAck.catch(() => {}); // awaited by start() before the app is launched
     return { rt, ports, firstAck };
   }
 

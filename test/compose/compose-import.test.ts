@@ -120,6 +120,7 @@ test('a realistic compose file becomes a valid mesh file', (t) => {
   assert.equal(web.port, 3000);
   assert.equal(web.health, '/healthz');
   assert.deepEqual(web.upstreams, ['api']);
+  assert.deepEqual(web.dependsOn, ['api'], 'condition: service_healthy waits for health');
   assert.deepEqual(web.env, { API_URL: 'http://api:4000', LOG_LEVEL: 'debug' });
 
   const api = mesh.services.api!;
@@ -128,6 +129,7 @@ test('a realistic compose file becomes a valid mesh file', (t) => {
   assert.equal(api.health, '/health/ready');
   assert.equal(api.replicas, 2);
   assert.deepEqual(api.upstreams, ['db', 'cache', 'migrate']);
+  assert.deepEqual(api.dependsOn, ['db'], 'only service_healthy waits; service_started only orders the start');
   assert.deepEqual(api.env, { REGION: 'eu-west-1', GREETING: 'hello world', WORKERS: '4', DATABASE_URL: 'postgres://app:secret@db:5432/books' });
   assert.deepEqual(api.volumes, ['./data/uploads:/srv/uploads', 'api-cache:/var/cache/api:ro']);
 
@@ -138,6 +140,7 @@ test('a realistic compose file becomes a valid mesh file', (t) => {
   assert.equal(mesh.services.cache!.port, 6379);
   assert.equal(mesh.services.cache!.protocol, 'tcp');
   assert.deepEqual(mesh.services.migrate!.upstreams, ['db']);
+  assert.equal(mesh.services.migrate!.dependsOn, undefined, 'a short-syntax depends_on does not wait for health');
   // command is carried over in its own form: a string (split into words, no shell) or a list
   assert.equal(web.command, 'npm run dev');
   assert.deepEqual(mesh.services.migrate!.command, ['npm', 'run', 'migrate']);
