@@ -28,6 +28,8 @@ import type { SharedProxy } from './shared-proxy.js';
 
 const PROXY_ENTRY = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 const ACK_TIMEOUT_MS = 10_000;
+/** A sidecar that has not dialled in yet is still booting: slow on a busy laptop starting a whole mesh at once. */
+const FIRST_ACK_TIMEOUT_MS = 60_000;
 
 /** A sidecar message that answers a control message with the same id. */
 type Answer = Extract<SidecarMessage, { id: number }>;
@@ -361,11 +363,12 @@ export class SidecarHandle {
     if (!this.run) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
     // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
     const withPorts = this.pinPorts(config);
+    const timeoutMs = this.connection?.open ? ACK_TIMEOUT_MS : FIRST_ACK_TIMEOUT_MS;
     return new Promise<ListenerPorts>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(version);
-        reject(new Error(`${this.id}: no ACK for config v${version} within ${ACK_TIMEOUT_MS / 1000}s`));
-      }, ACK_TIMEOUT_MS);
+        reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
+      }, timeoutMs);
       this.pending.set(version, {
         version,
         timer,
