@@ -48,7 +48,7 @@ test('issueAsync gives the same kind of leaf, and a TLS handshake accepts it bot
   const ca = LocalCa.loadOrCreate(join(home, 'ca'));
   const server = await ca.issueAsync({ commonName: 's', uris: ['spiffe://m/ns/default/sa/s'] });
   const client = await ca.issueAsync({ commonName: 'c', uris: ['spiffe://m/ns/default/sa/c'] });
-  const srv = tls.createServer({ cert: server.certPem, key: server.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (s) => s.end(s.getPeerCertificate().subjectaltname));
+  const srv = tls.createServer({ cert: server.certPem, key: server.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (s) => s.end(s.getPeerCertificate().subjectaltname ?? ""));
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
   t.after(() => srv.close());
