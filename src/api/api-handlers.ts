@@ -12,7 +12,7 @@ import type { MeshFileEditor } from './mesh-file-editor.js';
 export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl: () => string): ApiHandlers {
   const { telemetry } = cp;
   const { store } = telemetry;
-  const status = (): StatusResponse => ({ ...cp.status(), uiUrl: uiUrl(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders } : {}) });
+  const status = (): StatusResponse => ({ ...cp.status(), uiUrl: uiUrl(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders, otlpGrpcEndpoint: telemetry.otlpGrpcEndpoint } : {}) });
 
   const afterApply = async (): Promise<ApplyResponse> => {
     await cp.reload();
@@ -92,6 +92,9 @@ export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl
         throw err;
       }
     },
+    // App telemetry over OTLP (issue 15).
+    appLogs: (q) => telemetry.appLogs.query(q),
+    appMetrics: (service) => telemetry.appMetrics.of(service),
     prometheus: async () => {
       telemetry.metrics.observeStatus(status());
       return { contentType: telemetry.metrics.contentType, text: await telemetry.metrics.render(await cp.scrapeSidecars()) };

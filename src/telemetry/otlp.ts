@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Span } from '../contract/api.js';
 import { redactQuery } from '../../proxy/protocol/index.js';
 
-const AnyValue: z.ZodType<unknown> = z.lazy(() =>
+export const AnyValue: z.ZodType<unknown> = z.lazy(() =>
   z.object({
     stringValue: z.string().optional(),
     boolValue: z.boolean().optional(),
@@ -17,7 +17,7 @@ const AnyValue: z.ZodType<unknown> = z.lazy(() =>
     bytesValue: z.string().optional(),
   }),
 );
-const KeyValue = z.object({ key: z.string(), value: AnyValue.optional() });
+export const KeyValue = z.object({ key: z.string(), value: AnyValue.optional() });
 const OtlpSpan = z.object({
   traceId: z.string(),
   spanId: z.string(),
@@ -44,7 +44,7 @@ export type OtlpTraceRequest = z.infer<typeof OtlpTraceRequest>;
 type Scalar = string | number | boolean;
 type OtlpKeyValue = { key: string; value: { stringValue?: string; boolValue?: boolean; intValue?: string; doubleValue?: number } };
 
-function scalar(v: unknown): Scalar | undefined {
+export function scalar(v: unknown): Scalar | undefined {
   if (!v || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
   if (typeof o.stringValue === 'string') return o.stringValue;
@@ -62,7 +62,7 @@ function kv(key: string, v: Scalar): OtlpKeyValue {
 }
 
 /** OTLP ids are hex in JSON (the spec), but some exporters send base64: accept both. */
-function hexId(id: string, bytes: number): string {
+export function hexId(id: string, bytes: number): string {
   if (new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(id)) return id.toLowerCase();
   const buf = Buffer.from(id, 'base64');
   if (buf.length === bytes) return buf.toString('hex');
@@ -74,7 +74,7 @@ const KIND_NAME: Record<string, string> = { SPAN_KIND_INTERNAL: '1', SPAN_KIND_S
 const KIND_OUT: Record<Span['kind'], number> = { internal: 1, server: 2, client: 3 };
 
 const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString();
-const millis = (ns: string | number) => Number(BigInt(typeof ns === 'number' ? Math.round(ns) : ns) / 1000n) / 1000;
+export const millis = (ns: string | number) => Number(BigInt(typeof ns === 'number' ? Math.round(ns) : ns) / 1000n) / 1000;
 
 export function spansToOtlp(spans: readonly Span[]): OtlpTraceRequest {
   const byResource = new Map<string, Span[]>();
