@@ -40,7 +40,7 @@ export function AppMetricsPanel({ client, service }: Props) {
       {rows.length === 0 ? (
         <p className="empty small">{data ? 'No app metrics yet: an app with an OpenTelemetry SDK exports them with the environment devmesh gives it.' : 'Loading…'}</p>
       ) : (
-        <table className="app-metrics">
+        <table className="grid app-metrics">
           <thead>
             <tr>
               <th>metric</th>

@@ -120,7 +120,7 @@ export function LogsPage({ client, serviceNames, params, go }: Props) {
           )}
         </div>
         {error && <div className="inline-error">{error.message}</div>}
-        <table className="app-logs">
+        <table className="grid app-logs">
           <thead>
             <tr>
               <th>time</th>
@@ -141,7 +141,7 @@ export function LogsPage({ client, serviceNames, params, go }: Props) {
             )}
             {newestFirst.map((r) => (
               <Fragment key={r.seq}>
-                <tr className={`app-log-row ${open === r.seq ? 'selected' : ''}`} data-testid="app-log-row" data-trace-id={r.traceId ?? undefined} onClick={() => setOpen(open === r.seq ? null : r.seq)}>
+                <tr className={`app-log-row clickable ${open === r.seq ? 'selected' : ''}`} data-testid="app-log-row" data-trace-id={r.traceId ?? undefined} onClick={() => setOpen(open === r.seq ? null : r.seq)}>
                   <td className="mono small">{formatClock(r.timeMs)}</td>
                   <td>
                     <span style={{ color: serviceColor(r.service) }}>{r.service}</span> <span className="muted small">{r.instanceId}</span>
