@@ -9,6 +9,13 @@ import { decodeOtlpProtobuf, OtlpDecodeError, protobufSignalOf, REQUEST_MESSAGE,
 
 export type { OtlpSignal } from './otlp-proto.js';
 
+/**
+ * Set on every span an app sent over OTLP (`app`), so what counts requests through the sidecars (golden
+ * metrics, topology, tap) counts each request once, not again for the app's own span of it.
+ */
+export const REPORTER_ATTRIBUTE = 'devmesh.reporter';
+export const isAppSpan = (s: Span): boolean => s.attributes[REPORTER_ATTRIBUTE] === 'app';
+
 /** A request that is not what it was sent as; `message` names the field or the signal it really is. */
 export class OtlpRequestError extends Error {}
 

@@ -12,7 +12,7 @@ import { MeshMetrics } from './mesh-metrics.js';
 import { OtlpExporter, parseHeaderList } from './otlp-exporter.js';
 import { OtlpGrpcReceiver } from './otlp-grpc.js';
 import { OTLP_TOKEN_HEADER, OtlpReceiver } from './otlp-receiver.js';
-import type { OtlpBatch } from './otlp-signals.js';
+import { REPORTER_ATTRIBUTE, type OtlpBatch } from './otlp-signals.js';
 import { Tap } from './tap.js';
 import { TraceStore } from './trace-store.js';
 
@@ -161,7 +161,7 @@ export class Telemetry {
 
   /** Takes what an OTLP receiver validated: spans into the trace store, metrics and logs into theirs, all to the exporter. */
   private take(batch: OtlpBatch): void {
-    if (batch.signal === 'traces') return this.addSpans(batch.spans);
+    if (batch.signal === 'traces') return this.addSpans(batch.spans.map((sp) => ({ ...sp, attributes: { ...sp.attributes, [REPORTER_ATTRIBUTE]: 'app' } })));
     if (batch.signal === 'metrics') {
       this.appMetrics.add(batch.metrics);
       this.exporter?.enqueueMetrics(batch.raw);

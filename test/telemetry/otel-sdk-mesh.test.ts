@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { AppLogResponse, AppMetricsResponse, Span, StatusResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
+import type { AppLogResponse, AppMetricsResponse, ServiceMetricsResponse, Span, StatusResponse, TapResponse, TopologyResponse, TraceDetailResponse, TraceListResponse } from '../../src/contract/api.js';
 import { REPO, startMesh, waitFor } from '../helpers/mesh-process.js';
 
 const MESH = `name: otelsdk
@@ -106,6 +106,15 @@ test('NodeSDK apps configured only by devmesh\'s environment: spans, metrics and
     }
   }
   assert.ok(detail.spans.every((s) => s.traceId === detail.traceId));
+  // The apps' spans do not count as more requests: one request in the golden metrics, the topology and tap.
+  for (const service of ['front', 'middle', 'back'] as const) {
+    const golden = await mesh.api<ServiceMetricsResponse>(`/api/services/${service}/metrics?windowMs=600000&stepMs=60000`);
+    assert.equal(golden.inbound.reduce((n, p) => n + p.requests, 0), 1, `${service} served one request`);
+  }
+  const topology = await mesh.api<TopologyResponse>('/api/topology?windowMs=600000');
+  assert.equal(topology.edges.find((e) => e.source === 'front' && e.target === 'middle')?.requests, 1, JSON.stringify(topology.edges));
+  const tap = await mesh.api<TapResponse>('/api/tap?service=middle');
+  assert.equal(tap.events.filter((e) => e.service === 'middle' && e.direction === 'inbound' && e.traceId === detail.traceId).length, 1, JSON.stringify(tap.events));
 
   // Logs: each app's record arrives with its attributes, linked to its app span.
   for (const service of ['front', 'middle', 'back'] as const) {
