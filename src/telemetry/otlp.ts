@@ -130,6 +130,8 @@ function redactUrlAttribute(key: string, value: string): string {
   return key === 'url.query' ? redactQuery(`?${value}`).slice(1) : redactQuery(value);
 }
 
+const HTTP_SPAN_NAME = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH) (\S.*)$/;
+
 export function otlpToSpans(body: unknown): Span[] {
   const req = OtlpTraceRequest.parse(body);
   const out: Span[] = [];
@@ -147,7 +149,9 @@ export function otlpToSpans(body: unknown): Span[] {
         const statusCode = Number(attrs.get('http.response.status_code') ?? attrs.get('http.status_code') ?? 0);
         const otelError = String(sp.status?.code ?? '') === '2' || sp.status?.code === 'STATUS_CODE_ERROR';
         const errorType = attrs.get('error.type');
-        const [nameMethod, ...nameRest] = (sp.name ?? '').split(' ');
+        // "GET /cart" (how devmesh exports its spans, and HTTP semantic conventions name spans) is a method and a
+        // path; any other name ("I'm a server span", "load cart") is only a name.
+        const named = HTTP_SPAN_NAME.exec(sp.name ?? '');
         if (sp.name && !attrs.has('http.request.method') && !attrs.has('http.method')) attributes['otel.name'] = sp.name;
         out.push({
           traceId: hexId(sp.traceId, 16),
@@ -157,8 +161,8 @@ export function otlpToSpans(body: unknown): Span[] {
           service,
           instanceId,
           peerService: typeof attrs.get('peer.service') === 'string' ? String(attrs.get('peer.service')) : null,
-          method: String(attrs.get('http.request.method') ?? attrs.get('http.method') ?? (nameRest.length ? nameMethod : '') ?? ''),
-          path: redactQuery(String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? (nameRest.length ? nameRest.join(' ') : (sp.name ?? '')))),
+          method: String(attrs.get('http.request.method') ?? attrs.get('http.method') ?? named?.[1] ?? ''),
+          path: redactQuery(String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? named?.[2] ?? sp.name ?? '')),
           status: Number.isFinite(statusCode) ? statusCode : 0,
           startMs,
           durationMs: Math.max(0, millis(sp.endTimeUnixNano) - startMs),

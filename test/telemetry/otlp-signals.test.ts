@@ -26,6 +26,8 @@ import { OtlpExporter, parseHeaderList } from '../../src/telemetry/otlp-exporter
 import { OtlpGrpcReceiver } from '../../src/telemetry/otlp-grpc.js';
 import { OTLP_TOKEN_HEADER, OtlpReceiver } from '../../src/telemetry/otlp-receiver.js';
 import type { OtlpBatch } from '../../src/telemetry/otlp-signals.js';
+import { otlpToSpans } from '../../src/telemetry/otlp.js';
+import { Telemetry } from '../../src/telemetry/telemetry.js';
 import { REPO, waitFor } from '../helpers/mesh-process.js';
 
 const TOKEN = '0123456789abcdef0123456789abcdef';
@@ -308,4 +310,61 @@ test('DEVMESH_OTLP_EXPORT forwards spans, metrics and logs to the collector', { 
   assert.equal(logs?.signal === 'logs' && logs.logs[0]!.traceId, 'ab'.repeat(16));
   const metrics = collector.batches.find((b) => b.signal === 'metrics');
   assert.equal(metrics?.signal === 'metrics' && metrics.metrics.length, 4, 'all four metrics of the sample, as received');
+});
+
+test('a span name is a method and a path only when it reads like one', () => {
+  const spanNamed = (name: string) => ({ traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), name, kind: 2, startTimeUnixNano: '1000000', endTimeUnixNano: '2000000' });
+  const [server, http, bare] = otlpToSpans({ resourceSpans: [{ scopeSpans: [{ spans: [spanNamed("I'm a server span"), spanNamed('POST /orders/7'), spanNamed('GET')] }] }] });
+  assert.deepEqual([server!.method, server!.path], ['', "I'm a server span"]);
+  assert.deepEqual([http!.method, http!.path], ['POST', '/orders/7']);
+  assert.deepEqual([bare!.method, bare!.path], ['', 'GET']);
+});
+
+test('a mesh\'s telemetry with DEVMESH_OTLP_EXPORT: what apps send over OTLP/HTTP and gRPC reaches the collector, all three signals', { timeout: 60_000 }, async (t) => {
+  const collector = await receivers(t);
+  const dir = tempDir(t);
+  const telemetry = new Telemetry({
+    tracesDb: join(dir, 'traces.db'),
+    mesh: 'exported',
+    otlpPort: 0,
+    otlpGrpcPort: 0,
+    otlpExport: collector.http,
+    otlpExportHeaders: `${OTLP_TOKEN_HEADER}=${TOKEN}`,
+    log: (line) => assert.fail(line),
+  });
+  await telemetry.start();
+  t.after(() => telemetry.stop());
+  assert.ok(telemetry.otlpEndpoint && telemetry.otlpGrpcEndpoint);
+  const env = telemetry.otelEnv({ mesh: 'exported', service: 'cart', instanceId: 'cart-1', version: 'v2', appEnv: {} });
+  assert.equal(env.OTEL_EXPORTER_OTLP_PROTOCOL, 'http/protobuf');
+  assert.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, telemetry.otlpEndpoint);
+  assert.equal(env.OTEL_RESOURCE_ATTRIBUTES, 'service.namespace=exported,service.instance.id=cart-1,service.version=v2');
+  assert.equal(telemetry.otelEnv({ mesh: 'exported', service: 'cart', instanceId: 'cart-1', appEnv: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } }).OTEL_EXPORTER_OTLP_ENDPOINT, telemetry.otlpGrpcEndpoint);
+  // The SDK's exporters, pointed at the mesh's receivers with the headers the env says.
+  const token = env.OTEL_EXPORTER_OTLP_HEADERS!.split('=')[1]!;
+  const mesh: Receivers = { http: telemetry.otlpEndpoint, grpc: telemetry.otlpGrpcEndpoint, grpcPort: 0, batches: [] };
+  assert.equal(token, telemetry.otlpToken);
+  const sent = await fetch(`${telemetry.otlpEndpoint}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...telemetry.otlpHeaders },
+    body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'cart' } }] }, scopeSpans: [{ spans: [{ traceId: 'ef'.repeat(16), spanId: '01'.repeat(8), name: 'GET /cart', kind: 2, startTimeUnixNano: String(Date.now() * 1e6), endTimeUnixNano: String(Date.now() * 1e6 + 1e6) }] }] }] }),
+  });
+  assert.equal(sent.status, 200);
+  for (const [signal, body] of Object.entries(await captureProtobuf(t))) {
+    const res = await fetch(`${mesh.http}/v1/${signal}`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', ...telemetry.otlpHeaders }, body });
+    assert.equal(res.status, 200, await res.text());
+  }
+  await waitFor('all three signals at the collector', () => {
+    const signals = new Set(collector.batches.map((b) => b.signal));
+    return signals.size === 3 ? signals : undefined;
+  }, 15_000);
+  const spans = collector.batches.flatMap((b) => (b.signal === 'traces' ? b.spans : []));
+  assert.ok(spans.some((s) => s.traceId === 'ef'.repeat(16) && s.path === '/cart'));
+  const logs = collector.batches.flatMap((b) => (b.signal === 'logs' ? b.logs : []));
+  assert.equal(logs[0]?.body, 'payment slow over http/protobuf');
+  const metrics = collector.batches.flatMap((b) => (b.signal === 'metrics' ? b.metrics : []));
+  assert.deepEqual(metrics.map((m) => m.name).sort(), ['cart.checkouts', 'cart.value']);
+  // Kept locally too.
+  assert.equal(telemetry.appLogs.query({ service: 'cart-http/protobuf' }).records.length, 1);
+  assert.equal(telemetry.appMetrics.of('cart-http/protobuf').metrics.length, 2);
 });
