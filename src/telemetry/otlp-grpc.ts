@@ -6,7 +6,7 @@
 // comes in metadata (OTEL_EXPORTER_OTLP_HEADERS becomes gRPC metadata in every SDK): UNAUTHENTICATED
 // without it, INVALID_ARGUMENT naming what was wrong for a body that does not fit.
 import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
-import { OTLP_TOKEN_HEADER, isOtlpToken, otlpTokenOf, type OtlpSink } from './otlp-receiver.js';
+import { OTLP_TOKEN_HEADER, isOtlpToken, otlpTokenOf, type OtlpRejected, type OtlpSink } from './otlp-receiver.js';
 import { OtlpRequestError, parseOtlp, type OtlpSignal } from './otlp-signals.js';
 
 const MAX_MESSAGE = 8 * 1024 * 1024;
@@ -41,7 +41,11 @@ export class OtlpGrpcReceiver {
   private readonly server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE });
   private readonly token: Buffer;
 
-  constructor(private readonly sink: OtlpSink, token: string) {
+  constructor(
+    private readonly sink: OtlpSink,
+    token: string,
+    private readonly onRejected: OtlpRejected = () => {},
+  ) {
     this.token = Buffer.from(token);
     for (const signal of ['traces', 'metrics', 'logs'] as const) {
       this.server.addService(exportService(signal), {
@@ -51,17 +55,20 @@ export class OtlpGrpcReceiver {
   }
 
   private export(signal: OtlpSignal, call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
+    const refuse = (code: status, message: string) => {
+      this.onRejected({ signal, protocol: 'grpc', message });
+      callback({ code, details: message });
+    };
     const given = otlpTokenOf(first(call.metadata, OTLP_TOKEN_HEADER), first(call.metadata, 'authorization'));
     if (!isOtlpToken(given, this.token)) {
-      callback({ code: status.UNAUTHENTICATED, details: `send the mesh's OTLP token in ${OTLP_TOKEN_HEADER} metadata (apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS)` });
+      refuse(status.UNAUTHENTICATED, `send the mesh's OTLP token in ${OTLP_TOKEN_HEADER} metadata (apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS)`);
       return;
     }
     try {
-      this.sink(parseOtlp(signal, call.request, 'protobuf'));
+      this.sink(parseOtlp(signal, call.request, 'protobuf'), 'grpc');
       callback(null, Buffer.alloc(0));
     } catch (err) {
-      const invalid = err instanceof OtlpRequestError;
-      callback({ code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL, details: `${SERVICES[signal]}/Export: ${(err as Error).message.slice(0, 500)}` });
+      refuse(err instanceof OtlpRequestError ? status.INVALID_ARGUMENT : status.INTERNAL, `${SERVICES[signal]}/Export: ${(err as Error).message.slice(0, 500)}`);
     }
   }
 

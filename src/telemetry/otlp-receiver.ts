@@ -21,8 +21,14 @@ export const OTLP_TOKEN_HEADER = 'x-devmesh-otlp-token';
 const gunzipAsync = promisify(gunzip);
 const SIGNAL_OF_PATH: Record<string, OtlpSignal> = { '/v1/traces': 'traces', '/v1/metrics': 'metrics', '/v1/logs': 'logs' };
 
+/** How a request came: OTLP/HTTP with either encoding, or OTLP/gRPC (as OTEL_EXPORTER_OTLP_PROTOCOL names them). */
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
+
 /** Where a receiver hands what it took: spans, metrics or log records, already validated and mapped. */
-export type OtlpSink = (batch: OtlpBatch) => void;
+export type OtlpSink = (batch: OtlpBatch, protocol: OtlpProtocol) => void;
+
+/** A request a receiver refused (bad token, bad body, unknown path), for a counter and a log line. */
+export type OtlpRejected = (rejected: { signal: OtlpSignal | null; protocol: OtlpProtocol; message: string }) => void;
 
 /** Whether `given` is the ingest token (constant time). */
 export function isOtlpToken(given: string, token: Buffer): boolean {
@@ -82,6 +88,7 @@ export class OtlpReceiver {
   constructor(
     private readonly sink: OtlpSink,
     token: string,
+    private readonly onRejected: OtlpRejected = () => {},
   ) {
     this.token = Buffer.from(token);
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -93,37 +100,33 @@ export class OtlpReceiver {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const encoding = encodingOf(req.headers['content-type'] ?? '');
-    if (!this.authorized(req)) {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const signal = SIGNAL_OF_PATH[path] ?? null;
+    const refuse = (status: number, message: string, as: Encoding = encoding ?? 'json') => {
       req.resume();
-      return reply(res, encoding ?? 'json', 401, `send the mesh's OTLP token in ${OTLP_TOKEN_HEADER} (apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS; devmesh status shows it)`);
-    }
-    const path = (req.url ?? '').split('?')[0];
-    const signal = SIGNAL_OF_PATH[path ?? ''];
-    if (req.method !== 'POST' || signal === undefined) {
-      req.resume();
-      return reply(res, encoding ?? 'json', 404, `OTLP/HTTP here is POST /v1/traces, /v1/metrics or /v1/logs (not ${req.method} ${path})`);
-    }
-    if (encoding === null) {
-      req.resume();
-      return reply(res, 'json', 415, 'send OTLP as application/x-protobuf or application/json');
-    }
+      this.onRejected({ signal, protocol: as === 'protobuf' ? 'http/protobuf' : 'http/json', message });
+      reply(res, as, status, message);
+    };
+    if (!this.authorized(req)) return refuse(401, `send the mesh's OTLP token in ${OTLP_TOKEN_HEADER} (apps started by devmesh get it in OTEL_EXPORTER_OTLP_HEADERS; devmesh status shows it)`);
+    if (req.method !== 'POST' || signal === null) return refuse(404, `OTLP/HTTP here is POST /v1/traces, /v1/metrics or /v1/logs (not ${req.method} ${path})`);
+    if (encoding === null) return refuse(415, 'send OTLP as application/x-protobuf or application/json', 'json');
     try {
       let body = await readBody(req);
-      if (body === null) return reply(res, encoding, 413, `body over ${MAX_BODY} bytes`);
+      if (body === null) return refuse(413, `body over ${MAX_BODY} bytes`);
       const contentEncoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
       if (contentEncoding === 'gzip') body = await gunzipAsync(body);
-      else if (contentEncoding !== 'identity') return reply(res, encoding, 415, `unsupported content-encoding ${contentEncoding} (gzip or none)`);
+      else if (contentEncoding !== 'identity') return refuse(415, `unsupported content-encoding ${contentEncoding} (gzip or none)`);
       let batch: OtlpBatch;
       try {
         batch = parseOtlp(signal, body, encoding);
       } catch (err) {
-        if (err instanceof OtlpRequestError) return reply(res, encoding, 400, `POST ${path}: ${err.message.slice(0, 500)}`);
+        if (err instanceof OtlpRequestError) return refuse(400, `POST ${path}: ${err.message.slice(0, 500)}`);
         throw err;
       }
-      this.sink(batch);
+      this.sink(batch, encoding === 'protobuf' ? 'http/protobuf' : 'http/json');
       reply(res, encoding, 200);
     } catch (err) {
-      if (!res.headersSent) reply(res, encoding, 400, (err as Error).message.slice(0, 500));
+      if (!res.headersSent) refuse(400, (err as Error).message.slice(0, 500));
     }
   }
 

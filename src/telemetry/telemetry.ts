@@ -11,7 +11,7 @@ import { LogStore } from './log-store.js';
 import { MeshMetrics } from './mesh-metrics.js';
 import { OtlpExporter, parseHeaderList } from './otlp-exporter.js';
 import { OtlpGrpcReceiver } from './otlp-grpc.js';
-import { OTLP_TOKEN_HEADER, OtlpReceiver } from './otlp-receiver.js';
+import { OTLP_TOKEN_HEADER, OtlpReceiver, type OtlpProtocol, type OtlpRejected } from './otlp-receiver.js';
 import { REPORTER_ATTRIBUTE, type OtlpBatch } from './otlp-signals.js';
 import { Tap } from './tap.js';
 import { TraceStore } from './trace-store.js';
@@ -95,6 +95,7 @@ export class Telemetry {
   private grpcReceiver: OtlpGrpcReceiver | null = null;
   private exporter: OtlpExporter | null = null;
   private readonly pruneTimer: NodeJS.Timeout;
+  private readonly rejectionsSaid = new Set<string>();
 
   /**
    * The environment an OpenTelemetry SDK needs to export everything to this mesh with no code: endpoint,
@@ -159,8 +160,17 @@ export class Telemetry {
     }
   }
 
+  /** A refused OTLP request: counted, and said once per distinct reason (an app retries the same mistake). */
+  private rejected({ signal, protocol, message }: Parameters<OtlpRejected>[0]): void {
+    this.metrics.observeOtlp(signal ?? 'unknown', protocol, 'rejected');
+    if (this.rejectionsSaid.size >= 100 || this.rejectionsSaid.has(message)) return;
+    this.rejectionsSaid.add(message);
+    this.opts.log(`otlp: refused a ${protocol} request: ${message}`);
+  }
+
   /** Takes what an OTLP receiver validated: spans into the trace store, metrics and logs into theirs, all to the exporter. */
-  private take(batch: OtlpBatch): void {
+  private take(batch: OtlpBatch, protocol: OtlpProtocol): void {
+    this.metrics.observeOtlp(batch.signal, protocol, 'accepted');
     if (batch.signal === 'traces') return this.addSpans(batch.spans.map((sp) => ({ ...sp, attributes: { ...sp.attributes, [REPORTER_ATTRIBUTE]: 'app' } })));
     if (batch.signal === 'metrics') {
       this.appMetrics.add(batch.metrics);
@@ -178,12 +188,12 @@ export class Telemetry {
   async start(): Promise<void> {
     const port = this.opts.otlpPort === undefined ? 4318 : this.opts.otlpPort;
     if (port === null) return;
-    this.receiver = new OtlpReceiver((batch) => this.take(batch), this.otlpToken);
+    this.receiver = new OtlpReceiver((batch, via) => this.take(batch, via), this.otlpToken, (r) => this.rejected(r));
     const bound = await this.receiver.listen(port);
     this.otlpEndpoint = `http://127.0.0.1:${bound}`;
     const grpcPort = this.opts.otlpGrpcPort === undefined ? 4317 : this.opts.otlpGrpcPort;
     if (grpcPort === null) return;
-    this.grpcReceiver = new OtlpGrpcReceiver((batch) => this.take(batch), this.otlpToken);
+    this.grpcReceiver = new OtlpGrpcReceiver((batch, via) => this.take(batch, via), this.otlpToken, (r) => this.rejected(r));
     try {
       this.otlpGrpcEndpoint = `http://127.0.0.1:${await this.grpcReceiver.listen(grpcPort)}`;
     } catch (err) {

@@ -151,4 +151,13 @@ test('NodeSDK apps configured only by devmesh\'s environment: spans, metrics and
     assert.equal(series.attributes['service.instance.id'], `${service}-0`);
     assert.equal(series.points[series.points.length - 1]!.value, 1);
   }
+  // Each SDK really used its protocol: the receivers count accepted requests by signal and protocol.
+  const scrape = await (await fetch(`${mesh.apiBase}/metrics`, { headers: { authorization: `Bearer ${mesh.token}` } })).text();
+  for (const protocol of Object.values(PROTOCOL)) {
+    for (const signal of ['traces', 'metrics', 'logs']) {
+      const line = scrape.split('\n').find((l) => l.startsWith('devmesh_otlp_requests_total{') && l.includes(`signal="${signal}"`) && l.includes(`protocol="${protocol}"`) && l.includes('outcome="accepted"'));
+      assert.ok(line && Number(line.split(' ').pop()) > 0, `${signal} over ${protocol} in:\n${scrape.split('\n').filter((l) => l.includes('otlp')).join('\n')}`);
+    }
+  }
+  assert.ok(!scrape.includes('outcome="rejected"'), 'nothing refused');
 });
