@@ -5,6 +5,7 @@ import { formatUptime, registerServices } from './format';
 import { usePolling } from './hooks/usePolling';
 import { ConfigPage } from './pages/ConfigPage';
 import { ImportPage } from './pages/ImportPage';
+import { LogsPage } from './pages/LogsPage';
 import { OverviewPage } from './pages/OverviewPage';
 import { ServicePage } from './pages/ServicePage';
 import { TapPage } from './pages/TapPage';
@@ -23,6 +24,7 @@ const SCREEN_LABEL: Record<Screen, string> = {
   config: 'Routes & policies',
   tap: 'Tap',
   import: 'Import',
+  logs: 'Structured logs',
 };
 
 export function App({ token }: Props) {
@@ -33,7 +35,7 @@ export function App({ token }: Props) {
   const [theme, toggleTheme] = useTheme();
   const onTraceError = useCallback((e: Error | null) => setTraceError(e), []);
 
-  // Keys 1–6 switch screens (not while typing), so the whole UI works from the keyboard.
+  // Keys 1–7 switch screens (not while typing), so the whole UI works from the keyboard.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
@@ -173,6 +175,8 @@ export function App({ token }: Props) {
           <ConfigPage client={client} status={data} />
         ) : route.screen === 'tap' ? (
           <TapPage client={client} serviceNames={serviceNames} initialService={route.params.get('service') ?? ''} go={go} />
+        ) : route.screen === 'logs' ? (
+          <LogsPage client={client} serviceNames={serviceNames} params={route.params} go={go} />
         ) : (
           <ImportPage client={client} status={data} />
         )}

@@ -3,6 +3,9 @@
 import {
   API,
   type ApiError as ApiErrorBody,
+  type AppLogQuery,
+  type AppLogResponse,
+  type AppMetricsResponse,
   type ApplyResponse,
   type ConfigDocumentResponse,
   type ExplainRequest,
@@ -88,6 +91,10 @@ export interface ApiClient {
   importApply(req: ImportRequest): Promise<ImportApplyResponse>;
   /** Which rule a request would match in the applied config, with the caller's live endpoint health; sends nothing. */
   explain(req: ExplainRequest): Promise<ExplainResponse>;
+  /** The OpenTelemetry log records apps sent (structured logs), newest `limit` matching, oldest first. */
+  appLogs(query: AppLogQuery, signal?: AbortSignal): Promise<AppLogResponse>;
+  /** The OpenTelemetry metrics a service's apps sent. */
+  appMetrics(service: string, signal?: AbortSignal): Promise<AppMetricsResponse>;
 }
 
 export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
@@ -149,6 +156,8 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
     importPreview: (req, signal) => get<ImportPreviewResponse>(API.importPreview, signal, req),
     importApply: (req) => get<ImportApplyResponse>(API.importApply, undefined, req),
     explain: (req) => get<ExplainResponse>(API.explain, undefined, req),
+    appLogs: (query, signal) => get<AppLogResponse>(API.appLogs + queryString(query as Record<string, unknown>), signal),
+    appMetrics: (service, signal) => get<AppMetricsResponse>(API.appMetrics(service), signal),
   };
 }
 

@@ -2,8 +2,8 @@
 // the browser's back button works. The token never does: it leaves the fragment on first load.
 import { useCallback, useEffect, useState } from 'react';
 
-export type Screen = 'overview' | 'service' | 'traces' | 'config' | 'tap' | 'import';
-export const SCREENS: readonly Screen[] = ['overview', 'service', 'traces', 'config', 'tap', 'import'];
+export type Screen = 'overview' | 'service' | 'traces' | 'config' | 'tap' | 'import' | 'logs';
+export const SCREENS: readonly Screen[] = ['overview', 'service', 'traces', 'config', 'tap', 'import', 'logs'];
 
 export interface Route {
   screen: Screen;

@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'react';
 import type { Span, TraceDetailResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
+import { hrefOf } from '../router';
 import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
 import { usePolling } from '../hooks/usePolling';
 import { attemptsOf, criticalPath, missingAttempts, type AttemptInfo } from '../trace-analysis';
@@ -11,6 +12,8 @@ interface Props {
   onClose(): void;
   /** Opens the comparison of this trace with another one. */
   onCompare?(traceId: string): void;
+  /** A span to open selected (a link from a structured log record carries it). */
+  focusSpanId?: string | null;
 }
 
 interface Row {
@@ -36,13 +39,13 @@ function verdicts(span: Span): string[] {
     .map(([k, v]) => (v === true ? k : `${k}=${String(v)}`));
 }
 
-export function TraceWaterfall({ client, traceId, onClose, onCompare }: Props) {
+export function TraceWaterfall({ client, traceId, onClose, onCompare, focusSpanId }: Props) {
   // Spans of a fresh trace keep arriving in batches, so the open trace is re-read while shown.
   const { data, error } = usePolling<TraceDetailResponse>((signal) => client.trace(traceId, signal), {
     intervalMs: 2000,
     resetKey: traceId,
   });
-  const [selectedSpan, setSelectedSpan] = useState<{ traceId: string; spanId: string } | null>(null);
+  const [selectedSpan, setSelectedSpan] = useState<{ traceId: string; spanId: string } | null>(focusSpanId ? { traceId, spanId: focusSpanId } : null);
 
   const layout = useMemo(() => (data ? layoutTrace(data.spans) : null), [data]);
   const critical = useMemo(() => (data ? criticalPath(data.spans) : new Set<string>()), [data]);
@@ -64,6 +67,9 @@ export function TraceWaterfall({ client, traceId, onClose, onCompare }: Props) {
             {layout.services.length} services
           </span>
         )}
+        <a href={hrefOf('logs', { trace: traceId })} className="small" data-testid="trace-logs-link" title="the OpenTelemetry log records the apps wrote in this trace">
+          structured logs
+        </a>
         <div className="spacer" />
         <label className="filter small">
           <input type="checkbox" checked={showCritical} onChange={(e) => setShowCritical(e.target.checked)} data-testid="critical-toggle" /> critical path

@@ -1,8 +1,10 @@
 // Service detail: its instances (state, pid, ports, uptime), start/stop/restart, inbound and outbound
-// golden metrics over the last minutes, and its merged logs with links to traces.
+// golden metrics over the last minutes, the metrics its apps send over OTLP, and its merged logs with links
+// to traces.
 import { useMemo } from 'react';
 import type { MetricPoint, ServiceMetricsResponse, StatusResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
+import { AppMetricsPanel } from '../components/AppMetricsPanel';
 import { MetricChart } from '../components/MetricChart';
 import { LogViewer } from '../components/LogViewer';
 import { LifecycleButtons, ServicesPanel } from '../components/ServicesPanel';
@@ -38,6 +40,7 @@ export function ServicePage({ client, status, name, nowMs, onRefresh, go }: Prop
           </select>
           <a href={hrefOf('traces', { service: name })} className="small">traces</a>
           <a href={hrefOf('tap', { service: name })} className="small">tap</a>
+          <a href={hrefOf('logs', { service: name })} className="small">structured logs</a>
           <a href={hrefOf('config', { service: name })} className="small">routes & policies</a>
           <div className="spacer" />
           <LifecycleButtons target={name} label={name} busy={busy.has(name)} onAction={(a) => run(a, name)} />
@@ -55,6 +58,7 @@ export function ServicePage({ client, status, name, nowMs, onRefresh, go }: Prop
           <GoldenCharts direction="outbound" points={metrics.data?.outbound ?? []} />
         </div>
       </section>
+      <AppMetricsPanel client={client} service={name} />
       <LogViewer client={client} service={name} />
     </div>
   );

@@ -143,7 +143,7 @@ export function TracesPage({ client, serviceNames, params, go, onError }: Props)
         {selected && compare ? (
           <TraceCompare client={client} a={selected} b={compare} onClose={() => set('compare', null)} />
         ) : (
-          selected && <TraceWaterfall client={client} traceId={selected} onClose={() => set('trace', null)} onCompare={(id) => setPickingFor(id)} />
+          selected && <TraceWaterfall key={selected} client={client} traceId={selected} focusSpanId={params.get('span')} onClose={() => set('trace', null)} onCompare={(id) => setPickingFor(id)} />
         )}
       </div>
     </div>

@@ -4,6 +4,7 @@ import type { ApplyResponse, LifecycleAction, ServiceMetricsResponse, StatusResp
 import { UnknownServiceError } from '../control-plane/explain.js';
 import { edgesOf, seriesOf } from '../telemetry/golden-metrics.js';
 import { spansToOtlp, otlpToSpans } from '../telemetry/otlp.js';
+import { isAppSpan } from '../telemetry/otlp-signals.js';
 import { ApiFailure, type ApiHandlers } from './api-server.js';
 import type { MeshControl } from './mesh-control.js';
 import type { MeshFileEditor } from './mesh-file-editor.js';
@@ -12,7 +13,7 @@ import type { MeshFileEditor } from './mesh-file-editor.js';
 export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl: () => string): ApiHandlers {
   const { telemetry } = cp;
   const { store } = telemetry;
-  const status = (): StatusResponse => ({ ...cp.status(), uiUrl: uiUrl(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders } : {}) });
+  const status = (): StatusResponse => ({ ...cp.status(), uiUrl: uiUrl(), operations: cp.operations.recent, otlpEndpoint: telemetry.otlpEndpoint, ...(telemetry.otlpEndpoint !== null ? { otlpHeaders: telemetry.otlpHeaders, otlpGrpcEndpoint: telemetry.otlpGrpcEndpoint } : {}) });
 
   const afterApply = async (): Promise<ApplyResponse> => {
     await cp.reload();
@@ -51,13 +52,14 @@ export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl
     tap: (q) => telemetry.tap.read(q),
     topology: (windowMs) => {
       const now = Date.now();
-      return { windowMs, edges: edgesOf(store.spansBetween(now - windowMs, now, { kind: 'client' }), windowMs) };
+      return { windowMs, edges: edgesOf(store.spansBetween(now - windowMs, now, { kind: 'client' }).filter((s) => !isAppSpan(s)), windowMs) };
     },
     serviceMetrics: (service, windowMs, stepMs): ServiceMetricsResponse => {
       // Whole buckets only, aligned to the step, so a chart does not wobble between polls.
       const to = Math.ceil(Date.now() / stepMs) * stepMs;
       const from = to - windowMs;
-      const spans = store.spansBetween(from, to, { service });
+      // The sidecars' spans: an app's own span of a request it served (OTLP) is not a second request.
+      const spans = store.spansBetween(from, to, { service }).filter((s) => !isAppSpan(s));
       return {
         service,
         stepMs,
@@ -92,6 +94,9 @@ export function createApiHandlers(cp: MeshControl, editor: MeshFileEditor, uiUrl
         throw err;
       }
     },
+    // App telemetry over OTLP (issue 15).
+    appLogs: (q) => telemetry.appLogs.query(q),
+    appMetrics: (service) => telemetry.appMetrics.of(service),
     prometheus: async () => {
       telemetry.metrics.observeStatus(status());
       return { contentType: telemetry.metrics.contentType, text: await telemetry.metrics.render(await cp.scrapeSidecars()) };

@@ -31,6 +31,7 @@ import {
   type ValidateResponse,
 } from '../contract/api.js';
 import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
+import type { AppLogQuery, AppLogResponse, AppMetricsResponse } from '../contract/api.js';
 
 const UI_ROOT = fileURLToPath(new URL('../../renderer/', import.meta.url));
 const MIME: Record<string, string> = {
@@ -73,6 +74,9 @@ export interface ApiHandlers {
   // Policy import (src/api/import-api-handlers.ts).
   importPreview?(req: ImportRequest): ImportPreviewResponse;
   importApply?(req: ImportRequest): ImportApplyResponse;
+  // App telemetry over OTLP (issue 15): structured logs and app metrics.
+  appLogs?(q: AppLogQuery): AppLogResponse;
+  appMetrics?(service: string): AppMetricsResponse;
 }
 
 const ImportRequestSchema = z.strictObject({
@@ -97,6 +101,18 @@ const LogQuerySchema = z.strictObject({
   service: z.string().min(1).max(63).optional(),
   instance: z.string().min(1).max(100).optional(),
   search: z.string().max(200).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).optional(),
+});
+// ---- app telemetry over OTLP (issue 15) ----
+const AppLogQuerySchema = z.strictObject({
+  service: z.string().min(1).max(253).optional(),
+  instance: z.string().min(1).max(253).optional(),
+  minSeverity: z.union([z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']), z.coerce.number().int().min(0).max(24)]).optional(),
+  search: z.string().max(200).optional(),
+  attribute: z.string().min(1).max(300).optional(),
+  traceId: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex digits').optional(),
+  spanId: z.string().regex(/^[0-9a-fA-F]{16}$/, 'must be 16 hex digits').optional(),
   afterSeq: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(5000).optional(),
 });
@@ -236,6 +252,10 @@ export class ApiServer {
         return sendJson(res, 200, need(h.serviceMetrics, path)(decodeURIComponent(metricsMatch[1]!), w.windowMs ?? 5 * 60_000, w.stepMs ?? 10_000));
       }
       if (path === API.config) return sendJson(res, 200, need(h.config, path)());
+      // ---- app telemetry over OTLP (issue 15) ----
+      if (path === API.appLogs) return sendJson(res, 200, need(h.appLogs, path)(defined(parse(AppLogQuerySchema, query, 'query')) as AppLogQuery));
+      const appMetricsMatch = /^\/api\/services\/([^/]+)\/app-metrics$/.exec(path);
+      if (appMetricsMatch) return sendJson(res, 200, need(h.appMetrics, path)(decodeURIComponent(appMetricsMatch[1]!)));
       return sendError(res, 404, 'NOT_FOUND', `no API at ${path}`);
     }
     if (method !== 'POST') return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${method} is not supported on ${path}`);

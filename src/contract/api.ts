@@ -73,10 +73,12 @@ export interface StatusResponse {
   services: ServiceStatus[];
   /** Start/stop/restart operations asked for through the API, newest first (the last few). */
   operations?: OperationStatus[];
-  /** Where apps can send their own OpenTelemetry spans (OTLP/HTTP, loopback); null when disabled. */
+  /** Where apps send their own OpenTelemetry spans, metrics and logs (OTLP/HTTP, loopback); null when disabled. */
   otlpEndpoint?: string | null;
   /** The headers a request to otlpEndpoint must carry (the ingest token); apps started by devmesh get them in OTEL_EXPORTER_OTLP_HEADERS. */
   otlpHeaders?: Record<string, string>;
+  /** The OTLP/gRPC endpoint beside otlpEndpoint (traces, metrics and logs; same headers); null when disabled. */
+  otlpGrpcEndpoint?: string | null;
 }
 
 export type LifecycleAction = 'start' | 'stop' | 'restart';
@@ -316,6 +318,93 @@ export interface OtlpImportResponse {
   imported: number;
 }
 
+// ---- app telemetry over OTLP: structured logs and app metrics (issue 15) ----
+
+export type AttributeValue = string | number | boolean;
+
+/** One OpenTelemetry log record an app sent (OTLP logs), as stored. */
+export interface AppLogRecord {
+  /** Increases by one per record across the mesh; `afterSeq` polls from it. */
+  seq: number;
+  /** The record's time (its observed time when the SDK sent none), epoch ms. */
+  timeMs: number;
+  service: string;
+  instanceId: string;
+  /** OpenTelemetry severity number, 1–24 (TRACE 1–4, DEBUG 5–8, INFO 9–12, WARN 13–16, ERROR 17–20, FATAL 21–24); 0 unspecified. */
+  severityNumber: number;
+  /** As the app said it (e.g. "WARN"), or derived from the number. */
+  severityText: string;
+  /** The body; a structured body as JSON. */
+  body: string;
+  attributes: Record<string, AttributeValue>;
+  /** Resource attributes other than service.name / service.instance.id. */
+  resource: Record<string, AttributeValue>;
+  scope: string | null;
+  eventName: string | null;
+  traceId: string | null;
+  spanId: string | null;
+}
+
+export type SeverityName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface AppLogQuery {
+  service?: string;
+  instance?: string;
+  /** At least this severity: a name (warn) or an OpenTelemetry severity number. */
+  minSeverity?: SeverityName | number;
+  /** Case-insensitive substring of the body. */
+  search?: string;
+  /** `key=value` (an attribute equal to value) or `key` (the record has the attribute). */
+  attribute?: string;
+  traceId?: string;
+  spanId?: string;
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface AppLogResponse {
+  /** Oldest first. */
+  records: AppLogRecord[];
+  lastSeq: number;
+}
+
+export type AppMetricType = 'gauge' | 'sum' | 'histogram' | 'exponentialHistogram' | 'summary';
+
+export interface AppMetricPoint {
+  tMs: number;
+  /** gauge/sum: the value; histogram/summary: the mean (sum / count), null without observations. */
+  value: number | null;
+  /** histogram/summary only. */
+  count?: number;
+  sum?: number;
+}
+
+export interface AppMetricSeries {
+  attributes: Record<string, AttributeValue>;
+  /** Oldest first, bounded. */
+  points: AppMetricPoint[];
+  /** A cumulative monotonic sum's (or histogram's count's) increase per second over the last two points. */
+  ratePerSec: number | null;
+}
+
+export interface AppMetric {
+  name: string;
+  description: string;
+  unit: string;
+  type: AppMetricType;
+  monotonic: boolean;
+  temporality: 'cumulative' | 'delta' | null;
+  instrumentationScope: string | null;
+  series: AppMetricSeries[];
+}
+
+export interface AppMetricsResponse {
+  service: string;
+  metrics: AppMetric[];
+  /** Said plainly in the UI. */
+  source: string;
+}
+
 export interface ApiError {
   error: string;
   code: string;
@@ -499,6 +588,11 @@ export const API = {
   importApply: '/api/import/apply',
   /** POST ExplainRequest → ExplainResponse: which rule would match, against the applied config, with live endpoint health. */
   explain: '/api/explain',
+  // ---- app telemetry over OTLP (issue 15) ----
+  /** GET AppLogQuery → AppLogResponse: the OpenTelemetry log records apps sent (structured logs). */
+  appLogs: '/api/app-logs',
+  /** GET → AppMetricsResponse: the OpenTelemetry metrics a service's apps sent. */
+  appMetrics: (service: string) => `/api/services/${encodeURIComponent(service)}/app-metrics`,
   /** Prometheus text; no token needed (loopback only), so a local Prometheus can scrape it. */
   metrics: '/metrics',
 } as const;

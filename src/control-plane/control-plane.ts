@@ -151,8 +151,10 @@ export class ControlPlane {
       mesh: this.mesh.name,
       // Re-adopted apps keep exporting where, and with what, they were told.
       otlpPort: this.opts.otlpPort !== undefined ? this.opts.otlpPort : adoption?.otlp?.port,
+      ...(adoption?.otlp?.grpcPort !== undefined ? { otlpGrpcPort: adoption.otlp.grpcPort } : {}),
       ...(adoption?.otlp ? { otlpToken: adoption.otlp.token } : {}),
       otlpExport: process.env.DEVMESH_OTLP_EXPORT,
+      otlpExportHeaders: process.env.DEVMESH_OTLP_EXPORT_HEADERS,
       log: this.log,
     });
     await this.telemetry.start();
@@ -322,7 +324,13 @@ export class ControlPlane {
         reaperPid: this.reaper.pid,
         controlSocket: this.control.socketPath,
         configVersion: this.version,
-        otlp: this.telemetry.otlpEndpoint ? { port: Number(new URL(this.telemetry.otlpEndpoint).port), token: this.telemetry.otlpToken } : null,
+        otlp: this.telemetry.otlpEndpoint
+          ? {
+              port: Number(new URL(this.telemetry.otlpEndpoint).port),
+              token: this.telemetry.otlpToken,
+              ...(this.telemetry.otlpGrpcEndpoint ? { grpcPort: Number(new URL(this.telemetry.otlpGrpcEndpoint).port) } : {}),
+            }
+          : null,
         instances: this.instances.map((rt) => ({
           id: rt.spec.id,
           fingerprint: this.fingerprint(rt.spec),
@@ -482,14 +490,7 @@ export class ControlPlane {
     const appPort = rt.appPort;
     const env: Record<string, string> = {
       // Apps with an OpenTelemetry SDK send their own spans here, to join the sidecars' (the app's env wins).
-      ...(this.telemetry.otlpEndpoint
-        ? {
-            OTEL_EXPORTER_OTLP_ENDPOINT: this.telemetry.otlpEndpoint,
-            OTEL_EXPORTER_OTLP_HEADERS: Object.entries(this.telemetry.otlpHeaders).map(([k, v]) => `${k}=${v}`).join(','),
-            OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-            OTEL_SERVICE_NAME: spec.service,
-          }
-        : {}),
+      ...this.telemetry.otelEnv({ mesh: this.mesh.name, service: spec.service, instanceId: spec.id, version: spec.version, appEnv: rt.spec.env }),
       ...rt.spec.env,
       DEVMESH_HOME: this.paths.home,
       DEVMESH_SERVICE: spec.service,

@@ -50,7 +50,7 @@ const AdoptionSchema = z.object({
   reaperPid: z.number().int().nullable(),
   controlSocket: z.string(),
   configVersion: z.number().int().nonnegative(),
-  otlp: z.object({ port: z.number().int(), token: z.string() }).nullable(),
+  otlp: z.object({ port: z.number().int(), token: z.string(), grpcPort: z.number().int().optional() }).nullable(),
   instances: z.array(
     z.object({
       id: z.string(),

@@ -10,12 +10,23 @@ export class MeshMetrics {
   private readonly spans: Counter<'kind'>;
   private readonly instances: Gauge<'service' | 'state'>;
   private readonly configVersion: Gauge;
+  private readonly otlpRequests: Counter<'signal' | 'protocol' | 'outcome'>;
 
   constructor(mesh: string) {
     this.registry.setDefaultLabels({ mesh });
     this.spans = new Counter({ name: 'devmesh_spans_stored_total', help: 'Spans stored in the trace store, by kind.', labelNames: ['kind'], registers: [this.registry] });
     this.instances = new Gauge({ name: 'devmesh_instances', help: 'Instances per service and state.', labelNames: ['service', 'state'], registers: [this.registry] });
     this.configVersion = new Gauge({ name: 'devmesh_config_version', help: 'Configuration version pushed to the sidecars.', registers: [this.registry] });
+    this.otlpRequests = new Counter({
+      name: 'devmesh_otlp_requests_total',
+      help: 'OTLP export requests from apps, by signal, protocol (http/protobuf, http/json, grpc) and outcome (accepted, rejected).',
+      labelNames: ['signal', 'protocol', 'outcome'],
+      registers: [this.registry],
+    });
+  }
+
+  observeOtlp(signal: string, protocol: string, outcome: 'accepted' | 'rejected'): void {
+    this.otlpRequests.inc({ signal, protocol, outcome });
   }
 
   observeSpans(spans: readonly Span[]): void {

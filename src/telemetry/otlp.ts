@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Span } from '../contract/api.js';
 import { redactQuery } from '../../proxy/protocol/index.js';
 
-const AnyValue: z.ZodType<unknown> = z.lazy(() =>
+export const AnyValue: z.ZodType<unknown> = z.lazy(() =>
   z.object({
     stringValue: z.string().optional(),
     boolValue: z.boolean().optional(),
@@ -17,7 +17,7 @@ const AnyValue: z.ZodType<unknown> = z.lazy(() =>
     bytesValue: z.string().optional(),
   }),
 );
-const KeyValue = z.object({ key: z.string(), value: AnyValue.optional() });
+export const KeyValue = z.object({ key: z.string(), value: AnyValue.optional() });
 const OtlpSpan = z.object({
   traceId: z.string(),
   spanId: z.string(),
@@ -44,7 +44,7 @@ export type OtlpTraceRequest = z.infer<typeof OtlpTraceRequest>;
 type Scalar = string | number | boolean;
 type OtlpKeyValue = { key: string; value: { stringValue?: string; boolValue?: boolean; intValue?: string; doubleValue?: number } };
 
-function scalar(v: unknown): Scalar | undefined {
+export function scalar(v: unknown): Scalar | undefined {
   if (!v || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
   if (typeof o.stringValue === 'string') return o.stringValue;
@@ -62,7 +62,7 @@ function kv(key: string, v: Scalar): OtlpKeyValue {
 }
 
 /** OTLP ids are hex in JSON (the spec), but some exporters send base64: accept both. */
-function hexId(id: string, bytes: number): string {
+export function hexId(id: string, bytes: number): string {
   if (new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(id)) return id.toLowerCase();
   const buf = Buffer.from(id, 'base64');
   if (buf.length === bytes) return buf.toString('hex');
@@ -74,7 +74,7 @@ const KIND_NAME: Record<string, string> = { SPAN_KIND_INTERNAL: '1', SPAN_KIND_S
 const KIND_OUT: Record<Span['kind'], number> = { internal: 1, server: 2, client: 3 };
 
 const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString();
-const millis = (ns: string | number) => Number(BigInt(typeof ns === 'number' ? Math.round(ns) : ns) / 1000n) / 1000;
+export const millis = (ns: string | number) => Number(BigInt(typeof ns === 'number' ? Math.round(ns) : ns) / 1000n) / 1000;
 
 export function spansToOtlp(spans: readonly Span[]): OtlpTraceRequest {
   const byResource = new Map<string, Span[]>();
@@ -130,6 +130,8 @@ function redactUrlAttribute(key: string, value: string): string {
   return key === 'url.query' ? redactQuery(`?${value}`).slice(1) : redactQuery(value);
 }
 
+const HTTP_SPAN_NAME = /^(GET|HEAD|POST|PUT|DELETE|CONNECT|OPTIONS|TRACE|PATCH) (\S.*)$/;
+
 export function otlpToSpans(body: unknown): Span[] {
   const req = OtlpTraceRequest.parse(body);
   const out: Span[] = [];
@@ -147,7 +149,9 @@ export function otlpToSpans(body: unknown): Span[] {
         const statusCode = Number(attrs.get('http.response.status_code') ?? attrs.get('http.status_code') ?? 0);
         const otelError = String(sp.status?.code ?? '') === '2' || sp.status?.code === 'STATUS_CODE_ERROR';
         const errorType = attrs.get('error.type');
-        const [nameMethod, ...nameRest] = (sp.name ?? '').split(' ');
+        // "GET /cart" (how devmesh exports its spans, and HTTP semantic conventions name spans) is a method and a
+        // path; any other name ("I'm a server span", "load cart") is only a name.
+        const named = HTTP_SPAN_NAME.exec(sp.name ?? '');
         if (sp.name && !attrs.has('http.request.method') && !attrs.has('http.method')) attributes['otel.name'] = sp.name;
         out.push({
           traceId: hexId(sp.traceId, 16),
@@ -157,8 +161,8 @@ export function otlpToSpans(body: unknown): Span[] {
           service,
           instanceId,
           peerService: typeof attrs.get('peer.service') === 'string' ? String(attrs.get('peer.service')) : null,
-          method: String(attrs.get('http.request.method') ?? attrs.get('http.method') ?? (nameRest.length ? nameMethod : '') ?? ''),
-          path: redactQuery(String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? (nameRest.length ? nameRest.join(' ') : (sp.name ?? '')))),
+          method: String(attrs.get('http.request.method') ?? attrs.get('http.method') ?? named?.[1] ?? ''),
+          path: redactQuery(String(attrs.get('url.path') ?? attrs.get('http.target') ?? attrs.get('http.route') ?? named?.[2] ?? sp.name ?? '')),
           status: Number.isFinite(statusCode) ? statusCode : 0,
           startMs,
           durationMs: Math.max(0, millis(sp.endTimeUnixNano) - startMs),

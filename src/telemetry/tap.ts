@@ -1,6 +1,7 @@
 // Live requests as they cross the sidecars, like `linkerd viz tap`: every span batch the store takes is
 // turned into tap events kept in a small ring, and clients poll with the last sequence number they saw.
 import type { Span, TapEvent, TapResponse } from '../contract/api.js';
+import { isAppSpan } from './otlp-signals.js';
 
 export class Tap {
   private events: TapEvent[] = [];
@@ -10,7 +11,7 @@ export class Tap {
 
   push(spans: readonly Span[]): void {
     for (const s of [...spans].sort((a, b) => a.startMs - b.startMs)) {
-      if (s.kind === 'internal') continue;
+      if (s.kind === 'internal' || isAppSpan(s)) continue; // requests through the sidecars, not apps' own spans
       const route = s.attributes.route;
       this.events.push({
         seq: ++this.seq,

@@ -19,7 +19,9 @@ const AUTH = { [OTLP_TOKEN_HEADER]: TOKEN };
 
 async function receiver(t: { after(fn: () => unknown): void }): Promise<{ url: string; spans: Span[] }> {
   const spans: Span[] = [];
-  const r = new OtlpReceiver((s) => spans.push(...s), TOKEN);
+  const r = new OtlpReceiver((b) => {
+    if (b.signal === 'traces') spans.push(...b.spans);
+  }, TOKEN);
   const port = await r.listen(0);
   t.after(() => r.close());
   return { url: `http://127.0.0.1:${port}`, spans };
@@ -82,11 +84,14 @@ test('the receiver answers what it cannot take, in the request\'s encoding', asy
   const text = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'text/plain', ...AUTH }, body: 'x' });
   assert.equal(text.status, 415);
   assert.match(await text.text(), /x-protobuf or application\/json/);
-  // The shared OTLP metrics sample: an SDK pointed at the mesh sends metrics too; they get a clear 404.
+  // The shared OTLP metrics sample (opentelemetry-proto examples/metrics.json) posted as spans: a 400 saying where it belongs.
   const metrics = readFileSync(join(REPO, '..', 'shared', 'fixtures', 'otel', 'otlp-metrics.json'), 'utf8');
-  const m = await fetch(`${url}/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: metrics });
-  assert.equal(m.status, 404);
-  assert.match(await m.text(), /only POST \/v1\/traces/);
+  const m = await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: metrics });
+  assert.equal(m.status, 400);
+  assert.match(await m.text(), /OTLP metrics request \(ExportMetricsServiceRequest\), not traces: send it to \/v1\/metrics/);
+  const unknown = await fetch(`${url}/v1/profiles`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTH }, body: '{}' });
+  assert.equal(unknown.status, 404);
+  assert.match(await unknown.text(), /POST \/v1\/traces, \/v1\/metrics or \/v1\/logs/);
   assert.equal(spans.length, 0);
 });
 
