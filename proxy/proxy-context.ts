@@ -3,6 +3,7 @@
 import type { WorkloadIdentity } from './protocol/index.js';
 import type { SpanExporter } from './tracing/span-exporter.js';
 import type { SidecarMetrics } from './metrics.js';
+import type { RequestJoin } from './tracing/request-join.js';
 
 export interface ProxyContext {
   readonly workload: WorkloadIdentity;
@@ -10,6 +11,8 @@ export interface ProxyContext {
   /** Percent of new traces that are recorded (tracing.sampling); a caller's decision is kept. */
   readonly samplingPercent: number;
   readonly metrics: SidecarMetrics;
+  /** Which server span each in-flight inbound request (by x-request-id) is: outbound calls carrying only that id join it. */
+  readonly joins: RequestJoin;
   /** One line to the sidecar's log (stderr, which the control plane keeps per sidecar). */
   log(line: string): void;
 }

@@ -16,12 +16,14 @@ import { UpstreamPools } from './outbound/upstream-pool.js';
 import { SpanExporter } from './tracing/span-exporter.js';
 import type { ProxyContext } from './proxy-context.js';
 import { SidecarMetrics } from './metrics.js';
+import { RequestJoin } from './tracing/request-join.js';
 
 const NO_WORKLOAD: WorkloadIdentity = { service: 'unconfigured', version: '', instanceId: 'unconfigured' };
 
 export class Sidecar implements ProxyContext {
   readonly spans: SpanExporter;
   readonly metrics = new SidecarMetrics();
+  readonly joins = new RequestJoin();
   private config: SidecarConfig | null = null;
   private inbound: InboundServer | null = null;
   private readonly outbound = new Map<string, OutboundServer>();

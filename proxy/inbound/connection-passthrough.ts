@@ -53,7 +53,7 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
 
 /** An HTTP/1.1 upgrade: refused on the raw socket (there is no response object), or relayed after the app's 101. */
 export function passUpgrade(state: PassthroughState, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const ex = InboundExchange.connection(state.ctx, req.socket, req.method ?? 'GET', originFormTarget(req.url), req.headers.traceparent);
+  const ex = InboundExchange.connection(state.ctx, req.socket, req.method ?? 'GET', originFormTarget(req.url), req.headers);
   if (!admitPeer(ex, state.trust)) {
     refuseUpgrade(ex, socket, new ProxyError('denied', 'peer authentication refused the client', undefined, { [AUTHZ_HEADER]: `peer authentication: ${ex.refused ?? ''}` }));
     return;

@@ -11,7 +11,7 @@ import type { RequestLabels, TcpLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
-import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { AuthzVerdict } from './authz.js';
 
 /** Where the exchange's finish() is kept on the response, so the 'close' listener is one shared function. */
@@ -28,6 +28,11 @@ export class InboundExchange implements ResponseObserver {
   readonly spanId = newSpanId();
   readonly parentSpanId: string | null;
   readonly flags: string;
+  /** x-request-id: as the caller sent it, or made here (Envoy makes one for a request that has none). */
+  readonly requestId: string;
+  readonly requestIdGenerated: boolean;
+  /** The caller used the single b3 header: the app gets one too. */
+  readonly b3Single: boolean;
   /** Why the peer was refused before authorization (its trust domain), or null. */
   refused: string | null = null;
   verdict: AuthzVerdict | null = null;
@@ -43,20 +48,26 @@ export class InboundExchange implements ResponseObserver {
     readonly mtls: boolean,
     /** The verified peer's SPIFFE id; null for plaintext (or a certificate without one). */
     readonly peer: string | null,
-    traceparent: string | string[] | undefined,
+    headers: IncomingMessage['headers'],
     private readonly req: IncomingMessage | null,
   ) {
-    const parent = parseTraceparent(traceparent);
+    const parent = extractTraceContext(headers);
     this.traceId = parent?.traceId ?? newTraceId();
     this.parentSpanId = parent?.spanId ?? null;
     this.flags = traceFlags(parent, ctx.samplingPercent);
+    this.b3Single = headers.b3 !== undefined;
+    const given = requestIdOf(headers);
+    this.requestIdGenerated = given === undefined;
+    this.requestId = given ?? newRequestId();
+    // While this request is served, an outbound call carrying its x-request-id (and no trace headers) joins it.
+    ctx.joins.begin(this.requestId, this);
   }
 
   /** An HTTP request (HTTP/1 or HTTP/2): recorded when its response closes, however it closes. */
   static request(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string): InboundExchange {
     const socket = req.socket as TLSSocket;
     const mtls = socket.encrypted === true;
-    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers.traceparent, req);
+    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers, req);
     (res as TaggedResponse)[EXCHANGE] = ex;
     // 'close' comes once; on() spares the wrapper once() would allocate per request.
     res.on('close', finishOnClose);
@@ -64,9 +75,9 @@ export class InboundExchange implements ResponseObserver {
   }
 
   /** A connection's exchange (a tcp service's connection, or an HTTP/1.1 upgrade): the caller ends it with finishConnection. */
-  static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, traceparent?: string | string[]): InboundExchange {
+  static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, headers: IncomingMessage['headers'] = {}): InboundExchange {
     const mtls = (socket as TLSSocket).encrypted === true;
-    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null);
+    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, headers, null);
   }
 
   /** The app's body broke part-way: the response was cut, and that is the app's doing, not the caller's. */
@@ -99,6 +110,7 @@ export class InboundExchange implements ResponseObserver {
 
   /** A request's span and metrics, from the response as it closed. */
   private finishRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.ctx.joins.end(this.requestId, this);
     const durationMs = performance.now() - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
     if (isSampled(this.flags)) {
@@ -119,6 +131,7 @@ export class InboundExchange implements ResponseObserver {
    * and out. An upgrade (status > 0) is also one request in istio_requests_total, as Istio counts it.
    */
   finishConnection(status: number, error: ExchangeError | null, bytesIn: number, bytesOut: number): void {
+    this.ctx.joins.end(this.requestId, this);
     const durationMs = performance.now() - this.t0;
     if (error !== null) this.error = error;
     if (isSampled(this.flags)) {

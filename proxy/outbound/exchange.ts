@@ -10,7 +10,7 @@ import type { SpanRecord } from '../protocol/index.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { RouteRequest } from '../protocol/route-match.js';
 import type { TeeBody, RequestBody } from '../request-body.js';
-import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { CompiledDestination, CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { cookieValue } from './header-ops.js';
@@ -46,6 +46,13 @@ export class Exchange implements HashInput, ResponseObserver {
   readonly parentSpanId: string | null;
   /** traceparent flags: the sampling decision that travels on. */
   readonly flags: string;
+  /** x-request-id: as the app sent it, or made here when it sent none (then added to the upstream request). */
+  readonly requestId: string;
+  readonly requestIdGenerated: boolean;
+  /** The app used the single b3 header: the upstream gets one too. */
+  readonly b3Single: boolean;
+  /** The trace was joined through x-request-id (the app forwarded no trace headers). */
+  readonly joined: boolean;
   /** The trace is sampled: the request gets a span. */
   readonly sampled: boolean;
   readonly grpc: boolean;
@@ -96,7 +103,14 @@ export class Exchange implements HashInput, ResponseObserver {
   ) {
     this.method = req.method ?? 'GET';
     this.target = originFormTarget(req.url);
-    const parent = parseTraceparent(req.headers.traceparent);
+    const headers = req.headers;
+    const given = requestIdOf(headers);
+    this.requestIdGenerated = given === undefined;
+    this.requestId = given ?? newRequestId();
+    let parent = extractTraceContext(headers);
+    // No trace headers, but the x-request-id of a request this workload's inbound is serving: its child.
+    this.joined = parent === null && given !== undefined && (parent = ctx.joins.parentOf(given)) !== null;
+    this.b3Single = headers.b3 !== undefined;
     this.traceId = parent?.traceId ?? newTraceId();
     this.parentSpanId = parent?.spanId ?? null;
     this.flags = traceFlags(parent, ctx.samplingPercent);
@@ -251,6 +265,7 @@ export class Exchange implements HashInput, ResponseObserver {
     if (this.retryReasons !== '') attributes['retry.reasons'] = this.retryReasons;
     if (this.fault !== null) attributes.fault = this.fault;
     if (this.mirrored) attributes.mirrored = true;
+    if (this.joined) attributes['trace.joined_by'] = 'x-request-id';
     if (this.upstreamPath !== null && this.upstreamPath !== this.target) attributes['upstream.path'] = this.upstreamPath;
     if (this.events !== '') attributes.events = this.events;
     if (this.detail !== null) attributes['error.detail'] = this.detail;

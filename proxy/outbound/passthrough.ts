@@ -14,14 +14,14 @@ import { spiffeIdentityCheck } from '../tls.js';
 import type { ProxyContext } from '../proxy-context.js';
 import type { TcpLabels } from '../metrics.js';
 import { routeRequestOf } from '../protocol/route-match.js';
-import { formatTraceparent, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, newRequestId, newTraceId, pushTraceHeaders, REQUEST_ID_HEADER, requestIdOf, TRACE_HEADERS, traceFlags } from '../tracing/trace-context.js';
 import { pickDestination } from './balancer.js';
 import type { EndpointSet } from './endpoint-set.js';
 import type { RouteTable } from './router.js';
 import { ClientSpan } from './client-span.js';
 
 /** Headers the proxy sets itself; a value from the app would be stale (traceparent) or forged (peer). */
-export const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'x-devmesh-peer', DEADLINE_HEADER]);
+export const OWNED_HEADERS: ReadonlySet<string> = new Set([...TRACE_HEADERS, 'x-devmesh-peer', DEADLINE_HEADER]);
 
 /** A listener whose destination is `protocol: tcp`: connections are passed through unparsed. */
 export interface TcpTarget {
@@ -83,7 +83,8 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
   const target = originFormTarget(req.url);
   const rr = routeRequestOf(method, target, req.headers, { app: workload.service, version: workload.version });
   const route = table?.match(rr) ?? null;
-  const parent = parseTraceparent(req.headers.traceparent);
+  const requestId = requestIdOf(req.headers);
+  const parent = extractTraceContext(req.headers) ?? ctx.joins.parentOf(requestId);
   const flags = traceFlags(parent, ctx.samplingPercent);
   const span = new ClientSpan(ctx, {
     traceId: parent?.traceId ?? newTraceId(),
@@ -109,7 +110,8 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
   }
   span.attributes.endpoint = endpoint.instanceId;
   const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
-  headers.push('traceparent', formatTraceparent(span.traceId, span.spanId, flags));
+  pushTraceHeaders(headers, span.traceId, span.spanId, parent?.spanId ?? null, flags, req.headers.b3 !== undefined);
+  if (requestId === undefined) headers.push(REQUEST_ID_HEADER, newRequestId());
   endpoint.pool.upgrade({ path: target, method, headers }, String(req.headers.upgrade ?? 'websocket')).then(
     (outcome) => {
       if (!outcome.upgraded) {
