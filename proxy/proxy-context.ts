@@ -7,6 +7,8 @@ import type { RequestJoin } from './tracing/request-join.js';
 
 export interface ProxyContext {
   readonly workload: WorkloadIdentity;
+  /** The mesh's trust domain (SPIFFE ids are spiffe://<trustDomain>/ns/default/sa/<service>). */
+  readonly trustDomain: string;
   readonly spans: SpanExporter;
   /** Percent of new traces that are recorded (tracing.sampling); a caller's decision is kept. */
   readonly samplingPercent: number;

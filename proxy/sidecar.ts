@@ -58,6 +58,10 @@ export class Sidecar implements ProxyContext {
     return this.config?.workload ?? NO_WORKLOAD;
   }
 
+  get trustDomain(): string {
+    return this.config?.mesh ?? 'unconfigured';
+  }
+
   get samplingPercent(): number {
     return this.config?.tracing?.samplingPercent ?? 100;
   }

@@ -10,6 +10,7 @@ import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHas
 import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol } from '../protocol/index.js';
 import { pushTraceHeaders, REQUEST_ID_HEADER, TRACE_HEADERS } from '../tracing/trace-context.js';
 import type { InboundExchange } from './inbound-exchange.js';
+import { answerBodyLength } from '../metrics.js';
 
 export const PEER_HEADER = 'x-devmesh-peer';
 /** A client's x-devmesh-peer is never trusted: only the verified certificate speaks for the peer. */
@@ -80,6 +81,7 @@ export class AppUpstream {
       // x-devmesh-error says "the sidecar made this answer": an app cannot say it (callers act on it).
       delete out[PROXY_ERROR_HEADER];
       ex.trailers = response.trailers;
+      ex.responseBodyBytes = answerBodyLength(response);
       if (relayTrailersOnly(res, response, response.statusCode, out)) return;
       res.writeHead(response.statusCode, out);
       // The exchange observes the body: a complete one (the common case) relays with no closure at all.

@@ -42,7 +42,7 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
       return;
     }
   }
-  const labels = ex.tcpLabels();
+  const labels = ex.peerLabels();
   const app = net.connect({ host: '127.0.0.1', port: state.app.port, noDelay: true });
   state.ctx.metrics.tcp(labels, 'open');
   relayConnection(socket, app, ({ fromDownstream, fromUpstream, failure }) => {
@@ -76,7 +76,7 @@ export function passUpgrade(state: PassthroughState, req: IncomingMessage, socke
         return;
       }
       writeSwitchingProtocols(socket, outcome, head);
-      const labels = ex.tcpLabels();
+      const labels = ex.peerLabels();
       state.ctx.metrics.tcp(labels, 'open');
       relayConnection(
         socket,

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RESPONSE_FLAGS, type ProxyErrorCode } from '../errors.js';
 import type { ResponseObserver } from '../http-headers.js';
-import type { RequestLabels, TcpLabels } from '../metrics.js';
+import { requestSize, responseHeadSize, type PeerLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
@@ -37,6 +37,8 @@ export class InboundExchange implements ResponseObserver {
   refused: string | null = null;
   verdict: AuthzVerdict | null = null;
   error: ExchangeError | null = null;
+  /** The app's response body length, when it was known (a complete body, or its Content-Length). */
+  responseBodyBytes = 0;
   /** The app's trailers (gRPC status arrives there). */
   trailers: Record<string, string | string[] | undefined> | null = null;
 
@@ -91,21 +93,10 @@ export class InboundExchange implements ResponseObserver {
     return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
   }
 
-  /** The caller's workload as Istio names it: the last segment of the SPIFFE id. */
-  get sourceWorkload(): string {
-    const peer = this.peer;
-    return peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
-  }
-
-  tcpLabels(): TcpLabels {
-    const workload = this.ctx.workload;
-    return {
-      reporter: 'destination',
-      source_workload: this.sourceWorkload,
-      destination_workload: workload.service,
-      destination_service: workload.service,
-      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
-    };
+  /** Istio's labels for this caller and this workload (cached per caller by the metrics). */
+  peerLabels(): PeerLabels {
+    const ctx = this.ctx;
+    return ctx.metrics.inboundPeer(ctx.workload, ctx.trustDomain, this.peer, this.mtls);
   }
 
   /** A request's span and metrics, from the response as it closed. */
@@ -113,17 +104,20 @@ export class InboundExchange implements ResponseObserver {
     this.ctx.joins.end(this.requestId, this);
     const durationMs = performance.now() - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
+    const sent = sentResponseHeaders(res);
     if (isSampled(this.flags)) {
-      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sentResponseHeaders(res));
+      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sent);
     }
     const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
-    this.requestMetric(
-      this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
-      res.statusCode,
-      grpcStatus === undefined ? '' : String(grpcStatus),
-      spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
+    this.ctx.metrics.request(this.peerLabels(), {
+      protocol: this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
+      status: res.statusCode,
+      grpcStatus: grpcStatus === undefined ? '' : String(grpcStatus),
+      flags: spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
       durationMs,
-    );
+      requestBytes: requestSize(this.method, this.target, req.rawHeaders, req.headers['content-length']),
+      responseBytes: responseHeadSize(sent) + this.responseBodyBytes,
+    });
   }
 
   /**
@@ -141,7 +135,17 @@ export class InboundExchange implements ResponseObserver {
       attributes['bytes.out'] = bytesOut;
       this.recordSpan(status, error, durationMs, attributes, undefined, undefined);
     }
-    if (this.method !== 'TCP') this.requestMetric('http', status, '', error !== null ? RESPONSE_FLAGS[error] : '-', durationMs);
+    if (this.method !== 'TCP') {
+      this.ctx.metrics.request(this.peerLabels(), {
+        protocol: 'http',
+        status,
+        grpcStatus: '',
+        flags: error !== null ? RESPONSE_FLAGS[error] : '-',
+        durationMs,
+        requestBytes: bytesIn,
+        responseBytes: bytesOut,
+      });
+    }
   }
 
   private attributes(): Record<string, string | number | boolean> {
@@ -186,24 +190,6 @@ export class InboundExchange implements ResponseObserver {
       requestHeaders,
       responseHeaders,
     });
-  }
-
-  private requestMetric(protocol: string, status: number, grpcStatus: string, flags: string, durationMs: number): void {
-    const workload = this.ctx.workload;
-    const labels: RequestLabels = {
-      reporter: 'destination',
-      source_workload: this.sourceWorkload,
-      source_version: 'unknown',
-      destination_workload: workload.service,
-      destination_version: workload.version || 'unknown',
-      destination_service: workload.service,
-      request_protocol: protocol,
-      response_code: String(status),
-      grpc_response_status: grpcStatus,
-      response_flags: flags,
-      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
-    };
-    this.ctx.metrics.request(labels, durationMs);
   }
 
   /** Shared by every request (no closure per request): `this` is the response that closed. */

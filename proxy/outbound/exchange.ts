@@ -8,6 +8,7 @@ import { originFormTarget, type ResponseObserver } from '../http-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import type { SpanRecord } from '../protocol/index.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
+import { answerBodyLength, requestSize, responseHeadSize } from '../metrics.js';
 import type { RouteRequest } from '../protocol/route-match.js';
 import type { TeeBody, RequestBody } from '../request-body.js';
 import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
@@ -207,6 +208,7 @@ export class Exchange implements HashInput, ResponseObserver {
     const destination = this.destination;
     const peerService = destination?.service ?? this.listener;
     const workload = this.ctx.workload;
+    const sent = sentResponseHeaders(res);
     if (this.sampled) {
       this.ctx.spans.record({
         traceId: this.traceId,
@@ -226,25 +228,31 @@ export class Exchange implements HashInput, ResponseObserver {
         attributes: this.attributes(),
         // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
         requestHeaders: this.req.rawHeaders,
-        responseHeaders: sentResponseHeaders(res),
+        responseHeaders: sent,
       });
     }
-    this.ctx.metrics.request(
-      {
-        reporter: 'source',
-        source_workload: workload.service,
-        source_version: workload.version || 'unknown',
-        destination_workload: peerService,
-        destination_version: this.endpoint?.version || destination?.subset || 'unknown',
-        destination_service: peerService,
-        request_protocol: this.grpc ? 'grpc' : this.req.httpVersionMajor === 2 ? 'http2' : 'http',
-        response_code: String(res.statusCode),
-        grpc_response_status: this.grpcStatus,
-        response_flags: this.error !== null ? (RESPONSE_FLAGS[this.error] ?? '-') : error !== null ? 'DC' : '-',
-        connection_security_policy: destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
-      },
-      durationMs,
+    const endpoint = this.endpoint;
+    const peer = this.ctx.metrics.outboundPeer(
+      workload,
+      this.ctx.trustDomain,
+      // The label set is cached on what the request went to: its endpoint, else its destination, else the listener.
+      endpoint ?? destination ?? this.ctx,
+      peerService,
+      endpoint?.version || destination?.subset || '',
+      destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
+      endpoint?.meshPeer ?? true,
     );
+    const response = this.response;
+    this.ctx.metrics.request(peer, {
+      protocol: this.grpc ? 'grpc' : this.req.httpVersionMajor === 2 ? 'http2' : 'http',
+      status: res.statusCode,
+      grpcStatus: this.grpcStatus,
+      flags: this.error !== null ? (RESPONSE_FLAGS[this.error] ?? '-') : error !== null ? 'DC' : '-',
+      durationMs,
+      requestBytes: requestSize(this.method, this.target, this.req.rawHeaders, this.req.headers['content-length']),
+      responseBytes:
+        responseHeadSize(sent) + (response === null ? 0 : answerBodyLength(response)),
+    });
   }
 
   private attributes(): SpanRecord['attributes'] {

@@ -12,7 +12,7 @@ import { writeSwitchingProtocols } from '../upgrade.js';
 import { relayConnection } from '../connection-relay.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { ProxyContext } from '../proxy-context.js';
-import type { TcpLabels } from '../metrics.js';
+import type { PeerLabels } from '../metrics.js';
 import { routeRequestOf } from '../protocol/route-match.js';
 import { extractTraceContext, newRequestId, newTraceId, pushTraceHeaders, REQUEST_ID_HEADER, requestIdOf, TRACE_HEADERS, traceFlags } from '../tracing/trace-context.js';
 import { pickDestination } from './balancer.js';
@@ -31,14 +31,9 @@ export interface TcpTarget {
   spiffeId: string;
 }
 
-function tcpLabels(ctx: ProxyContext, destination: string, mtls: boolean): TcpLabels {
-  return {
-    reporter: 'source',
-    source_workload: ctx.workload.service,
-    destination_workload: destination,
-    destination_service: destination,
-    connection_security_policy: mtls ? 'mutual_tls' : 'none',
-  };
+/** Istio's labels for connections to `set`'s service (cached on the set by the metrics). */
+function tcpLabels(ctx: ProxyContext, set: EndpointSet, mtls: boolean): PeerLabels {
+  return ctx.metrics.outboundPeer(ctx.workload, ctx.trustDomain, set, set.service, set.subset ?? '', mtls ? 'mutual_tls' : 'none', true);
 }
 
 /** protocol: tcp — one upstream connection per downstream connection, bytes copied both ways. */
@@ -64,7 +59,7 @@ export function passTcp(ctx: ProxyContext, socket: net.Socket, target: TcpTarget
           checkServerIdentity: spiffeIdentityCheck(target.spiffeId),
         })
       : net.connect({ host, port, noDelay: true });
-  const labels = tcpLabels(ctx, target.set.service, mtls);
+  const labels = tcpLabels(ctx, target.set, mtls);
   ctx.metrics.tcp(labels, 'open');
   relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
     ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
@@ -121,7 +116,7 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
         return;
       }
       writeSwitchingProtocols(socket, outcome, head);
-      const labels = tcpLabels(ctx, destination.service, destination.tls);
+      const labels = tcpLabels(ctx, destination.set, destination.tls);
       ctx.metrics.tcp(labels, 'open');
       relayConnection(
         socket,
