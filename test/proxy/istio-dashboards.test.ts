@@ -9,7 +9,8 @@
 // except for the Grafana variables, which are substituted as Grafana would ($__all as ".*").
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { httpClient, productpageToReviews, startApp, tempHome, TestMesh, type SidecarProcess } from './helpers.js';
+import net from 'node:net';
+import { clientConfig, cluster, endpoint, httpClient, productpageToReviews, route, serverConfig, SidecarProcess, startApp, tempHome, TestMesh } from './helpers.js';
 import type { SidecarMessage } from '../../proxy/protocol/index.js';
 import { evaluate, parseExposition, selectorsOf, type Sample, type Scrape } from './promql-subset.js';
 import { METRIC_LABELS } from '../../proxy/protocol/index.js';
@@ -56,6 +57,35 @@ const OUTBOUND: Record<string, string> = {
   'Response Size By Destination':
     'histogram_quantile(0.50, sum(irate(istio_response_bytes_bucket{reporter="source", connection_security_policy="mutual_tls", source_workload=~"$workload", source_workload_namespace=~"$namespace", destination_service=~"$dstsvc"}[$__rate_interval])) by (destination_service, le))',
 };
+
+/** TCP panels: inbound ($workload = db, $qrep = destination) and outbound ($workload = caller). */
+const TCP_INBOUND: Record<string, string> = {
+  'TCP Server Traffic':
+    'sum(irate(istio_tcp_sent_bytes_total{reporter=~"$qrep", destination_workload_namespace=~"$namespace", destination_workload=~"$workload"}[$__rate_interval])) + sum(irate(istio_tcp_received_bytes_total{reporter=~"$qrep", destination_workload_namespace=~"$namespace", destination_workload=~"$workload"}[$__rate_interval]))',
+  'Bytes Received from Incoming TCP Connection':
+    'round(sum(irate(istio_tcp_received_bytes_total{reporter=~"$qrep", connection_security_policy="mutual_tls", destination_workload_namespace=~"$namespace", destination_workload=~"$workload", source_workload=~"$srcwl", source_workload_namespace=~"$srcns"}[$__rate_interval])) by (source_workload, source_workload_namespace), 0.001)',
+  'Bytes Sent to Incoming TCP Connection':
+    'round(sum(irate(istio_tcp_sent_bytes_total{connection_security_policy="mutual_tls", reporter=~"$qrep", destination_workload_namespace=~"$namespace", destination_workload=~"$workload", source_workload=~"$srcwl", source_workload_namespace=~"$srcns"}[$__rate_interval])) by (source_workload, source_workload_namespace), 0.001)',
+};
+const TCP_OUTBOUND: Record<string, string> = {
+  'TCP Client Traffic':
+    'sum(irate(istio_tcp_sent_bytes_total{reporter=~"$qrep", source_workload_namespace=~"$namespace", source_workload=~"$workload"}[$__rate_interval])) + sum(irate(istio_tcp_received_bytes_total{reporter=~"$qrep", source_workload_namespace=~"$namespace", source_workload=~"$workload"}[$__rate_interval]))',
+  'Bytes Sent on Outgoing TCP Connection':
+    'round(sum(irate(istio_tcp_received_bytes_total{connection_security_policy="mutual_tls", reporter="source", source_workload_namespace=~"$namespace", source_workload=~"$workload", destination_service=~"$dstsvc"}[$__rate_interval])) by (destination_service), 0.001)',
+  'Bytes Received from Outgoing TCP Connection':
+    'round(sum(irate(istio_tcp_sent_bytes_total{reporter="source", connection_security_policy="mutual_tls", source_workload_namespace=~"$namespace", source_workload=~"$workload", destination_service=~"$dstsvc"}[$__rate_interval])) by (destination_service), 0.001)',
+};
+
+/** Runs panels with their variables; every one must return finite data. */
+function runPanels(panels: Record<string, string>, vars: Record<string, string>, scrapes: readonly [Scrape, Scrape], results: Map<string, Sample[]>): void {
+  for (const [title, expr] of Object.entries(panels)) {
+    const query = substitute(expr, vars);
+    const samples = vector(evaluate(query, scrapes));
+    assert.ok(samples.length > 0, `${title}: no data\n${query}\nselectors: ${JSON.stringify(selectorsOf(query))}`);
+    for (const s of samples) assert.ok(Number.isFinite(s.value), `${title}: ${JSON.stringify(s)}`);
+    results.set(title, samples);
+  }
+}
 
 function scrapeOnce(sidecar: SidecarProcess, id: number): Promise<string> {
   sidecar.send({ type: 'scrape', id });
@@ -130,18 +160,8 @@ describe("Istio's workload dashboard against real sidecars", () => {
     assert.equal(outboundVars.dstsvc, 'reviews');
 
     const results = new Map<string, Sample[]>();
-    for (const [panels, vars] of [
-      [INBOUND, inboundVars],
-      [OUTBOUND, outboundVars],
-    ] as const) {
-      for (const [title, expr] of Object.entries(panels)) {
-        const query = substitute(expr, vars);
-        const samples = vector(evaluate(query, scrapes));
-        assert.ok(samples.length > 0, `${title}: no data\n${query}\nselectors: ${JSON.stringify(selectorsOf(query))}`);
-        for (const s of samples) assert.ok(Number.isFinite(s.value), `${title}: ${JSON.stringify(s)}`);
-        results.set(title, samples);
-      }
-    }
+    runPanels(INBOUND, inboundVars, scrapes, results);
+    runPanels(OUTBOUND, outboundVars, scrapes, results);
 
     // The values say what the traffic was: 8 requests between the scrapes, 2 of them 503s.
     const volume = results.get('Incoming Request Volume')![0]!.value;
@@ -168,7 +188,77 @@ describe("Istio's workload dashboard against real sidecars", () => {
     const plain = substitute(INBOUND['Incoming Requests By Source And Response Code']!.replace('connection_security_policy="mutual_tls"', 'connection_security_policy!="mutual_tls"'), inboundVars);
     assert.equal(vector(evaluate(plain, scrapes)).length, 0);
   });
+
+  it('answers the TCP panels for a tcp service, with Istio’s TCP labels', { timeout: 60_000 }, async (t) => {
+    const echo = net.createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    const server = SidecarProcess.start(t, mesh.home);
+    const base = serverConfig({ tls: mesh.tls('db'), service: 'db', appPort: (echo.address() as net.AddressInfo).port });
+    const serverPorts = await server.apply({ ...base, inbound: { ...base.inbound!, protocol: 'tcp' } });
+    const client = SidecarProcess.start(t, mesh.home);
+    const ports = await client.apply(
+      clientConfig({
+        tls: mesh.tls('caller'),
+        service: 'caller',
+        outbound: [{ service: 'db', port: 0, routes: [route({ destinations: [{ service: 'db', weight: 100 }] })] }],
+        clusters: [{ ...cluster('db', [endpoint('db', 'v1', serverPorts.inbound!)]), protocol: 'tcp' }],
+      }),
+    );
+    /** One connection through the sidecars: `payload` out, echoed back, closed. */
+    const roundTrip = (payload: string) =>
+      new Promise<void>((resolve, reject) => {
+        const sock = net.connect(ports.outbound.db!, '127.0.0.1');
+        let got = '';
+        sock.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got.length === payload.length) sock.end();
+        });
+        sock.on('close', () => (got === payload ? resolve() : reject(new Error(`echoed ${got.length} of ${payload.length} bytes`))));
+        sock.on('error', reject);
+        sock.setTimeout(10_000, () => sock.destroy(new Error('timeout')));
+        sock.write(payload);
+      });
+    /** TCP byte counters are added when a connection closes, at each end: wait for both ends to count it. */
+    const closedAtBoth = async (count: number, id: number): Promise<Scrape> => {
+      for (let attempt = 0; ; attempt++) {
+        const s = await scrape([client, server], id * 100 + attempt);
+        const closed = s.series.filter((x) => x.labels.__name__ === 'istio_tcp_connections_closed_total').map((x) => x.value);
+        if (closed.length === 2 && closed.every((v) => v >= count)) return s;
+        if (attempt > 50) assert.fail(`connections closed: ${JSON.stringify(closed)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await roundTrip('first');
+    const before = await closedAtBoth(1, 3);
+    await roundTrip('y'.repeat(1000));
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = await closedAtBoth(2, 4);
+    const scrapes = [before, now] as const;
+    for (const s of now.series.filter((x) => x.labels.__name__?.startsWith('istio_tcp_'))) {
+      for (const label of METRIC_LABELS.filter((l) => l !== 'response_code' && l !== 'grpc_response_status')) assert.ok(label in s.labels, `${s.labels.__name__} lacks ${label}`);
+      assert.equal(s.labels.request_protocol, 'tcp');
+    }
+    const inboundVars: Record<string, string> = { namespace: 'default', workload: 'db', qrep: 'destination' };
+    inboundVars.srcns = variable(vector(evaluate(substitute(VARIABLES.srcns, inboundVars), scrapes)), 'source_workload_namespace');
+    inboundVars.srcwl = variable(vector(evaluate(substitute(VARIABLES.srcwl, inboundVars), scrapes)), 'source_workload');
+    assert.equal(inboundVars.srcwl, 'caller', 'the srcwl variable falls back to the TCP metric');
+    const outboundVars: Record<string, string> = { namespace: 'default', workload: 'caller', qrep: 'source' };
+    outboundVars.dstsvc = variable(vector(evaluate(substitute(VARIABLES.dstsvc, outboundVars), scrapes)), 'destination_service');
+    assert.equal(outboundVars.dstsvc, 'db');
+    const results = new Map<string, Sample[]>();
+    runPanels(TCP_INBOUND, inboundVars, scrapes, results);
+    runPanels(TCP_OUTBOUND, outboundVars, scrapes, results);
+    // 1000 bytes each way between the scrapes, over about a second (irate: bytes per second).
+    for (const [title, samples] of results) {
+      const bytes = samples[0]!.value * (now.atMs - before.atMs) / 1000;
+      const expected = title.endsWith('Traffic') ? 2000 : 1000;
+      assert.ok(Math.abs(bytes - expected) < 1, `${title}: ${bytes} bytes, expected ${expected}`);
+    }
+    assert.equal(results.get('Bytes Received from Incoming TCP Connection')![0]!.labels.source_workload, 'caller');
+  });
 });
+
 
 function vector(v: ReturnType<typeof evaluate>): Sample[] {
   assert.equal(v.kind, 'vector');
