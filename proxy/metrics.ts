@@ -157,6 +157,7 @@ export class SidecarMetrics {
    */
   private inbound = new Map<string, [PeerLabels | null, PeerLabels | null]>();
   private outbound = new WeakMap<object, PeerLabels>();
+  private unrouted = new Map<string, PeerLabels>();
   private self: Self | null = null;
 
   constructor() {
@@ -174,6 +175,7 @@ export class SidecarMetrics {
     if (self !== null && self.workload === workload && self.mesh === mesh) return self;
     this.inbound = new Map();
     this.outbound = new WeakMap();
+    this.unrouted = new Map();
     const fresh: Self = {
       workload,
       mesh,
@@ -238,14 +240,15 @@ export class SidecarMetrics {
   outboundPeer(
     workload: WorkloadIdentity,
     mesh: string,
-    anchor: object,
+    /** What the labels are cached on: the endpoint or destination (config objects), or null (keyed by service). */
+    anchor: object | null,
     service: string,
     version: string,
     security: 'mutual_tls' | 'none' | 'unknown',
     meshPeer: boolean,
   ): PeerLabels {
     const self = this.selfFor(workload, mesh);
-    let labels = this.outbound.get(anchor);
+    let labels = anchor === null ? this.unrouted.get(service) : this.outbound.get(anchor);
     if (labels === undefined) {
       labels = this.peer({
         reporter: 'source',
@@ -270,7 +273,12 @@ export class SidecarMetrics {
         destination_cluster: self.cluster,
         connection_security_policy: security,
       });
-      this.outbound.set(anchor, labels);
+      if (anchor !== null) this.outbound.set(anchor, labels);
+      else {
+        // Requests no route took (404s): one label set per listener, bounded all the same.
+        if (this.unrouted.size >= 1024) this.unrouted.delete(this.unrouted.keys().next().value!);
+        this.unrouted.set(service, labels);
+      }
     }
     return labels;
   }

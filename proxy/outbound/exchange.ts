@@ -235,8 +235,9 @@ export class Exchange implements HashInput, ResponseObserver {
     const peer = this.ctx.metrics.outboundPeer(
       workload,
       this.ctx.trustDomain,
-      // The label set is cached on what the request went to: its endpoint, else its destination, else the listener.
-      endpoint ?? destination ?? this.ctx,
+      // The label set is cached on what the request went to: its endpoint, else its destination, else (no
+      // route) by the listener's name.
+      endpoint ?? destination,
       peerService,
       endpoint?.version || destination?.subset || '',
       destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
