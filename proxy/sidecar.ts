@@ -17,6 +17,7 @@ import { SpanExporter } from './tracing/span-exporter.js';
 import type { ProxyContext } from './proxy-context.js';
 import { SidecarMetrics } from './metrics.js';
 import { Availability } from './outbound/availability.js';
+import { RequestJoin } from './tracing/request-join.js';
 
 const NO_WORKLOAD: WorkloadIdentity = { service: 'unconfigured', version: '', instanceId: 'unconfigured' };
 
@@ -24,6 +25,7 @@ export class Sidecar implements ProxyContext {
   readonly spans: SpanExporter;
   readonly metrics = new SidecarMetrics();
   readonly availability = new Availability();
+  readonly joins = new RequestJoin();
   private config: SidecarConfig | null = null;
   private inbound: InboundServer | null = null;
   private readonly outbound = new Map<string, OutboundServer>();
@@ -56,6 +58,10 @@ export class Sidecar implements ProxyContext {
 
   get workload(): WorkloadIdentity {
     return this.config?.workload ?? NO_WORKLOAD;
+  }
+
+  get trustDomain(): string {
+    return this.config?.mesh ?? 'unconfigured';
   }
 
   get samplingPercent(): number {

@@ -8,12 +8,13 @@ import { DEFAULT_POOL_OPTIONS, H1Pool } from '../http1/index.js';
 import { ProxyError, classifyTransportError, rescue } from '../errors.js';
 import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
 import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol } from '../protocol/index.js';
-import { formatTraceparent } from '../tracing/trace-context.js';
+import { pushTraceHeaders, REQUEST_ID_HEADER, TRACE_HEADERS } from '../tracing/trace-context.js';
 import type { InboundExchange } from './inbound-exchange.js';
+import { answerBodyLength } from '../metrics.js';
 
 export const PEER_HEADER = 'x-devmesh-peer';
 /** A client's x-devmesh-peer is never trusted: only the verified certificate speaks for the peer. */
-const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', PEER_HEADER, DEADLINE_HEADER]);
+const OWNED_HEADERS: ReadonlySet<string> = new Set([...TRACE_HEADERS, PEER_HEADER, DEADLINE_HEADER]);
 
 function abortOnDeadline(controller: AbortController): void {
   controller.abort();
@@ -50,8 +51,10 @@ export class AppUpstream {
   headersFor(ex: InboundExchange, req: IncomingMessage): string[] {
     const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
     if (ex.peer !== null) headers.push(PEER_HEADER, ex.peer);
-    // The app gets the server span as parent: if it forwards this header, its outbound call nests under it.
-    headers.push('traceparent', formatTraceparent(ex.traceId, ex.spanId, ex.flags));
+    // The app gets the server span as parent, in W3C and B3 form: whichever it forwards, its outbound call
+    // nests under it; x-request-id too when the caller sent none (forwarding that alone also joins the trace).
+    pushTraceHeaders(headers, ex.traceId, ex.spanId, ex.parentSpanId, ex.flags, ex.b3Single);
+    if (ex.requestIdGenerated) headers.push(REQUEST_ID_HEADER, ex.requestId);
     return headers;
   }
 
@@ -78,6 +81,7 @@ export class AppUpstream {
       // x-devmesh-error says "the sidecar made this answer": an app cannot say it (callers act on it).
       delete out[PROXY_ERROR_HEADER];
       ex.trailers = response.trailers;
+      ex.responseBodyBytes = answerBodyLength(response);
       if (relayTrailersOnly(res, response, response.statusCode, out)) return;
       res.writeHead(response.statusCode, out);
       // The exchange observes the body: a complete one (the common case) relays with no closure at all.

@@ -42,7 +42,7 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
       return;
     }
   }
-  const labels = ex.tcpLabels();
+  const labels = ex.peerLabels();
   const app = net.connect({ host: '127.0.0.1', port: state.app.port, noDelay: true });
   state.ctx.metrics.tcp(labels, 'open');
   relayConnection(socket, app, ({ fromDownstream, fromUpstream, failure }) => {
@@ -53,7 +53,7 @@ export function passTcp(state: PassthroughState, socket: net.Socket): void {
 
 /** An HTTP/1.1 upgrade: refused on the raw socket (there is no response object), or relayed after the app's 101. */
 export function passUpgrade(state: PassthroughState, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const ex = InboundExchange.connection(state.ctx, req.socket, req.method ?? 'GET', originFormTarget(req.url), req.headers.traceparent);
+  const ex = InboundExchange.connection(state.ctx, req.socket, req.method ?? 'GET', originFormTarget(req.url), req.headers);
   if (!admitPeer(ex, state.trust)) {
     refuseUpgrade(ex, socket, new ProxyError('denied', 'peer authentication refused the client', undefined, { [AUTHZ_HEADER]: `peer authentication: ${ex.refused ?? ''}` }));
     return;
@@ -76,7 +76,7 @@ export function passUpgrade(state: PassthroughState, req: IncomingMessage, socke
         return;
       }
       writeSwitchingProtocols(socket, outcome, head);
-      const labels = ex.tcpLabels();
+      const labels = ex.peerLabels();
       state.ctx.metrics.tcp(labels, 'open');
       relayConnection(
         socket,

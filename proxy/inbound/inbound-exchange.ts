@@ -7,11 +7,11 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RESPONSE_FLAGS, type ProxyErrorCode } from '../errors.js';
 import type { ResponseObserver } from '../http-headers.js';
-import type { RequestLabels, TcpLabels } from '../metrics.js';
+import { requestSize, responseHeadSize, type PeerLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
-import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { AuthzVerdict } from './authz.js';
 
 /** Where the exchange's finish() is kept on the response, so the 'close' listener is one shared function. */
@@ -28,10 +28,17 @@ export class InboundExchange implements ResponseObserver {
   readonly spanId = newSpanId();
   readonly parentSpanId: string | null;
   readonly flags: string;
+  /** x-request-id: as the caller sent it, or made here (Envoy makes one for a request that has none). */
+  readonly requestId: string;
+  readonly requestIdGenerated: boolean;
+  /** The caller used the single b3 header: the app gets one too. */
+  readonly b3Single: boolean;
   /** Why the peer was refused before authorization (its trust domain), or null. */
   refused: string | null = null;
   verdict: AuthzVerdict | null = null;
   error: ExchangeError | null = null;
+  /** The app's response body length, when it was known (a complete body, or its Content-Length). */
+  responseBodyBytes = 0;
   /** The app's trailers (gRPC status arrives there). */
   trailers: Record<string, string | string[] | undefined> | null = null;
 
@@ -43,20 +50,26 @@ export class InboundExchange implements ResponseObserver {
     readonly mtls: boolean,
     /** The verified peer's SPIFFE id; null for plaintext (or a certificate without one). */
     readonly peer: string | null,
-    traceparent: string | string[] | undefined,
+    headers: IncomingMessage['headers'],
     private readonly req: IncomingMessage | null,
   ) {
-    const parent = parseTraceparent(traceparent);
+    const parent = extractTraceContext(headers);
     this.traceId = parent?.traceId ?? newTraceId();
     this.parentSpanId = parent?.spanId ?? null;
     this.flags = traceFlags(parent, ctx.samplingPercent);
+    this.b3Single = headers.b3 !== undefined;
+    const given = requestIdOf(headers);
+    this.requestIdGenerated = given === undefined;
+    this.requestId = given ?? newRequestId();
+    // While this request is served, an outbound call carrying its x-request-id (and no trace headers) joins it.
+    ctx.joins.begin(this.requestId, this);
   }
 
   /** An HTTP request (HTTP/1 or HTTP/2): recorded when its response closes, however it closes. */
   static request(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, target: string): InboundExchange {
     const socket = req.socket as TLSSocket;
     const mtls = socket.encrypted === true;
-    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers.traceparent, req);
+    const ex = new InboundExchange(ctx, req.method ?? 'GET', target, mtls, mtls ? peerSpiffeId(socket) : null, req.headers, req);
     (res as TaggedResponse)[EXCHANGE] = ex;
     // 'close' comes once; on() spares the wrapper once() would allocate per request.
     res.on('close', finishOnClose);
@@ -64,9 +77,9 @@ export class InboundExchange implements ResponseObserver {
   }
 
   /** A connection's exchange (a tcp service's connection, or an HTTP/1.1 upgrade): the caller ends it with finishConnection. */
-  static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, traceparent?: string | string[]): InboundExchange {
+  static connection(ctx: ProxyContext, socket: Socket, method: string, target: string, headers: IncomingMessage['headers'] = {}): InboundExchange {
     const mtls = (socket as TLSSocket).encrypted === true;
-    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, traceparent, null);
+    return new InboundExchange(ctx, method, target, mtls, mtls ? peerSpiffeId(socket as TLSSocket) : null, headers, null);
   }
 
   /** The app's body broke part-way: the response was cut, and that is the app's doing, not the caller's. */
@@ -80,38 +93,31 @@ export class InboundExchange implements ResponseObserver {
     return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
   }
 
-  /** The caller's workload as Istio names it: the last segment of the SPIFFE id. */
-  get sourceWorkload(): string {
-    const peer = this.peer;
-    return peer === null ? 'unknown' : peer.slice(peer.lastIndexOf('/') + 1);
-  }
-
-  tcpLabels(): TcpLabels {
-    const workload = this.ctx.workload;
-    return {
-      reporter: 'destination',
-      source_workload: this.sourceWorkload,
-      destination_workload: workload.service,
-      destination_service: workload.service,
-      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
-    };
+  /** Istio's labels for this caller and this workload (cached per caller by the metrics). */
+  peerLabels(): PeerLabels {
+    const ctx = this.ctx;
+    return ctx.metrics.inboundPeer(ctx.workload, ctx.trustDomain, this.peer, this.mtls);
   }
 
   /** A request's span and metrics, from the response as it closed. */
   private finishRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.ctx.joins.end(this.requestId, this);
     const durationMs = performance.now() - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
+    const sent = sentResponseHeaders(res);
     if (isSampled(this.flags)) {
-      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sentResponseHeaders(res));
+      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sent);
     }
     const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
-    this.requestMetric(
-      this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
-      res.statusCode,
-      grpcStatus === undefined ? '' : String(grpcStatus),
-      spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
+    this.ctx.metrics.request(this.peerLabels(), {
+      protocol: this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
+      status: res.statusCode,
+      grpcStatus: grpcStatus === undefined ? '' : String(grpcStatus),
+      flags: spanError !== null ? RESPONSE_FLAGS[spanError] : '-',
       durationMs,
-    );
+      requestBytes: requestSize(this.method, this.target, req.rawHeaders, req.headers['content-length']),
+      responseBytes: responseHeadSize(sent) + this.responseBodyBytes,
+    });
   }
 
   /**
@@ -119,6 +125,7 @@ export class InboundExchange implements ResponseObserver {
    * and out. An upgrade (status > 0) is also one request in istio_requests_total, as Istio counts it.
    */
   finishConnection(status: number, error: ExchangeError | null, bytesIn: number, bytesOut: number): void {
+    this.ctx.joins.end(this.requestId, this);
     const durationMs = performance.now() - this.t0;
     if (error !== null) this.error = error;
     if (isSampled(this.flags)) {
@@ -128,7 +135,17 @@ export class InboundExchange implements ResponseObserver {
       attributes['bytes.out'] = bytesOut;
       this.recordSpan(status, error, durationMs, attributes, undefined, undefined);
     }
-    if (this.method !== 'TCP') this.requestMetric('http', status, '', error !== null ? RESPONSE_FLAGS[error] : '-', durationMs);
+    if (this.method !== 'TCP') {
+      this.ctx.metrics.request(this.peerLabels(), {
+        protocol: 'http',
+        status,
+        grpcStatus: '',
+        flags: error !== null ? RESPONSE_FLAGS[error] : '-',
+        durationMs,
+        requestBytes: bytesIn,
+        responseBytes: bytesOut,
+      });
+    }
   }
 
   private attributes(): Record<string, string | number | boolean> {
@@ -173,24 +190,6 @@ export class InboundExchange implements ResponseObserver {
       requestHeaders,
       responseHeaders,
     });
-  }
-
-  private requestMetric(protocol: string, status: number, grpcStatus: string, flags: string, durationMs: number): void {
-    const workload = this.ctx.workload;
-    const labels: RequestLabels = {
-      reporter: 'destination',
-      source_workload: this.sourceWorkload,
-      source_version: 'unknown',
-      destination_workload: workload.service,
-      destination_version: workload.version || 'unknown',
-      destination_service: workload.service,
-      request_protocol: protocol,
-      response_code: String(status),
-      grpc_response_status: grpcStatus,
-      response_flags: flags,
-      connection_security_policy: this.mtls ? 'mutual_tls' : 'none',
-    };
-    this.ctx.metrics.request(labels, durationMs);
   }
 
   /** Shared by every request (no closure per request): `this` is the response that closed. */

@@ -8,9 +8,10 @@ import { originFormTarget, type ResponseObserver } from '../http-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import type { SpanRecord } from '../protocol/index.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
+import { answerBodyLength, requestSize, responseHeadSize } from '../metrics.js';
 import type { RouteRequest } from '../protocol/route-match.js';
 import type { TeeBody, RequestBody } from '../request-body.js';
-import { isSampled, newSpanId, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { CompiledDestination, CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
 import { cookieValue } from './header-ops.js';
@@ -46,6 +47,13 @@ export class Exchange implements HashInput, ResponseObserver {
   readonly parentSpanId: string | null;
   /** traceparent flags: the sampling decision that travels on. */
   readonly flags: string;
+  /** x-request-id: as the app sent it, or made here when it sent none (then added to the upstream request). */
+  readonly requestId: string;
+  readonly requestIdGenerated: boolean;
+  /** The app used the single b3 header: the upstream gets one too. */
+  readonly b3Single: boolean;
+  /** The trace was joined through x-request-id (the app forwarded no trace headers). */
+  readonly joined: boolean;
   /** The trace is sampled: the request gets a span. */
   readonly sampled: boolean;
   readonly grpc: boolean;
@@ -96,7 +104,14 @@ export class Exchange implements HashInput, ResponseObserver {
   ) {
     this.method = req.method ?? 'GET';
     this.target = originFormTarget(req.url);
-    const parent = parseTraceparent(req.headers.traceparent);
+    const headers = req.headers;
+    const given = requestIdOf(headers);
+    this.requestIdGenerated = given === undefined;
+    this.requestId = given ?? newRequestId();
+    let parent = extractTraceContext(headers);
+    // No trace headers, but the x-request-id of a request this workload's inbound is serving: its child.
+    this.joined = parent === null && given !== undefined && (parent = ctx.joins.parentOf(given)) !== null;
+    this.b3Single = headers.b3 !== undefined;
     this.traceId = parent?.traceId ?? newTraceId();
     this.parentSpanId = parent?.spanId ?? null;
     this.flags = traceFlags(parent, ctx.samplingPercent);
@@ -193,6 +208,7 @@ export class Exchange implements HashInput, ResponseObserver {
     const destination = this.destination;
     const peerService = destination?.service ?? this.listener;
     const workload = this.ctx.workload;
+    const sent = sentResponseHeaders(res);
     if (this.sampled) {
       this.ctx.spans.record({
         traceId: this.traceId,
@@ -212,25 +228,32 @@ export class Exchange implements HashInput, ResponseObserver {
         attributes: this.attributes(),
         // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
         requestHeaders: this.req.rawHeaders,
-        responseHeaders: sentResponseHeaders(res),
+        responseHeaders: sent,
       });
     }
-    this.ctx.metrics.request(
-      {
-        reporter: 'source',
-        source_workload: workload.service,
-        source_version: workload.version || 'unknown',
-        destination_workload: peerService,
-        destination_version: this.endpoint?.version || destination?.subset || 'unknown',
-        destination_service: peerService,
-        request_protocol: this.grpc ? 'grpc' : this.req.httpVersionMajor === 2 ? 'http2' : 'http',
-        response_code: String(res.statusCode),
-        grpc_response_status: this.grpcStatus,
-        response_flags: this.error !== null ? (RESPONSE_FLAGS[this.error] ?? '-') : error !== null ? 'DC' : '-',
-        connection_security_policy: destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
-      },
-      durationMs,
+    const endpoint = this.endpoint;
+    const peer = this.ctx.metrics.outboundPeer(
+      workload,
+      this.ctx.trustDomain,
+      // The label set is cached on what the request went to: its endpoint, else its destination, else (no
+      // route) by the listener's name.
+      endpoint ?? destination,
+      peerService,
+      endpoint?.version || destination?.subset || '',
+      destination === null ? 'unknown' : destination.tls ? 'mutual_tls' : 'none',
+      endpoint?.meshPeer ?? true,
     );
+    const response = this.response;
+    this.ctx.metrics.request(peer, {
+      protocol: this.grpc ? 'grpc' : this.req.httpVersionMajor === 2 ? 'http2' : 'http',
+      status: res.statusCode,
+      grpcStatus: this.grpcStatus,
+      flags: this.error !== null ? (RESPONSE_FLAGS[this.error] ?? '-') : error !== null ? 'DC' : '-',
+      durationMs,
+      requestBytes: requestSize(this.method, this.target, this.req.rawHeaders, this.req.headers['content-length']),
+      responseBytes:
+        responseHeadSize(sent) + (response === null ? 0 : answerBodyLength(response)),
+    });
   }
 
   private attributes(): SpanRecord['attributes'] {
@@ -251,6 +274,7 @@ export class Exchange implements HashInput, ResponseObserver {
     if (this.retryReasons !== '') attributes['retry.reasons'] = this.retryReasons;
     if (this.fault !== null) attributes.fault = this.fault;
     if (this.mirrored) attributes.mirrored = true;
+    if (this.joined) attributes['trace.joined_by'] = 'x-request-id';
     if (this.upstreamPath !== null && this.upstreamPath !== this.target) attributes['upstream.path'] = this.upstreamPath;
     if (this.events !== '') attributes.events = this.events;
     if (this.detail !== null) attributes['error.detail'] = this.detail;

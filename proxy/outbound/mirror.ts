@@ -60,7 +60,7 @@ class ShadowRequest {
     this.span.attributes.endpoint = endpoint.instanceId;
     // Envoy marks a shadow by suffixing the authority with "-shadow".
     const authority = `${ex.rr.authority || destination.service}-shadow`;
-    const headers = applyRequestOps(ex.headers, { set: { host: authority, traceparent: formatTraceparent(ex.traceId, this.span.spanId, ex.flags) } });
+    const headers = applyRequestOps(ex.headers, { set: { host: authority, traceparent: formatTraceparent(ex.traceId, this.span.spanId, ex.flags), 'x-b3-spanid': this.span.spanId, 'x-b3-parentspanid': ex.spanId } });
     const sent: Promise<Upstream> =
       endpoint.h2 !== null
         ? endpoint.h2.request(ex.method, ex.path, authority, headers, body, signal)

@@ -13,7 +13,7 @@ import { TeeBody } from '../request-body.js';
 import { ConnectionListener, hardenedHttpServer, type Admission } from '../listener/index.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { routeRequestOf } from '../protocol/route-match.js';
-import { formatTraceparent } from '../tracing/trace-context.js';
+import { pushTraceHeaders, REQUEST_ID_HEADER } from '../tracing/trace-context.js';
 import { pickDestination, type CompiledDestination } from './balancer.js';
 import { applyRequestOps, applyResponseOps } from './header-ops.js';
 import type { RouteTable } from './router.js';
@@ -182,7 +182,8 @@ export class OutboundServer {
     headers = applyRequestOps(headers, route.headers?.request);
     ex.headers = applyRequestOps(headers, destination.headers?.request);
     rewrite(ex, route);
-    ex.headers.push('traceparent', formatTraceparent(ex.traceId, ex.spanId, ex.flags));
+    pushTraceHeaders(ex.headers, ex.traceId, ex.spanId, ex.parentSpanId, ex.flags, ex.b3Single);
+    if (ex.requestIdGenerated) ex.headers.push(REQUEST_ID_HEADER, ex.requestId);
   }
 
   private relay(ex: Exchange, response: Upstream, destination: CompiledDestination): void {

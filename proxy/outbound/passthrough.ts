@@ -12,16 +12,16 @@ import { writeSwitchingProtocols } from '../upgrade.js';
 import { relayConnection } from '../connection-relay.js';
 import { spiffeIdentityCheck } from '../tls.js';
 import type { ProxyContext } from '../proxy-context.js';
-import type { TcpLabels } from '../metrics.js';
+import type { PeerLabels } from '../metrics.js';
 import { routeRequestOf } from '../protocol/route-match.js';
-import { formatTraceparent, newTraceId, parseTraceparent, traceFlags } from '../tracing/trace-context.js';
+import { extractTraceContext, newRequestId, newTraceId, pushTraceHeaders, REQUEST_ID_HEADER, requestIdOf, TRACE_HEADERS, traceFlags } from '../tracing/trace-context.js';
 import { pickDestination } from './balancer.js';
 import type { EndpointSet } from './endpoint-set.js';
 import type { RouteTable } from './router.js';
 import { ClientSpan } from './client-span.js';
 
 /** Headers the proxy sets itself; a value from the app would be stale (traceparent) or forged (peer). */
-export const OWNED_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'x-devmesh-peer', DEADLINE_HEADER]);
+export const OWNED_HEADERS: ReadonlySet<string> = new Set([...TRACE_HEADERS, 'x-devmesh-peer', DEADLINE_HEADER]);
 
 /** A listener whose destination is `protocol: tcp`: connections are passed through unparsed. */
 export interface TcpTarget {
@@ -31,14 +31,9 @@ export interface TcpTarget {
   spiffeId: string;
 }
 
-function tcpLabels(ctx: ProxyContext, destination: string, mtls: boolean): TcpLabels {
-  return {
-    reporter: 'source',
-    source_workload: ctx.workload.service,
-    destination_workload: destination,
-    destination_service: destination,
-    connection_security_policy: mtls ? 'mutual_tls' : 'none',
-  };
+/** Istio's labels for connections to `set`'s service (cached on the set by the metrics). */
+function tcpLabels(ctx: ProxyContext, set: EndpointSet, mtls: boolean): PeerLabels {
+  return ctx.metrics.outboundPeer(ctx.workload, ctx.trustDomain, set, set.service, set.subset ?? '', mtls ? 'mutual_tls' : 'none', true);
 }
 
 /** protocol: tcp — one upstream connection per downstream connection, bytes copied both ways. */
@@ -64,7 +59,7 @@ export function passTcp(ctx: ProxyContext, socket: net.Socket, target: TcpTarget
           checkServerIdentity: spiffeIdentityCheck(target.spiffeId),
         })
       : net.connect({ host, port, noDelay: true });
-  const labels = tcpLabels(ctx, target.set.service, mtls);
+  const labels = tcpLabels(ctx, target.set, mtls);
   ctx.metrics.tcp(labels, 'open');
   relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
     ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
@@ -83,7 +78,8 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
   const target = originFormTarget(req.url);
   const rr = routeRequestOf(method, target, req.headers, { app: workload.service, version: workload.version });
   const route = table?.match(rr) ?? null;
-  const parent = parseTraceparent(req.headers.traceparent);
+  const requestId = requestIdOf(req.headers);
+  const parent = extractTraceContext(req.headers) ?? ctx.joins.parentOf(requestId);
   const flags = traceFlags(parent, ctx.samplingPercent);
   const span = new ClientSpan(ctx, {
     traceId: parent?.traceId ?? newTraceId(),
@@ -109,7 +105,8 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
   }
   span.attributes.endpoint = endpoint.instanceId;
   const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
-  headers.push('traceparent', formatTraceparent(span.traceId, span.spanId, flags));
+  pushTraceHeaders(headers, span.traceId, span.spanId, parent?.spanId ?? null, flags, req.headers.b3 !== undefined);
+  if (requestId === undefined) headers.push(REQUEST_ID_HEADER, newRequestId());
   endpoint.pool.upgrade({ path: target, method, headers }, String(req.headers.upgrade ?? 'websocket')).then(
     (outcome) => {
       if (!outcome.upgraded) {
@@ -119,7 +116,7 @@ export function passUpgrade(ctx: ProxyContext, listener: string, table: RouteTab
         return;
       }
       writeSwitchingProtocols(socket, outcome, head);
-      const labels = tcpLabels(ctx, destination.service, destination.tls);
+      const labels = tcpLabels(ctx, destination.set, destination.tls);
       ctx.metrics.tcp(labels, 'open');
       relayConnection(
         socket,

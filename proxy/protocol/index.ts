@@ -356,20 +356,40 @@ export type SidecarMessage =
   /** Every endpoint set of the applied config, read without changing any of them. */
   | { type: 'endpointHealth'; id: number; sets: EndpointSetSnapshot[] };
 
-/** Labels on the request metrics, as in Istio's standard metrics. */
+/**
+ * Labels on the request metrics: every label of Istio's standard metrics, in the order of Istio's
+ * reference ("Istio Standard Metrics", istio.io/latest/docs/reference/config/metrics/, Labels).
+ */
 export const METRIC_LABELS = [
   'reporter',
   'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
   'source_version',
   'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
   'destination_version',
   'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
   'request_protocol',
   'response_code',
-  'grpc_response_status',
-  'response_flags',
   'connection_security_policy',
+  'response_flags',
+  'source_canonical_service',
+  'destination_canonical_service',
+  'source_canonical_revision',
+  'destination_canonical_revision',
+  'source_cluster',
+  'destination_cluster',
+  'grpc_response_status',
 ] as const;
+/** The labels a request's outcome decides; the others say who called whom. */
+export const OUTCOME_LABELS = ['request_protocol', 'response_code', 'response_flags', 'grpc_response_status'] as const;
+export type OutcomeLabel = (typeof OUTCOME_LABELS)[number];
 export type MetricLabel = (typeof METRIC_LABELS)[number];
 
 /** The header a sidecar sets on responses it made itself, so a proxy 503 is told apart from an app 503. */
