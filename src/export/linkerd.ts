@@ -42,7 +42,9 @@ function matchOf(m: Match, where: string, notes: string[]): object[] {
     if ('exact' in m.uri) gm.path = { type: 'Exact', value: m.uri.exact };
     else if ('prefix' in m.uri) {
       gm.path = { type: 'PathPrefix', value: m.uri.prefix };
-      if (m.uri.prefix !== '/' && !m.uri.prefix.endsWith('/')) notes.push(`${where}: prefix ${m.uri.prefix} is a string prefix locally; Linkerd's PathPrefix matches whole path segments (not ${m.uri.prefix}x)`);
+      const p = m.uri.prefix;
+      const stem = p.replace(/\/$/, '');
+      if (p !== '/') notes.push(`${where}: prefix ${p} is a string prefix locally; Linkerd's PathPrefix matches whole path segments (${stem} and ${stem}/x, not ${stem}x)${p.endsWith('/') ? `, and reads back as prefix ${stem}` : ''}`);
     } else gm.path = { type: 'RegularExpression', value: m.uri.regex };
   }
   for (const f of ['headers', 'queryParams'] as const) {
@@ -127,6 +129,16 @@ function ruleOf(mesh: MeshFile, key: string, r: HttpRouteSpec, where: string, no
   return rule;
 }
 
+/**
+ * The HTTPRoute's name: the importer names a rule `<route>.<index>`, so rules named that way (all of them,
+ * in order) get their route's name back and keep their names through export and import.
+ */
+function routeName(key: string, names: (string | undefined)[]): string {
+  const stems = names.map((n, i) => (n?.endsWith(`.${i}`) ? n.slice(0, -`.${i}`.length) : null));
+  const stem = stems[0];
+  return stem && /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(stem) && stems.every((x) => x === stem) ? stem : key;
+}
+
 function exportRoutes(mesh: MeshFile, notes: string[]): object[] {
   const out: object[] = [];
   for (const [key, rules] of Object.entries(mesh.routes ?? {})) {
@@ -134,13 +146,13 @@ function exportRoutes(mesh: MeshFile, notes: string[]): object[] {
       notes.push(`routes.${key}: ${key} is external; Linkerd attaches HTTPRoutes to Services in the cluster only; left out`);
       continue;
     }
-    const built: { rule: Record<string, unknown>; annotations: Record<string, string>; keys: number[][]; where: string }[] = [];
+    const built: { rule: Record<string, unknown>; annotations: Record<string, string>; keys: number[][]; where: string; name: string | undefined }[] = [];
     rules.forEach((r, i) => {
       const where = ruleWhere(key, i, r);
       const rule = ruleOf(mesh, key, r, where, notes);
       if (!rule) return;
       const keys = (r.match?.length ? r.match : [undefined]).map(precedence);
-      built.push({ rule, annotations: retryAnnotations(r, where, notes), keys, where });
+      built.push({ rule, annotations: retryAnnotations(r, where, notes), keys, where, name: r.name });
     });
     if (!built.length) continue;
     // Linkerd (Gateway API) sorts matches by precedence, not by list order: say where that reorders rules.
@@ -156,7 +168,7 @@ function exportRoutes(mesh: MeshFile, notes: string[]): object[] {
     const route = (name: string, annotations: Record<string, string>, rs: object[]) => ({
       apiVersion: ROUTE_API, kind: 'HTTPRoute', metadata: { name, namespace: NS, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { parentRefs, rules: rs },
     });
-    if (sameRetries) out.push(route(key, built[0]!.annotations, built.map((b) => b.rule)));
+    if (sameRetries) out.push(route(routeName(key, built.map((b) => b.name)), built[0]!.annotations, built.map((b) => b.rule)));
     // Retry annotations are per HTTPRoute; ties in precedence go by name, so the names keep the list order.
     else built.forEach((b, i) => out.push(route(`${key}-${String(i).padStart(2, '0')}`, b.annotations, [b.rule])));
   }
