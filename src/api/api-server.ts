@@ -30,7 +30,7 @@ import {
   type TraceQuery,
   type ValidateResponse,
 } from '../contract/api.js';
-import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
+import type { ExportRequest, ExportResponse, ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
 
 const UI_ROOT = fileURLToPath(new URL('../../renderer/', import.meta.url));
 const MIME: Record<string, string> = {
@@ -73,6 +73,7 @@ export interface ApiHandlers {
   // Policy import (src/api/import-api-handlers.ts).
   importPreview?(req: ImportRequest): ImportPreviewResponse;
   importApply?(req: ImportRequest): ImportApplyResponse;
+  exportPolicy?(req: ExportRequest): ExportResponse;
 }
 
 const ImportRequestSchema = z.strictObject({
@@ -80,6 +81,11 @@ const ImportRequestSchema = z.strictObject({
   from: z.enum(['istio', 'gateway-api', 'linkerd', 'consul']).optional(),
   map: z.record(z.string().min(1).max(253), z.string().regex(/^[a-z0-9][-a-z0-9]*(\/[a-z0-9][-a-z0-9]*)?$/, 'must be local or local/version')).optional(),
 });
+
+const ExportRequestSchema = z.strictObject({
+  to: z.enum(['istio', 'gateway-api', 'linkerd', 'consul']),
+  format: z.enum(['hcl', 'crd']).optional(),
+}).refine((r) => r.format === undefined || r.to === 'consul', { message: 'format is for to: consul', path: ['format'] });
 
 const num = z.coerce.number();
 const TraceQuerySchema = z.strictObject({
@@ -252,6 +258,7 @@ export class ApiServer {
     // ---- policy import (the import wizard) ----
     if (path === API.importPreview) return sendJson(res, 200, need(h.importPreview, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
     if (path === API.importApply) return sendJson(res, 200, need(h.importApply, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
+    if (path === API.exportPolicy) return sendJson(res, 200, need(h.exportPolicy, path)(parse(ExportRequestSchema, body, 'body') as ExportRequest));
     const action = /^\/api\/(?:services\/([^/]+)|mesh)\/(start|stop|restart)$/.exec(path);
     if (action) {
       const service = action[1] ? decodeURIComponent(action[1]) : null;

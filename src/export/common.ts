@@ -3,12 +3,8 @@ import { stringify } from 'yaml';
 import { durationMs, type HttpRouteSpec, type MeshFile } from '../config/mesh-schema.js';
 import { ISTIO_DEFAULT_RETRIES } from '../mesh-semantics/defaults.js';
 
-export type ExportFormat = 'istio' | 'gateway-api' | 'linkerd' | 'consul';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['istio', 'gateway-api', 'linkerd', 'consul'];
-
-/** How Consul config entries are written: HCL files (`consul config write`) or consul-k8s CRDs. */
-export type ConsulForm = 'hcl' | 'crd';
-export const CONSUL_FORMS: readonly ConsulForm[] = ['hcl', 'crd'];
+/** The formats and Consul's two forms are the API contract's (the UI lists them from there). */
+export { CONSUL_FORMS, EXPORT_FORMATS, type ConsulForm, type ExportFormat } from '../contract/api.js';
 
 export interface ExportResult {
   /** Everything, as one text for stdout (YAML documents, or HCL files each under a `# <file>` line). */
