@@ -1,9 +1,10 @@
 // `devmesh export --to linkerd`: the local policy as Linkerd (2.16 and later) writes it.
 // - Routes: policy.linkerd.io/v1beta3 HTTPRoutes on each Service (the group that carries `timeouts` in every
-//   Linkerd since 2.14), a Service per version (reviews-v2) as backend; filters RequestHeaderModifier,
-//   ResponseHeaderModifier and RequestRedirect, the ones Linkerd's outbound policy applies (linkerd/linkerd2
-//   PR #11083 and the HTTPRoute reference). Retries are the annotations retry.linkerd.io/http, /grpc, /limit
-//   and /timeout, which apply to a whole HTTPRoute: rules that retry differently get an HTTPRoute each.
+//   Linkerd since 2.14), a Service per version (reviews-v2) as backend; rule filters RequestHeaderModifier
+//   and RequestRedirect, backend filters those and ResponseHeaderModifier, as Linkerd's CRD
+//   (charts/linkerd-crds) has them. Retries are the annotations retry.linkerd.io/http, /limit and /timeout
+//   (/grpc is for GRPCRoutes), which apply to a whole HTTPRoute: rules that retry differently get an
+//   HTTPRoute each.
 //   The request timeout is the rule's timeouts.request (Linkerd's reference: it is used as
 //   timeout.linkerd.io/request).
 // - Authorization: a Server per service that ALLOW policies protect, an AuthorizationPolicy per rule with a
@@ -19,9 +20,22 @@ import { backendName, docs, headerMod, k8sName, NS, ruleRetries, ruleWhere, vers
 const HTTP_CONDITION = /^(5xx|gateway-error|\d{3})$/;
 const GRPC_CONDITIONS = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
 const POLICY_GROUP = 'policy.linkerd.io';
+/** Limits of Linkerd's HTTPRoute CRD (charts/linkerd-crds/templates/policy/httproute.yaml, v1beta3). */
+const MAX_MATCHES = 8;
+const MAX_RULES = 16;
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 const ROUTE_API = 'policy.linkerd.io/v1beta3';
 
 type Match = NonNullable<HttpRouteSpec['match']>[number];
+
+/** A rule with more matches than the CRD allows, as several rules with the same actions (an OR either way). */
+function splitMatches(rule: Record<string, unknown>): Record<string, unknown>[] {
+  const matches = rule.matches as object[] | undefined;
+  if (!matches || matches.length <= MAX_MATCHES) return [rule];
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < matches.length; i += MAX_MATCHES) out.push({ ...rule, matches: matches.slice(i, i + MAX_MATCHES) });
+  return out;
+}
 
 /** Gateway API's precedence of one match (what the importer, and Linkerd, sort rules by). */
 function precedence(m: Match | undefined): number[] {
@@ -101,7 +115,9 @@ function ruleOf(mesh: MeshFile, key: string, r: HttpRouteSpec, where: string, no
   if (matches.length) rule.matches = matches;
   const filters: object[] = [];
   if (r.headers?.request) filters.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(r.headers.request) });
-  if (r.headers?.response) filters.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(r.headers.response) });
+  // Linkerd's HTTPRoute takes ResponseHeaderModifier on a backend only (its CRD's rule filters are
+  // RequestHeaderModifier and RequestRedirect).
+  if (r.headers?.response) notes.push(`${where}: response header changes on a whole rule have no Linkerd HTTPRoute form (only per backend); left out`);
   if (r.redirect) {
     const red = r.redirect;
     if (red.scheme && !red.port) notes.push(`${where}: a redirect that sets the scheme and keeps the port has no HTTPRoute form (Gateway API then uses the scheme's well-known port)`);
@@ -163,14 +179,15 @@ function exportRoutes(mesh: MeshFile, notes: string[]): object[] {
         }
       }
     }
-    const sameRetries = built.every((b) => JSON.stringify(b.annotations) === JSON.stringify(built[0]!.annotations));
+    const pieces = built.flatMap((b) => splitMatches(b.rule).map((rule) => ({ ...b, rule })));
+    const sameRetries = pieces.length <= MAX_RULES && built.every((b) => JSON.stringify(b.annotations) === JSON.stringify(built[0]!.annotations));
     const parentRefs = [{ group: 'core', kind: 'Service', name: key, port: mesh.services[key]?.port ?? 80 }];
     const route = (name: string, annotations: Record<string, string>, rs: object[]) => ({
       apiVersion: ROUTE_API, kind: 'HTTPRoute', metadata: { name, namespace: NS, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { parentRefs, rules: rs },
     });
-    if (sameRetries) out.push(route(routeName(key, built.map((b) => b.name)), built[0]!.annotations, built.map((b) => b.rule)));
+    if (sameRetries) out.push(route(pieces.length === built.length ? routeName(key, built.map((b) => b.name)) : key, built[0]!.annotations, pieces.map((b) => b.rule)));
     // Retry annotations are per HTTPRoute; ties in precedence go by name, so the names keep the list order.
-    else built.forEach((b, i) => out.push(route(`${key}-${String(i).padStart(2, '0')}`, b.annotations, [b.rule])));
+    else pieces.forEach((b, i) => out.push(route(`${key}-${String(i).padStart(Math.max(2, String(pieces.length - 1).length), '0')}`, b.annotations, [b.rule])));
   }
   return out;
 }
@@ -219,8 +236,10 @@ function exportAuthorization(mesh: MeshFile, notes: string[]): object[] {
           if (dropped.length) notes.push(`${where}: source ${dropped.join(', ')} has no Linkerd form; dropped`);
         }
         if (rule.when) notes.push(`${where}: when conditions have no Linkerd form; dropped`);
-        const authn = { apiVersion: `${POLICY_GROUP}/v1alpha1`, kind: 'MeshTLSAuthentication', metadata: { name: `${name}-authn`, namespace: NS }, spec: accounts.length || identities.length ? { ...(accounts.length ? { identityRefs: [...new Set(accounts)].map((a) => ({ kind: 'ServiceAccount', name: a })) } : {}), ...(identities.length ? { identities } : {}) } : { identities: ['*'] } };
-        out.push(authn);
+        if (rule.from?.length && !accounts.length && !identities.length) {
+          notes.push(`${where}: no caller Linkerd can name is left; the rule is left out (rather than allowing every caller)`);
+          return;
+        }
         // What: paths and methods become an HTTPRoute on the Server, which the policy targets.
         const matches: object[] = [];
         for (const t of rule.to ?? []) {
@@ -234,11 +253,28 @@ function exportAuthorization(mesh: MeshFile, notes: string[]): object[] {
             notes.push(`${where}: path ${path} has no HTTPRoute form (PathPrefix matches whole segments); written as PathPrefix ${path.replace(/\/?\*.*$/, '') || '/'}`);
             return { type: 'PathPrefix', value: path.replace(/\/?\*.*$/, '') || '/' };
           });
-          for (const path of ps) for (const method of methods ?? [undefined]) matches.push({ ...(path ? { path } : {}), ...(method ? { method } : {}) });
+          for (const path of ps) {
+            for (const method of methods ?? ['*']) {
+              if (method !== '*' && !HTTP_METHODS.has(method)) {
+                notes.push(`${where}: method ${method} is no HTTP method Linkerd's HTTPRoute accepts; that operation is left out`);
+                continue;
+              }
+              matches.push({ ...(path ? { path } : {}), ...(method !== '*' ? { method } : {}) });
+            }
+          }
         }
+        if (rule.to?.length && !matches.length) {
+          notes.push(`${where}: no operation Linkerd can say is left; the rule is left out`);
+          return;
+        }
+        if (matches.length > MAX_MATCHES * MAX_RULES) notes.push(`${where}: ${matches.length} operations, more than one HTTPRoute holds (${MAX_MATCHES * MAX_RULES}); the rest are left out`);
+        const rules: object[] = [];
+        for (let i = 0; i < Math.min(matches.length, MAX_MATCHES * MAX_RULES); i += MAX_MATCHES) rules.push({ matches: matches.slice(i, i + MAX_MATCHES) });
+        const authn = { apiVersion: `${POLICY_GROUP}/v1alpha1`, kind: 'MeshTLSAuthentication', metadata: { name: `${name}-authn`, namespace: NS }, spec: accounts.length || identities.length ? { ...(accounts.length ? { identityRefs: [...new Set(accounts)].map((a) => ({ kind: 'ServiceAccount', name: a })) } : {}), ...(identities.length ? { identities } : {}) } : { identities: ['*'] } };
+        out.push(authn);
         let targetRef = { group: POLICY_GROUP, kind: 'Server', name: server };
         if (matches.length) {
-          out.push({ apiVersion: ROUTE_API, kind: 'HTTPRoute', metadata: { name: `${name}-route`, namespace: NS }, spec: { parentRefs: [{ group: POLICY_GROUP, kind: 'Server', name: server }], rules: [{ matches }] } });
+          out.push({ apiVersion: ROUTE_API, kind: 'HTTPRoute', metadata: { name: `${name}-route`, namespace: NS }, spec: { parentRefs: [{ group: POLICY_GROUP, kind: 'Server', name: server }], rules } });
           targetRef = { group: POLICY_GROUP, kind: 'HTTPRoute', name: `${name}-route` };
         }
         out.push({ apiVersion: `${POLICY_GROUP}/v1alpha1`, kind: 'AuthorizationPolicy', metadata: { name, namespace: NS }, spec: { targetRef, requiredAuthenticationRefs: [{ group: POLICY_GROUP, kind: 'MeshTLSAuthentication', name: `${name}-authn` }] } });

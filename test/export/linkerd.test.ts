@@ -6,38 +6,10 @@ import { parseAllDocuments } from 'yaml';
 import { loadMeshFile } from '../../src/config/load-mesh.js';
 import { exportLinkerd } from '../../src/export/linkerd.js';
 import { REPO } from '../helpers/mesh-process.js';
+import { LINKERD_EXACT } from './exact-policies.js';
 import { fixtureMeshes, meshWith, roundTrip } from './round-trip-helpers.js';
 
 const kinds = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: Record<string, unknown> });
-
-/** Everything the Linkerd exporter can write exactly: matches, filters, weights, redirects, retries, timeouts, authorization. */
-export const LINKERD_EXACT = {
-  routes: {
-    api: [
-      { name: 'status', match: [{ uri: { exact: '/status' }, method: { regex: '^(GET|HEAD)$' } }], route: [{ destination: { subset: 'v1' } }], retries: { attempts: 0 } },
-      { name: 'moved', match: [{ uri: { exact: '/old' } }], redirect: { uri: '/new', redirectCode: 302 } },
-      {
-        name: 'admin',
-        match: [{ uri: { prefix: '/admin' }, headers: { 'x-user': { exact: 'ops' } }, method: { exact: 'POST' } }],
-        route: [{ destination: { subset: 'v2' } }],
-        headers: { request: { set: { 'x-a': '1' }, remove: ['x-b'] }, response: { add: { 'x-c': '2' } } },
-        retries: { attempts: 3, retryOn: '5xx,503', perTryTimeout: '500ms' },
-        timeout: '2s',
-      },
-      { name: 'debug', match: [{ queryParams: { debug: { exact: '1' } }, headers: { 'x-env': { regex: 'stag.*' } } }], route: [{ destination: { host: 'authors' } }], retries: { attempts: 0 } },
-      {
-        name: 'split',
-        route: [{ destination: { subset: 'v1' }, weight: 90 }, { destination: { subset: 'v2' }, weight: 10, headers: { request: { set: { 'x-canary': '1' } } } }],
-        retries: { attempts: 2, retryOn: 'gateway-error' },
-        timeout: '1.5s',
-      },
-    ],
-  },
-  authorization: [
-    { name: 'api-callers', service: 'api', action: 'ALLOW' as const, rules: [{ from: [{ source: { services: ['web'] } }] }, { from: [{ source: { services: ['authors'] } }], to: [{ operation: { paths: ['/health', '/v1*'], methods: ['GET'] } }] }] },
-    { name: 'authors-closed', service: 'authors', action: 'ALLOW' as const },
-  ],
-};
 
 test('everything Linkerd can say comes back as the same effective policy; the one note is on path prefixes', () => {
   const mesh = meshWith(LINKERD_EXACT);
