@@ -313,7 +313,8 @@ export function consulEntries(mesh: MeshFile): { entries: Entry[]; notes: string
   if (meshMode) proxy.MutualTLSMode = meshMode;
   if (mesh.external && Object.keys(mesh.external).length) notes.push('external: services outside the mesh go through a terminating gateway in Consul, not a config entry of the service; left out');
   if (mesh.tracing !== undefined) notes.push('tracing: Consul sets trace sampling in the Envoy bootstrap (proxy-defaults Config), which devmesh does not write; left out');
-  return { entries: [...(meshMode ? [proxy] : []), ...defaults, ...resolvers, ...splitters, ...routers, ...intentions], notes };
+  // A mesh-wide policy is written for each service: say what it loses once.
+  return { entries: [...(meshMode ? [proxy] : []), ...defaults, ...resolvers, ...splitters, ...routers, ...intentions], notes: [...new Set(notes)] };
 }
 
 const DATA_KEYS = new Set(['Subsets', 'Set', 'Add', 'Meta']);

@@ -92,9 +92,10 @@ function retryAnnotations(r: HttpRouteSpec, where: string, notes: string[]): Rec
   const grpc = tokens.filter((t) => GRPC_CONDITIONS.has(t));
   const lost = tokens.filter((t) => !HTTP_CONDITION.test(t) && !GRPC_CONDITIONS.has(t));
   const implicit = r.retries === undefined ? " (no retries block: Istio's default, 2 retries)" : '';
-  const outcome = http.length ? 'left out' : 'so Linkerd does not retry';
-  if (lost.length) notes.push(`${where}: retry conditions ${lost.join(', ')}${implicit} have no Linkerd annotation; ${outcome}`);
-  if (grpc.length) notes.push(`${where}: gRPC retry conditions ${grpc.join(', ')}${lost.length ? '' : implicit}: retry.linkerd.io/grpc is not valid on an HTTPRoute (only on GRPCRoutes and Services); ${outcome}`);
+  if (lost.length || grpc.length) {
+    const why = [...(lost.length ? [`${lost.join(', ')} have no Linkerd annotation`] : []), ...(grpc.length ? [`gRPC statuses ${grpc.join(', ')} go in retry.linkerd.io/grpc, which is not valid on an HTTPRoute`] : [])];
+    notes.push(`${where}: retry conditions${implicit}: ${why.join('; ')}; ${http.length ? 'left out' : 'so Linkerd does not retry'}`);
+  }
   if (!http.length) return {};
   const a: Record<string, string> = { 'retry.linkerd.io/http': http.join(','), 'retry.linkerd.io/limit': String(retries.attempts) };
   if (retries.perTryTimeout) a['retry.linkerd.io/timeout'] = wholeDuration(retries.perTryTimeout);
@@ -296,5 +297,6 @@ export function exportLinkerd(mesh: MeshFile): ExportResult {
   }
   if (mesh.external && Object.keys(mesh.external).length) notes.push(`external: Linkerd has no form for services outside the cluster; left out`);
   if (mesh.tracing !== undefined) notes.push('tracing: Linkerd sets trace sampling in its install (linkerd-jaeger), not in policy; left out');
-  return { yaml: docs(out), notes };
+  // A mesh-wide policy is written for each service: say what it loses once.
+  return { yaml: docs(out), notes: [...new Set(notes)] };
 }

@@ -37,7 +37,7 @@ test('POST /api/export: every format, Consul as HCL files or CRDs, located notes
   assert.equal(crd.body.files, null);
   assert.match(crd.body.text, /apiVersion: consul\.hashicorp\.com\/v1alpha1\nkind: ServiceRouter/);
   const linkerd = await post({ to: 'linkerd' });
-  assert.ok(linkerd.body.notes.some((n) => n.startsWith('routes.reviews[1] (split): retry conditions connect-failure')), linkerd.body.notes.join('\n'));
+  assert.ok(linkerd.body.notes.some((n) => n.startsWith('routes.reviews[1] (split): retry conditions: connect-failure')), linkerd.body.notes.join('\n'));
 
   for (const bad of [{ to: 'nginx' }, { to: 'linkerd', format: 'crd' }, { to: 'consul', format: 'json' }, {}]) {
     const r = await post(bad);

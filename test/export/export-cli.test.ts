@@ -17,7 +17,7 @@ test('devmesh export --to linkerd and --to consul (hcl, crd, --out) on the demo 
     assert.equal(linkerd.status, 0, linkerd.stderr);
     assert.match(linkerd.stdout, /apiVersion: policy\.linkerd\.io\/v1beta3\nkind: HTTPRoute/);
     assert.match(linkerd.stdout, /retry\.linkerd\.io\/http: 5xx/);
-    assert.match(linkerd.stderr, /^note: routes\.reviews\[1\] \(split\): retry conditions connect-failure/m);
+    assert.match(linkerd.stderr, /^note: routes\.reviews\[1\] \(split\): retry conditions: connect-failure/m);
 
     const hcl = cli(dir, ['export', '--to', 'consul']);
     assert.equal(hcl.status, 0, hcl.stderr);
