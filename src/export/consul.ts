@@ -25,6 +25,9 @@ const CRD_KIND: Record<string, string> = {
   'service-router': 'ServiceRouter', 'service-splitter': 'ServiceSplitter', 'service-resolver': 'ServiceResolver',
   'service-intentions': 'ServiceIntentions', 'service-defaults': 'ServiceDefaults', 'proxy-defaults': 'ProxyDefaults',
 };
+/** A resolver subset with an empty filter: every healthy instance (Consul's service-resolver reference), for a
+ * rule that goes to all of a service whose default route a splitter has taken. */
+const ALL_SUBSET = 'all-instances';
 const LB: Record<string, string> = { ROUND_ROBIN: 'round_robin', LEAST_REQUEST: 'least_request', RANDOM: 'random' };
 
 function headerOps(ops: NonNullable<NonNullable<HttpRouteSpec['headers']>['request']>): Record<string, unknown> {
@@ -88,7 +91,8 @@ function retriesOf(r: HttpRouteSpec, where: string, notes: string[]): Record<str
 const isCatchAll = (r: HttpRouteSpec) => !r.match?.length || r.match.some((m) => Object.keys(m).filter((k) => k !== 'name').length === 0);
 
 /** The routes of one service → its router, splitter and the resolver's default subset. */
-function routesOf(mesh: MeshFile, key: string, rules: HttpRouteSpec[], notes: string[]): { router?: Entry; splitter?: Entry; defaultSubset?: string } {
+function routesOf(mesh: MeshFile, key: string, rules: HttpRouteSpec[], notes: string[]): { router?: Entry; splitter?: Entry; defaultSubset?: string; allSubset?: boolean } {
+  let allSubset = false;
   const last = rules[rules.length - 1];
   const lastIndex = rules.length - 1;
   const tail = last && isCatchAll(last) ? last : undefined;
@@ -133,7 +137,11 @@ function routesOf(mesh: MeshFile, key: string, rules: HttpRouteSpec[], notes: st
       if (!(host in mesh.services)) return notes.push(`${where}: ${host} is external; the rule is left out`);
       if (host !== key) destination.Service = host;
       if (d.destination.subset) destination.ServiceSubset = d.destination.subset;
-      else if (host === key && splitter) return notes.push(`${where}: routes to every instance of ${key}, but ${key}'s service-splitter now splits its traffic; the rule is left out`);
+      else if (host === key && splitter) {
+        if (ALL_SUBSET in (mesh.services[key]?.versions ?? {})) return notes.push(`${where}: routes to every instance of ${key}, but ${key}'s service-splitter splits its traffic and a version is named ${ALL_SUBSET}; the rule is left out`);
+        destination.ServiceSubset = ALL_SUBSET;
+        allSubset = true;
+      }
       if (d.headers) notes.push(`${where}: per-destination headers of a single destination have no Consul form; left out`);
     }
     if (r.rewrite?.uri !== undefined) {
@@ -150,7 +158,7 @@ function routesOf(mesh: MeshFile, key: string, rules: HttpRouteSpec[], notes: st
       routes.push({ ...(Object.keys(http).length ? { Match: { HTTP: http } } : {}), Destination: destination });
     }
   });
-  return { ...(routes.length ? { router: { Kind: 'service-router', Name: key, Routes: routes } } : {}), ...(splitter ? { splitter } : {}), ...(defaultSubset ? { defaultSubset } : {}) };
+  return { ...(routes.length ? { router: { Kind: 'service-router', Name: key, Routes: routes } } : {}), ...(splitter ? { splitter } : {}), ...(defaultSubset ? { defaultSubset } : {}), ...(allSubset ? { allSubset } : {}) };
 }
 
 type Rule = NonNullable<AuthorizationPolicySpec['rules']>[number];
@@ -257,6 +265,7 @@ export function consulEntries(mesh: MeshFile): { entries: Entry[]; notes: string
   const intentions: Entry[] = [];
   const l7 = new Set<string>();
   const defaultSubsets = new Map<string, string>();
+  const allSubsets = new Set<string>();
   for (const [key, rules] of Object.entries(mesh.routes ?? {})) {
     if (!(key in mesh.services)) {
       notes.push(`routes.${key}: ${key} is external; Consul routes services of the catalog (a terminating gateway is set up outside config entries); left out`);
@@ -267,13 +276,16 @@ export function consulEntries(mesh: MeshFile): { entries: Entry[]; notes: string
     if (r.splitter) splitters.push(r.splitter);
     if (r.router || r.splitter) l7.add(key);
     if (r.defaultSubset) defaultSubsets.set(key, r.defaultSubset);
+    if (r.allSubset) allSubsets.add(key);
   }
   for (const [name, svc] of Object.entries(mesh.services)) {
     const versions = Object.keys(svc.versions ?? {});
     const policy = mesh.policies?.[name];
     const resolver: Entry = { Kind: 'service-resolver', Name: name };
     if (defaultSubsets.has(name)) resolver.DefaultSubset = defaultSubsets.get(name);
-    if (versions.length) resolver.Subsets = Object.fromEntries(versions.map((v) => [v, { Filter: `Service.Meta.version == "${v}"` }]));
+    if (versions.length || allSubsets.has(name)) {
+      resolver.Subsets = Object.fromEntries([...versions.map((v) => [v, { Filter: `Service.Meta.version == "${v}"` }]), ...(allSubsets.has(name) ? [[ALL_SUBSET, { Filter: '' }]] : [])]);
+    }
     if (policy) {
       const { connectionPool, loadBalancer, ...rest } = policy;
       const { tcp, ...pool } = connectionPool ?? {};

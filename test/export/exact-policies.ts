@@ -47,6 +47,8 @@ export const CONSUL_EXACT = {
       // Two match blocks (an OR) become two routes; an inverted "present" header and a regex path.
       { name: 'elsewhere', match: [{ queryParams: { debug: { exact: '1' } }, withoutHeaders: { 'x-canary': {} } }, { uri: { regex: '/v[0-9]+/.*' } }], route: [{ destination: { host: 'authors' } }], retries: { attempts: 0 } },
       { name: 'reads', match: [{ uri: { exact: '/status' }, method: { regex: '^(GET|HEAD)$' } }], route: [{ destination: { subset: 'v1' } }] },
+      // Every instance, while the splitter has taken the default route: a resolver subset with an empty filter.
+      { name: 'everyone', match: [{ headers: { 'x-all': { exact: '1' } } }], route: [{ destination: {} }], retries: { attempts: 0 } },
       { name: 'split', route: [{ destination: { subset: 'v1' }, weight: 90 }, { destination: { subset: 'v2' }, weight: 10, headers: { request: { set: { 'x-canary': '1' } } } }], retries: { attempts: 0 } },
     ],
     web: [{ name: 'pinned', route: [{ destination: { subset: 'v1', host: 'api' } }], retries: { attempts: 1, retryOn: 'gateway-error' }, timeout: '1500ms' }],
