@@ -10,6 +10,8 @@ import {
   type ConfigDocumentResponse,
   type ExplainRequest,
   type ExplainResponse,
+  type ExportRequest,
+  type ExportResponse,
   type ImportApplyResponse,
   type ImportPreviewResponse,
   type ImportRequest,
@@ -89,6 +91,7 @@ export interface ApiClient {
   importPreview(req: ImportRequest, signal?: AbortSignal): Promise<ImportPreviewResponse>;
   /** Writes devmesh.policy.yaml (and the include); the running mesh pushes it like any edit. */
   importApply(req: ImportRequest): Promise<ImportApplyResponse>;
+  exportPolicy(req: ExportRequest): Promise<ExportResponse>;
   /** Which rule a request would match in the applied config, with the caller's live endpoint health; sends nothing. */
   explain(req: ExplainRequest): Promise<ExplainResponse>;
   /** The OpenTelemetry log records apps sent (structured logs), newest `limit` matching, oldest first. */
@@ -155,6 +158,7 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
     undoConfig: () => get<ApplyResponse>(API.configUndo, undefined, {}),
     importPreview: (req, signal) => get<ImportPreviewResponse>(API.importPreview, signal, req),
     importApply: (req) => get<ImportApplyResponse>(API.importApply, undefined, req),
+    exportPolicy: (req) => get<ExportResponse>(API.exportPolicy, undefined, req),
     explain: (req) => get<ExplainResponse>(API.explain, undefined, req),
     appLogs: (query, signal) => get<AppLogResponse>(API.appLogs + queryString(query as Record<string, unknown>), signal),
     appMetrics: (service, signal) => get<AppMetricsResponse>(API.appMetrics(service), signal),

@@ -5,9 +5,11 @@
 //     invalid where), counts as filters, unmapped hosts with one-click "map to", the policy file as it would
 //     be written, and any problem that means nothing would be written.
 // 3 · apply: what was written, and the running mesh picking it up (config version, sidecar ACK/NACK).
+// Below the wizard, the way back: the export panel (components/ExportPanel.tsx).
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type DragEvent, type KeyboardEvent, type RefObject } from 'react';
 import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest, ImportSourceFormat, StatusResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
+import { ExportPanel } from '../components/ExportPanel';
 import { ImportReportView } from '../components/ImportReport';
 import { SidecarAcks, ackSummary } from '../components/SidecarAcks';
 
@@ -391,6 +393,8 @@ export function ImportPage({ client, status }: Props) {
       )}
 
       {step === 'apply' && applied && <ApplyStep applied={applied} status={status} heading={heading} onAgain={reset} onBack={() => goTo('preview')} />}
+
+      <ExportPanel client={client} />
     </div>
   );
 }

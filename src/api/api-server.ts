@@ -30,8 +30,8 @@ import {
   type TraceQuery,
   type ValidateResponse,
 } from '../contract/api.js';
-import type { ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
 import type { AppLogQuery, AppLogResponse, AppMetricsResponse } from '../contract/api.js';
+import type { ExportRequest, ExportResponse, ImportApplyResponse, ImportPreviewResponse, ImportRequest } from '../contract/api.js';
 
 const UI_ROOT = fileURLToPath(new URL('../../renderer/', import.meta.url));
 const MIME: Record<string, string> = {
@@ -77,6 +77,7 @@ export interface ApiHandlers {
   // App telemetry over OTLP (issue 15): structured logs and app metrics.
   appLogs?(q: AppLogQuery): AppLogResponse;
   appMetrics?(service: string): AppMetricsResponse;
+  exportPolicy?(req: ExportRequest): ExportResponse;
 }
 
 const ImportRequestSchema = z.strictObject({
@@ -84,6 +85,11 @@ const ImportRequestSchema = z.strictObject({
   from: z.enum(['istio', 'gateway-api', 'linkerd', 'consul']).optional(),
   map: z.record(z.string().min(1).max(253), z.string().regex(/^[a-z0-9][-a-z0-9]*(\/[a-z0-9][-a-z0-9]*)?$/, 'must be local or local/version')).optional(),
 });
+
+const ExportRequestSchema = z.strictObject({
+  to: z.enum(['istio', 'gateway-api', 'linkerd', 'consul']),
+  format: z.enum(['hcl', 'crd']).optional(),
+}).refine((r) => r.format === undefined || r.to === 'consul', { message: 'format is for to: consul', path: ['format'] });
 
 const num = z.coerce.number();
 const TraceQuerySchema = z.strictObject({
@@ -272,6 +278,7 @@ export class ApiServer {
     // ---- policy import (the import wizard) ----
     if (path === API.importPreview) return sendJson(res, 200, need(h.importPreview, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
     if (path === API.importApply) return sendJson(res, 200, need(h.importApply, path)(parse(ImportRequestSchema, body, 'body') as ImportRequest));
+    if (path === API.exportPolicy) return sendJson(res, 200, need(h.exportPolicy, path)(parse(ExportRequestSchema, body, 'body') as ExportRequest));
     const action = /^\/api\/(?:services\/([^/]+)|mesh)\/(start|stop|restart)$/.exec(path);
     if (action) {
       const service = action[1] ? decodeURIComponent(action[1]) : null;

@@ -1,12 +1,12 @@
 // The `import`, `export` and `diff` commands. They parse their own options (so the main CLI only
 // dispatches) and return the exit status: import 0 all valid / 1 a document was invalid / 2 usage;
 // export 0; diff 0 same / 1 different; 2 on a usage error for all three.
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
 import { diffPolicies, formatDiff } from '../diff/effective-policy.js';
-import { exportPolicy } from '../export/export-policy.js';
+import { CONSUL_FORMS, EXPORT_FORMATS, exportPolicy, type ConsulForm, type ExportFormat } from '../export/export-policy.js';
 import { HostMapper } from '../import/hosts.js';
 import { importPolicy } from '../import/import-policy.js';
 import { applyWrite, planWrite } from '../import/policy-writer.js';
@@ -16,8 +16,9 @@ import { UsageError } from './usage-error.js';
 
 export const POLICY_USAGE = `  devmesh import [--from istio|gateway-api|linkerd|consul] [--map prod=local]... [--mesh FILE] [--dry-run] [--json] PATH...
                                       translate production mesh policy into devmesh.policy.yaml (included by the mesh file)
-  devmesh export --to istio|gateway-api [--mesh FILE]
-                                      print the local policy as production YAML
+  devmesh export --to istio|gateway-api|linkerd|consul [--format hcl|crd] [--out DIR] [--mesh FILE]
+                                      print the local policy as production config (Consul: HCL entries or CRDs;
+                                      --out DIR writes the files instead)
   devmesh diff [--mesh FILE] PATH...  effective differences between the local mesh and production config`;
 
 interface Io {
@@ -86,13 +87,21 @@ function runImport(argv: string[], io: Io): number {
 }
 
 function runExport(argv: string[], io: Io): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, mesh: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, mesh: { type: 'string' } } });
   if (positionals.length) throw new UsageError(`export takes no paths (got ${positionals.join(' ')})`);
-  if (values.to !== 'istio' && values.to !== 'gateway-api') throw new UsageError('--to istio|gateway-api is required');
+  const to = values.to as ExportFormat | undefined;
+  if (!to || !EXPORT_FORMATS.includes(to)) throw new UsageError(`--to ${EXPORT_FORMATS.join('|')} is required`);
+  const form = values.format as ConsulForm | undefined;
+  if (form !== undefined && (to !== 'consul' || !CONSUL_FORMS.includes(form))) throw new UsageError(`--format ${CONSUL_FORMS.join('|')} is for --to consul`);
   const mesh = loadMeshFile(meshPath(values.mesh));
-  const { yaml, notes } = exportPolicy(mesh, values.to);
-  io.out(yaml);
-  for (const n of notes) io.err(`note: ${n}\n`);
+  const result = exportPolicy(mesh, to, form ? { consul: form } : {});
+  if (values.out) {
+    mkdirSync(values.out, { recursive: true });
+    const files = result.files ?? [{ name: `${to}${form ? `-${form}` : ''}.yaml`, text: result.yaml }];
+    for (const f of files) writeFileSync(join(values.out, f.name), f.text);
+    io.out(`wrote ${files.length} file${files.length === 1 ? '' : 's'} to ${resolve(values.out)}\n`);
+  } else io.out(result.yaml);
+  for (const n of result.notes) io.err(`note: ${n}\n`);
   return 0;
 }
 

@@ -460,6 +460,29 @@ export interface ImportApplyResponse extends ImportPreviewResponse {
   written: string | null;
 }
 
+// ---- policy export (devmesh export, for the UI's export panel) ----
+
+export type ExportFormat = 'istio' | 'gateway-api' | 'linkerd' | 'consul';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['istio', 'gateway-api', 'linkerd', 'consul'];
+/** How Consul config entries are written: HCL files (`consul config write`) or consul-k8s CRDs. */
+export type ConsulForm = 'hcl' | 'crd';
+export const CONSUL_FORMS: readonly ConsulForm[] = ['hcl', 'crd'];
+
+export interface ExportRequest {
+  to: ExportFormat;
+  /** Consul only; HCL when absent. */
+  format?: ConsulForm;
+}
+
+export interface ExportResponse {
+  /** Everything as one text (YAML documents, or HCL files each under a `# <file>` line). */
+  text: string;
+  /** What the target cannot express, located (`routes.reviews[1] (split): …`). */
+  notes: string[];
+  /** One file per entry when the format is so (Consul HCL), else null. */
+  files: { name: string; text: string }[] | null;
+}
+
 // ---- explain (devmesh explain, against the running mesh) ----
 
 /**
@@ -586,6 +609,8 @@ export const API = {
   importPreview: '/api/import/preview',
   /** POST ImportRequest → ImportApplyResponse: writes devmesh.policy.yaml and includes it; the mesh reloads. */
   importApply: '/api/import/apply',
+  /** POST ExportRequest → ExportResponse: the mesh file's policy (with its includes) in a production format. */
+  exportPolicy: '/api/export',
   /** POST ExplainRequest → ExplainResponse: which rule would match, against the applied config, with live endpoint health. */
   explain: '/api/explain',
   // ---- app telemetry over OTLP (issue 15) ----

@@ -1,32 +1,23 @@
-// `devmesh export`: the local policy (the mesh file with its includes) as production YAML. Istio gets
+// `devmesh export`: the local policy (the mesh file with its includes) as production configuration. Istio gets
 // everything the mesh file says (VirtualService, DestinationRule with a subset per version,
 // PeerAuthentication, AuthorizationPolicy, ServiceEntry, and Telemetry when tracing.sampling is set);
 // Gateway API gets the routes, as GAMMA HTTPRoutes on each Service with a Service per version
-// (reviews-v2), and notes what it cannot express.
-import { stringify } from 'yaml';
+// (reviews-v2), and notes what it cannot express. Linkerd (linkerd.ts) and Consul (consul.ts) have files of
+// their own.
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
 import { ISTIO_DEFAULT_RETRIES, ISTIO_REDIRECT_CODE, ISTIO_RETRIABLE_STATUS_CODE, ISTIO_TRACE_SAMPLING_PERCENT } from '../mesh-semantics/defaults.js';
 import { retryOnTokens } from '../mesh-semantics/retry-on.js';
+import { backendName, docs, headerMod, NS, versionServices, type ConsulForm, type ExportFormat, type ExportResult } from './common.js';
+import { exportConsul } from './consul.js';
+import { exportLinkerd } from './linkerd.js';
 
-export type ExportFormat = 'istio' | 'gateway-api';
-
-export interface ExportResult {
-  yaml: string;
-  /** What the target format cannot express, said plainly (the CLI prints these on stderr). */
-  notes: string[];
-}
-
-const NS = 'default';
+export { CONSUL_FORMS, EXPORT_FORMATS, type ConsulForm, type ExportFormat, type ExportResult } from './common.js';
 
 function hostOf(mesh: MeshFile, name: string): string {
   const ext = mesh.external?.[name];
   if (!ext) return name;
   const h = new URL(ext.url).hostname;
   return /^[\d.]+$|^\[/.test(h) ? `${name}.external` : h;
-}
-
-function docs(list: object[]): string {
-  return list.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
 }
 
 function principal(service: string): string {
@@ -121,10 +112,6 @@ export function exportIstio(mesh: MeshFile): ExportResult {
   return { yaml: docs(out), notes };
 }
 
-function backendName(service: string, subset: string | undefined): string {
-  return subset ? `${service}-${subset}` : service;
-}
-
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
@@ -213,25 +200,22 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
       spec: { parentRefs: [{ group: '', kind: 'Service', name: key, port: portOf(key) }], rules },
     });
   }
-  for (const [name, svc] of Object.entries(mesh.services)) {
-    for (const v of Object.keys(svc.versions ?? {})) {
-      out.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${name}-${v}`, namespace: NS }, spec: { selector: { app: name, version: v }, ports: [{ port: portOf(name), name: 'http' }] } });
-    }
-  }
+  out.push(...versionServices(mesh));
   for (const s of ['policies', 'authorization', 'serviceMtls', 'external', 'tracing'] as const) {
     if (mesh[s] && Object.keys(mesh[s]!).length) notes.push(`${s}: Gateway API has no form for it (use --to istio); left out`);
   }
   return { yaml: docs(out), notes };
 }
 
-function headerMod(ops: NonNullable<NonNullable<HttpRouteSpec['headers']>['request']>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (ops.set) out.set = Object.entries(ops.set).map(([name, value]) => ({ name, value }));
-  if (ops.add) out.add = Object.entries(ops.add).map(([name, value]) => ({ name, value }));
-  if (ops.remove) out.remove = ops.remove;
-  return out;
-}
-
-export function exportPolicy(mesh: MeshFile, to: ExportFormat): ExportResult {
-  return to === 'istio' ? exportIstio(mesh) : exportGatewayApi(mesh);
+export function exportPolicy(mesh: MeshFile, to: ExportFormat, opts: { consul?: ConsulForm } = {}): ExportResult {
+  switch (to) {
+    case 'istio':
+      return exportIstio(mesh);
+    case 'gateway-api':
+      return exportGatewayApi(mesh);
+    case 'linkerd':
+      return exportLinkerd(mesh);
+    case 'consul':
+      return exportConsul(mesh, opts.consul ?? 'hcl');
+  }
 }

@@ -1,6 +1,8 @@
 // The importer contract (importer-contract.ts) run against every importer, on the real public fixtures of
-// shared/fixtures; an exporter where devmesh has one for the format.
+// shared/fixtures, and each format's exporter.
+import { exportConsul } from '../../src/export/consul.js';
 import { exportGatewayApi, exportIstio } from '../../src/export/export-policy.js';
+import { exportLinkerd } from '../../src/export/linkerd.js';
 import { importerContract, type ImporterGaps } from './importer-contract.js';
 
 /** Every importer today: found by this suite; the fix (report the fields a resource has and the importer does not read) is its own change. */
@@ -46,7 +48,7 @@ importerContract({
   format: 'linkerd',
   fixtureDir: 'linkerd',
   ...httpRouteInputs('policy.linkerd.io/v1beta3'),
-  exporter: { skip: 'devmesh has no Linkerd exporter yet (src/export/ writes Istio and Gateway API)' },
+  exporter: (mesh) => exportLinkerd(mesh).yaml,
 }, unknownFieldsUnreported('Linkerd', 'reads resources with z.looseObject schemas'));
 
 importerContract({
@@ -58,5 +60,6 @@ importerContract({
     text: JSON.stringify({ Kind: 'service-splitter', Name: 'api', Splits: [{ Weight: 50, ServiceSubset: 'v1' }, { Weight: 50, ServiceSubset: 'v2' }], FutureStickiness: true }),
     field: 'FutureStickiness',
   },
-  exporter: { skip: 'devmesh has no Consul exporter yet (src/export/ writes Istio and Gateway API)' },
+  // consul-k8s CRDs: one YAML stream (the HCL form, one file per entry, is round-tripped in test/export/consul.test.ts).
+  exporter: (mesh) => exportConsul(mesh, 'crd').yaml,
 }, unknownFieldsUnreported('Consul', 'reads config entry fields by name'));

@@ -3,7 +3,8 @@
 // report read and acted on (filters, one-click "map to" for an unmapped host, an invalid document located),
 // applied, the running mesh seen picking it up (config version, sidecar ACKs), and real requests through the
 // ingress showing the result: jason reaches reviews v2, everyone else v3. The screenshot of the report goes
-// to dist/test-artifacts/screens/import.png (the README's docs/ui-import.png comes from there).
+// to dist/test-artifacts/screens/import.png (the README's docs/ui-import.png comes from there). Then the
+// export panel below the wizard writes the applied policy back out as Linkerd and as Consul CRDs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -205,9 +206,30 @@ test('the import wizard: choose, preview the report, apply to the running Bookin
     }
   });
 
+  await t.test('export: the panel lists every format; the applied policy comes out as Linkerd and as Consul CRDs, with its notes', async () => {
+    const panel = page.locator('[data-testid=export-panel]');
+    await panel.waitFor();
+    const options = await page.locator('[data-testid=export-format] option').evaluateAll((els) => els.map((e) => e.getAttribute('value')));
+    assert.deepEqual(options, ['istio', 'gateway-api', 'linkerd', 'consul']);
+    await page.locator('[data-testid=export-format]').selectOption('linkerd');
+    await page.locator('[data-testid=export-button]').click();
+    const output = page.locator('[data-testid=export-output]');
+    await waitFor('the Linkerd export', async () => /policy\.linkerd\.io\/v1beta3/.test(await output.innerText().catch(() => '')), 15_000);
+    assert.match(await output.innerText(), /name: end-user\s+value: jason/, 'the imported rule, applied, is what is exported');
+    assert.ok((await page.locator('[data-testid=export-note]').count()) > 0, 'what Linkerd cannot say is listed');
+    await page.locator('[data-testid=export-format]').selectOption('consul');
+    await page.locator('[data-testid=export-consul-form]').selectOption('crd');
+    await page.locator('[data-testid=export-button]').click();
+    await waitFor('the Consul export', async () => /kind: ServiceRouter/.test(await output.innerText()), 15_000);
+    assert.match(await output.innerText(), /apiVersion: consul\.hashicorp\.com\/v1alpha1/);
+    await panel.scrollIntoViewIfNeeded();
+    await shot('export');
+  });
+
   await t.test('no banner and no script errors', async () => {
     assert.equal(await page.locator('[data-testid=error-banner]').count(), 0);
     assert.equal(await page.locator('[data-testid=import-error]').count(), 0);
+    assert.equal(await page.locator('[data-testid=export-error]').count(), 0);
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -20,7 +20,7 @@ export function isConsulEntry(value: Record<string, unknown>): boolean {
 /** Keys whose children are user data (subset names, header names, metadata), not schema fields. */
 const DATA_MAPS = new Set(['subsets', 'meta', 'add', 'set', 'failover', 'config']);
 /** Fields that are lists in Consul's schema; any other single-element list of maps is an HCL block. */
-const LISTS = new Set(['routes', 'splits', 'sources', 'permissions', 'header', 'queryparam', 'methods', 'hashpolicies', 'overrides', 'targets', 'paths', 'remove', 'datacenters', 'services', 'listeners', 'hosts', 'requestheaders', 'responseheaders']);
+const LISTS = new Set(['routes', 'splits', 'sources', 'permissions', 'header', 'queryparam', 'methods', 'hashpolicies', 'overrides', 'targets', 'paths', 'remove', 'datacenters', 'services', 'listeners', 'hosts']);
 
 function norm(key: string): string {
   return key.replace(/_/g, '').toLowerCase();
