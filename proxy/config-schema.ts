@@ -5,7 +5,7 @@
 // zod 4's own API costs ~12 MB. Its issues are worded as zod 4 words them (v4Message), so NACK reasons
 // read exactly as before.
 import { z, type ZodErrorMap, type ZodIssueOptionalMessage } from 'zod/v3';
-import type { SidecarConfig, StringMatch } from './protocol/index.js';
+import { re2Problem, type SidecarConfig, type StringMatch } from './protocol/index.js';
 import { checkTlsMaterial } from './tls.js';
 import { unknownRetryOn } from './outbound/retry.js';
 
@@ -60,18 +60,15 @@ const port = z.number().finite().int().min(0).max(65535);
 const name = z.string().min(1);
 
 // Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
-/** Exactly one of exact, prefix, regex (a valid one): narrowed to the protocol's StringMatch union. */
+/** Exactly one of exact, prefix, regex (one RE2 accepts): narrowed to the protocol's StringMatch union. */
 const stringMatch: z.ZodType<StringMatch, z.ZodTypeDef, unknown> = z
   .object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
   .superRefine((m, ctx) => {
     const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
     if (set.length !== 1) ctx.addIssue({ code: 'custom', message: `a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})` });
     else if (m.regex !== undefined) {
-      try {
-        new RegExp(m.regex);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `invalid regex ${JSON.stringify(m.regex)}: ${(err as Error).message}` });
-      }
+      const problem = re2Problem(m.regex);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
     }
   })
   .transform((m): StringMatch => (m.exact !== undefined ? { exact: m.exact } : m.prefix !== undefined ? { prefix: m.prefix } : { regex: m.regex ?? '' }));

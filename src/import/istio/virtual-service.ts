@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, getIn, type Path, type Resource, type Session } from '../context.js';
-import { localDestination, splitRetryOn, stringMatch, type Match, type RuleDestination } from '../route-helpers.js';
+import { failStringMatch, localDestination, splitRetryOn, stringMatch, type Match, type RuleDestination } from '../route-helpers.js';
 
 const Dest = z.looseObject({ host: z.string().min(1), subset: z.string().optional(), port: z.looseObject({ number: z.number().int().min(1).max(65535).optional() }).optional() });
 const HeaderOps = z.looseObject({ set: z.record(z.string(), z.string()).optional(), add: z.record(z.string(), z.string()).optional(), remove: z.array(z.string()).optional() });
@@ -84,7 +84,7 @@ function translateMatch(ctx: VsContext, res: Resource, m: Record<string, unknown
     if (m[field] === undefined) continue;
     const sm = stringMatch(m[field]);
     if (!sm || Object.keys(sm).length === 0) {
-      res.fail([...path, field], 'must be exactly one of exact, prefix, regex (a valid regular expression)');
+      failStringMatch(res, [...path, field], m[field], 'must be exactly one of exact, prefix, regex (a regex RE2 accepts)');
       return null;
     }
     out[field] = sm as never;
@@ -101,7 +101,7 @@ function translateMatch(ctx: VsContext, res: Resource, m: Record<string, unknown
     for (const [k, raw] of Object.entries(v)) {
       const sm = stringMatch(raw);
       if (!sm) {
-        res.fail([...path, field, k], 'must be exactly one of exact, prefix, regex (a valid regular expression), or {} for presence');
+        failStringMatch(res, [...path, field, k], raw, 'must be exactly one of exact, prefix, regex (a regex RE2 accepts), or {} for presence');
         return null;
       }
       entries.push([field === 'queryParams' ? k : k.toLowerCase(), sm]);
