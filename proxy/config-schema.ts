@@ -5,7 +5,7 @@
 // zod 4's own API costs ~12 MB. Its issues are worded as zod 4 words them (v4Message), so NACK reasons
 // read exactly as before.
 import { z, type ZodErrorMap, type ZodIssueOptionalMessage } from 'zod/v3';
-import { re2Problem, type SidecarConfig, type StringMatch } from './protocol/index.js';
+import { compileFullMatch, type SidecarConfig, type StringMatch } from './protocol/index.js';
 import { checkTlsMaterial } from './tls.js';
 import { unknownRetryOn } from './outbound/retry.js';
 
@@ -67,8 +67,11 @@ const stringMatch: z.ZodType<StringMatch, z.ZodTypeDef, unknown> = z
     const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
     if (set.length !== 1) ctx.addIssue({ code: 'custom', message: `a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})` });
     else if (m.regex !== undefined) {
-      const problem = re2Problem(m.regex);
-      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+      try {
+        compileFullMatch(m.regex);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
     }
   })
   .transform((m): StringMatch => (m.exact !== undefined ? { exact: m.exact } : m.prefix !== undefined ? { prefix: m.prefix } : { regex: m.regex ?? '' }));

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
 import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
-import { re2Problem } from '../../proxy/protocol/index.js';
+import { re2Problem } from '../mesh-semantics/regex.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

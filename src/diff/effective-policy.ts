@@ -27,6 +27,15 @@ function retryOnSet(text: string | undefined): string[] {
   return [...new Set(effectiveRetryOn(text))].sort();
 }
 
+/**
+ * A destination's share of the rule's traffic, in percent. Weights are relative (the sidecar, like Envoy,
+ * picks by weight / total), so 3 and 2 route exactly as 60 and 40 do.
+ */
+function share(route: NonNullable<HttpRouteSpec['route']>, weight: number): number {
+  const total = route.reduce((sum, d) => sum + (d.weight ?? 0), 0);
+  return total > 0 ? Math.round((weight * 100 * 1e6) / total) / 1e6 : weight;
+}
+
 export function effectiveRule(target: string, rule: HttpRouteSpec): Record<string, unknown> {
   const faulty = rule.fault !== undefined;
   const retries = faulty ? { attempts: 0 } : rule.retries
@@ -37,7 +46,7 @@ export function effectiveRule(target: string, rule: HttpRouteSpec): Record<strin
     match: match.length ? match : 'any',
     ...(rule.route ? {
       route: rule.route
-        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? ISTIO_LONE_DESTINATION_WEIGHT : d.weight ?? 0, ...(d.headers ? { headers: d.headers } : {}) }))
+        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? ISTIO_LONE_DESTINATION_WEIGHT : share(rule.route!, d.weight ?? 0), ...(d.headers ? { headers: d.headers } : {}) }))
         .filter((d) => d.weight > 0 || rule.route!.length === 1)
         .sort((a, b) => `${a.host}/${a.subset}`.localeCompare(`${b.host}/${b.subset}`)),
     } : {}),

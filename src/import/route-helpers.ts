@@ -2,7 +2,7 @@
 import type { HttpRouteSpec } from '../config/mesh-schema.js';
 import { isRetryOnToken, retryOnTokens } from '../mesh-semantics/retry-on.js';
 import type { Path, Resource, Session } from './context.js';
-import { re2Problem } from '../../proxy/protocol/index.js';
+import { re2Problem } from '../mesh-semantics/regex.js';
 
 export type RuleDestination = NonNullable<HttpRouteSpec['route']>[number];
 export type Match = NonNullable<HttpRouteSpec['match']>[number];

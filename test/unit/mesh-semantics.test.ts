@@ -42,3 +42,13 @@ test("consecutiveGatewayErrors omitted is Istio's 0 (off), in the sidecar config
   const gatewayErrorsOn = PolicyFileSchema.parse({ policies: { api: { outlierDetection: { consecutive5xxErrors: 3, consecutiveGatewayErrors: 5 }, retryBudget: { retryRatio: 0.5 } } }, routes: { web: [{ redirect: { uri: '/new' } }] } });
   assert.deepEqual(diffPolicies(mesh, gatewayErrorsOn), [{ service: 'api', path: 'policy.outlierDetection.consecutiveGatewayErrors', local: 0, production: 5 }]);
 });
+
+test('route weights compare as shares: 3 and 2 route as 60 and 40 do (the sidecar picks by weight / total, as Envoy)', () => {
+  const mesh = parseMesh(
+    'name: shop\nservices:\n  api: { run: x }\n  api2: { run: x }\nroutes:\n  api:\n    - route: [{ destination: { host: api }, weight: 60 }, { destination: { host: api2 }, weight: 40 }]\n',
+    'devmesh.yaml',
+  );
+  const split = (a: number, b: number) => PolicyFileSchema.parse({ routes: { api: [{ route: [{ destination: { host: 'api' }, weight: a }, { destination: { host: 'api2' }, weight: b }] }] } });
+  assert.deepEqual(diffPolicies(mesh, split(3, 2)), []);
+  assert.deepEqual(diffPolicies(mesh, split(1, 1)).map((d) => [d.path, d.local, d.production]), [['routes[0].route[0].weight', 60, 50], ['routes[0].route[1].weight', 40, 50]]);
+});
