@@ -36,12 +36,27 @@ function share(route: NonNullable<HttpRouteSpec['route']>, weight: number): numb
   return total > 0 ? Math.round((weight * 100 * 1e6) / total) / 1e6 : weight;
 }
 
+/**
+ * A regex is matched against the whole value (RE2 full match, as Envoy's safe_regex), so a `^` that opens
+ * the pattern and a `$` that closes it change nothing: `^/[^/]+/bar$` and `/[^/]+/bar` compare equal.
+ */
+function fullMatchRegex(re: string): string {
+  let out = re.startsWith('^') ? re.slice(1) : re;
+  // A closing `$` counts only when it is not escaped (an even number of backslashes before it).
+  if (out.endsWith('$') && (/\\*(?=\$$)/.exec(out)?.[0].length ?? 0) % 2 === 0) out = out.slice(0, -1);
+  return out;
+}
+
+function fullMatchForm<T extends object>(m: T): T {
+  return JSON.parse(JSON.stringify(m), (k, v: unknown) => (k === 'regex' && typeof v === 'string' ? fullMatchRegex(v) : v)) as T;
+}
+
 export function effectiveRule(target: string, rule: HttpRouteSpec): Record<string, unknown> {
   const faulty = rule.fault !== undefined;
   const retries = faulty ? { attempts: 0 } : rule.retries
     ? rule.retries.attempts === 0 ? { attempts: 0 } : { attempts: rule.retries.attempts, retryOn: retryOnSet(rule.retries.retryOn), perTryTimeoutMs: ms(rule.retries.perTryTimeout) }
     : { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: retryOnSet(undefined), perTryTimeoutMs: null };
-  const match = (rule.match ?? []).map(({ name: _n, ...m }) => m).filter((m) => Object.keys(m).length > 0);
+  const match = (rule.match ?? []).map(({ name: _n, ...m }) => fullMatchForm(m)).filter((m) => Object.keys(m).length > 0);
   return {
     match: match.length ? match : 'any',
     ...(rule.route ? {

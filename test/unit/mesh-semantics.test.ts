@@ -52,3 +52,10 @@ test('route weights compare as shares: 3 and 2 route as 60 and 40 do (the sideca
   assert.deepEqual(diffPolicies(mesh, split(3, 2)), []);
   assert.deepEqual(diffPolicies(mesh, split(1, 1)).map((d) => [d.path, d.local, d.production]), [['routes[0].route[0].weight', 60, 50], ['routes[0].route[1].weight', 40, 50]]);
 });
+
+test('regex matches compare in full-match form: an opening ^ and a closing $ change nothing (an escaped \\$ does)', () => {
+  const mesh = parseMesh('name: shop\nservices:\n  api: { run: x }\nroutes:\n  api:\n    - match: [{ uri: { regex: "^/[^/]+/bar$" } }]\n      route: [{ destination: { host: api } }]\n', 'devmesh.yaml');
+  const written = (regex: string) => PolicyFileSchema.parse({ routes: { api: [{ match: [{ uri: { regex } }], route: [{ destination: { host: 'api' } }] }] } });
+  assert.deepEqual(diffPolicies(mesh, written('/[^/]+/bar')), []);
+  assert.deepEqual(diffPolicies(mesh, written('/[^/]+/bar\\$')).map((d) => d.path), ['routes[0].match[0].uri.regex']);
+});
