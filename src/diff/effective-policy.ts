@@ -76,10 +76,39 @@ export function effectiveRule(target: string, rule: HttpRouteSpec): Record<strin
   };
 }
 
+type MatchBlock = NonNullable<HttpRouteSpec['match']>[number];
+
+/** Every condition of `a` is also a condition of `b` (same field, same value): whatever `b` matches, `a` does. */
+function covers(a: MatchBlock, b: MatchBlock): boolean {
+  const conditions = (m: MatchBlock) => {
+    const { name: _n, ...rest } = fullMatchForm(m);
+    return Object.entries(rest).flatMap(([field, v]) =>
+      field === 'uri' || field === 'method' || field === 'authority' ? [`${field}=${JSON.stringify(v)}`] : Object.entries(v as object).map(([k, x]) => `${field}.${k}=${JSON.stringify(x)}`),
+    );
+  };
+  const mine = new Set(conditions(b));
+  return conditions(a).every((c) => mine.has(c));
+}
+
+/**
+ * The indexes of the rules a request can reach. First match wins, so a rule every match block of which is
+ * covered by an earlier rule's block never applies: the same rules merged twice (one Istio VirtualService
+ * per hostname, where devmesh does not route by hostname) behave as once.
+ */
+export function reachableRules(rules: readonly HttpRouteSpec[]): number[] {
+  const blocks = (r: HttpRouteSpec): MatchBlock[] => (r.match && r.match.length ? r.match : [{}]);
+  const out: number[] = [];
+  rules.forEach((rule, i) => {
+    const earlier = rules.slice(0, i).flatMap(blocks);
+    if (!blocks(rule).every((b) => earlier.some((a) => covers(a, b)))) out.push(i);
+  });
+  return out;
+}
+
 export function effectiveRoutes(mesh: Pick<MeshFile, 'routes'>, target: string): Record<string, unknown>[] {
   const rules = mesh.routes?.[target];
   if (!rules || rules.length === 0) return [effectiveRule(target, { route: [{ destination: {} }] })];
-  return rules.map((r) => effectiveRule(target, r));
+  return reachableRules(rules).map((i) => effectiveRule(target, rules[i]!));
 }
 
 function effectiveTrafficPolicy(p: TrafficPolicySpec | undefined): Record<string, unknown> | null {
@@ -174,7 +203,8 @@ export function diffPolicies(local: MeshFile, prod: PolicyFile): Difference[] {
       delete a.mtls;
       delete b.mtls;
     }
-    const names = (local.routes?.[service] ?? []).map((r) => r.name);
+    const localRules = local.routes?.[service] ?? [];
+    const names = reachableRules(localRules).map((i) => localRules[i]!.name);
     const diffs: { path: string; local: unknown; production: unknown }[] = [];
     walk(a, b, '', diffs);
     for (const d of diffs) {

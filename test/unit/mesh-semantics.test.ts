@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMesh } from '../../src/config/load-mesh.js';
 import { PolicyFileSchema } from '../../src/config/mesh-schema.js';
-import { diffPolicies, effectivePolicy } from '../../src/diff/effective-policy.js';
+import { diffPolicies, effectivePolicy, reachableRules, withPolicy } from '../../src/diff/effective-policy.js';
 import { buildClusters } from '../../src/sidecar-config/sidecar-config.js';
 
 const MESH = `
@@ -58,4 +58,15 @@ test('regex matches compare in full-match form: an opening ^ and a closing $ cha
   const written = (regex: string) => PolicyFileSchema.parse({ routes: { api: [{ match: [{ uri: { regex } }], route: [{ destination: { host: 'api' } }] }] } });
   assert.deepEqual(diffPolicies(mesh, written('/[^/]+/bar')), []);
   assert.deepEqual(diffPolicies(mesh, written('/[^/]+/bar\\$')).map((d) => d.path), ['routes[0].match[0].uri.regex']);
+});
+
+test('a rule every match block of which an earlier rule covers never applies, and is not compared', () => {
+  const rule = (match: object[] | undefined, host: string) => ({ ...(match ? { match } : {}), route: [{ destination: { host } }] });
+  const ingress = { sourceLabels: { app: 'ingress' } };
+  const twice = [rule([{ uri: { prefix: '/a' }, ...ingress }], 'api'), rule([ingress], 'api'), rule([{ uri: { prefix: '/a' }, ...ingress }], 'api'), rule([ingress], 'api'), rule(undefined, 'api')];
+  const parsed = PolicyFileSchema.parse({ routes: { api: twice } }).routes!.api!;
+  assert.deepEqual(reachableRules(parsed), [0, 1, 4], 'the second copy is covered; the catch-all still serves other callers');
+  const mesh = parseMesh('name: shop\nservices:\n  api: { run: x }\n', 'devmesh.yaml');
+  const once = PolicyFileSchema.parse({ routes: { api: [twice[0], twice[1], twice[4]] } });
+  assert.deepEqual(diffPolicies(withPolicy(mesh, once), PolicyFileSchema.parse({ routes: { api: twice } })), []);
 });
