@@ -81,7 +81,7 @@ test('the index lists every copied input once, with its golden, and nothing it d
   const compared = index.inputs.filter((i) => i.status !== 'not-applicable').map((i) => i.name).sort();
   assert.deepEqual(copied, compared, 'inputs compared = inputs copied');
   for (const n of compared) assert.ok(readdirSync(DIR).includes(`${n}.yaml.golden`), `${n}.yaml.golden`);
-  assert.ok(index.inputs.filter((i) => i.status === 'applies').length >= 7);
+  assert.ok(index.inputs.filter((i) => i.status === 'applies').length >= 8);
 });
 
 for (const entry of index.inputs) {
@@ -99,7 +99,7 @@ for (const entry of index.inputs) {
   });
 }
 
-test('a gateway-only VirtualService for "*" goes to the mesh\'s one ingress service, even a redirect with no destination', () => {
+test('a gateway-only VirtualService for "*" goes to the mesh\'s one ingress service, even a redirect with no destination; derivePort is read', () => {
   const mesh = parseMesh(`name: m\ningress: [{ port: 0, service: ${INGRESS} }]\nservices:\n  ${INGRESS}: { run: x }\n  web: { run: x }\n`, 'm.yaml');
   const vs = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -108,9 +108,9 @@ spec:
   hosts: ["*"]
   gateways: [istio-system/gw]
   http:
-  - redirect: { scheme: https, port: 443 }
+  - redirect: { scheme: https, derivePort: FROM_PROTOCOL_DEFAULT }
 `;
   const r = importPolicy([{ name: 'vs.yaml', text: vs }], { mesh });
-  assert.deepEqual(r.policy.routes?.[INGRESS]?.[0], { match: [{ sourceLabels: { app: 'ingress' } }], redirect: { scheme: 'https', port: 443 } });
+  assert.deepEqual(r.policy.routes?.[INGRESS]?.[0], { match: [{ sourceLabels: { app: 'ingress' } }], redirect: { scheme: 'https', port: 443 } }, "derivePort FROM_PROTOCOL_DEFAULT is https's 443");
   assert.equal(r.policy.routes?.web, undefined);
 });

@@ -15,7 +15,7 @@ export const HttpRuleSchema = z.looseObject({
   name: z.string().optional(),
   match: z.array(z.looseObject({})).optional(),
   route: z.array(z.looseObject({ destination: Dest, weight: z.number().int().min(0).max(100).optional(), headers: Headers.optional() })).optional(),
-  redirect: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
+  redirect: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
   directResponse: z.looseObject({ status: z.number().int().min(200).max(599), body: z.looseObject({ string: z.string().optional(), bytes: z.string().optional() }).optional() }).optional(),
   delegate: z.looseObject({ name: z.string(), namespace: z.string().optional() }).optional(),
   rewrite: z.looseObject({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
@@ -228,11 +228,15 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     if (r.port !== undefined) red.port = r.port;
     if (r.scheme === 'http' || r.scheme === 'https') red.scheme = r.scheme;
     else if (r.scheme !== undefined) res.approx([...path, 'redirect', 'scheme'], `scheme ${r.scheme} is not http or https: dropped`);
+    // derivePort (Istio HTTPRedirect): FROM_PROTOCOL_DEFAULT is the scheme's port (80, or 443 for https; the
+    // local ingress is plain HTTP, so 80 when no scheme is set); FROM_REQUEST_PORT keeps the request's port,
+    // which a redirect without a port does.
+    if (r.derivePort === 'FROM_PROTOCOL_DEFAULT' && r.port === undefined) red.port = red.scheme === 'https' ? 443 : 80;
     if (r.redirectCode !== undefined) {
       if (r.redirectCode >= 300 && r.redirectCode <= 399) red.redirectCode = r.redirectCode;
       else res.fail([...path, 'redirect', 'redirectCode'], 'must be a 3xx status');
     }
-    for (const k of Object.keys(r)) if (!['uri', 'authority', 'port', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
+    for (const k of Object.keys(r)) if (!['uri', 'authority', 'port', 'derivePort', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
     res.cover([...path, 'redirect']);
     out.redirect = red;
   } else if (rule.directResponse) {
