@@ -81,7 +81,7 @@ test('the index lists every copied input once, with its golden, and nothing it d
   const compared = index.inputs.filter((i) => i.status !== 'not-applicable').map((i) => i.name).sort();
   assert.deepEqual(copied, compared, 'inputs compared = inputs copied');
   for (const n of compared) assert.ok(readdirSync(DIR).includes(`${n}.yaml.golden`), `${n}.yaml.golden`);
-  assert.ok(index.inputs.filter((i) => i.status === 'applies').length >= 8);
+  assert.ok(index.inputs.filter((i) => i.status === 'applies').length >= 10);
 });
 
 for (const entry of index.inputs) {
@@ -113,4 +113,7 @@ spec:
   const r = importPolicy([{ name: 'vs.yaml', text: vs }], { mesh });
   assert.deepEqual(r.policy.routes?.[INGRESS]?.[0], { match: [{ sourceLabels: { app: 'ingress' } }], redirect: { scheme: 'https', port: 443 } }, "derivePort FROM_PROTOCOL_DEFAULT is https's 443");
   assert.equal(r.policy.routes?.web, undefined);
+  // With a destination, still the ingress service's rules (not the destination's as well).
+  const routed = importPolicy([{ name: 'vs.yaml', text: vs.replace('- redirect: { scheme: https, derivePort: FROM_PROTOCOL_DEFAULT }', '- route: [{ destination: { host: web } }]') }], { mesh });
+  assert.deepEqual(Object.keys(routed.policy.routes ?? {}), [INGRESS]);
 });

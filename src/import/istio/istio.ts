@@ -569,7 +569,8 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
   // service: with one, the rules go there whatever the hosts (as the Gateway API importer attaches a
   // Gateway's routes), so a redirect-only rule for "*" is not lost for want of a destination.
   const ingressServices = session.hosts.local?.ingressServices ?? [];
-  if (!meshBound && ingressServices.length === 1) {
+  const atIngress = !meshBound && ingressServices.length === 1;
+  if (atIngress) {
     const key = ingressServices[0]!;
     keys.add(key);
     hosts.forEach((h, i) => res.approx(['spec', 'hosts', i], `host ${h} at the gateway: the local ingress enters at ${key}, so the rules go to routes.${key}`));
@@ -591,7 +592,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
     res.skip(['spec', 'hosts'], 'no host maps to a local service: the VirtualService is not applied');
     return;
   }
-  if (hosts.some((h) => h === '*' || h.startsWith('*.'))) {
+  if (!atIngress && hosts.some((h) => h === '*' || h.startsWith('*.'))) {
     for (const { rule } of expanded) for (const d of rule.route ?? []) {
       const t = session.hosts.resolve(d.destination.host);
       if (t) keys.add(t.kind === 'service' ? t.service : t.name);
