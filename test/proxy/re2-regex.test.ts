@@ -172,5 +172,21 @@ spec:
     const invalid = gw.report.entries.filter((e) => e.outcome === 'invalid');
     assert.deepEqual(invalid.map((e) => e.path), ['spec.rules[0].matches[0].headers[0].value']);
     assert.match(invalid[0]!.detail, /^RE2 refuses regex "\(\?<=a\)b".*lookbehind/);
+    const grpc = importPolicy(
+      [{ name: 'grpc.yaml', text: `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: g }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: reviews }]
+  rules:
+  - matches:
+    - method: { type: RegularExpression, service: '(?i)reviews\\.v[0-9]+', method: '(?!Delete).*' }
+    backendRefs: [{ name: reviews, port: 9080 }]
+` }],
+      { mesh },
+    );
+    const bad = grpc.report.entries.filter((e) => e.outcome === 'invalid');
+    assert.deepEqual(bad.map((e) => [e.path, e.line]), [['spec.rules[0].matches[0].method', 8]]);
+    assert.match(bad[0]!.detail, /^RE2 refuses regex "\(\?!Delete\)\.\*".*lookahead/);
   });
 });

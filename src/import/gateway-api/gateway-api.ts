@@ -94,6 +94,11 @@ function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path,
       const svc = m.method.service;
       const meth = m.method.method;
       if (m.method.type === 'RegularExpression') {
+        const problem = [svc, meth].map((re) => (re === undefined ? null : regexProblem(re))).find((p) => p !== null);
+        if (problem) {
+          res.fail([...path, 'method'], problem);
+          return null;
+        }
         match.uri = { regex: `^/${svc ?? '[^/]+'}/${meth ?? '[^/]+'}$` };
         pathRank = 2;
       } else if (svc && meth) {
