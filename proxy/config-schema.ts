@@ -5,7 +5,7 @@
 // zod 4's own API costs ~12 MB. Its issues are worded as zod 4 words them (v4Message), so NACK reasons
 // read exactly as before.
 import { z, type ZodErrorMap, type ZodIssueOptionalMessage } from 'zod/v3';
-import type { SidecarConfig, StringMatch } from './protocol/index.js';
+import { compileFullMatch, type SidecarConfig, type StringMatch } from './protocol/index.js';
 import { checkTlsMaterial } from './tls.js';
 import { unknownRetryOn } from './outbound/retry.js';
 
@@ -60,7 +60,7 @@ const port = z.number().finite().int().min(0).max(65535);
 const name = z.string().min(1);
 
 // Loose here (each field optional); "exactly one" is checked below, where the message can be clear.
-/** Exactly one of exact, prefix, regex (a valid one): narrowed to the protocol's StringMatch union. */
+/** Exactly one of exact, prefix, regex (one RE2 accepts): narrowed to the protocol's StringMatch union. */
 const stringMatch: z.ZodType<StringMatch, z.ZodTypeDef, unknown> = z
   .object({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
   .superRefine((m, ctx) => {
@@ -68,9 +68,9 @@ const stringMatch: z.ZodType<StringMatch, z.ZodTypeDef, unknown> = z
     if (set.length !== 1) ctx.addIssue({ code: 'custom', message: `a string match needs exactly one of exact, prefix, regex (got ${set.join(', ') || 'none'})` });
     else if (m.regex !== undefined) {
       try {
-        new RegExp(m.regex);
+        compileFullMatch(m.regex);
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `invalid regex ${JSON.stringify(m.regex)}: ${(err as Error).message}` });
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
       }
     }
   })

@@ -410,5 +410,6 @@ export function spiffeId(mesh: string, service: string): string {
 }
 export { decodeSpanBatch } from './span-wire.js';
 export { redactQuery } from './span-headers.js';
-export { compileRouteMatcher, routeRequestOf, formatExplanation, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';
+export { compileFullMatch, Re2SyntaxError } from './regex.js';
+export { compileRouteMatcher, routeRequestOf, formatExplanation, type FullMatchEngine, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';
 export { CONTROL_ENV, CONTROL_PROTOCOL, ControlConnection, FrameReader, ChannelError, encodeFrame, MAX_FRAME_BYTES, type ChannelHello, type ChannelMessage } from './control-channel.js';

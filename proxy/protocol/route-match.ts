@@ -1,9 +1,10 @@
-// Route matching as pure functions: compiled once per config (regexes built and anchored, names lower
+// Route matching as pure functions: compiled once per config (RE2 regexes compiled for full match, names lower
 // cased), then evaluated per request with a few string comparisons. The sidecar's router and
 // `devmesh explain` both run this code, so an explanation is exactly what the sidecar does.
 // Semantics are Istio's: first matching rule wins; a rule matches when any of its blocks does; a block
 // matches when all its conditions do; a rule without blocks matches every request.
 import type { MatchBlock, RouteRule, StringMatch } from './index.js';
+import { compileFullMatch } from './regex.js';
 
 /** What matching looks at. Header names are lower case; `path` has no query string. */
 export interface RouteRequest {
@@ -63,7 +64,10 @@ export function describeStringMatch(m: StringMatch): string {
   return `regex ${JSON.stringify(m.regex)}`;
 }
 
-export function compileStringMatch(m: StringMatch): (value: string) => boolean {
+/** Compiles a regex into a whole-value test. The sidecar's is RE2's (compileFullMatch); the regex bench swaps it. */
+export type FullMatchEngine = (pattern: string) => (value: string) => boolean;
+
+export function compileStringMatch(m: StringMatch, fullMatch: FullMatchEngine = compileFullMatch): (value: string) => boolean {
   if ('exact' in m && m.exact !== undefined) {
     const exact = m.exact;
     return (v) => v === exact;
@@ -72,9 +76,8 @@ export function compileStringMatch(m: StringMatch): (value: string) => boolean {
     const prefix = m.prefix;
     return (v) => v.startsWith(prefix);
   }
-  // Envoy's safe_regex (RE2) matches the whole value, not a substring.
-  const re = new RegExp(`^(?:${(m as { regex: string }).regex})$`);
-  return (v) => re.test(v);
+  // Envoy's safe_regex: RE2, matching the whole value, not a substring.
+  return fullMatch((m as { regex: string }).regex);
 }
 
 function headerValue(req: RouteRequest, name: string): string | undefined {
@@ -89,23 +92,23 @@ function queryParam(req: RouteRequest, cache: QueryCache, name: string): string 
   return cache.params.get(name);
 }
 
-function compileBlock(block: MatchBlock): Condition[] {
+function compileBlock(block: MatchBlock, fullMatch: FullMatchEngine): Condition[] {
   const out: Condition[] = [];
   if (block.uri) {
-    const test = compileStringMatch(block.uri);
+    const test = compileStringMatch(block.uri, fullMatch);
     out.push({ what: `uri ${describeStringMatch(block.uri)}`, test: (r) => test(r.path) });
   }
   if (block.method) {
-    const test = compileStringMatch(block.method);
+    const test = compileStringMatch(block.method, fullMatch);
     out.push({ what: `method ${describeStringMatch(block.method)}`, test: (r) => test(r.method) });
   }
   if (block.authority) {
-    const test = compileStringMatch(block.authority);
+    const test = compileStringMatch(block.authority, fullMatch);
     out.push({ what: `authority ${describeStringMatch(block.authority)}`, test: (r) => test(r.authority) });
   }
   for (const [rawName, m] of Object.entries(block.headers ?? {})) {
     const name = rawName.toLowerCase();
-    const test = compileStringMatch(m);
+    const test = compileStringMatch(m, fullMatch);
     out.push({
       what: `header ${name} ${describeStringMatch(m)}`,
       test: (r) => {
@@ -116,7 +119,7 @@ function compileBlock(block: MatchBlock): Condition[] {
   }
   for (const [rawName, m] of Object.entries(block.withoutHeaders ?? {})) {
     const name = rawName.toLowerCase();
-    const test = compileStringMatch(m);
+    const test = compileStringMatch(m, fullMatch);
     out.push({
       what: `without header ${name} ${describeStringMatch(m)}`,
       test: (r) => {
@@ -126,7 +129,7 @@ function compileBlock(block: MatchBlock): Condition[] {
     });
   }
   for (const [name, m] of Object.entries(block.queryParams ?? {})) {
-    const test = compileStringMatch(m);
+    const test = compileStringMatch(m, fullMatch);
     out.push({
       what: `query ${name} ${describeStringMatch(m)}`,
       test: (r, cache) => {
@@ -151,8 +154,8 @@ function blockMatches(block: readonly Condition[], req: RouteRequest, cache: Que
   return true;
 }
 
-export function compileRouteMatcher(rules: readonly Pick<RouteRule, 'name' | 'match'>[]): RouteMatcher {
-  const compiled: CompiledRule[] = rules.map((rule) => ({ blocks: rule.match.length === 0 ? null : rule.match.map(compileBlock) }));
+export function compileRouteMatcher(rules: readonly Pick<RouteRule, 'name' | 'match'>[], fullMatch: FullMatchEngine = compileFullMatch): RouteMatcher {
+  const compiled: CompiledRule[] = rules.map((rule) => ({ blocks: rule.match.length === 0 ? null : rule.match.map((b) => compileBlock(b, fullMatch)) }));
   const names = rules.map((rule, i) => rule.name ?? String(i));
   const matcher = {
     lastBlock: -1,

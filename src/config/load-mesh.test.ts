@@ -106,7 +106,7 @@ routes:
       retries: { attempts: 2, retryOn: "5xx,sometimes" }
 `);
   assert.equal(lines.length, 3);
-  assert.match(lines.join('\n'), /6:31: routes\.a\[0\]\.match\[0\]\.uri\.regex: is not a valid regular expression/);
+  assert.match(lines.join('\n'), /6:31: routes\.a\[0\]\.match\[0\]\.uri\.regex: RE2 refuses regex "\(": missing closing \)/);
   assert.match(lines.join('\n'), /timeout: must be a duration/);
   assert.match(lines.join('\n'), /retryOn: must be a comma-separated list/);
 });

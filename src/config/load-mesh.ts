@@ -85,11 +85,25 @@ function parseYaml(text: string, file: string): SourceDoc {
   return { shown, doc, lc };
 }
 
+/**
+ * A union none of whose options fit says only "Invalid input". When exactly one option failed on a
+ * refinement (a regex RE2 refuses, in a header match that may also be {}), its reason is the one to show,
+ * at its own path.
+ */
+function unwrapUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const refined = issue.errors
+    .map((branch) => branch.flatMap(unwrapUnion).filter((i) => i.code === 'custom'))
+    .filter((custom) => custom.length > 0);
+  if (refined.length !== 1) return [issue];
+  return refined[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+}
+
 function validate<S extends z.ZodType>(src: SourceDoc, schema: S): z.infer<S> {
   const result = schema.safeParse(src.doc.toJS() ?? {});
   if (result.success) return result.data;
   throw new MeshConfigError(
-    result.error.issues.map((issue) => {
+    result.error.issues.flatMap(unwrapUnion).map((issue) => {
       // An unknown key is best pointed at by the key itself.
       const pos =
         issue.code === 'unrecognized_keys' && issue.keys[0]

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
 import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
+import { re2Problem } from '../mesh-semantics/regex.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -33,25 +34,25 @@ const TrustDomain = z
 
 export const MtlsModeSchema = z.enum(['STRICT', 'PERMISSIVE', 'DISABLE']).describe('mTLS mode, as in Istio PeerAuthentication.');
 
-function validRegex(pattern: string): boolean {
-  try {
-    new RegExp(pattern);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const STRING_MATCH_OPTIONS = [
+  z.strictObject({ exact: z.string() }),
+  z.strictObject({ prefix: z.string() }),
+  z.strictObject({
+    regex: z
+      .string()
+      .superRefine((pattern, ctx) => {
+        const problem = re2Problem(pattern);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .describe('An RE2 regular expression (as Envoy and Istio), matched against the whole value.'),
+  }),
+] as const;
 
-const StringMatch = z
-  .union([
-    z.strictObject({ exact: z.string() }),
-    z.strictObject({ prefix: z.string() }),
-    z.strictObject({ regex: z.string().refine(validRegex, 'is not a valid regular expression') }),
-  ])
-  .describe('Istio StringMatch: exactly one of exact, prefix, regex.');
+const StringMatch = z.union(STRING_MATCH_OPTIONS).describe('Istio StringMatch: exactly one of exact, prefix, regex (RE2, full match).');
 
-// Istio: a header condition with no value ({}) checks that the header is present.
-const HeaderMatch = z.union([StringMatch, z.strictObject({})]);
+// Istio: a header condition with no value ({}) checks that the header is present. One flat union (not a
+// union of unions), so a regex RE2 refuses is reported at its own field with RE2's reason.
+const HeaderMatch = z.union([...STRING_MATCH_OPTIONS, z.strictObject({})]);
 
 const HttpMatchRequest = z
   .strictObject({

@@ -27,17 +27,41 @@ function retryOnSet(text: string | undefined): string[] {
   return [...new Set(effectiveRetryOn(text))].sort();
 }
 
+/**
+ * A destination's share of the rule's traffic, in percent. Weights are relative (the sidecar, like Envoy,
+ * picks by weight / total), so 3 and 2 route exactly as 60 and 40 do.
+ */
+function share(route: NonNullable<HttpRouteSpec['route']>, weight: number): number {
+  const total = route.reduce((sum, d) => sum + (d.weight ?? 0), 0);
+  return total > 0 ? Math.round((weight * 100 * 1e6) / total) / 1e6 : weight;
+}
+
+/**
+ * A regex is matched against the whole value (RE2 full match, as Envoy's safe_regex), so a `^` that opens
+ * the pattern and a `$` that closes it change nothing: `^/[^/]+/bar$` and `/[^/]+/bar` compare equal.
+ */
+function fullMatchRegex(re: string): string {
+  let out = re.startsWith('^') ? re.slice(1) : re;
+  // A closing `$` counts only when it is not escaped (an even number of backslashes before it).
+  if (out.endsWith('$') && (/\\*(?=\$$)/.exec(out)?.[0].length ?? 0) % 2 === 0) out = out.slice(0, -1);
+  return out;
+}
+
+function fullMatchForm<T extends object>(m: T): T {
+  return JSON.parse(JSON.stringify(m), (k, v: unknown) => (k === 'regex' && typeof v === 'string' ? fullMatchRegex(v) : v)) as T;
+}
+
 export function effectiveRule(target: string, rule: HttpRouteSpec): Record<string, unknown> {
   const faulty = rule.fault !== undefined;
   const retries = faulty ? { attempts: 0 } : rule.retries
     ? rule.retries.attempts === 0 ? { attempts: 0 } : { attempts: rule.retries.attempts, retryOn: retryOnSet(rule.retries.retryOn), perTryTimeoutMs: ms(rule.retries.perTryTimeout) }
     : { attempts: ISTIO_DEFAULT_RETRIES.attempts, retryOn: retryOnSet(undefined), perTryTimeoutMs: null };
-  const match = (rule.match ?? []).map(({ name: _n, ...m }) => m).filter((m) => Object.keys(m).length > 0);
+  const match = (rule.match ?? []).map(({ name: _n, ...m }) => fullMatchForm(m)).filter((m) => Object.keys(m).length > 0);
   return {
     match: match.length ? match : 'any',
     ...(rule.route ? {
       route: rule.route
-        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? ISTIO_LONE_DESTINATION_WEIGHT : d.weight ?? 0, ...(d.headers ? { headers: d.headers } : {}) }))
+        .map((d) => ({ host: d.destination.host ?? target, subset: d.destination.subset ?? null, weight: rule.route!.length === 1 ? ISTIO_LONE_DESTINATION_WEIGHT : share(rule.route!, d.weight ?? 0), ...(d.headers ? { headers: d.headers } : {}) }))
         .filter((d) => d.weight > 0 || rule.route!.length === 1)
         .sort((a, b) => `${a.host}/${a.subset}`.localeCompare(`${b.host}/${b.subset}`)),
     } : {}),
@@ -52,10 +76,39 @@ export function effectiveRule(target: string, rule: HttpRouteSpec): Record<strin
   };
 }
 
+type MatchBlock = NonNullable<HttpRouteSpec['match']>[number];
+
+/** Every condition of `a` is also a condition of `b` (same field, same value): whatever `b` matches, `a` does. */
+function covers(a: MatchBlock, b: MatchBlock): boolean {
+  const conditions = (m: MatchBlock) => {
+    const { name: _n, ...rest } = fullMatchForm(m);
+    return Object.entries(rest).flatMap(([field, v]) =>
+      field === 'uri' || field === 'method' || field === 'authority' ? [`${field}=${JSON.stringify(v)}`] : Object.entries(v as object).map(([k, x]) => `${field}.${k}=${JSON.stringify(x)}`),
+    );
+  };
+  const mine = new Set(conditions(b));
+  return conditions(a).every((c) => mine.has(c));
+}
+
+/**
+ * The indexes of the rules a request can reach. First match wins, so a rule every match block of which is
+ * covered by an earlier rule's block never applies: the same rules merged twice (one Istio VirtualService
+ * per hostname, where devmesh does not route by hostname) behave as once.
+ */
+export function reachableRules(rules: readonly HttpRouteSpec[]): number[] {
+  const blocks = (r: HttpRouteSpec): MatchBlock[] => (r.match && r.match.length ? r.match : [{}]);
+  const out: number[] = [];
+  rules.forEach((rule, i) => {
+    const earlier = rules.slice(0, i).flatMap(blocks);
+    if (!blocks(rule).every((b) => earlier.some((a) => covers(a, b)))) out.push(i);
+  });
+  return out;
+}
+
 export function effectiveRoutes(mesh: Pick<MeshFile, 'routes'>, target: string): Record<string, unknown>[] {
   const rules = mesh.routes?.[target];
   if (!rules || rules.length === 0) return [effectiveRule(target, { route: [{ destination: {} }] })];
-  return rules.map((r) => effectiveRule(target, r));
+  return reachableRules(rules).map((i) => effectiveRule(target, rules[i]!));
 }
 
 function effectiveTrafficPolicy(p: TrafficPolicySpec | undefined): Record<string, unknown> | null {
@@ -150,7 +203,8 @@ export function diffPolicies(local: MeshFile, prod: PolicyFile): Difference[] {
       delete a.mtls;
       delete b.mtls;
     }
-    const names = (local.routes?.[service] ?? []).map((r) => r.name);
+    const localRules = local.routes?.[service] ?? [];
+    const names = reachableRules(localRules).map((i) => localRules[i]!.name);
     const diffs: { path: string; local: unknown; production: unknown }[] = [];
     walk(a, b, '', diffs);
     for (const d of diffs) {

@@ -2,18 +2,17 @@
 import type { HttpRouteSpec } from '../config/mesh-schema.js';
 import { isRetryOnToken, retryOnTokens } from '../mesh-semantics/retry-on.js';
 import type { Path, Resource, Session } from './context.js';
+import { re2Problem } from '../mesh-semantics/regex.js';
 
 export type RuleDestination = NonNullable<HttpRouteSpec['route']>[number];
 export type Match = NonNullable<HttpRouteSpec['match']>[number];
 export type StringMatchSpec = { exact: string } | { prefix: string } | { regex: string };
 
+/** Why RE2 (the engine of Envoy, Istio and the local sidecar) refuses a regex from an import, or null. */
+export const regexProblem: (pattern: string) => string | null = re2Problem;
+
 export function validRegex(pattern: string): boolean {
-  try {
-    new RegExp(pattern);
-    return true;
-  } catch {
-    return false;
-  }
+  return re2Problem(pattern) === null;
 }
 
 export function escapeRegex(s: string): string {
@@ -52,6 +51,17 @@ export function stringMatch(value: unknown): StringMatchSpec | Record<string, ne
     return { [k]: v[k] } as StringMatchSpec;
   }
   return null;
+}
+
+/**
+ * Reports why `value` is not a string match, at its path: a regex RE2 refuses is located at its `regex`
+ * field with RE2's reason; anything else gets `otherwise`.
+ */
+export function failStringMatch(res: Resource, path: Path, value: unknown, otherwise: string): void {
+  const regex = value && typeof value === 'object' ? (value as Record<string, unknown>).regex : undefined;
+  const problem = typeof regex === 'string' ? re2Problem(regex) : null;
+  if (problem !== null) res.fail([...path, 'regex'], problem);
+  else res.fail(path, otherwise);
 }
 
 /** Resolves a destination host and subset to the local form; reports and returns null when it maps nowhere. */

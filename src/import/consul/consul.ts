@@ -3,7 +3,7 @@
 // reading. Routers, splitters and resolvers chain as in Consul: router → splitter → resolver subsets.
 import type { AuthorizationPolicySpec, HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, type Path, type Resource, type Session } from '../context.js';
-import { escapeRegex, percentWeights, splitRetryOn, validRegex, type Match } from '../route-helpers.js';
+import { escapeRegex, percentWeights, regexProblem, splitRetryOn, type Match } from '../route-helpers.js';
 
 const ENTRY_KINDS = new Set(['service-router', 'service-splitter', 'service-resolver', 'service-intentions', 'service-defaults', 'proxy-defaults', 'ingress-gateway', 'terminating-gateway', 'mesh', 'exported-services', 'api-gateway', 'http-route', 'tcp-route', 'inline-certificate', 'jwt-provider', 'sameness-group', 'control-plane-request-limit', 'file-system-certificate']);
 const CRD_KINDS: Record<string, string> = {
@@ -242,7 +242,8 @@ export function translateConsul(resources: Resource[], session: Session): void {
       if (str(http.pathexact)) m.uri = { exact: str(http.pathexact)! };
       if (str(http.pathprefix)) m.uri = { prefix: str(http.pathprefix)! };
       if (str(http.pathregex)) {
-        if (!validRegex(str(http.pathregex)!)) return fail(e, [...p, 'match', 'http', 'pathregex'], 'is not a valid regular expression');
+        const problem = regexProblem(str(http.pathregex)!);
+        if (problem !== null) return fail(e, [...p, 'match', 'http', 'pathregex'], problem);
         m.uri = { regex: `^(?:${str(http.pathregex)})$` };
       }
       const methods = http.methods as string[] | undefined;
@@ -256,7 +257,11 @@ export function translateConsul(resources: Resource[], session: Session): void {
           else if (str(h.exact) !== undefined) sm = { exact: str(h.exact)! };
           else if (str(h.prefix) !== undefined) sm = { prefix: str(h.prefix)! };
           else if (str(h.suffix) !== undefined) sm = { regex: `.*${escapeRegex(str(h.suffix)!)}$` };
-          else if (str(h.regex) !== undefined) sm = { regex: str(h.regex)! };
+          else if (str(h.regex) !== undefined) {
+            const problem = regexProblem(str(h.regex)!);
+            if (problem !== null) return fail(e, [...p, 'match', 'http', field, j, 'regex'], problem);
+            sm = { regex: str(h.regex)! };
+          }
           const key = field === 'header' ? name.toLowerCase() : name;
           const dest = h.invert === true && field === 'header' ? 'withoutHeaders' : target;
           (m[dest] ??= {})[key] = sm;

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, parseDurationMs, type Path, type Resource, type Session } from '../context.js';
-import { percentWeights, validRegex, type Match, type RuleDestination, escapeRegex } from '../route-helpers.js';
+import { percentWeights, regexProblem, type Match, type RuleDestination, escapeRegex } from '../route-helpers.js';
 import { linkerdRouteAnnotations } from '../linkerd/annotations.js';
 
 const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), port: z.number().int().optional() });
@@ -94,6 +94,11 @@ function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path,
       const svc = m.method.service;
       const meth = m.method.method;
       if (m.method.type === 'RegularExpression') {
+        const problem = [svc, meth].map((re) => (re === undefined ? null : regexProblem(re))).find((p) => p !== null);
+        if (problem) {
+          res.fail([...path, 'method'], problem);
+          return null;
+        }
         match.uri = { regex: `^/${svc ?? '[^/]+'}/${meth ?? '[^/]+'}$` };
         pathRank = 2;
       } else if (svc && meth) {
@@ -121,8 +126,9 @@ function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path,
       pathRank = 0;
       res.cover([...path, 'path']);
     } else if (type === 'RegularExpression') {
-      if (!validRegex(value)) {
-        res.fail([...path, 'path', 'value'], 'is not a valid regular expression');
+      const problem = regexProblem(value);
+      if (problem !== null) {
+        res.fail([...path, 'path', 'value'], problem);
         return null;
       }
       match.uri = { regex: value };
@@ -155,7 +161,8 @@ function headersOf(res: Resource, list: z.infer<typeof NameValue>[] | undefined,
       return;
     }
     if (h.type === 'RegularExpression') {
-      if (!validRegex(h.value)) return res.fail([...path, i, 'value'], 'is not a valid regular expression');
+      const problem = regexProblem(h.value);
+      if (problem !== null) return res.fail([...path, i, 'value'], problem);
       out[key] = { regex: h.value };
     } else out[key] = { exact: h.value };
     res.cover([...path, i]);

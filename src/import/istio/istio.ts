@@ -565,7 +565,16 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
 
   // Which local services the hosts name. A gateway-only VS for "*" is keyed by its destinations.
   const keys = new Set<string>();
-  hosts.forEach((h, i) => {
+  // Gateway-only rules are for traffic entering at the local ingress, which enters at the mesh's ingress
+  // service: with one, the rules go there whatever the hosts (as the Gateway API importer attaches a
+  // Gateway's routes), so a redirect-only rule for "*" is not lost for want of a destination.
+  const ingressServices = session.hosts.local?.ingressServices ?? [];
+  const atIngress = !meshBound && ingressServices.length === 1;
+  if (atIngress) {
+    const key = ingressServices[0]!;
+    keys.add(key);
+    hosts.forEach((h, i) => res.approx(['spec', 'hosts', i], `host ${h} at the gateway: the local ingress enters at ${key}, so the rules go to routes.${key}`));
+  } else hosts.forEach((h, i) => {
     if (h === '*' || h.startsWith('*.')) {
       if (meshBound) res.approx(['spec', 'hosts', i], `wildcard host ${h}: devmesh routes by destination service; the rules are keyed by their destinations`);
       else res.cover(['spec', 'hosts', i]);
@@ -583,7 +592,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
     res.skip(['spec', 'hosts'], 'no host maps to a local service: the VirtualService is not applied');
     return;
   }
-  if (hosts.some((h) => h === '*' || h.startsWith('*.'))) {
+  if (!atIngress && hosts.some((h) => h === '*' || h.startsWith('*.'))) {
     for (const { rule } of expanded) for (const d of rule.route ?? []) {
       const t = session.hosts.resolve(d.destination.host);
       if (t) keys.add(t.kind === 'service' ? t.service : t.name);

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, getIn, type Path, type Resource, type Session } from '../context.js';
-import { localDestination, splitRetryOn, stringMatch, type Match, type RuleDestination } from '../route-helpers.js';
+import { failStringMatch, localDestination, splitRetryOn, stringMatch, type Match, type RuleDestination } from '../route-helpers.js';
 
 const Dest = z.looseObject({ host: z.string().min(1), subset: z.string().optional(), port: z.looseObject({ number: z.number().int().min(1).max(65535).optional() }).optional() });
 const HeaderOps = z.looseObject({ set: z.record(z.string(), z.string()).optional(), add: z.record(z.string(), z.string()).optional(), remove: z.array(z.string()).optional() });
@@ -15,7 +15,7 @@ export const HttpRuleSchema = z.looseObject({
   name: z.string().optional(),
   match: z.array(z.looseObject({})).optional(),
   route: z.array(z.looseObject({ destination: Dest, weight: z.number().int().min(0).max(100).optional(), headers: Headers.optional() })).optional(),
-  redirect: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
+  redirect: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
   directResponse: z.looseObject({ status: z.number().int().min(200).max(599), body: z.looseObject({ string: z.string().optional(), bytes: z.string().optional() }).optional() }).optional(),
   delegate: z.looseObject({ name: z.string(), namespace: z.string().optional() }).optional(),
   rewrite: z.looseObject({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
@@ -84,7 +84,7 @@ function translateMatch(ctx: VsContext, res: Resource, m: Record<string, unknown
     if (m[field] === undefined) continue;
     const sm = stringMatch(m[field]);
     if (!sm || Object.keys(sm).length === 0) {
-      res.fail([...path, field], 'must be exactly one of exact, prefix, regex (a valid regular expression)');
+      failStringMatch(res, [...path, field], m[field], 'must be exactly one of exact, prefix, regex (a regex RE2 accepts)');
       return null;
     }
     out[field] = sm as never;
@@ -101,7 +101,7 @@ function translateMatch(ctx: VsContext, res: Resource, m: Record<string, unknown
     for (const [k, raw] of Object.entries(v)) {
       const sm = stringMatch(raw);
       if (!sm) {
-        res.fail([...path, field, k], 'must be exactly one of exact, prefix, regex (a valid regular expression), or {} for presence');
+        failStringMatch(res, [...path, field, k], raw, 'must be exactly one of exact, prefix, regex (a regex RE2 accepts), or {} for presence');
         return null;
       }
       entries.push([field === 'queryParams' ? k : k.toLowerCase(), sm]);
@@ -228,11 +228,15 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     if (r.port !== undefined) red.port = r.port;
     if (r.scheme === 'http' || r.scheme === 'https') red.scheme = r.scheme;
     else if (r.scheme !== undefined) res.approx([...path, 'redirect', 'scheme'], `scheme ${r.scheme} is not http or https: dropped`);
+    // derivePort (Istio HTTPRedirect): FROM_PROTOCOL_DEFAULT is the scheme's port (80, or 443 for https; the
+    // local ingress is plain HTTP, so 80 when no scheme is set); FROM_REQUEST_PORT keeps the request's port,
+    // which a redirect without a port does.
+    if (r.derivePort === 'FROM_PROTOCOL_DEFAULT' && r.port === undefined) red.port = red.scheme === 'https' ? 443 : 80;
     if (r.redirectCode !== undefined) {
       if (r.redirectCode >= 300 && r.redirectCode <= 399) red.redirectCode = r.redirectCode;
       else res.fail([...path, 'redirect', 'redirectCode'], 'must be a 3xx status');
     }
-    for (const k of Object.keys(r)) if (!['uri', 'authority', 'port', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
+    for (const k of Object.keys(r)) if (!['uri', 'authority', 'port', 'derivePort', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
     res.cover([...path, 'redirect']);
     out.redirect = red;
   } else if (rule.directResponse) {
