@@ -7,7 +7,7 @@
 // req.headers presents them (names lower case, repeated lines joined with ", " as RFC 9110 §5.3 allows,
 // repeats of single-value headers such as host or content-type dropped after the first).
 // What the proxy legitimately changes, and the comparison therefore leaves out:
-// - headers it owns or adds: traceparent, x-devmesh-*;
+// - headers it owns or adds: trace context (traceparent, b3, x-b3-*), x-request-id when absent, x-devmesh-*;
 // - hop-by-hop headers (RFC 9110 §7.6.1: connection, keep-alive, proxy-connection, transfer-encoding, te,
 //   trailer, upgrade, proxy-authenticate, proxy-authorization, http2-settings, expect) and any header the
 //   Connection header names;
@@ -58,7 +58,9 @@ function key(r: Recorded): string {
   return JSON.stringify({ ...r, hostLines: undefined });
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'expect', 'content-length', 'traceparent']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'expect', 'content-length']);
+/** Trace context the sidecar writes on every hop (W3C and B3) and the request id it makes when there is none. */
+const TRACE_CONTEXT = new Set(['traceparent', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'x-request-id']);
 const LIMIT_MS = 3_000;
 
 function normalised(req: IncomingMessage, body: string): Recorded {
@@ -66,7 +68,7 @@ function normalised(req: IncomingMessage, body: string): Recorded {
   for (const t of String(req.headers.connection ?? '').split(',')) listed.add(t.trim().toLowerCase());
   const headers: Record<string, string> = {};
   for (const name of Object.keys(req.headers).sort()) {
-    if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith('x-devmesh-')) continue;
+    if (HOP_BY_HOP.has(name) || TRACE_CONTEXT.has(name) || listed.has(name) || name.startsWith('x-devmesh-')) continue;
     const v = req.headers[name]!;
     headers[name] = Array.isArray(v) ? v.join(', ') : v;
   }
