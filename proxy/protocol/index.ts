@@ -82,6 +82,8 @@ export interface RedirectAction {
   uri?: string;
   authority?: string;
   port?: number;
+  /** Without port: 'protocol' gives the scheme's default port, 'request' the port the request came to. */
+  derivePort?: 'protocol' | 'request';
   scheme?: 'http' | 'https';
   /** 301 unless set. */
   code: number;

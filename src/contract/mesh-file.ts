@@ -74,6 +74,12 @@ export interface HttpRedirectSpec {
   uri?: string | undefined;
   authority?: string | undefined;
   port?: number | undefined;
+  /**
+   * Istio's HTTPRedirect.derivePort, instead of port: FROM_PROTOCOL_DEFAULT gives the scheme's own port,
+   * FROM_REQUEST_PORT the port the request came to. Neither: the request's port is kept unless the rule
+   * sets authority or port, or changes the scheme of a request on its scheme's default port (Envoy).
+   */
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' | undefined;
   scheme?: 'http' | 'https' | undefined;
   redirectCode?: number | undefined;
 }

@@ -188,6 +188,9 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         if (r.hostname) redirect.authority = r.hostname;
         if (r.port !== undefined) redirect.port = r.port;
         else if (r.scheme) redirect.port = r.scheme === 'https' ? 443 : 80;
+        // "When empty, the port (if specified) of the request is used" (HTTPRequestRedirectFilter.port), as
+        // Istio translates it: derivePort FROM_REQUEST_PORT, whether or not the hostname changes.
+        else redirect.derivePort = 'FROM_REQUEST_PORT';
         const code = r.statusCode ?? 302;
         if (![301, 302, 303, 307, 308].includes(code)) return res.fail([...fp, 'requestRedirect', 'statusCode'], `Unsupported value: ${code}: supported values: 301, 302, 303, 307, 308`);
         redirect.redirectCode = code;
