@@ -48,7 +48,7 @@ export class AppUpstream {
 
   /** The request's headers for the app: hop-by-hop and owned headers dropped, the mesh's added. */
   headersFor(ex: InboundExchange, req: IncomingMessage): string[] {
-    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
+    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS, req.rawHeaders);
     if (ex.peer !== null) headers.push(PEER_HEADER, ex.peer);
     // The app gets the server span as parent: if it forwards this header, its outbound call nests under it.
     headers.push('traceparent', formatTraceparent(ex.traceId, ex.spanId, ex.flags));
