@@ -83,7 +83,36 @@ function headerModifier(m: z.infer<typeof HeaderModifier>): Record<string, unkno
   return o;
 }
 
-function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path, grpc: boolean): { match: Match; pathRank: number; prefixLen: number } | null {
+/** The path modifier type of the rule's URLRewrite filter, if it has one. */
+function rewriteType(rule: RuleIn): string | undefined {
+  return rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path?.type;
+}
+
+/**
+ * Gateway API's PathPrefix matches whole path segments (/v2 matches /v2 and /v2/x, not /v2x); devmesh's
+ * (Istio's) prefix is a string prefix. So a segment prefix becomes two match blocks: the exact path, and
+ * the prefix with its slash. A ReplacePrefixMatch rewrite then needs the slash in its replacement for the
+ * second (/prefix/x → /one/x, and / for /strip-prefix/x → /x): two rules. A ReplaceFullPath rewrite
+ * replaces the whole path of any match but a prefix: there the second block matches by regex.
+ */
+function segmentPrefixRules(match: Match, segment: string | undefined, action: HttpRouteSpec, rewrite: string | undefined): { blocks: Match[]; rule: HttpRouteSpec }[] {
+  if (segment === undefined) return [{ blocks: [match], rule: structuredClone(action) }];
+  const exact: Match = { ...match, uri: { exact: segment } };
+  const under: Match = { ...match, uri: { prefix: `${segment}/` } };
+  if (action.rewrite?.uri !== undefined && rewrite === 'ReplacePrefixMatch') {
+    const replacement = action.rewrite.uri;
+    const tail = structuredClone(action);
+    tail.rewrite!.uri = replacement.endsWith('/') ? replacement : `${replacement}/`;
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.rewrite?.uri !== undefined) return [{ blocks: [exact, { ...match, uri: { regex: `^${escapeRegex(segment)}/.*` } }], rule: structuredClone(action) }];
+  return [{ blocks: [exact, under], rule: structuredClone(action) }];
+}
+
+function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path, grpc: boolean): { match: Match; pathRank: number; prefixLen: number; segment?: string } | null {
   const match: Match = {};
   let pathRank = 1;
   let prefixLen = 1;
@@ -131,18 +160,25 @@ function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path,
     } else {
       prefixLen = value.length;
       if (value !== '/') {
-        match.uri = { prefix: value.length > 1 ? value.replace(/\/$/, '') : value };
-        res.approx([...path, 'path'], `PathPrefix ${value} matches whole path segments in Gateway API (not ${value.replace(/\/$/, '')}x); devmesh's prefix is a plain string prefix`);
+        const segment = value.replace(/\/+$/, '');
+        match.uri = { prefix: segment };
+        res.mapped([...path, 'path'], `PathPrefix ${value} matches whole path segments: ${segment} exactly, or under ${segment}/`);
+        return { ...finishMatch(res, m, path, match), pathRank, prefixLen, segment };
       } else res.mapped([...path, 'path'], 'PathPrefix / matches every request');
     }
   }
+  return { ...finishMatch(res, m, path, match), pathRank, prefixLen };
+}
+
+/** Method, headers and query parameters of an HTTP match. */
+function finishMatch(res: Resource, m: z.infer<typeof HttpMatch>, path: Path, match: Match): { match: Match } {
   if (m.method) {
     match.method = { exact: m.method };
     res.cover([...path, 'method']);
   }
   headersOf(res, m.headers, [...path, 'headers'], match, 'headers');
   headersOf(res, m.queryParams, [...path, 'queryParams'], match, 'queryParams');
-  return { match, pathRank, prefixLen };
+  return { match };
 }
 
 function headersOf(res: Resource, list: z.infer<typeof NameValue>[] | undefined, path: Path, match: Match, field: 'headers' | 'queryParams'): void {
@@ -209,11 +245,10 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         if (r.hostname) out.rewrite.authority = r.hostname;
         if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) {
           out.rewrite.uri = r.path.replacePrefixMatch;
-          if (r.path.replacePrefixMatch === '/') res.approx([...fp, 'urlRewrite', 'path'], 'replacing a prefix with "/": devmesh (like Istio) replaces the matched prefix, so /prefix/x may become //x where Gateway API gives /x');
-          else res.mapped(fp, 'rewrite.uri replaces the matched prefix');
+          res.mapped(fp, 'rewrite.uri replaces the matched path prefix (segment-wise: a rule for the exact path, one for the paths under it)');
         } else if (r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath !== undefined) {
           out.rewrite.uri = r.path.replaceFullPath;
-          res.approx(fp, 'ReplaceFullPath → rewrite.uri: with a prefix match devmesh replaces the matched prefix, not the whole path');
+          res.mapped(fp, 'ReplaceFullPath → rewrite.uri, replacing the whole path (a path prefix is matched exactly or by regex, so no prefix is replaced)');
         } else res.mapped(fp, 'rewrite');
         return;
       }
@@ -387,14 +422,16 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           if (!m) return;
           const match = { ...m.match };
           if (ingress) match.sourceLabels = { app: 'ingress' };
-          const rule: HttpRouteSpec = { ...structuredClone(action) };
-          if (!rule.name) rule.name = matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`;
-          if (Object.keys(match).length) rule.match = [match];
-          list.push({
-            res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
-            method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
-            ruleIndex: ri, matchIndex: mi, rule,
-          });
+          const name = action.name ?? (matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`);
+          for (const { blocks, rule: out } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
+            if (!out.name) out.name = name;
+            if (Object.keys(match).length) out.match = blocks;
+            list.push({
+              res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
+              method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
+              ruleIndex: ri, matchIndex: mi, rule: out,
+            });
+          }
         });
         res.cover([...rp, 'matches']);
         res.cover([...rp, 'backendRefs']);
