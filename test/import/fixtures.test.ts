@@ -209,11 +209,14 @@ test('gateway-api: method matching precedence: path beats method beats headers',
   assert.ok(names.indexOf('method-matching.7') < names.indexOf('method-matching.8'), 'method before header');
 });
 
-test('gateway-api: routes on one parent merge across resources', () => {
+test('gateway-api: routes on one parent merge across resources, each matched on its own hostnames', () => {
   const r = imp('gateway-api/httproute-matching-across-routes.yaml');
   const names = r.policy.routes!.productpage!.map((x) => x.name);
   assert.equal(names[0], 'matching-part2.0.0', '/v2 is a longer prefix than /');
-  assert.equal(entries(r, { path: 'spec.hostnames', outcome: 'ignored' }).length, 2);
+  const hostsOf = (name: string) => [...new Set(r.policy.routes!.productpage!.filter((x) => x.name === name).flatMap((x) => x.match!.map((m) => JSON.stringify(m.authority))))];
+  assert.deepEqual(hostsOf('matching-part2.0.0'), ['{"exact":"example.com"}']);
+  assert.deepEqual(hostsOf('matching-part1.0.0'), ['{"exact":"example.com"}', '{"exact":"example.net"}']);
+  assert.equal(entries(r, { path: 'spec.hostnames', outcome: 'mapped' }).length, 2);
 });
 
 test('gateway-api: backend weights 10/10 → 50/50 with per-backend header filters', () => {

@@ -9,7 +9,7 @@ import { devmeshDuration, parseDurationMs, type Path, type Resource, type Sessio
 import { percentWeights, validRegex, type Match, type RuleDestination, escapeRegex } from '../route-helpers.js';
 import { linkerdRouteAnnotations } from '../linkerd/annotations.js';
 
-const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), port: z.number().int().optional() });
+const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), sectionName: z.string().optional(), port: z.number().int().optional() });
 const NameValue = z.looseObject({ type: z.string().optional(), name: z.string().min(1), value: z.string() });
 const HeaderModifier = z.looseObject({ set: z.array(NameValue).optional(), add: z.array(NameValue).optional(), remove: z.array(z.string()).optional() });
 const BackendRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), port: z.number().int().optional(), weight: z.number().int().min(0).max(1_000_000).optional() });
@@ -40,7 +40,49 @@ const Rule = z.looseObject({
   retry: z.looseObject({ attempts: z.number().int().min(0).optional(), codes: z.array(z.number().int().min(400).max(599)).optional(), backoff: z.string().optional() }).optional(),
 });
 const RouteSpec = z.looseObject({ parentRefs: z.array(ParentRef).optional(), hostnames: z.array(z.string()).optional(), rules: z.array(Rule).optional() });
-const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional() })).optional() });
+const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional(), hostname: z.string().optional() })).optional() });
+type Listener = { name?: string | undefined; hostname?: string | undefined };
+
+/** The more specific of a route hostname and a listener hostname when they intersect (Gateway API), else null. */
+function intersectHost(route: string, listener: string): string | null {
+  const suffix = (h: string) => (h.startsWith('*.') ? h.slice(1) : null);
+  const r = route.toLowerCase();
+  const l = listener.toLowerCase();
+  const rs = suffix(r);
+  const ls = suffix(l);
+  if (rs === null && ls === null) return r === l ? r : null;
+  if (rs === null) return r.endsWith(ls!) ? r : null;
+  if (ls === null) return l.endsWith(rs) ? l : null;
+  return rs.endsWith(ls) ? r : ls.endsWith(rs) ? l : null;
+}
+
+/**
+ * The hostnames a route answers on through one parent Gateway: its own hostnames intersected with those of
+ * the listeners it attaches to (all, or the one its sectionName names). null: any host.
+ */
+function hostnamesThrough(routeHosts: string[] | undefined, listeners: Listener[] | undefined, section: string | undefined): string[] | null {
+  const route = routeHosts && routeHosts.length ? routeHosts.map((h) => h.toLowerCase()) : null;
+  const selected = (listeners ?? []).filter((l) => section === undefined || l.name === section);
+  // A Gateway this import does not hold: the route's own hostnames.
+  if (selected.length === 0) return route;
+  const out = new Set<string>();
+  for (const l of selected) {
+    if (!l.hostname) {
+      if (route === null) return null; // a listener for any host, a route for any host
+      for (const h of route) out.add(h);
+    } else if (route === null) out.add(l.hostname.toLowerCase());
+    else for (const h of route) {
+      const x = intersectHost(h, l.hostname);
+      if (x) out.add(x);
+    }
+  }
+  return [...out];
+}
+
+/** A hostname as an authority match: exact, or a wildcard's any-label prefix (*.example.com: one label or more). */
+function authorityOf(host: string): { exact: string } | { regex: string } {
+  return host.startsWith('*.') ? { regex: `^.+${escapeRegex(host.slice(1))}$` } : { exact: host };
+}
 
 type RuleIn = z.infer<typeof Rule>;
 type FilterIn = z.infer<typeof Filter>;
@@ -359,7 +401,7 @@ function creation(res: Resource): string {
 }
 
 /** HTTPRoutes and GRPCRoutes (and, for Linkerd, policy.linkerd.io HTTPRoutes on a Service). */
-export function translateRoutes(routes: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd'): Map<string, string[]> {
+export function translateRoutes(routes: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd', gateways: Map<string, Listener[]> = new Map()): Map<string, string[]> {
   const groups = new Map<string, Candidate[]>();
   const gatewayServices = new Map<string, string[]>();
   for (const res of routes) {
@@ -372,11 +414,12 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
       res.ignored(['spec', 'parentRefs'], 'attached to nothing: the route applies nowhere');
       continue;
     }
-    if (spec.hostnames) res.ignored(['spec', 'hostnames'], 'the local ingress answers on 127.0.0.1 and sidecars route by service: hostnames are not matched');
+    if (spec.hostnames && !parents.some((p) => (p.kind ?? 'Gateway') === 'Gateway')) res.ignored(['spec', 'hostnames'], 'sidecars route by service: a mesh route\'s hostnames are not matched');
     parents.forEach((parent, pi) => {
       const pp: Path = ['spec', 'parentRefs', pi];
       let key: string;
       let ingress = false;
+      let hosts: string[] | null = null;
       let parentService: string | null = null;
       if (isServiceParent(parent)) {
         const t = session.target(parent.name);
@@ -388,6 +431,12 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
         res.mapped(pp, `routes.${key} (a mesh route: every caller of ${key})`);
       } else if ((parent.kind ?? 'Gateway') === 'Gateway') {
         ingress = true;
+        hosts = hostnamesThrough(spec.hostnames, gateways.get(parent.name), parent.sectionName);
+        if (hosts !== null && hosts.length === 0) {
+          res.mapped(pp, `no hostname of the route intersects those of gateway ${parent.name}'s listeners: the route is not attached to it`);
+          return;
+        }
+        if (hosts !== null) res.mapped(['spec', 'hostnames'], `matched on the request's Host: ${hosts.join(', ')}`);
         const backends = new Set<string>();
         for (const r of spec.rules ?? []) for (const b of r.backendRefs ?? []) {
           const t = session.hosts.resolve(b.name);
@@ -425,7 +474,8 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           const name = action.name ?? (matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`);
           for (const { blocks, rule: out } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
             if (!out.name) out.name = name;
-            if (Object.keys(match).length) out.match = blocks;
+            const hosted = hosts === null ? blocks : blocks.flatMap((b) => hosts!.map((h) => ({ ...b, authority: authorityOf(h) })));
+            if (Object.keys(match).length || hosts !== null) out.match = hosted;
             list.push({
               res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
               method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
@@ -469,7 +519,13 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
 
 export function translateGatewayApi(resources: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd' = 'gateway-api'): void {
   const routes = resources.filter((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
-  const gatewayServices = translateRoutes(routes, session, flavor);
+  // Listener hostnames narrow the hosts of the routes attached to them.
+  const gateways = new Map<string, Listener[]>();
+  for (const res of resources.filter((r) => r.kind === 'Gateway')) {
+    const listeners = GatewaySpec.safeParse(res.value.spec ?? {}).data?.listeners;
+    if (listeners) gateways.set(res.name, listeners);
+  }
+  const gatewayServices = translateRoutes(routes, session, flavor, gateways);
   for (const res of resources.filter((r) => r.kind === 'Gateway')) {
     const spec = res.check(GatewaySpec, res.value.spec ?? {}, ['spec']);
     if (!spec) continue;
