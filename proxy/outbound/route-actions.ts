@@ -56,7 +56,8 @@ function redirect(ex: Exchange, route: CompiledRoute): void {
   // A rule's authority with a port of its own keeps it unless the rule sets or derives one.
   const host = r.authority !== undefined ? (derived ? splitHostPort(r.authority).host : r.authority) : request.host;
   if (derived && port === DEFAULT_PORTS[scheme]) port = null;
-  const uri = r.uri ?? (rr.query === '' ? rr.path : `${rr.path}?${rr.query}`);
+  const query = rr.query === '' ? '' : `?${rr.query}`;
+  const uri = r.uri ?? (r.prefixRewrite !== undefined ? replacePrefix(ex, route, r.prefixRewrite) + query : rr.path + query);
   const headers: OutgoingHttpHeaders = {
     location: `${scheme}://${host}${port !== null ? `:${port}` : ''}${uri}`,
     'content-length': 0,
@@ -69,6 +70,13 @@ function redirect(ex: Exchange, route: CompiledRoute): void {
 }
 
 const DEFAULT_PORTS: Record<string, string> = { http: '80', https: '443' };
+
+/** The path with the prefix the rule's block matched replaced (the whole path when it matched otherwise). */
+function replacePrefix(ex: Exchange, route: CompiledRoute, replacement: string): string {
+  const prefix = ex.block >= 0 ? route.blockPrefixes[ex.block] : null;
+  const path = prefix != null ? replacement + ex.rr.path.slice(prefix.length) : replacement;
+  return path === '' || path[0] !== '/' ? `/${path}` : path;
+}
 
 /** The request's Host (or :authority) as sent, port included. */
 function hostOf(ex: Exchange): string {

@@ -72,6 +72,11 @@ export interface HttpFaultSpec {
 
 export interface HttpRedirectSpec {
   uri?: string | undefined;
+  /**
+   * Istio's HTTPRedirect.prefixRewrite, instead of uri: replaces the prefix the rule matched (the whole
+   * path for an exact or regex match) and keeps the rest of the path and the query.
+   */
+  prefixRewrite?: string | undefined;
   authority?: string | undefined;
   port?: number | undefined;
   /**

@@ -60,6 +60,7 @@ routes:
     - { name: https-default, match: [{ uri: { exact: /https-default } }], redirect: { scheme: https, derivePort: FROM_PROTOCOL_DEFAULT } }
     - { name: https-443, match: [{ uri: { exact: /https-443 } }], redirect: { scheme: https, port: 443 } }
     - { name: http-80, match: [{ uri: { exact: /http-80 } }], redirect: { authority: "example.org:9000", port: 80 } }
+    - { name: prefix, match: [{ uri: { prefix: /old-prefix/ } }], redirect: { prefixRewrite: /new-prefix/ } }
     - { name: rewrite, match: [{ uri: { prefix: /rewrite } }], rewrite: { uri: /inner, authority: internal.example }, route: [{ destination: { host: shop } }], mirror: { host: audit } }
     - { name: mirror, match: [{ uri: { prefix: /mirror } }], route: [{ destination: { host: shop } }], mirror: { host: audit } }
     - { name: rest, route: [{ destination: { host: shop } }] }
@@ -96,6 +97,8 @@ test('scheme, port and host redirects follow Envoy: the request port goes only w
   assert.equal((await get('/https-default')).location, 'https://127.0.0.1/https-default');
   assert.equal((await get('/https-443')).location, 'https://127.0.0.1/https-443');
   assert.equal((await get('/http-80')).location, 'http://example.org/http-80', "the rule's port replaces the one in its authority");
+  // prefixRewrite (Istio; a Gateway API ReplacePrefixMatch) replaces the matched prefix and keeps the rest.
+  assert.equal((await get('/old-prefix/a/b?c=1')).location, `http://127.0.0.1:${port}/new-prefix/a/b?c=1`);
 });
 
 test('a rewritten authority replaces the Host; a mirror copy carries the upstream Host with -shadow before the port', async () => {

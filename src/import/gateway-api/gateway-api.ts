@@ -141,10 +141,18 @@ function segmentPrefixRules(match: Match, segment: string | undefined, action: H
   if (segment === undefined) return [{ blocks: [match], rule: structuredClone(action) }];
   const exact: Match = { ...match, uri: { exact: segment } };
   const under: Match = { ...match, uri: { prefix: `${segment}/` } };
+  const slashed = (s: string) => (s.endsWith('/') ? s : `${s}/`);
   if (action.rewrite?.uri !== undefined && rewrite === 'ReplacePrefixMatch') {
-    const replacement = action.rewrite.uri;
     const tail = structuredClone(action);
-    tail.rewrite!.uri = replacement.endsWith('/') ? replacement : `${replacement}/`;
+    tail.rewrite!.uri = slashed(action.rewrite.uri);
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.redirect?.prefixRewrite !== undefined) {
+    const tail = structuredClone(action);
+    tail.redirect!.prefixRewrite = slashed(action.redirect.prefixRewrite);
     return [
       { blocks: [exact], rule: structuredClone(action) },
       { blocks: [under], rule: tail },
@@ -273,10 +281,7 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         if (![301, 302, 303, 307, 308].includes(code)) return res.fail([...fp, 'requestRedirect', 'statusCode'], `Unsupported value: ${code}: supported values: 301, 302, 303, 307, 308`);
         redirect.redirectCode = code;
         if (r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath !== undefined) redirect.uri = r.path.replaceFullPath;
-        else if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) {
-          redirect.uri = r.path.replacePrefixMatch;
-          res.approx([...fp, 'requestRedirect', 'path'], 'ReplacePrefixMatch in a redirect: devmesh replaces the whole path');
-        }
+        else if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) redirect.prefixRewrite = r.path.replacePrefixMatch;
         res.mapped(fp, `redirect${r.scheme && r.port === undefined ? ` (port ${redirect.port}: the well-known port of ${r.scheme}, as Gateway API requires)` : ''}${r.statusCode === undefined ? ' (status 302, Gateway API\'s default)' : ''}`);
         return;
       }
