@@ -32,6 +32,8 @@ export interface ClientRequest {
 export interface ClientResponse {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The header lines as received: the suite reads a header sent on two lines as two values. */
+  raw: string[];
   body: string;
 }
 
@@ -49,7 +51,7 @@ export function send(base: string, r: Omit<ClientRequest, 'upstream'>, timeoutMs
     const req = request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, raw: res.rawHeaders, body }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${r.method} ${r.path}: no answer in ${timeoutMs} ms`)));
