@@ -6,6 +6,9 @@
 import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 
 export const CLIENT_PATH = '/__conformance-client';
+/** The app's last requests' ids (header MIRROR_ID_HEADER), read by the harness to see a mirrored copy arrive. */
+export const LOG_PATH = '/__conformance-log';
+export const MIRROR_ID_HEADER = 'x-conformance-mirror-id';
 
 export interface EchoReport {
   path: string;
@@ -62,6 +65,7 @@ export function send(base: string, r: Omit<ClientRequest, 'upstream'>, timeoutMs
 
 function main(): void {
   const pod = process.env.DEVMESH_INSTANCE ?? 'unknown';
+  const seen: string[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -76,6 +80,9 @@ function main(): void {
         );
         return;
       }
+      if (req.method === 'GET' && req.url === LOG_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
+      const id = req.headers[MIRROR_ID_HEADER];
+      if (typeof id === 'string') seen.push(id) > 1000 && seen.shift();
       const report: EchoReport = {
         path: req.url ?? '',
         host: req.headers.host ?? '',

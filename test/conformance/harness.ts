@@ -17,7 +17,7 @@ import { loadMeshFile } from '../../src/config/load-mesh.js';
 import { importPolicy } from '../../src/import/import-policy.js';
 import { readInputs } from '../../src/import/sources.js';
 import { REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
-import { CLIENT_PATH, send, type ClientResponse, type EchoReport } from './echo-app.js';
+import { CLIENT_PATH, LOG_PATH, MIRROR_ID_HEADER, send, type ClientResponse, type EchoReport } from './echo-app.js';
 
 const HERE = join(REPO, 'test', 'conformance');
 const ECHO = join(REPO, 'dist', 'test', 'conformance', 'echo-app.js');
@@ -50,7 +50,7 @@ const CaseData = z.looseObject({
     .optional(),
   Backend: z.string().optional(),
   Namespace: z.string().optional(),
-  MirroredTo: z.array(z.unknown()).optional(),
+  MirroredTo: z.array(z.looseObject({ BackendRef: z.looseObject({ Name: z.string(), Namespace: z.string().optional() }), Percent: z.number().optional() })).nullable().optional(),
 });
 export const TestData = z.looseObject({
   test: z.string(),
@@ -222,7 +222,7 @@ export class ConformanceMesh {
         results.push({ index, name, outcome: 'not-applicable', detail: reason });
         continue;
       }
-      const error = data.weights ? await this.weighted(data, c) : await this.eventually(data.profile, c);
+      const error = data.weights ? await this.weighted(data, c) : ((await this.eventually(data.profile, c)) ?? (await this.mirrored(data.profile, c)));
       results.push({ index, name, outcome: error === null ? 'passed' : 'failed', detail: error === null ? '' : `${error}${problems.length ? ` (import: ${problems.join('; ')})` : ''}` });
     }
     if (process.env.CONFORMANCE_DEBUG && results.some((r) => r.detail.includes('no-endpoints'))) {
@@ -250,6 +250,32 @@ export class ConformanceMesh {
       }
     }
     return last ?? 'did not hold 3 times in a row within 2.5 s';
+  }
+
+  /**
+   * The suite checks that each backend of MirroredTo got a copy (in its logs): one more request, tagged,
+   * must show up at every mirror backend within 10 s. A Percent mirror is not checked for its share.
+   */
+  private async mirrored(profile: 'gateway' | 'mesh', c: CaseData): Promise<string | null> {
+    const targets = (c.MirroredTo ?? []).filter((m) => m.Percent === undefined);
+    if (targets.length === 0) return null;
+    const id = `${Date.now()}-${Math.random()}`;
+    const tagged = { ...c, Request: { ...(c.Request ?? {}), Headers: { ...(c.Request?.Headers ?? {}), [MIRROR_ID_HEADER]: id } } };
+    const res = profile === 'gateway' ? await this.sendGateway(tagged) : await this.sendMesh(tagged);
+    if (res.status >= 400) return `the tagged request for the mirror check got ${res.status}`;
+    for (const m of targets) {
+      const instances = [...this.appPorts.keys()].filter((i) => i.replace(/-\d+$/, '') === m.BackendRef.Name);
+      if (instances.length === 0) return `no local instance of mirror backend ${m.BackendRef.Name}`;
+      const got = await waitFor(`the mirrored copy at ${m.BackendRef.Name}`, async () => {
+        for (const i of instances) {
+          const log = (await (await fetch(`http://127.0.0.1:${this.appPort(i)}${LOG_PATH}`)).json()) as string[];
+          if (log.includes(id)) return true;
+        }
+        return false;
+      }, 10_000).catch(() => false);
+      if (!got) return `expected a mirrored copy at ${m.BackendRef.Name}, none arrived in 10 s`;
+    }
+    return null;
   }
 
   /** The suite's weight check: 500 requests, 10 at a time, each backend's share within 0.05 of its weight; 10 tries. */
@@ -477,7 +503,8 @@ export function formatTable(results: TestResult[]): string {
     const n = (o: CaseResult['outcome']) => r.cases.filter((c) => c.outcome === o).length;
     const why = r.notApplicable ?? [...new Set(r.cases.filter((c) => c.outcome === 'not-applicable').map((c) => c.detail))].join('; ');
     const failed = r.knownGap !== null && n('failed') > 0 ? `${n('failed')} (known gap: ${r.knownGap})` : String(n('failed'));
-    return [r.test, String(r.cases.length), String(n('passed')), failed, n('not-applicable') ? `${n('not-applicable')} (${why})` : '0'];
+    const na = r.notApplicable !== null ? `${r.cases.length ? String(r.cases.length) : 'all'} (${why})` : n('not-applicable') ? `${n('not-applicable')} (${why})` : '0';
+    return [r.test, String(r.cases.length), String(n('passed')), failed, na];
   });
   const head = ['test', 'cases', 'passed', 'failed', 'not applicable (why)'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (i >= 3 ? 6 : r[i]!.length))));
