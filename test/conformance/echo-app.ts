@@ -82,7 +82,7 @@ function main(): void {
       }
       if (req.method === 'GET' && req.url === LOG_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
       const id = req.headers[MIRROR_ID_HEADER];
-      if (typeof id === 'string') seen.push(id) > 1000 && seen.shift();
+      if (typeof id === 'string' && seen.push(id) > 1000) seen.shift();
       const report: EchoReport = {
         path: req.url ?? '',
         host: req.headers.host ?? '',
