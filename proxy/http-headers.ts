@@ -69,7 +69,9 @@ function repeatedHeaders(headers: IncomingHttpHeaders, raw: readonly string[]): 
     if (list === undefined) seen.set(name, [raw[i + 1]!]);
     else list.push(raw[i + 1]!);
   }
-  for (const [name, list] of seen) if (list.length < 2) seen.delete(name);
+  // Only where Node joined the lines with ", ": a header Node keeps once (content-length, host, user-agent…)
+  // or joins otherwise (cookie) goes on as Node read it.
+  for (const [name, list] of seen) if (list.length < 2 || headers[name] !== list.join(', ')) seen.delete(name);
   return seen;
 }
 
