@@ -225,10 +225,6 @@ export class ConformanceMesh {
       const error = data.weights ? await this.weighted(data, c) : ((await this.eventually(data.profile, c)) ?? (await this.mirrored(data.profile, c)));
       results.push({ index, name, outcome: error === null ? 'passed' : 'failed', detail: error === null ? '' : `${error}${problems.length ? ` (import: ${problems.join('; ')})` : ''}` });
     }
-    if (process.env.CONFORMANCE_DEBUG && results.some((r) => r.detail.includes('no-endpoints'))) {
-      const st = await this.status();
-      process.stderr.write(`${data.test}: ${JSON.stringify(st.services.map((x) => x.instances.map((i) => [i.id, i.state, i.restarts, i.lastExit, i.detail])))}\n${JSON.stringify(st.ingress)}\n`);
-    }
     return { test: data.test, profile: data.profile, upstream, notApplicable: null, knownGap, cases: results };
   }
 
