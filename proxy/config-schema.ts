@@ -106,6 +106,8 @@ const routeRule = z.object({
       uri: z.string().optional(),
       authority: z.string().optional(),
       port: port.min(1).optional(),
+      derivePort: z.enum(['protocol', 'request']).optional(),
+      prefixRewrite: z.string().optional(),
       scheme: z.enum(['http', 'https']).optional(),
       code: z.number().finite().int().min(300).max(399),
     })

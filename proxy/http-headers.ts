@@ -35,12 +35,14 @@ function connectionListed(connection: string | string[] | undefined): Set<string
  * Flat [name, value, ...] list of the request headers to send upstream, without hop-by-hop headers and
  * without `drop` (headers the proxy owns and sets itself, like traceparent).
  */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): string[] {
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, drop: ReadonlySet<string>, rawHeaders?: readonly string[]): string[] {
   const listed = connectionListed(headers.connection);
+  const repeated = rawHeaders !== undefined ? repeatedHeaders(headers, rawHeaders) : null;
   const out: string[] = [];
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || drop.has(name) || (listed !== null && listed.has(name))) continue;
-    const value = headers[name];
+    // A header sent on several lines goes on as several lines (as Envoy relays it), not joined by Node's ", ".
+    const value = repeated?.get(name) ?? headers[name];
     if (value === undefined) continue;
     if (name.charCodeAt(0) === 58 /* : */) {
       // HTTP/2 pseudo-headers: only the authority survives, as Host (what HTTP/1.1 calls it).
@@ -53,6 +55,24 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, drop: Reado
   // gRPC needs "te: trailers" end to end; every other TE value stays hop-by-hop.
   if (headers.te === 'trailers') out.push('te', 'trailers');
   return out;
+}
+
+/** Headers that came on more than one line, with each line's value; null when none did (the usual case). */
+function repeatedHeaders(headers: IncomingHttpHeaders, raw: readonly string[]): Map<string, string[]> | null {
+  let count = 0;
+  for (const _ in headers) count++;
+  if (raw.length / 2 <= count) return null;
+  const seen = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const list = seen.get(name);
+    if (list === undefined) seen.set(name, [raw[i + 1]!]);
+    else list.push(raw[i + 1]!);
+  }
+  // Only where Node joined the lines with ", ": a header Node keeps once (content-length, host, user-agent…)
+  // or joins otherwise (cookie) goes on as Node read it.
+  for (const [name, list] of seen) if (list.length < 2 || headers[name] !== list.join(', ')) seen.delete(name);
+  return seen;
 }
 
 /** Response headers to send downstream, without hop-by-hop headers. */

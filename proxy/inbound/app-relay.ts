@@ -49,7 +49,7 @@ export class AppUpstream {
 
   /** The request's headers for the app: hop-by-hop and owned headers dropped, the mesh's added. */
   headersFor(ex: InboundExchange, req: IncomingMessage): string[] {
-    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS);
+    const headers = upstreamRequestHeaders(req.headers, OWNED_HEADERS, req.rawHeaders);
     if (ex.peer !== null) headers.push(PEER_HEADER, ex.peer);
     // The app gets the server span as parent, in W3C and B3 form: whichever it forwards, its outbound call
     // nests under it; x-request-id too when the caller sent none (forwarding that alone also joins the trace).

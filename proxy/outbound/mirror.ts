@@ -13,6 +13,7 @@ import type { Exchange, Upstream } from './exchange.js';
 import { applyRequestOps } from './header-ops.js';
 import { discard } from './attempts.js';
 import { ClientSpan } from './client-span.js';
+import { splitHostPort } from './route-actions.js';
 
 /** Sends the copy when the body allows it; returns whether the request was mirrored. */
 export function mirror(ctx: ProxyContext, ex: Exchange, destination: CompiledDestination): boolean {
@@ -58,8 +59,10 @@ class ShadowRequest {
       return;
     }
     this.span.attributes.endpoint = endpoint.instanceId;
-    // Envoy marks a shadow by suffixing the authority with "-shadow".
-    const authority = `${ex.rr.authority || destination.service}-shadow`;
+    // Envoy marks a shadow by suffixing the host of the authority the upstream sees (after a rewrite) with
+    // "-shadow", before its port: shop:8080 → shop-shadow:8080.
+    const { host, port } = splitHostPort(upstreamHost(ex.headers) ?? ex.rr.authority);
+    const authority = `${host || destination.service}-shadow${port !== null ? `:${port}` : ''}`;
     const headers = applyRequestOps(ex.headers, { set: { host: authority, traceparent: formatTraceparent(ex.traceId, this.span.spanId, ex.flags), 'x-b3-spanid': this.span.spanId, 'x-b3-parentspanid': ex.spanId } });
     const sent: Promise<Upstream> =
       endpoint.h2 !== null
@@ -86,4 +89,10 @@ class ShadowRequest {
     endpoint.health.active--;
     this.destination.set.report(endpoint, status);
   }
+}
+
+/** The Host of the upstream request headers (flat [name, value, ...]), if any. */
+function upstreamHost(headers: string[]): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'host') return headers[i + 1];
+  return undefined;
 }

@@ -178,7 +178,7 @@ export class OutboundServer {
 
   private upstreamRequest(ex: Exchange, destination: CompiledDestination): void {
     const route = ex.route!;
-    let headers = upstreamRequestHeaders(ex.req.headers, OWNED_HEADERS);
+    let headers = upstreamRequestHeaders(ex.req.headers, OWNED_HEADERS, ex.req.rawHeaders);
     headers = applyRequestOps(headers, route.headers?.request);
     ex.headers = applyRequestOps(headers, destination.headers?.request);
     rewrite(ex, route);

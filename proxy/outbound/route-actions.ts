@@ -29,16 +29,37 @@ function directResponse(ex: Exchange, route: CompiledRoute): void {
   ex.res.end(body);
 }
 
-/** A redirect keeps the request's authority, port included, unless the rule sets scheme, host or port. */
+/**
+ * Envoy's RedirectAction: a redirect keeps the request's authority, port included, unless the rule sets the
+ * host (then its port goes too, as Envoy's host_redirect does), sets or derives a port, or changes the scheme
+ * of a request that came on its scheme's default port. A port the rule sets or derives is left out of the
+ * Location when it is the default of the Location's scheme (as Istio writes its RedirectAction).
+ */
 function redirect(ex: Exchange, route: CompiledRoute): void {
   const r = route.redirect!;
   const rr = ex.rr;
-  const scheme = r.scheme ?? 'http';
-  const host = r.authority ?? rr.authority;
-  const port = r.port !== undefined ? `:${r.port}` : '';
-  const uri = r.uri ?? (rr.query === '' ? rr.path : `${rr.path}?${rr.query}`);
+  // The sidecar's listeners speak plain HTTP (h2c): that is the scheme of every request it redirects.
+  const requestScheme = 'http';
+  const scheme = r.scheme ?? requestScheme;
+  const request = splitHostPort(hostOf(ex) || rr.authority);
+  let port: string | null;
+  let derived = true;
+  if (r.port !== undefined) port = String(r.port);
+  else if (r.derivePort === 'protocol') port = null;
+  else if (r.derivePort === 'request') port = request.port ?? DEFAULT_PORTS[requestScheme];
+  else {
+    derived = false;
+    if (r.authority !== undefined) port = null;
+    else if (scheme !== requestScheme && request.port === DEFAULT_PORTS[requestScheme]) port = null;
+    else port = request.port;
+  }
+  // A rule's authority with a port of its own keeps it unless the rule sets or derives one.
+  const host = r.authority !== undefined ? (derived ? splitHostPort(r.authority).host : r.authority) : request.host;
+  if (derived && port === DEFAULT_PORTS[scheme]) port = null;
+  const query = rr.query === '' ? '' : `?${rr.query}`;
+  const uri = r.uri ?? (r.prefixRewrite !== undefined ? replacePrefix(ex, route, r.prefixRewrite) + query : rr.path + query);
   const headers: OutgoingHttpHeaders = {
-    location: `${scheme}://${host}${port}${uri}`,
+    location: `${scheme}://${host}${port !== null ? `:${port}` : ''}${uri}`,
     'content-length': 0,
     [PROXY_ERROR_HEADER]: 'redirect',
     [ROUTE_HEADER]: route.label,
@@ -46,6 +67,28 @@ function redirect(ex: Exchange, route: CompiledRoute): void {
   applyResponseOps(headers, route.headers?.response);
   ex.res.writeHead(r.code, headers);
   ex.res.end();
+}
+
+const DEFAULT_PORTS: Record<string, string> = { http: '80', https: '443' };
+
+/** The path with the prefix the rule's block matched replaced (the whole path when it matched otherwise). */
+function replacePrefix(ex: Exchange, route: CompiledRoute, replacement: string): string {
+  const prefix = ex.block >= 0 ? route.blockPrefixes[ex.block] : null;
+  const path = prefix != null ? replacement + ex.rr.path.slice(prefix.length) : replacement;
+  return path === '' || path[0] !== '/' ? `/${path}` : path;
+}
+
+/** The request's Host (or :authority) as sent, port included. */
+function hostOf(ex: Exchange): string {
+  const h = ex.req.headers[':authority'] ?? ex.req.headers.host;
+  return typeof h === 'string' ? h : Array.isArray(h) ? (h[0] ?? '') : '';
+}
+
+/** "example.org:8080" → { host: "example.org", port: "8080" }; "[::1]:80" → { host: "[::1]", port: "80" }. */
+export function splitHostPort(authority: string): { host: string; port: string | null } {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(authority);
+  if (m === null) return { host: authority, port: null };
+  return { host: m[1]!, port: m[2] !== undefined && m[2] !== '' ? m[2] : null };
 }
 
 /**

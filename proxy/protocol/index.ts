@@ -80,8 +80,12 @@ export interface FaultPolicy {
 export interface RedirectAction {
   /** Replaces the path (and query) of the request. */
   uri?: string;
+  /** Replaces the prefix the rule matched (the whole path for another match); the query is kept. */
+  prefixRewrite?: string;
   authority?: string;
   port?: number;
+  /** Without port: 'protocol' gives the scheme's default port, 'request' the port the request came to. */
+  derivePort?: 'protocol' | 'request';
   scheme?: 'http' | 'https';
   /** 301 unless set. */
   code: number;

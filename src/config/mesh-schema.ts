@@ -129,9 +129,13 @@ const HttpRoute = z
         uri: z.string().optional(),
         authority: z.string().optional(),
         port: z.number().int().min(1).max(65535).optional(),
+        derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(),
+        prefixRewrite: z.string().optional(),
         scheme: z.enum(['http', 'https']).optional(),
         redirectCode: z.number().int().min(300).max(399).optional(),
       })
+      .refine((r) => r.port === undefined || r.derivePort === undefined, { message: 'set port or derivePort, not both (Istio: one of)' })
+      .refine((r) => r.uri === undefined || r.prefixRewrite === undefined, { message: 'set uri or prefixRewrite, not both' })
       .optional(),
     directResponse: z
       .strictObject({ status: z.number().int().min(200).max(599), body: z.strictObject({ string: z.string() }).optional() })

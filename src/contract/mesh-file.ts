@@ -72,8 +72,19 @@ export interface HttpFaultSpec {
 
 export interface HttpRedirectSpec {
   uri?: string | undefined;
+  /**
+   * Istio's HTTPRedirect.prefixRewrite, instead of uri: replaces the prefix the rule matched (the whole
+   * path for an exact or regex match) and keeps the rest of the path and the query.
+   */
+  prefixRewrite?: string | undefined;
   authority?: string | undefined;
   port?: number | undefined;
+  /**
+   * Istio's HTTPRedirect.derivePort, instead of port: FROM_PROTOCOL_DEFAULT gives the scheme's own port,
+   * FROM_REQUEST_PORT the port the request came to. Neither: the request's port is kept unless the rule
+   * sets authority or port, or changes the scheme of a request on its scheme's default port (Envoy).
+   */
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' | undefined;
   scheme?: 'http' | 'https' | undefined;
   redirectCode?: number | undefined;
 }

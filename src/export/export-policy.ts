@@ -156,7 +156,7 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
       if (r.headers?.response) filters.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(r.headers.response) });
       if (r.redirect) {
         const red = r.redirect;
-        filters.push({ type: 'RequestRedirect', requestRedirect: { ...(red.scheme ? { scheme: red.scheme } : {}), ...(red.authority ? { hostname: red.authority } : {}), ...(red.port ? { port: red.port } : {}), ...(red.uri ? { path: { type: 'ReplaceFullPath', replaceFullPath: red.uri } } : {}), statusCode: red.redirectCode ?? ISTIO_REDIRECT_CODE } });
+        filters.push({ type: 'RequestRedirect', requestRedirect: { ...(red.scheme ? { scheme: red.scheme } : {}), ...(red.authority ? { hostname: red.authority } : {}), ...(red.port ? { port: red.port } : {}), ...(red.uri ? { path: { type: 'ReplaceFullPath', replaceFullPath: red.uri } } : {}), ...(red.prefixRewrite !== undefined ? { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: red.prefixRewrite } } : {}), statusCode: red.redirectCode ?? ISTIO_REDIRECT_CODE } });
       }
       if (r.rewrite) {
         const prefix = (r.match ?? []).some((m) => m.uri && 'prefix' in m.uri);

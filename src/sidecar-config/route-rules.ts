@@ -111,8 +111,10 @@ export function routesFor(mesh: MeshFile, target: string): RouteRule[] {
         ? {
             redirect: {
               ...(rule.redirect.uri !== undefined ? { uri: rule.redirect.uri } : {}),
+              ...(rule.redirect.prefixRewrite !== undefined ? { prefixRewrite: rule.redirect.prefixRewrite } : {}),
               ...(rule.redirect.authority !== undefined ? { authority: rule.redirect.authority } : {}),
               ...(rule.redirect.port !== undefined ? { port: rule.redirect.port } : {}),
+              ...(rule.redirect.derivePort !== undefined ? { derivePort: rule.redirect.derivePort === 'FROM_REQUEST_PORT' ? ('request' as const) : ('protocol' as const) } : {}),
               ...(rule.redirect.scheme !== undefined ? { scheme: rule.redirect.scheme } : {}),
               code: rule.redirect.redirectCode ?? ISTIO_REDIRECT_CODE,
             },

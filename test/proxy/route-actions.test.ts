@@ -12,7 +12,7 @@ function recorder(name: string) {
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-app': name, 'x-internal': 'secret' });
-      res.end(JSON.stringify({ app: name, url: req.url, host: req.headers.host, headers: req.headers }));
+      res.end(JSON.stringify({ app: name, url: req.url, host: req.headers.host, headers: req.headers, raw: req.rawHeaders }));
     });
   };
 }
@@ -88,6 +88,9 @@ describe('route matching and actions', () => {
     assert.equal(seen.headers['x-set'], 'rule');
     assert.equal(seen.headers['x-drop'], undefined);
     assert.equal(seen.headers['x-added'], 'zero, one');
+    // An added value goes on its own header line, as Envoy sends it (the Gateway API suite reads the lines).
+    const lines = (seen.raw as string[]).flatMap((v, i, all) => (i % 2 === 0 && v.toLowerCase() === 'x-added' ? [all[i + 1]] : []));
+    assert.deepEqual(lines, ['zero', 'one']);
     assert.equal(seen.headers['x-dest'], 'a');
     assert.equal(reply.headers['x-internal'], undefined);
     assert.equal(reply.headers['x-served-by'], 'mesh');

@@ -9,7 +9,7 @@ import { devmeshDuration, parseDurationMs, type Path, type Resource, type Sessio
 import { percentWeights, regexProblem, type Match, type RuleDestination, escapeRegex } from '../route-helpers.js';
 import { linkerdRouteAnnotations } from '../linkerd/annotations.js';
 
-const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), port: z.number().int().optional() });
+const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), sectionName: z.string().optional(), port: z.number().int().optional() });
 const NameValue = z.looseObject({ type: z.string().optional(), name: z.string().min(1), value: z.string() });
 const HeaderModifier = z.looseObject({ set: z.array(NameValue).optional(), add: z.array(NameValue).optional(), remove: z.array(z.string()).optional() });
 const BackendRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), port: z.number().int().optional(), weight: z.number().int().min(0).max(1_000_000).optional() });
@@ -40,7 +40,49 @@ const Rule = z.looseObject({
   retry: z.looseObject({ attempts: z.number().int().min(0).optional(), codes: z.array(z.number().int().min(400).max(599)).optional(), backoff: z.string().optional() }).optional(),
 });
 const RouteSpec = z.looseObject({ parentRefs: z.array(ParentRef).optional(), hostnames: z.array(z.string()).optional(), rules: z.array(Rule).optional() });
-const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional() })).optional() });
+const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional(), hostname: z.string().optional() })).optional() });
+type Listener = { name?: string | undefined; hostname?: string | undefined };
+
+/** The more specific of a route hostname and a listener hostname when they intersect (Gateway API), else null. */
+function intersectHost(route: string, listener: string): string | null {
+  const suffix = (h: string) => (h.startsWith('*.') ? h.slice(1) : null);
+  const r = route.toLowerCase();
+  const l = listener.toLowerCase();
+  const rs = suffix(r);
+  const ls = suffix(l);
+  if (rs === null && ls === null) return r === l ? r : null;
+  if (rs === null) return r.endsWith(ls!) ? r : null;
+  if (ls === null) return l.endsWith(rs) ? l : null;
+  return rs.endsWith(ls) ? r : ls.endsWith(rs) ? l : null;
+}
+
+/**
+ * The hostnames a route answers on through one parent Gateway: its own hostnames intersected with those of
+ * the listeners it attaches to (all, or the one its sectionName names). null: any host.
+ */
+function hostnamesThrough(routeHosts: string[] | undefined, listeners: Listener[] | undefined, section: string | undefined): string[] | null {
+  const route = routeHosts && routeHosts.length ? routeHosts.map((h) => h.toLowerCase()) : null;
+  const selected = (listeners ?? []).filter((l) => section === undefined || l.name === section);
+  // A Gateway this import does not hold: the route's own hostnames.
+  if (selected.length === 0) return route;
+  const out = new Set<string>();
+  for (const l of selected) {
+    if (!l.hostname) {
+      if (route === null) return null; // a listener for any host, a route for any host
+      for (const h of route) out.add(h);
+    } else if (route === null) out.add(l.hostname.toLowerCase());
+    else for (const h of route) {
+      const x = intersectHost(h, l.hostname);
+      if (x) out.add(x);
+    }
+  }
+  return [...out];
+}
+
+/** A hostname as an authority match: exact, or a wildcard's any-label prefix (*.example.com: one label or more). */
+function authorityOf(host: string): { exact: string } | { regex: string } {
+  return host.startsWith('*.') ? { regex: `^.+${escapeRegex(host.slice(1))}$` } : { exact: host };
+}
 
 type RuleIn = z.infer<typeof Rule>;
 type FilterIn = z.infer<typeof Filter>;
@@ -83,7 +125,44 @@ function headerModifier(m: z.infer<typeof HeaderModifier>): Record<string, unkno
   return o;
 }
 
-function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path, grpc: boolean): { match: Match; pathRank: number; prefixLen: number } | null {
+/** The path modifier type of the rule's URLRewrite filter, if it has one. */
+function rewriteType(rule: RuleIn): string | undefined {
+  return rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path?.type;
+}
+
+/**
+ * Gateway API's PathPrefix matches whole path segments (/v2 matches /v2 and /v2/x, not /v2x); devmesh's
+ * (Istio's) prefix is a string prefix. So a segment prefix becomes two match blocks: the exact path, and
+ * the prefix with its slash. A ReplacePrefixMatch rewrite then needs the slash in its replacement for the
+ * second (/prefix/x → /one/x, and / for /strip-prefix/x → /x): two rules. A ReplaceFullPath rewrite
+ * replaces the whole path of any match but a prefix: there the second block matches by regex.
+ */
+function segmentPrefixRules(match: Match, segment: string | undefined, action: HttpRouteSpec, rewrite: string | undefined): { blocks: Match[]; rule: HttpRouteSpec }[] {
+  if (segment === undefined) return [{ blocks: [match], rule: structuredClone(action) }];
+  const exact: Match = { ...match, uri: { exact: segment } };
+  const under: Match = { ...match, uri: { prefix: `${segment}/` } };
+  const slashed = (s: string) => (s.endsWith('/') ? s : `${s}/`);
+  if (action.rewrite?.uri !== undefined && rewrite === 'ReplacePrefixMatch') {
+    const tail = structuredClone(action);
+    tail.rewrite!.uri = slashed(action.rewrite.uri);
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.redirect?.prefixRewrite !== undefined) {
+    const tail = structuredClone(action);
+    tail.redirect!.prefixRewrite = slashed(action.redirect.prefixRewrite);
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.rewrite?.uri !== undefined) return [{ blocks: [exact, { ...match, uri: { regex: `^${escapeRegex(segment)}/.*` } }], rule: structuredClone(action) }];
+  return [{ blocks: [exact, under], rule: structuredClone(action) }];
+}
+
+function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path, grpc: boolean): { match: Match; pathRank: number; prefixLen: number; segment?: string } | null {
   const match: Match = {};
   let pathRank = 1;
   let prefixLen = 1;
@@ -137,18 +216,25 @@ function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path,
     } else {
       prefixLen = value.length;
       if (value !== '/') {
-        match.uri = { prefix: value.length > 1 ? value.replace(/\/$/, '') : value };
-        res.approx([...path, 'path'], `PathPrefix ${value} matches whole path segments in Gateway API (not ${value.replace(/\/$/, '')}x); devmesh's prefix is a plain string prefix`);
+        const segment = value.replace(/\/+$/, '');
+        match.uri = { prefix: segment };
+        res.mapped([...path, 'path'], `PathPrefix ${value} matches whole path segments: ${segment} exactly, or under ${segment}/`);
+        return { ...finishMatch(res, m, path, match), pathRank, prefixLen, segment };
       } else res.mapped([...path, 'path'], 'PathPrefix / matches every request');
     }
   }
+  return { ...finishMatch(res, m, path, match), pathRank, prefixLen };
+}
+
+/** Method, headers and query parameters of an HTTP match. */
+function finishMatch(res: Resource, m: z.infer<typeof HttpMatch>, path: Path, match: Match): { match: Match } {
   if (m.method) {
     match.method = { exact: m.method };
     res.cover([...path, 'method']);
   }
   headersOf(res, m.headers, [...path, 'headers'], match, 'headers');
   headersOf(res, m.queryParams, [...path, 'queryParams'], match, 'queryParams');
-  return { match, pathRank, prefixLen };
+  return { match };
 }
 
 function headersOf(res: Resource, list: z.infer<typeof NameValue>[] | undefined, path: Path, match: Match, field: 'headers' | 'queryParams'): void {
@@ -195,14 +281,14 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         if (r.hostname) redirect.authority = r.hostname;
         if (r.port !== undefined) redirect.port = r.port;
         else if (r.scheme) redirect.port = r.scheme === 'https' ? 443 : 80;
+        // "When empty, the port (if specified) of the request is used" (HTTPRequestRedirectFilter.port), as
+        // Istio translates it: derivePort FROM_REQUEST_PORT, whether or not the hostname changes.
+        else redirect.derivePort = 'FROM_REQUEST_PORT';
         const code = r.statusCode ?? 302;
         if (![301, 302, 303, 307, 308].includes(code)) return res.fail([...fp, 'requestRedirect', 'statusCode'], `Unsupported value: ${code}: supported values: 301, 302, 303, 307, 308`);
         redirect.redirectCode = code;
         if (r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath !== undefined) redirect.uri = r.path.replaceFullPath;
-        else if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) {
-          redirect.uri = r.path.replacePrefixMatch;
-          res.approx([...fp, 'requestRedirect', 'path'], 'ReplacePrefixMatch in a redirect: devmesh replaces the whole path');
-        }
+        else if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) redirect.prefixRewrite = r.path.replacePrefixMatch;
         res.mapped(fp, `redirect${r.scheme && r.port === undefined ? ` (port ${redirect.port}: the well-known port of ${r.scheme}, as Gateway API requires)` : ''}${r.statusCode === undefined ? ' (status 302, Gateway API\'s default)' : ''}`);
         return;
       }
@@ -213,11 +299,10 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         if (r.hostname) out.rewrite.authority = r.hostname;
         if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) {
           out.rewrite.uri = r.path.replacePrefixMatch;
-          if (r.path.replacePrefixMatch === '/') res.approx([...fp, 'urlRewrite', 'path'], 'replacing a prefix with "/": devmesh (like Istio) replaces the matched prefix, so /prefix/x may become //x where Gateway API gives /x');
-          else res.mapped(fp, 'rewrite.uri replaces the matched prefix');
+          res.mapped(fp, 'rewrite.uri replaces the matched path prefix (segment-wise: a rule for the exact path, one for the paths under it)');
         } else if (r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath !== undefined) {
           out.rewrite.uri = r.path.replaceFullPath;
-          res.approx(fp, 'ReplaceFullPath → rewrite.uri: with a prefix match devmesh replaces the matched prefix, not the whole path');
+          res.mapped(fp, 'ReplaceFullPath → rewrite.uri, replacing the whole path (a path prefix is matched exactly or by regex, so no prefix is replaced)');
         } else res.mapped(fp, 'rewrite');
         return;
       }
@@ -328,7 +413,7 @@ function creation(res: Resource): string {
 }
 
 /** HTTPRoutes and GRPCRoutes (and, for Linkerd, policy.linkerd.io HTTPRoutes on a Service). */
-export function translateRoutes(routes: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd'): Map<string, string[]> {
+export function translateRoutes(routes: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd', gateways: Map<string, Listener[]> = new Map()): Map<string, string[]> {
   const groups = new Map<string, Candidate[]>();
   const gatewayServices = new Map<string, string[]>();
   for (const res of routes) {
@@ -341,11 +426,12 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
       res.ignored(['spec', 'parentRefs'], 'attached to nothing: the route applies nowhere');
       continue;
     }
-    if (spec.hostnames) res.ignored(['spec', 'hostnames'], 'the local ingress answers on 127.0.0.1 and sidecars route by service: hostnames are not matched');
+    if (spec.hostnames && !parents.some((p) => (p.kind ?? 'Gateway') === 'Gateway')) res.ignored(['spec', 'hostnames'], 'sidecars route by service: a mesh route\'s hostnames are not matched');
     parents.forEach((parent, pi) => {
       const pp: Path = ['spec', 'parentRefs', pi];
       let key: string;
       let ingress = false;
+      let hosts: string[] | null = null;
       let parentService: string | null = null;
       if (isServiceParent(parent)) {
         const t = session.target(parent.name);
@@ -357,6 +443,12 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
         res.mapped(pp, `routes.${key} (a mesh route: every caller of ${key})`);
       } else if ((parent.kind ?? 'Gateway') === 'Gateway') {
         ingress = true;
+        hosts = hostnamesThrough(spec.hostnames, gateways.get(parent.name), parent.sectionName);
+        if (hosts !== null && hosts.length === 0) {
+          res.mapped(pp, `no hostname of the route intersects those of gateway ${parent.name}'s listeners: the route is not attached to it`);
+          return;
+        }
+        if (hosts !== null) res.mapped(['spec', 'hostnames'], `matched on the request's Host: ${hosts.join(', ')}`);
         const backends = new Set<string>();
         for (const r of spec.rules ?? []) for (const b of r.backendRefs ?? []) {
           const t = session.hosts.resolve(b.name);
@@ -391,14 +483,17 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           if (!m) return;
           const match = { ...m.match };
           if (ingress) match.sourceLabels = { app: 'ingress' };
-          const rule: HttpRouteSpec = { ...structuredClone(action) };
-          if (!rule.name) rule.name = matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`;
-          if (Object.keys(match).length) rule.match = [match];
-          list.push({
-            res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
-            method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
-            ruleIndex: ri, matchIndex: mi, rule,
-          });
+          const name = action.name ?? (matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`);
+          for (const { blocks, rule: out } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
+            if (!out.name) out.name = name;
+            const hosted = hosts === null ? blocks : blocks.flatMap((b) => hosts!.map((h) => ({ ...b, authority: authorityOf(h) })));
+            if (Object.keys(match).length || hosts !== null) out.match = hosted;
+            list.push({
+              res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
+              method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
+              ruleIndex: ri, matchIndex: mi, rule: out,
+            });
+          }
         });
         res.cover([...rp, 'matches']);
         res.cover([...rp, 'backendRefs']);
@@ -436,7 +531,13 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
 
 export function translateGatewayApi(resources: Resource[], session: Session, flavor: 'gateway-api' | 'linkerd' = 'gateway-api'): void {
   const routes = resources.filter((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
-  const gatewayServices = translateRoutes(routes, session, flavor);
+  // Listener hostnames narrow the hosts of the routes attached to them.
+  const gateways = new Map<string, Listener[]>();
+  for (const res of resources.filter((r) => r.kind === 'Gateway')) {
+    const listeners = GatewaySpec.safeParse(res.value.spec ?? {}).data?.listeners;
+    if (listeners) gateways.set(res.name, listeners);
+  }
+  const gatewayServices = translateRoutes(routes, session, flavor, gateways);
   for (const res of resources.filter((r) => r.kind === 'Gateway')) {
     const spec = res.check(GatewaySpec, res.value.spec ?? {}, ['spec']);
     if (!spec) continue;

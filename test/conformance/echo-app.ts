@@ -1,0 +1,113 @@
+// The conformance mesh's backend: answers every request with what the Gateway API suite's echo server
+// reports (conformance/echo-basic: path, host, method, protocol, request headers, namespace, pod), and
+// sets the response headers asked for in X-Echo-Set-Header ("name:value,name:value"), as it does.
+// It is also the mesh tests' client (the suite runs its client inside the echo-v1 pod): a POST to
+// CLIENT_PATH on the app's own port makes the described request to its upstream through its sidecar.
+import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+
+export const CLIENT_PATH = '/__conformance-client';
+/** The app's last requests' ids (header MIRROR_ID_HEADER), read by the harness to see a mirrored copy arrive. */
+export const LOG_PATH = '/__conformance-log';
+export const MIRROR_ID_HEADER = 'x-conformance-mirror-id';
+
+export interface EchoReport {
+  path: string;
+  host: string;
+  method: string;
+  proto: string;
+  headers: Record<string, string[]>;
+  namespace: string;
+  ingress: string;
+  service: string;
+  pod: string;
+  httpPort: string;
+}
+
+export interface ClientRequest {
+  /** Upstream service whose <NAME>_URL the request goes to. */
+  upstream: string;
+  method: string;
+  path: string;
+  host: string;
+  headers: Record<string, string>;
+}
+
+export interface ClientResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The header lines as received: the suite reads a header sent on two lines as two values. */
+  raw: string[];
+  body: string;
+}
+
+function headersOf(raw: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) (out[raw[i]!] ??= []).push(raw[i + 1]!);
+  return out;
+}
+
+/** Sends one request to `base` with the Host and headers given; never follows a redirect. */
+export function send(base: string, r: Omit<ClientRequest, 'upstream'>, timeoutMs = 10_000): Promise<ClientResponse> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const headers: OutgoingHttpHeaders = { ...r.headers, host: r.host };
+    const req = request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, raw: res.rawHeaders, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${r.method} ${r.path}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function main(): void {
+  const pod = process.env.DEVMESH_INSTANCE ?? 'unknown';
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === CLIENT_PATH) {
+        const c = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ClientRequest;
+        const base = process.env[`${c.upstream.toUpperCase().replaceAll('-', '_')}_URL`];
+        if (!base) return void res.writeHead(500).end(`no upstream ${c.upstream}`);
+        send(base, c).then(
+          (r) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(r)),
+          (err: Error) => res.writeHead(502).end(err.message),
+        );
+        return;
+      }
+      if (req.method === 'GET' && req.url === LOG_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
+      const id = req.headers[MIRROR_ID_HEADER];
+      if (typeof id === 'string' && seen.push(id) > 1000) seen.shift();
+      const report: EchoReport = {
+        path: req.url ?? '',
+        host: req.headers.host ?? '',
+        method: req.method ?? '',
+        proto: `HTTP/${req.httpVersion}`,
+        headers: headersOf(req.rawHeaders),
+        namespace: process.env.NAMESPACE ?? '',
+        ingress: '',
+        service: process.env.DEVMESH_SERVICE ?? '',
+        pod,
+        httpPort: process.env.PORT ?? '',
+      };
+      // ?delay=1s holds the answer, as the suite's echo server does (the timeout tests use it).
+      const delay = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? '');
+      const delayMs = delay ? Number(delay[1]) * (delay[2] === 's' ? 1000 : 1) : 0;
+      const out: OutgoingHttpHeaders = { 'content-type': 'application/json' };
+      const set = req.headers['x-echo-set-header'];
+      for (const pair of (typeof set === 'string' ? set : '').split(',')) {
+        const at = pair.indexOf(':');
+        if (at > 0) out[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+      }
+      setTimeout(() => res.writeHead(200, out).end(JSON.stringify(report)), delayMs);
+    });
+  });
+  server.listen(Number(process.env.PORT), '127.0.0.1');
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main();
