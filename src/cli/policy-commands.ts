@@ -1,6 +1,6 @@
 // The `import`, `export` and `diff` commands. They parse their own options (so the main CLI only
-// dispatches) and return the exit status: import 0 all valid / 1 a document was invalid / 2 usage;
-// export 0; diff 0 same / 1 different; 2 on a usage error for all three.
+// dispatches; their usage and --help text are in ./commands.ts) and return the exit status: import 0 all
+// valid / 1 a document was invalid / 2 usage; export 0; diff 0 same / 1 different; 2 on a usage error for all three.
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,13 +12,8 @@ import { importPolicy } from '../import/import-policy.js';
 import { applyWrite, planWrite } from '../import/policy-writer.js';
 import { formatReport, hasInvalid, SOURCE_FORMATS, type SourceFormat } from '../import/report.js';
 import { readInputs } from '../import/sources.js';
+import { COMMANDS } from './commands.js';
 import { UsageError } from './usage-error.js';
-
-export const POLICY_USAGE = `  devmesh import [--from istio|gateway-api|linkerd|consul] [--map prod=local]... [--mesh FILE] [--dry-run] [--json] PATH...
-                                      translate production mesh policy into devmesh.policy.yaml (included by the mesh file)
-  devmesh export --to istio|gateway-api [--mesh FILE]
-                                      print the local policy as production YAML
-  devmesh diff [--mesh FILE] PATH...  effective differences between the local mesh and production config`;
 
 interface Io {
   out: (s: string) => void;
@@ -86,11 +81,15 @@ function runImport(argv: string[], io: Io): number {
 }
 
 function runExport(argv: string[], io: Io): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, mesh: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, mesh: { type: 'string' }, json: { type: 'boolean' } } });
   if (positionals.length) throw new UsageError(`export takes no paths (got ${positionals.join(' ')})`);
   if (values.to !== 'istio' && values.to !== 'gateway-api') throw new UsageError('--to istio|gateway-api is required');
   const mesh = loadMeshFile(meshPath(values.mesh));
   const { yaml, notes } = exportPolicy(mesh, values.to);
+  if (values.json) {
+    io.out(`${JSON.stringify({ yaml, notes }, null, 2)}\n`);
+    return 0;
+  }
   io.out(yaml);
   for (const n of notes) io.err(`note: ${n}\n`);
   return 0;
@@ -128,7 +127,8 @@ export function runPolicyCommand(argv: string[], io: Io = stdio): number {
     throw new UsageError(`unknown command ${command}`);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`devmesh ${command}: ${(err as Error).message}\nusage:\n${POLICY_USAGE}\n`);
+      const usage = command === 'import' || command === 'export' || command === 'diff' ? COMMANDS[command].usage : 'devmesh import|export|diff …';
+      io.err(`devmesh ${command}: ${(err as Error).message}\nusage: ${usage}\n`);
       return 2;
     }
     if (err instanceof MeshConfigError) {
