@@ -6,21 +6,14 @@
 import { join, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type SidecarStatus, type StatusResponse } from '../contract/api.js';
-import { LocalCa } from '../ca/local-ca.js';
+// What only some commands need is imported by those commands (await import), so `devmesh status` or
+// `--version` does not load the control plane, the Docker client and the trace store first.
+import type { Host } from '../host/host.js';
 import { loadMeshFile } from '../config/load-mesh.js';
-import { meshJsonSchema } from '../config/json-schema.js';
-import { startHost, type Host } from '../host/host.js';
-import { composeToMesh } from '../compose/compose-import.js';
-import { DockerEngine, homeHash } from '../containers/docker-engine.js';
 import { caDirOf, defaultHome, listRuns, orphanedRun } from '../control-plane/state-dir.js';
-import { signalOrphanedReaper } from '../supervisor/reaper.js';
-import { explainRequest, healthLines } from '../control-plane/explain.js';
-import { runPolicyCommand } from './policy-commands.js';
 import { UsageError } from './usage-error.js';
 import { apiCall, apiPost, findRun } from './mesh-client.js';
 import { COMMANDS, commandHelp, flag, globalUsage, isCommand, parseCommand, str, strs, type CommandName, type Parsed } from './commands.js';
-import { doctor } from './doctor.js';
-import { logs, restart, tap, traces } from './observe-commands.js';
 import { packageInfo } from './package-info.js';
 import { exitOnBrokenPipe, onBrokenPipe, reportFailure } from './output.js';
 
@@ -70,6 +63,7 @@ async function up(p: Parsed): Promise<number> {
     shutdown('EPIPE');
   });
   log(`devmesh: starting ${meshFile}`);
+  const { startHost } = await import('../host/host.js');
   host = await startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
   const status = host.controlPlane.status();
   const count = status.services.reduce((n, s) => n + s.instances.length, 0);
@@ -93,6 +87,7 @@ async function up(p: Parsed): Promise<number> {
 async function downOrphaned(file: string, meshName: string, home: string, say: (line: string) => void): Promise<boolean> {
   const orphan = orphanedRun(join(home, 'run'), file);
   const reaperPid = orphan?.run.adoption?.reaperPid;
+  const { signalOrphanedReaper } = await import('../supervisor/reaper.js');
   if (!orphan || !reaperPid || !signalOrphanedReaper(reaperPid, 'tear-down')) return false;
   const deadline = Date.now() + 15_000;
   while (existsSync(orphan.file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -120,6 +115,7 @@ async function down(p: Parsed): Promise<number> {
   const usesContainers = Object.values(mesh.services).some(
     (s) => s.image !== undefined || s.build !== undefined || Object.values(s.versions ?? {}).some((v) => v.image !== undefined || v.build !== undefined),
   );
+  const { DockerEngine, homeHash } = await import('../containers/docker-engine.js');
   const engine = new DockerEngine();
   let removed = 0;
   let left = 0;
@@ -140,13 +136,14 @@ async function down(p: Parsed): Promise<number> {
 }
 
 /** devmesh init --from docker-compose.yml: writes the mesh file and prints what could not be carried over. */
-function init(p: Parsed): number {
+async function init(p: Parsed): Promise<number> {
   const fromArg = str(p, 'from');
   if (!fromArg) throw new UsageError(`--from is required\nusage: ${COMMANDS.init.usage}`);
   const from = resolve(fromArg);
   const out = resolve(str(p, 'out') ?? 'devmesh.yaml');
   if (!existsSync(from)) throw new UsageError(`${from}: no such file`);
   if (existsSync(out) && !flag(p, 'force')) throw new UsageError(`${out} exists (use --force to overwrite)`);
+  const { composeToMesh } = await import('../compose/compose-import.js');
   const result = composeToMesh(readFileSync(from, 'utf8'), { composeFile: from, outFile: out });
   writeFileSync(out, result.yaml);
   if (p.json) {
@@ -204,8 +201,9 @@ async function status(p: Parsed): Promise<number> {
   return 0;
 }
 
-function caExport(p: Parsed): number {
+async function caExport(p: Parsed): Promise<number> {
   if (p.positionals[0] !== 'export' || p.positionals.length > 1) throw new UsageError(`usage: ${COMMANDS.ca.usage}`);
+  const { LocalCa } = await import('../ca/local-ca.js');
   const ca = LocalCa.loadOrCreate(caDirOf(defaultHome()));
   const out = str(p, 'out');
   if (out) writeFileSync(out, ca.rootPem);
@@ -238,6 +236,7 @@ async function explain(p: Parsed): Promise<number> {
     else process.stdout.write(`explained by the running mesh ${run.mesh}, config v${answer.configVersion} (its applied configuration)\n${answer.lines.join('\n')}\n`);
     return 0;
   }
+  const { explainRequest, healthLines } = await import('../control-plane/explain.js');
   const result = explainRequest(loadMeshFile(file), query);
   const health: ExplainHealth = { available: false, reason: `no mesh is running from ${file}; devmesh up starts one` };
   const lines = [...result.lines, ...healthLines(health)];
@@ -254,6 +253,7 @@ function version(json: boolean): number {
 
 async function run(name: CommandName, p: Parsed): Promise<number> {
   const file = str(p, 'file');
+  const { logs, restart, tap, traces } = await import('./observe-commands.js');
   const observe = { json: p.json, file, service: str(p, 'service'), limit: str(p, 'limit'), follow: flag(p, 'follow') };
   const [first, ...extra] = p.positionals;
   const noMore = (allowed: number) => {
@@ -289,12 +289,12 @@ async function run(name: CommandName, p: Parsed): Promise<number> {
       return restart(first, { json: p.json, file });
     case 'doctor':
       noMore(1);
-      return doctor(meshFileArg(p.positionals), p.json);
+      return (await import('./doctor.js')).doctor(meshFileArg(p.positionals), p.json);
     case 'ca':
       return caExport(p);
     case 'schema':
       noMore(0);
-      process.stdout.write(`${JSON.stringify(meshJsonSchema(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify((await import('../config/json-schema.js')).meshJsonSchema(), null, 2)}\n`);
       return 0;
     case 'explain':
       if (extra.length > 1) noMore(2);
@@ -326,7 +326,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${commandHelp(command)}\n`);
       return 0;
     }
-    return runPolicyCommand(argv);
+    return (await import('./policy-commands.js')).runPolicyCommand(argv);
   }
   const parsed = parseCommand(command, rest);
   if (parsed.help) {

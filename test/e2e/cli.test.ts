@@ -1,63 +1,12 @@
 // The devmesh command as a user runs it: the real bin/devmesh.js as a child process, against a real
 // `devmesh up` of a two-service mesh, then against the same mesh stopped. Each command's output, --json
 // shape and exit status (0 ok, 1 failed, 2 usage), and a reader that goes away (EPIPE) ending it quietly.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { LogLine, OperationStatus, StatusResponse, TapEvent, TraceSummary } from '../../src/contract/api.js';
-import { CLI, REPO, startMesh, tempHome, waitFor } from '../helpers/mesh-process.js';
-
-const APPS: Record<string, string> = {
-  'apps/package.json': '{ "type": "module" }',
-  'apps/front.js': `
-import { createServer } from 'node:http';
-createServer(async (req, res) => {
-  if (req.url === '/healthz') return res.end('ok');
-  console.log('front served ' + req.url);
-  const r = await fetch(process.env.BACK_URL + req.url, { headers: req.headers.traceparent ? { traceparent: req.headers.traceparent } : {} });
-  res.end(await r.text());
-}).listen(Number(process.env.PORT), '127.0.0.1');
-`,
-  'apps/back.js': `
-import { createServer } from 'node:http';
-createServer((req, res) => {
-  if (req.url === '/healthz') return res.end('ok');
-  console.error('back served ' + req.url);
-  res.end(JSON.stringify({ pid: process.pid }));
-}).listen(Number(process.env.PORT), '127.0.0.1');
-`,
-};
-
-const YAML = `name: clitest
-ingress:
-  - port: 0
-    service: front
-services:
-  front:
-    run: node front.js
-    cwd: apps
-    upstreams: [back]
-    health: /healthz
-  back:
-    run: node back.js
-    cwd: apps
-    health: /healthz
-`;
-
-const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-
-/** The home of the commands run without a mesh: nothing ever runs in it. */
-const EMPTY_HOME = tempHome();
-after(() => rmSync(EMPTY_HOME, { recursive: true, force: true }));
-
-function cli(args: string[], opts: { cwd?: string; home?: string } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? REPO, env: { ...process.env, DEVMESH_HOME: opts.home ?? EMPTY_HOME }, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
+import { CLI_APPS, CLI_YAML, json, runCli } from '../helpers/cli-mesh.js';
+import { CLI, startMesh, waitFor } from '../helpers/mesh-process.js';
 
 /** Runs a command whose stdout reader is gone before it writes: it must end 0 with nothing on stderr. */
 async function withClosedStdout(args: string[], cwd: string, home: string): Promise<{ code: number | null; stderr: string }> {
@@ -86,77 +35,10 @@ async function follow(args: string[], cwd: string, home: string, act: () => Prom
     await exited;
   }
 }
-
-test('without a mesh: --version, per-command --help, usage errors exit 2, status --json exits 1 with a JSON answer', () => {
-  const version = cli(['--version']);
-  assert.equal(version.status, 0, version.stderr);
-  assert.equal(version.stdout, `devmesh ${VERSION}\n`);
-  assert.deepEqual(json(cli(['--version', '--json'])), { version: VERSION, node: process.version });
-
-  for (const command of ['up', 'status', 'logs', 'tap', 'restart', 'doctor', 'traces', 'import', 'export', 'diff']) {
-    const help = cli([command, '--help']);
-    assert.equal(help.status, 0, `${command} --help: ${help.stderr}`);
-    assert.match(help.stdout, new RegExp(`^usage: devmesh ${command}\\b`), command);
-    assert.match(help.stdout, /exit status: 0 ok, 1 failed/, command);
-    assert.equal(cli(['help', command]).stdout, help.stdout, `help ${command}`);
-  }
-  const global = cli(['--help']);
-  assert.equal(global.status, 0);
-  assert.match(global.stdout, /devmesh logs \[SERVICE\] \[--follow\]/);
-  assert.match(global.stdout, /DEVMESH_HOME/);
-
-  const bare = cli([]);
-  assert.equal(bare.status, 2);
-  const unknownCommand = cli(['frobnicate']);
-  assert.equal(unknownCommand.status, 2);
-  assert.match(unknownCommand.stderr, /unknown command "frobnicate"/);
-  const unknownOption = cli(['status', '--bogus']);
-  assert.equal(unknownOption.status, 2);
-  assert.match(unknownOption.stderr, /status: Unknown option '--bogus'[\s\S]*usage: devmesh status/);
-  const unknownJson = cli(['up', '--bogus', '--json']);
-  assert.equal(unknownJson.status, 2);
-  assert.equal(json<{ code: string }>(unknownJson).code, 'USAGE');
-  assert.equal(cli(['restart']).status, 2);
-
-  const status = cli(['status']);
-  assert.equal(status.status, 1);
-  assert.match(status.stderr, /no mesh is running \(start one with: devmesh up\)/);
-  const statusJson = cli(['status', '--json']);
-  assert.equal(statusJson.status, 1);
-  assert.deepEqual(json(statusJson), { ok: false, code: 'NO_MESH', error: 'no mesh is running (start one with: devmesh up)', running: false });
-  assert.equal(cli(['tap', '--json']).status, 1);
-
-  const invalid = cli(['validate', '--json', 'no-such.yaml']);
-  assert.equal(invalid.status, 1);
-  assert.equal(json<{ ok: boolean }>(invalid).ok, false);
-  const valid = cli(['validate', '--json', join(REPO, 'fixtures/bookinfo/devmesh.yaml')]);
-  assert.equal(valid.status, 0, valid.stderr);
-  assert.deepEqual(json<{ services: string[] }>(valid).services.sort(), ['details', 'productpage', 'ratings', 'reviews']);
-});
-
-test('doctor: one line per check with a fix, --json, exit 1 only when a check fails', () => {
-  const home = EMPTY_HOME;
-  const r = cli(['doctor', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { home });
-  const checks = json<{ ok: boolean; checks: { name: string; status: string; message: string; fix?: string }[] }>(cli(['doctor', '--json', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { home }));
-  assert.deepEqual(
-    checks.checks.map((c) => c.name),
-    ['node', 'sqlite', 'state folder', 'disk', 'CA', 'mesh file', 'ports', 'docker', 'electron', 'chromium'],
-  );
-  assert.equal(checks.checks.find((c) => c.name === 'node')!.status, 'pass');
-  assert.equal(checks.checks.find((c) => c.name === 'sqlite')!.status, 'pass');
-  for (const c of checks.checks) if (c.status !== 'pass') assert.ok(c.fix, `${c.name} has a fix`);
-  assert.equal(r.status, checks.ok ? 0 : 1);
-  for (const c of checks.checks) assert.match(r.stdout, new RegExp(`^[√‼×] ${c.name}: `, 'm'));
-  // A mesh file that does not load is a failed check.
-  const bad = cli(['doctor', '--json', join(REPO, 'package.json')], { home });
-  assert.equal(bad.status, 1);
-  assert.equal(json<{ checks: { name: string; status: string }[] }>(bad).checks.find((c) => c.name === 'mesh file')!.status, 'fail');
-});
-
 test('against a running mesh, then the same mesh stopped: status, traces, logs, tap, restart, doctor', { timeout: 240_000 }, async (t) => {
-  const mesh = await startMesh({ yaml: YAML, files: APPS });
+  const mesh = await startMesh({ yaml: CLI_YAML, files: CLI_APPS });
   t.after(() => mesh.stop());
-  const run = (args: string[]) => cli(args, { cwd: mesh.dir, home: mesh.home });
+  const run = (args: string[]) => runCli(args, mesh.home, mesh.dir);
   for (let i = 0; i < 3; i++) assert.equal((await fetch(`${mesh.ingress.front}/hello/${i}`)).status, 200);
 
   // status
