@@ -64,7 +64,7 @@ instances left in its state folder. --json: {"source","lines":[...]}, or one JSO
   doctor: {
     usage: 'devmesh doctor [FILE] [--json]',
     about: `Checks this machine for devmesh: Node version, the SQLite module, the state folder and disk for the trace store,
-the CA and whether the system trusts it, FILE (default ./devmesh.yaml) and its fixed ports, the Docker engine,
+the CA and whether the system trusts it, FILE (default ./devmesh.yaml) and its fixed ports, OTLP's ports, the Docker engine,
 Electron and Chromium. One pass (√), warn (‼) or fail (×) line each, with the fix. Exit 1 if a check failed.`,
     options: {},
   },

@@ -152,6 +152,22 @@ async function meshChecks(file: string): Promise<{ checks: Check[]; mesh: MeshFi
   return { checks, mesh };
 }
 
+/** OTLP's standard ports, which devmesh takes when free (another free port otherwise). */
+async function otlpCheck(): Promise<Check> {
+  const running = listRuns(defaultHome());
+  if (running.length) return { name: 'otlp ports', status: 'pass', message: `a mesh is running (${running.map((r) => r.mesh).join(', ')}): it holds its OTLP ports (devmesh status prints them)` };
+  const busy = [];
+  for (const port of [4317, 4318]) if (!(await portFree(port))) busy.push(port);
+  return busy.length === 0
+    ? { name: 'otlp ports', status: 'pass', message: '4317 (OTLP/gRPC) and 4318 (OTLP/HTTP) are free for the mesh\'s receivers' }
+    : {
+        name: 'otlp ports',
+        status: 'warn',
+        message: `${busy.join(' and ')} in use on 127.0.0.1: the mesh's OTLP receiver${busy.length > 1 ? 's take' : ' takes'} another port; apps it starts are told which, an SDK outside the mesh left at its default is not`,
+        fix: `stop what listens there (lsof -iTCP:${busy[0]} -sTCP:LISTEN), or point outside apps at the endpoint devmesh status prints`,
+      };
+}
+
 async function dockerCheck(mesh: MeshFile | null): Promise<Check> {
   const needs = mesh !== null && Object.values(mesh.services).some((s) => s.image !== undefined || s.build !== undefined || Object.values(s.versions ?? {}).some((v) => v.image !== undefined || v.build !== undefined));
   try {
@@ -196,7 +212,7 @@ function browserChecks(): Check[] {
 export async function runChecks(file: string): Promise<Check[]> {
   const home = defaultHome();
   const { checks: meshFileChecks, mesh } = await meshChecks(resolve(file));
-  return [nodeCheck(), sqliteCheck(), ...stateDirCheck(home), ...caChecks(home), ...meshFileChecks, await dockerCheck(mesh), ...browserChecks()];
+  return [nodeCheck(), sqliteCheck(), ...stateDirCheck(home), ...caChecks(home), ...meshFileChecks, await otlpCheck(), await dockerCheck(mesh), ...browserChecks()];
 }
 
 const MARK: Record<CheckStatus, string> = { pass: '√', warn: '‼', fail: '×' };

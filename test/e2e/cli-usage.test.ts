@@ -69,7 +69,7 @@ test('doctor: one line per check with a fix, --json, exit 1 only when a check fa
   const checks = json<{ ok: boolean; checks: { name: string; status: string; message: string; fix?: string }[] }>(cli(['doctor', '--json', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { home }));
   assert.deepEqual(
     checks.checks.map((c) => c.name),
-    ['node', 'sqlite', 'state folder', 'disk', 'CA', 'mesh file', 'ports', 'docker', 'electron', 'chromium'],
+    ['node', 'sqlite', 'state folder', 'disk', 'CA', 'mesh file', 'ports', 'otlp ports', 'docker', 'electron', 'chromium'],
   );
   assert.equal(checks.checks.find((c) => c.name === 'node')!.status, 'pass');
   assert.equal(checks.checks.find((c) => c.name === 'sqlite')!.status, 'pass');
