@@ -3,7 +3,8 @@
 // JSON answer of status --json when no mesh runs, and doctor's checks.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { json, runCli } from '../helpers/cli-mesh.js';
 import { REPO, tempHome } from '../helpers/mesh-process.js';
@@ -63,8 +64,36 @@ test('without a mesh: --version, per-command --help, usage errors exit 2, status
   assert.deepEqual(json<{ services: string[] }>(valid).services.sort(), ['details', 'productpage', 'ratings', 'reviews']);
 });
 
+test('ca export --json and init --json answer one JSON object', () => {
+  const ca = cli(['ca', 'export', '--json']);
+  assert.equal(ca.status, 0, ca.stderr);
+  const pem = json<{ pem: string; written: string | null }>(ca);
+  assert.match(pem.pem, /^-----BEGIN CERTIFICATE-----/);
+  assert.equal(pem.written, null);
+  assert.equal(cli(['ca', 'export']).stdout, pem.pem);
+  assert.equal(cli(['ca', 'import']).status, 2);
+
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-cli-init-'));
+  try {
+    writeFileSync(join(dir, 'docker-compose.yml'), 'services:\n  web:\n    image: nginx:1.27\n    ports: ["8080:80"]\n');
+    const init = runCli(['init', '--from', 'docker-compose.yml', '--json'], EMPTY_HOME, dir);
+    assert.equal(init.status, 0, init.stderr);
+    const answer = json<{ written: string; services: string[]; notCarriedOver: string[]; problems: string | null }>(init);
+    assert.equal(answer.written, join(dir, 'devmesh.yaml'));
+    assert.deepEqual(answer.services, ['web']);
+    assert.equal(answer.problems, null);
+    const again = runCli(['init', '--from', 'docker-compose.yml', '--json'], EMPTY_HOME, dir);
+    assert.equal(again.status, 2);
+    assert.match(json<{ error: string }>(again).error, /exists \(use --force to overwrite\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('doctor: one line per check with a fix, --json, exit 1 only when a check fails', () => {
-  const home = EMPTY_HOME;
+  // A home with no CA yet: the CA check warns (and the trust check waits for a CA).
+  const home = tempHome();
+  after(() => rmSync(home, { recursive: true, force: true }));
   const r = cli(['doctor', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { home });
   const checks = json<{ ok: boolean; checks: { name: string; status: string; message: string; fix?: string }[] }>(cli(['doctor', '--json', join(REPO, 'fixtures/bookinfo/devmesh.yaml')], { home }));
   assert.deepEqual(
