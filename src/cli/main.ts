@@ -43,13 +43,16 @@ async function up(p: Parsed): Promise<number> {
   };
   let stopping: Promise<void> | null = null;
   let host: Host | null = null;
+  let starting: Promise<Host> | null = null;
   const shutdown = (signal: string) => {
     if (stopping) {
       log(`${signal} again: exiting now`);
       process.exit(130);
     }
     log(`${signal}: stopping the mesh`);
-    stopping = (host ? host.stop() : Promise.resolve()).then(() => {
+    // A reader that went away mid-start: the start is waited for, so what it already started is stopped too.
+    const started = host ? Promise.resolve(host) : signal === 'EPIPE' && starting ? starting : null;
+    stopping = (started ? started.then((h) => h.stop(), () => undefined) : Promise.resolve()).then(() => {
       log('stopped');
       process.exit(0);
     });
@@ -60,11 +63,13 @@ async function up(p: Parsed): Promise<number> {
   // Whoever read our output went away (`devmesh up | head`): stop the mesh as for a signal, silently.
   onBrokenPipe(() => {
     quiet = true;
-    shutdown('EPIPE');
+    if (!stopping) shutdown('EPIPE'); // every later write fails too: one stop
   });
   log(`devmesh: starting ${meshFile}`);
   const { startHost } = await import('../host/host.js');
-  host = await startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  starting = startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  host = await starting;
+  if (stopping) return new Promise<number>(() => {}); // stopping already (the reader went away during the start)
   const status = host.controlPlane.status();
   const count = status.services.reduce((n, s) => n + s.instances.length, 0);
   const running = status.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0);

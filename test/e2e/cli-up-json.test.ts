@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_APPS, CLI_YAML } from '../helpers/cli-mesh.js';
-import { CLI, tempHome, waitFor } from '../helpers/mesh-process.js';
+import { CLI, processesOfHome, tempHome, waitFor } from '../helpers/mesh-process.js';
 
 test('up --json: one JSON object per line, ending in "ready" with the UI and ingress URLs; down --json stops it', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'devmesh-cli-json-'));
@@ -46,4 +46,32 @@ test('up --json: one JSON object per line, ending in "ready" with the UI and ing
   assert.equal(answer.stopped, 'up');
   assert.equal(answer.ok, down.status === 0);
   assert.equal(await exited, 0);
+});
+
+test('up whose reader goes away (devmesh up | head -1) stops its mesh, mid-start or on a later signal; nothing is left', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-cli-epipe-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(CLI_APPS)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  writeFileSync(join(dir, 'devmesh.yaml'), CLI_YAML);
+  for (const when of ['after the first line', 'ready, then SIGTERM'] as const) {
+    const home = tempHome();
+    const up = spawn(process.execPath, [CLI, 'up'], { cwd: dir, env: { ...process.env, DEVMESH_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+    let out = '';
+    let stderr = '';
+    up.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    up.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitFor(when, () => (when === 'after the first line' ? out.includes('\n') : /^ready: /m.test(out)), 120_000);
+    up.stdout.destroy();
+    if (when === 'ready, then SIGTERM') up.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 90_000))]);
+    if (code === 'hung') up.kill('SIGKILL');
+    assert.equal(code, 0, `${when}: ${stderr}`);
+    assert.doesNotMatch(stderr, /EPIPE|Error/, when);
+    await waitFor(`${when}: nothing left of the mesh`, () => processesOfHome(home).length === 0, 20_000);
+    rmSync(home, { recursive: true, force: true });
+  }
 });
