@@ -1,45 +1,21 @@
-// The devmesh command line. `up` runs a mesh in the foreground; `status` and `traces` talk to the mesh
-// running from the same folder through its API (found through the run file the mesh wrote).
-import { parseArgs } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+// The devmesh command line. `up` runs a mesh in the foreground; `status`, `traces`, `logs`, `tap` and
+// `restart` talk to the mesh running from the same folder through its API (found through the run file the
+// mesh wrote); `traces` and `logs` read a stopped mesh's stores. Every command parses its own options with
+// Node's util.parseArgs (strict: an unknown option is a usage error naming the command's usage), takes
+// --help and --json, and exits 0 (ok), 1 (failed) or 2 (usage): see ./commands.ts.
+import { join, resolve } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
-import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type SidecarStatus, type StatusResponse, type TraceListResponse } from '../contract/api.js';
-import { LocalCa } from '../ca/local-ca.js';
-import { loadMeshFile, MeshConfigError } from '../config/load-mesh.js';
-import { meshJsonSchema } from '../config/json-schema.js';
-import { startHost, type Host } from '../host/host.js';
-import { composeToMesh } from '../compose/compose-import.js';
-import { DockerEngine, homeHash } from '../containers/docker-engine.js';
-import { caDirOf, defaultHome, listOrphanedRuns, listRuns, orphanedRun, type RunFile } from '../control-plane/state-dir.js';
-import { signalOrphanedReaper } from '../supervisor/reaper.js';
-import { explainRequest, healthLines } from '../control-plane/explain.js';
-import { POLICY_USAGE, runPolicyCommand } from './policy-commands.js';
+import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type ExplainResponse, type SidecarStatus, type StatusResponse } from '../contract/api.js';
+// What only some commands need is imported by those commands (await import), so `devmesh status` or
+// `--version` does not load the control plane, the Docker client and the trace store first.
+import type { Host } from '../host/host.js';
+import { loadMeshFile } from '../config/load-mesh.js';
+import { caDirOf, defaultHome, listRuns, orphanedRun } from '../control-plane/state-dir.js';
 import { UsageError } from './usage-error.js';
-
-const USAGE = `devmesh — a local service mesh with mTLS sidecars, live routing and traces
-
-usage:
-  devmesh up [FILE] [--ui-port N] [--grace-period 60s]
-                                      run the mesh in FILE (default ./devmesh.yaml) until Ctrl-C. If this
-                                      process dies, apps and sidecars keep serving for the grace period
-                                      and an \`up\` of FILE within it re-adopts them (0s: no grace)
-  devmesh validate [FILE]             check a mesh file; errors as file:line:column: message
-  devmesh down [FILE]                 stop the running \`up\` of FILE and remove the mesh's containers
-  devmesh init --from COMPOSE [--out F] [--force]
-                                      write a devmesh.yaml from a docker-compose file, with a report
-  devmesh status [--json] [--file F]  instances of the mesh running from this folder
-  devmesh traces [--json] [--service S] [--limit N]
-                                      recent traces of that mesh
-  devmesh ca export [--out F]         print the mesh root certificate (PEM), to trust it
-  devmesh schema                      print the JSON Schema of devmesh.yaml
-  devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F] [--json]
-                                      which route rule that request would match and why; sends nothing.
-                                      With the mesh of FILE running: against its applied config, with the
-                                      caller's live endpoint health (ejections, requests in flight, breaker)
-${POLICY_USAGE}
-
-state lives in $DEVMESH_HOME (default ${defaultHome()})`;
+import { apiCall, apiPost, findRun } from './mesh-client.js';
+import { COMMANDS, commandHelp, flag, globalUsage, isCommand, parseCommand, str, strs, type CommandName, type Parsed } from './commands.js';
+import { packageInfo } from './package-info.js';
+import { exitOnBrokenPipe, onBrokenPipe, reportFailure } from './output.js';
 
 function meshFileArg(positionals: string[]): string {
   return resolve(positionals[0] ?? 'devmesh.yaml');
@@ -54,22 +30,29 @@ function gracePeriodArg(value: string | undefined): number | undefined {
   return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm']);
 }
 
-async function up(positionals: string[], values: { 'ui-port'?: string | undefined; 'grace-period'?: string | undefined }): Promise<number> {
-  const meshFile = meshFileArg(positionals);
-  const uiPort = values['ui-port'] === undefined ? 0 : Number(values['ui-port']);
-  if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535) throw new UsageError(`--ui-port: "${values['ui-port']}" is not a port`);
-  const gracePeriodMs = gracePeriodArg(values['grace-period']);
+async function up(p: Parsed): Promise<number> {
+  const meshFile = meshFileArg(p.positionals);
+  const uiPortText = str(p, 'ui-port');
+  const uiPort = uiPortText === undefined ? 0 : Number(uiPortText);
+  if (!Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535) throw new UsageError(`--ui-port: "${uiPortText}" is not a port`);
+  const gracePeriodMs = gracePeriodArg(str(p, 'grace-period'));
   const started = Date.now();
-  const log = (line: string) => process.stdout.write(`${line}\n`);
+  let quiet = false;
+  const log = (line: string) => {
+    if (!quiet) process.stdout.write(p.json ? `${JSON.stringify({ event: 'log', message: line })}\n` : `${line}\n`);
+  };
   let stopping: Promise<void> | null = null;
   let host: Host | null = null;
+  let starting: Promise<Host> | null = null;
   const shutdown = (signal: string) => {
     if (stopping) {
       log(`${signal} again: exiting now`);
       process.exit(130);
     }
     log(`${signal}: stopping the mesh`);
-    stopping = (host ? host.stop() : Promise.resolve()).then(() => {
+    // A reader that went away mid-start: the start is waited for, so what it already started is stopped too.
+    const started = host ? Promise.resolve(host) : signal === 'EPIPE' && starting ? starting : null;
+    stopping = (started ? started.then((h) => h.stop(), () => undefined) : Promise.resolve()).then(() => {
       log('stopped');
       process.exit(0);
     });
@@ -77,14 +60,28 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
+  // Whoever read our output went away (`devmesh up | head`): stop the mesh as for a signal, silently.
+  onBrokenPipe(() => {
+    quiet = true;
+    if (!stopping) shutdown('EPIPE'); // every later write fails too: one stop
+  });
   log(`devmesh: starting ${meshFile}`);
-  host = await startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  const { startHost } = await import('../host/host.js');
+  starting = startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  host = await starting;
+  if (stopping) return new Promise<number>(() => {}); // stopping already (the reader went away during the start)
   const status = host.controlPlane.status();
   const count = status.services.reduce((n, s) => n + s.instances.length, 0);
   const running = status.services.reduce((n, s) => n + s.instances.filter((i) => i.state === 'running').length, 0);
+  const seconds = (Date.now() - started) / 1000;
+  if (p.json) {
+    const ingress = Object.fromEntries(status.ingress.map((i) => [i.service, i.url]));
+    if (!quiet) process.stdout.write(`${JSON.stringify({ event: 'ready', mesh: status.mesh, uiUrl: host.uiUrl, ingress, running, instances: count, seconds })}\n`);
+    return new Promise<number>(() => {});
+  }
   log(`UI: ${host.uiUrl}`);
   for (const ing of status.ingress) log(`ingress ${ing.service}: ${ing.url}`);
-  log(`ready: ${running}/${count} instances running in ${((Date.now() - started) / 1000).toFixed(1)}s (Ctrl-C stops the mesh)`);
+  log(`ready: ${running}/${count} instances running in ${seconds.toFixed(1)}s (Ctrl-C stops the mesh)`);
   return new Promise<number>(() => {}); // runs until a signal
 }
 
@@ -92,55 +89,78 @@ async function up(positionals: string[], values: { 'ui-port'?: string | undefine
  * A mesh whose `up` died and whose apps and sidecars wait out the grace period: its reaper tears it down
  * now (and removes the run's files). False when there is no such mesh.
  */
-async function downOrphaned(file: string, meshName: string, home: string): Promise<boolean> {
+async function downOrphaned(file: string, meshName: string, home: string, say: (line: string) => void): Promise<boolean> {
   const orphan = orphanedRun(join(home, 'run'), file);
   const reaperPid = orphan?.run.adoption?.reaperPid;
+  const { signalOrphanedReaper } = await import('../supervisor/reaper.js');
   if (!orphan || !reaperPid || !signalOrphanedReaper(reaperPid, 'tear-down')) return false;
   const deadline = Date.now() + 15_000;
   while (existsSync(orphan.file) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  process.stdout.write(`stopped the apps and sidecars of ${meshName} that were waiting for their control plane (it had died)\n`);
+  say(`stopped the apps and sidecars of ${meshName} that were waiting for their control plane (it had died)`);
   return true;
 }
 
 /** Stops the `up` running this mesh file (through its run file's pid), then removes the mesh's containers. */
-async function down(positionals: string[]): Promise<number> {
-  const file = meshFileArg(positionals);
+async function down(p: Parsed): Promise<number> {
+  const file = meshFileArg(p.positionals);
   const mesh = loadMeshFile(file);
   const home = defaultHome();
+  const said: string[] = [];
+  const say = (line: string) => (p.json ? said.push(line) : process.stdout.write(`${line}\n`));
   const run = listRuns(home).find((r) => r.meshFile === file);
+  let stopped: 'up' | 'orphaned' | null = null;
   if (run) {
     process.kill(run.pid, 'SIGTERM');
     const deadline = Date.now() + 30_000;
     while (listRuns(home).some((r) => r.pid === run.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    process.stdout.write(`stopped devmesh up (pid ${run.pid}) of ${mesh.name}\n`);
-  } else if (!(await downOrphaned(file, mesh.name, home))) {
-    process.stdout.write(`no devmesh up of ${file} is running\n`);
-  }
+    say(`stopped devmesh up (pid ${run.pid}) of ${mesh.name}`);
+    stopped = 'up';
+  } else if (await downOrphaned(file, mesh.name, home, say)) stopped = 'orphaned';
+  else say(`no devmesh up of ${file} is running`);
   const usesContainers = Object.values(mesh.services).some(
     (s) => s.image !== undefined || s.build !== undefined || Object.values(s.versions ?? {}).some((v) => v.image !== undefined || v.build !== undefined),
   );
+  const { DockerEngine, homeHash } = await import('../containers/docker-engine.js');
   const engine = new DockerEngine();
+  let removed = 0;
+  let left = 0;
+  let engineError: string | null = null;
   try {
     await engine.info();
+    const found = await engine.listMeshContainers(mesh.name, homeHash(home));
+    left = found.length;
+    removed = await engine.removeContainers(found.map((c) => c.Id));
+    say(`removed ${removed} container${removed === 1 ? '' : 's'} of ${mesh.name}`);
   } catch (err) {
-    if (usesContainers) process.stdout.write(`${(err as Error).message}: no containers removed\n`);
-    return usesContainers ? 1 : 0;
+    engineError = (err as Error).message;
+    if (usesContainers) say(`${engineError}: no containers removed`);
   }
-  const left = await engine.listMeshContainers(mesh.name, homeHash(home));
-  const removed = await engine.removeContainers(left.map((c) => c.Id));
-  process.stdout.write(`removed ${removed} container${removed === 1 ? '' : 's'} of ${mesh.name}\n`);
-  return removed === left.length ? 0 : 1;
+  const ok = engineError ? !usesContainers : removed === left;
+  if (p.json) process.stdout.write(`${JSON.stringify({ ok, mesh: mesh.name, stopped, removedContainers: removed, engineError, messages: said }, null, 2)}\n`);
+  return ok ? 0 : 1;
 }
 
 /** devmesh init --from docker-compose.yml: writes the mesh file and prints what could not be carried over. */
-function init(values: { from?: string | undefined; out?: string | undefined; force?: boolean | undefined }): number {
-  if (!values.from) throw new UsageError('usage: devmesh init --from docker-compose.yml [--out devmesh.yaml] [--force]');
-  const from = resolve(values.from);
-  const out = resolve(values.out ?? 'devmesh.yaml');
+async function init(p: Parsed): Promise<number> {
+  const fromArg = str(p, 'from');
+  if (!fromArg) throw new UsageError(`--from is required\nusage: ${COMMANDS.init.usage}`);
+  const from = resolve(fromArg);
+  const out = resolve(str(p, 'out') ?? 'devmesh.yaml');
   if (!existsSync(from)) throw new UsageError(`${from}: no such file`);
-  if (existsSync(out) && !values.force) throw new UsageError(`${out} exists (use --force to overwrite)`);
+  if (existsSync(out) && !flag(p, 'force')) throw new UsageError(`${out} exists (use --force to overwrite)`);
+  const { composeToMesh } = await import('../compose/compose-import.js');
   const result = composeToMesh(readFileSync(from, 'utf8'), { composeFile: from, outFile: out });
   writeFileSync(out, result.yaml);
+  if (p.json) {
+    let problems: string | null = null;
+    try {
+      loadMeshFile(out);
+    } catch (err) {
+      problems = (err as Error).message;
+    }
+    process.stdout.write(`${JSON.stringify({ written: out, services: result.services, notCarriedOver: result.report, problems }, null, 2)}\n`);
+    return 0;
+  }
   process.stdout.write(`wrote ${out}: ${result.services.length} service${result.services.length === 1 ? '' : 's'} (${result.services.join(', ')})\n`);
   try {
     loadMeshFile(out);
@@ -152,63 +172,22 @@ function init(values: { from?: string | undefined; out?: string | undefined; for
   return 0;
 }
 
-function validate(positionals: string[]): number {
-  const file = meshFileArg(positionals);
+function validate(p: Parsed): number {
+  const file = meshFileArg(p.positionals);
   const mesh = loadMeshFile(file);
   const count = Object.keys(mesh.services).length;
+  if (p.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, file, mesh: mesh.name, services: Object.keys(mesh.services) }, null, 2)}\n`);
+    return 0;
+  }
   process.stdout.write(`${file}: valid (mesh ${mesh.name}, ${count} service${count === 1 ? '' : 's'})\n`);
   return 0;
 }
 
-function findRun(file: string | undefined): RunFile {
-  const runs = listRuns(defaultHome());
-  const cwd = process.cwd();
-  const match = file
-    ? runs.find((r) => r.meshFile === resolve(file))
-    : runs.find((r) => r.cwd === cwd || dirname(r.meshFile) === cwd) ?? (runs.length === 1 ? runs[0] : undefined);
-  if (!match) {
-    const orphan = listOrphanedRuns(defaultHome()).find((r) => (file ? r.meshFile === resolve(file) : r.cwd === cwd || dirname(r.meshFile) === cwd));
-    if (orphan) {
-      throw new UsageError(
-        `the control plane of ${orphan.mesh} (${orphan.meshFile}) died; its apps and sidecars keep serving for the grace period: \`devmesh up\` re-adopts them, \`devmesh down\` stops them`,
-      );
-    }
-    throw new UsageError(
-      runs.length === 0
-        ? 'no mesh is running (start one with: devmesh up)'
-        : `no mesh runs from ${cwd}; running: ${runs.map((r) => r.meshFile).join(', ')} (use --file)`,
-    );
-  }
-  return match;
-}
-
-async function apiGet<T>(run: RunFile, path: string): Promise<T> {
-  return apiCall<T>(run, path, {});
-}
-
-async function apiPost<T>(run: RunFile, path: string, body: unknown): Promise<T> {
-  return apiCall<T>(run, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-async function apiCall<T>(run: RunFile, path: string, init: RequestInit & { headers?: Record<string, string> }): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(run.apiUrl + path, { ...init, headers: { ...init.headers, authorization: `Bearer ${run.token}` } });
-  } catch (err) {
-    throw new Error(`the mesh ${run.mesh} (pid ${run.pid}) does not answer at ${run.apiUrl}: ${(err as Error).message}`, { cause: err });
-  }
-  const body = (await res.json()) as unknown;
-  if (!res.ok) {
-    const err = z.object({ error: z.string() }).safeParse(body);
-    throw new Error(`${path}: ${res.status} ${err.success ? err.data.error : ''}`);
-  }
-  return body as T;
-}
-
-async function status(values: { json?: boolean | undefined; file?: string | undefined }): Promise<number> {
-  const s = await apiGet<StatusResponse>(findRun(values.file), API.status);
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+async function status(p: Parsed): Promise<number> {
+  const s = await apiCall<StatusResponse>(findRun(str(p, 'file')), API.status);
+  if (p.json) {
+    process.stdout.write(`${JSON.stringify({ running: true, ...s }, null, 2)}\n`);
     return 0;
   }
   process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
@@ -227,25 +206,14 @@ async function status(values: { json?: boolean | undefined; file?: string | unde
   return 0;
 }
 
-async function traces(values: { json?: boolean | undefined; service?: string | undefined; limit?: string | undefined; file?: string | undefined }): Promise<number> {
-  const q = new URLSearchParams();
-  if (values.service) q.set('service', values.service);
-  if (values.limit) q.set('limit', values.limit);
-  const list = await apiGet<TraceListResponse>(findRun(values.file), `${API.traces}?${q}`);
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-    return 0;
-  }
-  for (const t of list.traces) {
-    process.stdout.write(`${new Date(t.startMs).toISOString()}  ${t.traceId}  ${t.status}  ${t.durationMs.toFixed(1)}ms  ${t.method} ${t.path}  [${t.services.join(' → ')}]\n`);
-  }
-  return 0;
-}
-
-function caExport(values: { out?: string | undefined }): number {
+async function caExport(p: Parsed): Promise<number> {
+  if (p.positionals[0] !== 'export' || p.positionals.length > 1) throw new UsageError(`usage: ${COMMANDS.ca.usage}`);
+  const { LocalCa } = await import('../ca/local-ca.js');
   const ca = LocalCa.loadOrCreate(caDirOf(defaultHome()));
-  if (values.out) writeFileSync(values.out, ca.rootPem);
-  else process.stdout.write(ca.rootPem);
+  const out = str(p, 'out');
+  if (out) writeFileSync(out, ca.rootPem);
+  if (p.json) process.stdout.write(`${JSON.stringify({ pem: ca.rootPem, written: out ? resolve(out) : null }, null, 2)}\n`);
+  else if (!out) process.stdout.write(ca.rootPem);
   return 0;
 }
 
@@ -253,96 +221,135 @@ function caExport(values: { out?: string | undefined }): number {
  * With the mesh of the file running, asks it (its applied config, and live endpoint health from the caller's
  * sidecars); otherwise explains from the file and says the health is unavailable.
  */
-async function explain(
-  positionals: string[],
-  values: { to?: string | undefined; from?: string | undefined; header?: string[] | undefined; file?: string | undefined; json?: boolean | undefined },
-): Promise<number> {
-  const [method, path] = positionals;
-  if (!method || !path || !values.to) throw new UsageError("usage: devmesh explain METHOD PATH --to SERVICE [--from SERVICE[:VERSION]] [-H 'name: value']... [--file F]");
+async function explain(p: Parsed): Promise<number> {
+  const [method, path] = p.positionals;
+  const to = str(p, 'to');
+  const fromService = str(p, 'from');
+  if (!method || !path || !to) throw new UsageError(`usage: ${COMMANDS.explain.usage}`);
   let headers: Record<string, string>;
   try {
-    headers = headersFromLines(values.header ?? []);
+    headers = headersFromLines(strs(p, 'header'));
   } catch (err) {
     throw new UsageError(`-H ${(err as Error).message}`);
   }
-  const file = resolve(values.file ?? 'devmesh.yaml');
-  const query: ExplainRequest = { to: values.to, ...(values.from ? { from: values.from } : {}), method, path, headers };
+  const file = resolve(str(p, 'file') ?? 'devmesh.yaml');
+  const query: ExplainRequest = { to, ...(fromService ? { from: fromService } : {}), method, path, headers };
   const run = listRuns(defaultHome()).find((r) => r.meshFile === file);
   if (run) {
     const answer = await apiPost<ExplainResponse>(run, API.explain, query);
-    if (values.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    if (p.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
     else process.stdout.write(`explained by the running mesh ${run.mesh}, config v${answer.configVersion} (its applied configuration)\n${answer.lines.join('\n')}\n`);
     return 0;
   }
+  const { explainRequest, healthLines } = await import('../control-plane/explain.js');
   const result = explainRequest(loadMeshFile(file), query);
   const health: ExplainHealth = { available: false, reason: `no mesh is running from ${file}; devmesh up starts one` };
   const lines = [...result.lines, ...healthLines(health)];
-  if (values.json) process.stdout.write(`${JSON.stringify({ ruleIndex: result.ruleIndex, rule: result.rule, health, lines }, null, 2)}\n`);
+  if (p.json) process.stdout.write(`${JSON.stringify({ ruleIndex: result.ruleIndex, rule: result.rule, health, lines }, null, 2)}\n`);
   else process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  // import, export and diff parse their own options (policy-commands.ts).
-  if (argv[0] === 'import' || argv[0] === 'export' || argv[0] === 'diff') return runPolicyCommand(argv);
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean' },
-      service: { type: 'string' },
-      limit: { type: 'string' },
-      file: { type: 'string' },
-      out: { type: 'string' },
-      'ui-port': { type: 'string' },
-      'grace-period': { type: 'string' },
-      from: { type: 'string' },
-      force: { type: 'boolean' },
-      to: { type: 'string' },
-      header: { type: 'string', short: 'H', multiple: true },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || command === undefined || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return command === undefined && !values.help ? 2 : 0;
-  }
-  switch (command) {
+function version(json: boolean): number {
+  const { version: v } = packageInfo();
+  process.stdout.write(json ? `${JSON.stringify({ version: v, node: process.version })}\n` : `devmesh ${v}\n`);
+  return 0;
+}
+
+async function run(name: CommandName, p: Parsed): Promise<number> {
+  const file = str(p, 'file');
+  const { logs, restart, tap, traces } = await import('./observe-commands.js');
+  const observe = { json: p.json, file, service: str(p, 'service'), limit: str(p, 'limit'), follow: flag(p, 'follow') };
+  const [first, ...extra] = p.positionals;
+  const noMore = (allowed: number) => {
+    if (p.positionals.length > allowed) throw new UsageError(`${name}: unexpected argument "${p.positionals[allowed]}"\nusage: ${COMMANDS[name].usage}`);
+  };
+  switch (name) {
     case 'up':
-      return up(rest, values);
-    case 'validate':
-      return validate(rest);
+      noMore(1);
+      return up(p);
     case 'down':
-      return down(rest);
+      noMore(1);
+      return down(p);
+    case 'validate':
+      noMore(1);
+      return validate(p);
     case 'init':
-      return init(values);
+      noMore(0);
+      return init(p);
     case 'status':
-      return status(values);
+      noMore(0);
+      return status(p);
     case 'traces':
-      return traces(values);
+      noMore(0);
+      return traces(observe);
+    case 'logs':
+      noMore(1);
+      return logs(first, { ...observe, instance: str(p, 'instance') });
+    case 'tap':
+      noMore(1);
+      return tap(first, observe);
+    case 'restart':
+      noMore(1);
+      return restart(first, { json: p.json, file });
+    case 'doctor':
+      noMore(1);
+      return (await import('./doctor.js')).doctor(meshFileArg(p.positionals), p.json);
     case 'ca':
-      if (rest[0] !== 'export') throw new UsageError('usage: devmesh ca export [--out FILE]');
-      return caExport(values);
+      return caExport(p);
     case 'schema':
-      process.stdout.write(`${JSON.stringify(meshJsonSchema(), null, 2)}\n`);
+      noMore(0);
+      process.stdout.write(`${JSON.stringify((await import('../config/json-schema.js')).meshJsonSchema(), null, 2)}\n`);
       return 0;
     case 'explain':
-      return explain(rest, values);
-    default:
-      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+      if (extra.length > 1) noMore(2);
+      return explain(p);
+    case 'import':
+    case 'export':
+    case 'diff':
+      throw new Error(`${name} is run by runPolicyCommand`);
   }
 }
 
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') return version(rest.includes('--json'));
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    const topic = rest[0];
+    if (command === 'help' && topic !== undefined) {
+      if (!isCommand(topic)) throw new UsageError(`help: unknown command "${topic}"\n\n${globalUsage()}`);
+      process.stdout.write(`${commandHelp(topic)}\n`);
+      return 0;
+    }
+    process.stdout.write(`${globalUsage()}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (!isCommand(command)) throw new UsageError(`unknown command "${command}"\n\n${globalUsage()}`);
+  // import, export and diff parse their own options (policy-commands.ts); their help comes from the table.
+  if (command === 'import' || command === 'export' || command === 'diff') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${commandHelp(command)}\n`);
+      return 0;
+    }
+    return (await import('./policy-commands.js')).runPolicyCommand(argv);
+  }
+  const parsed = parseCommand(command, rest);
+  if (parsed.help) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
+  return run(command, parsed);
+}
+
+exitOnBrokenPipe();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof MeshConfigError) process.stderr.write(`${err.message}\n`);
-    else if (err instanceof UsageError) process.stderr.write(`devmesh: ${err.message}\n`);
-    else process.stderr.write(`devmesh: ${(err as Error).message ?? String(err)}\n`);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    process.exitCode = reportFailure(err, process.argv.includes('--json'));
+    // Let the message reach a pipe before a half-started mesh's handles are dropped.
+    setTimeout(() => process.exit(), 200).unref();
   },
 );
 

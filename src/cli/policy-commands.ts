@@ -1,6 +1,6 @@
 // The `import`, `export` and `diff` commands. They parse their own options (so the main CLI only
-// dispatches) and return the exit status: import 0 all valid / 1 a document was invalid / 2 usage;
-// export 0; diff 0 same / 1 different; 2 on a usage error for all three.
+// dispatches; their usage and --help text are in ./commands.ts) and return the exit status: import 0 all
+// valid / 1 a document was invalid / 2 usage; export 0; diff 0 same / 1 different; 2 on a usage error for all three.
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,14 +12,8 @@ import { importPolicy } from '../import/import-policy.js';
 import { applyWrite, planWrite } from '../import/policy-writer.js';
 import { formatReport, hasInvalid, SOURCE_FORMATS, type SourceFormat } from '../import/report.js';
 import { readInputs } from '../import/sources.js';
+import { COMMANDS } from './commands.js';
 import { UsageError } from './usage-error.js';
-
-export const POLICY_USAGE = `  devmesh import [--from istio|gateway-api|linkerd|consul] [--map prod=local]... [--mesh FILE] [--dry-run] [--json] PATH...
-                                      translate production mesh policy into devmesh.policy.yaml (included by the mesh file)
-  devmesh export --to istio|gateway-api|linkerd|consul [--format hcl|crd] [--out DIR] [--mesh FILE]
-                                      print the local policy as production config (Consul: HCL entries or CRDs;
-                                      --out DIR writes the files instead)
-  devmesh diff [--mesh FILE] PATH...  effective differences between the local mesh and production config`;
 
 interface Io {
   out: (s: string) => void;
@@ -87,7 +81,7 @@ function runImport(argv: string[], io: Io): number {
 }
 
 function runExport(argv: string[], io: Io): number {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, mesh: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { to: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, mesh: { type: 'string' }, json: { type: 'boolean' } } });
   if (positionals.length) throw new UsageError(`export takes no paths (got ${positionals.join(' ')})`);
   const to = values.to as ExportFormat | undefined;
   if (!to || !EXPORT_FORMATS.includes(to)) throw new UsageError(`--to ${EXPORT_FORMATS.join('|')} is required`);
@@ -99,9 +93,13 @@ function runExport(argv: string[], io: Io): number {
     mkdirSync(values.out, { recursive: true });
     const files = result.files ?? [{ name: `${to}${form ? `-${form}` : ''}.yaml`, text: result.yaml }];
     for (const f of files) writeFileSync(join(values.out, f.name), f.text);
-    io.out(`wrote ${files.length} file${files.length === 1 ? '' : 's'} to ${resolve(values.out)}\n`);
+    if (values.json) io.out(`${JSON.stringify({ out: resolve(values.out), files: files.map((f) => f.name), notes: result.notes }, null, 2)}\n`);
+    else io.out(`wrote ${files.length} file${files.length === 1 ? '' : 's'} to ${resolve(values.out)}\n`);
+  } else if (values.json) {
+    io.out(`${JSON.stringify({ yaml: result.yaml, ...(result.files ? { files: result.files } : {}), notes: result.notes }, null, 2)}\n`);
+    return 0;
   } else io.out(result.yaml);
-  for (const n of result.notes) io.err(`note: ${n}\n`);
+  if (!values.json) for (const n of result.notes) io.err(`note: ${n}\n`);
   return 0;
 }
 
@@ -137,7 +135,8 @@ export function runPolicyCommand(argv: string[], io: Io = stdio): number {
     throw new UsageError(`unknown command ${command}`);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`devmesh ${command}: ${(err as Error).message}\nusage:\n${POLICY_USAGE}\n`);
+      const usage = command === 'import' || command === 'export' || command === 'diff' ? COMMANDS[command].usage : 'devmesh import|export|diff …';
+      io.err(`devmesh ${command}: ${(err as Error).message}\nusage: ${usage}\n`);
       return 2;
     }
     if (err instanceof MeshConfigError) {

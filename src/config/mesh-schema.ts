@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
 import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
 import { re2Problem } from '../mesh-semantics/regex.js';
+import { CommandLineError, parseCommandLine } from '../supervisor/command-line.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -273,7 +274,21 @@ const Build = z.strictObject({
 });
 
 const Workload = {
-  run: z.string().min(1).optional().describe('Command line; run through /bin/sh so quoting works as in a shell.'),
+  run: z
+    .string()
+    .min(1)
+    .superRefine((line, ctx) => {
+      try {
+        parseCommandLine(line);
+      } catch (err) {
+        if (!(err instanceof CommandLineError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    })
+    .optional()
+    .describe(
+      'Command line, split into words as a shell would (quotes, backslashes, $NAME, leading NAME=value) and started without a shell; pipes, &&, ; and redirections are refused: write sh -c \'…\' for those.',
+    ),
   image: z.string().min(1).optional().describe('Container image, run through the Docker Engine API.'),
   build: Build.optional().describe('Build the container image from a Dockerfile.'),
   command: z

@@ -3,11 +3,12 @@
 // Its output goes to files (./output-file.ts), so it outlives the control plane; a restarted control plane
 // re-adopts a running process by its pid (`adopt`) and supervises it as if it had started it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lookupIn, parseCommandLine } from './command-line.js';
 import type { Reaper } from './reaper.js';
 import { followLines, openOutputFile } from './output-file.js';
 import { isAlive, waitGone, watchPid } from './pid-watch.js';
@@ -39,9 +40,14 @@ export function probe(port: number, path: string | undefined): Promise<boolean> 
   });
 }
 
-/** Plain commands are exec'd by the shell so the pid we report is the app's own. */
-function shellCommand(command: string): string {
-  return /[;&|\n`$()<>]/.test(command) ? command : `exec ${command}`;
+/**
+ * The program, its arguments and its environment: the command line is split as a shell would
+ * (./command-line.ts) and the program started directly, so no /bin/sh is needed and the pid is the app's.
+ */
+function commandOf(spec: WorkloadSpec): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const env: Record<string, string | undefined> = { ...process.env, ...spec.env, PORT: String(spec.port) };
+  const line = parseCommandLine(spec.command, lookupIn(env));
+  return { file: line.argv[0]!, args: line.argv.slice(1), env: { ...env, ...line.env } };
 }
 
 /** A running process the workload supervises: one it started (`child`), or one it re-adopted by pid. */
@@ -76,9 +82,19 @@ class ProcessWorkload extends SupervisedWorkload {
     const fds = { stdout: openOutputFile(this.outputPath('stdout'), true), stderr: openOutputFile(this.outputPath('stderr'), true) };
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', shellCommand(this.spec.command)], {
+      let command: ReturnType<typeof commandOf>;
+      try {
+        command = commandOf(this.spec);
+      } catch (err) {
+        // The mesh file's validation refuses such a line first; a spec from elsewhere fails like a crash.
+        const run: Run = { pid: 0, child: null, unwatch: () => {}, unfollow: () => {} };
+        this.run = run;
+        queueMicrotask(() => this.onExit(`run "${this.spec.command}": ${(err as Error).message}`, run));
+        return;
+      }
+      child = spawn(command.file, command.args, {
         cwd: this.spec.cwd,
-        env: { ...process.env, ...this.spec.env, PORT: String(this.spec.port) },
+        env: command.env,
         detached: true, // its own process group: Ctrl-C in the terminal must not kill apps before their sidecars drain
         stdio: ['ignore', fds.stdout, fds.stderr],
       });
@@ -91,9 +107,10 @@ class ProcessWorkload extends SupervisedWorkload {
     this.pid = child.pid ?? null;
     this.startedAtMs = Date.now();
     if (child.pid) this.reaper?.watch(child.pid);
-    child.on('error', (err) => {
-      // spawn itself failed (e.g. cwd missing): no exit event follows in every case, so settle here.
-      this.onExit(`spawn "${this.spec.command}" in ${this.spec.cwd}: ${err.message}`, run);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // spawn itself failed (e.g. no such program, or cwd missing): no exit event follows in every case, so settle here.
+      const why = err.code === 'ENOENT' && existsSync(this.spec.cwd) ? `command not found: ${err.path ?? this.spec.command} (not a file, and not on PATH)` : err.message;
+      this.onExit(`spawn "${this.spec.command}" in ${this.spec.cwd}: ${why}`, run);
     });
     child.on('exit', (code, signal) => {
       this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`, run);

@@ -1,0 +1,86 @@
+// A real service started from a command line with quotes, an env assignment and $PORT, without /bin/sh:
+// the pid devmesh reports is the app's own (node, not a shell), the app sees the words and environment a
+// shell would have given it; and a line with shell syntax is refused when the mesh file is read, located.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MeshConfigError, parseMesh } from '../config/load-mesh.js';
+import { ProcessSupervisor } from './process-supervisor.js';
+
+const APP = `
+import { createServer } from 'node:http';
+createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), greeting: process.env.GREETING ?? null }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+test('a service runs from its split command line, with no shell between devmesh and the app', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-noshell-'));
+  writeFileSync(join(dir, 'app file.mjs'), APP);
+  const supervisor = new ProcessSupervisor(null, dir);
+  try {
+    const port = await freePort();
+    const lines: string[] = [];
+    const w = supervisor.start(
+      {
+        id: 'noshell-0',
+        command: `GREETING="hi there" node 'app file.mjs' --port=$PORT "two words" \\$PORT`,
+        cwd: dir,
+        env: {},
+        port,
+        health: '/',
+      },
+      { onState: () => {}, onLog: (_s, l) => lines.push(l) },
+    );
+    await w.ready;
+    const answer = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { pid: number; argv: string[]; greeting: string | null };
+    assert.deepEqual(answer.argv, [`--port=${port}`, 'two words', '$PORT']);
+    assert.equal(answer.greeting, 'hi there');
+    // The pid devmesh supervises is the app's, and that process is node itself, not a shell.
+    assert.equal(w.pid, answer.pid);
+    assert.equal(readlinkSync(`/proc/${answer.pid}/exe`), readlinkSync(`/proc/${process.pid}/exe`));
+    await w.stop();
+  } finally {
+    await supervisor.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a program that is not there fails with "command not found", not a shell\'s exit 127', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-noshell-'));
+  const supervisor = new ProcessSupervisor(null, dir);
+  try {
+    const w = supervisor.start({ id: 'missing-0', command: 'no-such-program-devmesh --x', cwd: dir, env: {}, port: await freePort(), health: undefined }, { onState: () => {}, onLog: () => {} });
+    await assert.rejects(w.ready, /command not found: no-such-program-devmesh/);
+  } finally {
+    await supervisor.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('shell syntax in run is a located error of the mesh file, with the sh -c hint', () => {
+  const text = 'name: shop\nservices:\n  web:\n    run: npm run build && node dist/app.js\n';
+  assert.throws(
+    () => parseMesh(text, '/m/devmesh.yaml'),
+    (err: unknown) => {
+      assert.ok(err instanceof MeshConfigError);
+      assert.match(err.message, /devmesh\.yaml:4:10: services\.web\.run: column 15: an && list is shell syntax; devmesh starts the program without a shell: to run this through one, write sh -c '…' explicitly/);
+      return true;
+    },
+  );
+  // Written out as sh -c, the same line is valid.
+  parseMesh(`name: shop\nservices:\n  web:\n    run: sh -c 'npm run build && node dist/app.js'\n`, '/m/devmesh.yaml');
+});
