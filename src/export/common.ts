@@ -59,6 +59,23 @@ export function versionServices(mesh: MeshFile): object[] {
   return out;
 }
 
+/**
+ * A rule's destinations as Gateway API backendRefs (Gateway API and Linkerd's HTTPRoute share the shape):
+ * one Service per version, a weight when there are several, the destination's header changes as filters.
+ */
+export function backendRefs(route: NonNullable<HttpRouteSpec['route']>, key: string, portOf: (service: string) => number): Record<string, unknown>[] {
+  return route.map((d) => {
+    const host = d.destination.host ?? key;
+    const ref: Record<string, unknown> = { name: backendName(host, d.destination.subset), port: d.destination.port?.number ?? portOf(host) };
+    if (route.length > 1) ref.weight = d.weight ?? 0;
+    const bf: object[] = [];
+    if (d.headers?.request) bf.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(d.headers.request) });
+    if (d.headers?.response) bf.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(d.headers.response) });
+    if (bf.length) ref.filters = bf;
+    return ref;
+  });
+}
+
 export function headerMod(ops: NonNullable<NonNullable<HttpRouteSpec['headers']>['request']>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (ops.set) out.set = Object.entries(ops.set).map(([name, value]) => ({ name, value }));

@@ -7,7 +7,7 @@
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
 import { ISTIO_DEFAULT_RETRIES, ISTIO_REDIRECT_CODE, ISTIO_RETRIABLE_STATUS_CODE, ISTIO_TRACE_SAMPLING_PERCENT } from '../mesh-semantics/defaults.js';
 import { retryOnTokens } from '../mesh-semantics/retry-on.js';
-import { backendName, docs, headerMod, NS, versionServices, type ConsulForm, type ExportFormat, type ExportResult } from './common.js';
+import { backendName, backendRefs, docs, headerMod, NS, versionServices, type ConsulForm, type ExportFormat, type ExportResult } from './common.js';
 import { exportConsul } from './consul.js';
 import { exportLinkerd } from './linkerd.js';
 
@@ -168,16 +168,7 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
       }
       if (filters.length) rule.filters = filters;
       if (r.route) {
-        rule.backendRefs = r.route.map((d) => {
-          const host = d.destination.host ?? key;
-          const ref: Record<string, unknown> = { name: backendName(host, d.destination.subset), port: d.destination.port?.number ?? portOf(host) };
-          if (r.route!.length > 1) ref.weight = d.weight ?? 0;
-          const bf: object[] = [];
-          if (d.headers?.request) bf.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(d.headers.request) });
-          if (d.headers?.response) bf.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(d.headers.response) });
-          if (bf.length) ref.filters = bf;
-          return ref;
-        });
+        rule.backendRefs = backendRefs(r.route, key, portOf);
         const retries: NonNullable<HttpRouteSpec['retries']> = r.fault ? { attempts: 0 } : r.retries ?? { ...ISTIO_DEFAULT_RETRIES };
         if (!r.retries && !r.fault) notes.push(`${where}: no retries block means Istio's default (2 retries on 503 and connection errors); written out, as Gateway API does not retry by default`);
         if (retries.attempts > 0) {

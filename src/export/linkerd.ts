@@ -15,7 +15,7 @@ import type { AuthorizationPolicySpec, HttpRouteSpec, MeshFile } from '../config
 import { effectiveRetryOn } from '../mesh-semantics/retry-on.js';
 import { escapeRegex } from '../import/route-helpers.js';
 import { methodAlternatives } from './canonical.js';
-import { backendName, docs, headerMod, k8sName, NS, ruleRetries, ruleWhere, versionServices, wholeDuration, type ExportResult } from './common.js';
+import { backendRefs, docs, headerMod, k8sName, NS, ruleRetries, ruleWhere, versionServices, wholeDuration, type ExportResult } from './common.js';
 
 const HTTP_CONDITION = /^(5xx|gateway-error|\d{3})$/;
 const GRPC_CONDITIONS = new Set(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']);
@@ -131,16 +131,7 @@ function ruleOf(mesh: MeshFile, key: string, r: HttpRouteSpec, where: string, no
       notes.push(`${where}: destinations ${external.map((d) => d.destination.host).join(', ')} are external: Linkerd routes to Services only; the rule is left out`);
       return null;
     }
-    rule.backendRefs = r.route.map((d) => {
-      const host = d.destination.host ?? key;
-      const ref: Record<string, unknown> = { name: backendName(host, d.destination.subset), port: d.destination.port?.number ?? portOf(host) };
-      if (r.route!.length > 1) ref.weight = d.weight ?? 0;
-      const bf: object[] = [];
-      if (d.headers?.request) bf.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerMod(d.headers.request) });
-      if (d.headers?.response) bf.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerMod(d.headers.response) });
-      if (bf.length) ref.filters = bf;
-      return ref;
-    });
+    rule.backendRefs = backendRefs(r.route, key, portOf);
     if (r.timeout && !r.fault) rule.timeouts = { request: wholeDuration(r.timeout) };
   }
   return rule;
