@@ -26,8 +26,21 @@ export class Availability {
     return this.failingFast.has(key);
   }
 
-  failFast(key: string): void {
-    this.failingFast.add(key);
+  /**
+   * Waits for a config under which `ready()` holds (asked now, and again after each swap), for at most `ms`.
+   * False when `key` is failing fast already, or when the wait ran out: then `key` fails fast until the next config.
+   */
+  async waitUntil(key: string, ready: () => boolean, ms: number): Promise<boolean> {
+    const until = performance.now() + ms;
+    while (!ready()) {
+      if (this.failingFast.has(key)) return false;
+      const left = until - performance.now();
+      if (left <= 0 || !(await this.nextSwap(left))) {
+        this.failingFast.add(key);
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Resolves true at the next config swap, false after `ms`. */

@@ -70,19 +70,12 @@ export class OutboundServer {
 
   /** A tcp connection to a destination without endpoints waits for some, as a request does (./availability.ts). */
   private async passTcpWhenAvailable(socket: net.Socket): Promise<void> {
-    const availability = this.ctx.availability;
-    const until = performance.now() + ENDPOINT_WAIT_MS;
-    for (;;) {
-      const target = this.tcpTarget;
-      if (target === null) return void socket.destroy(); // no longer a tcp listener
-      const key = `${target.set.service}\0`;
-      const left = until - performance.now();
-      if (target.set.endpoints.length > 0 || availability.isFailingFast(key) || left <= 0 || !(await availability.nextSwap(left))) {
-        if (target.set.endpoints.length === 0) availability.failFast(key);
-        if (socket.destroyed) return;
-        return passTcp(this.ctx, socket, this.tcpTarget ?? target);
-      }
-    }
+    const key = `${this.tcpTarget!.set.service}\0`;
+    await this.ctx.availability.waitUntil(key, () => this.tcpTarget === null || this.tcpTarget.set.endpoints.length > 0, ENDPOINT_WAIT_MS);
+    const target = this.tcpTarget;
+    if (target === null) return void socket.destroy(); // no longer a tcp listener
+    // Still without endpoints after the wait: passTcp closes the connection and records why.
+    if (!socket.destroyed) passTcp(this.ctx, socket, target);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -149,25 +142,34 @@ export class OutboundServer {
    * deadline, and the request is routed again under the config that brings them.
    */
   private async destination(ex: Exchange): Promise<CompiledDestination> {
+    const first = this.pick(ex);
+    if (first.set.endpoints.length > 0) return first;
     const started = performance.now();
-    for (;;) {
-      const route = ex.route!;
-      const destination = pickDestination(route.destinations, route.totalWeight);
-      ex.destination = destination;
-      if (destination.set.endpoints.length > 0) return destination;
-      const subset = destination.subset !== undefined ? ` subset ${destination.subset}` : '';
-      const key = `${destination.service}\0${destination.subset ?? ''}`;
-      const waited = performance.now() - started;
-      const left = Math.min(ENDPOINT_WAIT_MS, requestDeadline(ex.timeoutMs, ex.req.headers) ?? Infinity) - waited;
-      const availability = this.ctx.availability;
-      if (availability.isFailingFast(key)) throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints (failing fast: a wait for them ran out; the next config ends that)`);
-      if (left <= 0 || !(await availability.nextSwap(left))) {
-        availability.failFast(key);
-        throw new ProxyError('no-endpoints', `${destination.service}${subset} has no endpoints (none came within ${Math.round(performance.now() - started)} ms)`);
-      }
-      const next = this.route(ex);
-      if (next.destinations.length === 0) throw new ProxyError('no-route', `the rule matching ${ex.method} ${ex.rr.path} changed while the request waited for endpoints`);
-    }
+    const subset = first.subset !== undefined ? ` subset ${first.subset}` : '';
+    const key = `${first.service}\0${first.subset ?? ''}`;
+    const availability = this.ctx.availability;
+    const failingFast = availability.isFailingFast(key);
+    const wait = Math.min(ENDPOINT_WAIT_MS, requestDeadline(ex.timeoutMs, ex.req.headers) ?? Infinity);
+    // Under each new config the request is routed again: its rule's destinations carry the new endpoint sets.
+    if (await availability.waitUntil(key, () => this.pick(this.routeAgain(ex)).set.endpoints.length > 0, wait)) return ex.destination!;
+    throw new ProxyError(
+      'no-endpoints',
+      failingFast
+        ? `${first.service}${subset} has no endpoints (failing fast: a wait for them ran out; the next config ends that)`
+        : `${first.service}${subset} has no endpoints (none came within ${Math.round(performance.now() - started)} ms)`,
+    );
+  }
+
+  /** Weighted, picked once per request (so retries stay within the chosen subset). */
+  private pick(ex: Exchange): CompiledDestination {
+    const route = ex.route!;
+    ex.destination = pickDestination(route.destinations, route.totalWeight);
+    return ex.destination;
+  }
+
+  private routeAgain(ex: Exchange): Exchange {
+    if (this.route(ex).destinations.length === 0) throw new ProxyError('no-route', `the rule matching ${ex.method} ${ex.rr.path} changed while the request waited for endpoints`);
+    return ex;
   }
 
   private body(ex: Exchange, mirrored: boolean): void {
