@@ -3,7 +3,13 @@
 // sets the response headers asked for in X-Echo-Set-Header ("name:value,name:value"), as it does.
 // It is also the mesh tests' client (the suite runs its client inside the echo-v1 pod): a POST to
 // CLIENT_PATH on the app's own port makes the described request to its upstream through its sidecar.
-import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+// One port answers HTTP/1 and h2c (prior knowledge, told apart by the connection's first bytes); a gRPC
+// request (content-type application/grpc) gets the suite's gRPC echo (./grpc-echo.ts). Upstream's echo
+// pods listen on one port per protocol; a devmesh service has one port.
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import net from 'node:net';
+import { callGrpcEcho, isGrpcRequest, serveGrpcEcho, type EchoMethod } from './grpc-echo.js';
 
 export const CLIENT_PATH = '/__conformance-client';
 /** The app's last requests' ids (header MIRROR_ID_HEADER), read by the harness to see a mirrored copy arrive. */
@@ -26,6 +32,8 @@ export interface EchoReport {
 export interface ClientRequest {
   /** Upstream service whose <NAME>_URL the request goes to. */
   upstream: string;
+  /** grpc: a GrpcEcho call (method Echo unless `path` names one), the headers as its metadata, `host` as :authority. */
+  protocol?: 'http' | 'grpc';
   method: string;
   path: string;
   host: string;
@@ -63,10 +71,39 @@ export function send(base: string, r: Omit<ClientRequest, 'upstream'>, timeoutMs
   });
 }
 
+/** A GrpcEcho call through the sidecar, reported as the HTTP echo is (pod, namespace, request headers). */
+async function sendGrpc(base: string, c: ClientRequest): Promise<ClientResponse> {
+  const url = new URL(base);
+  const method = (c.path.split('/').pop() || 'Echo') as EchoMethod;
+  const r = await callGrpcEcho(`${url.hostname}:${url.port}`, { method, authority: c.host, metadata: c.headers });
+  if (r.code !== 0 || !r.response) throw new Error(`gRPC ${r.codeName}: ${r.details}`);
+  const a = r.response.assertions ?? {};
+  const headers: Record<string, string[]> = {};
+  for (const h of a.headers ?? []) (headers[h.key] ??= []).push(h.value);
+  const report: EchoReport = {
+    path: a.fullyQualifiedMethod ?? '',
+    host: a.authority ?? '',
+    method: 'POST',
+    proto: 'HTTP/2.0',
+    headers,
+    namespace: a.context?.namespace ?? '',
+    ingress: '',
+    service: a.context?.serviceName ?? '',
+    pod: a.context?.pod ?? '',
+    httpPort: url.port,
+  };
+  return { status: 200, headers: {}, raw: [], body: JSON.stringify(report) };
+}
+
 function main(): void {
   const pod = process.env.DEVMESH_INSTANCE ?? 'unknown';
+  const context = { namespace: process.env.NAMESPACE ?? '', serviceName: process.env.DEVMESH_SERVICE ?? '', pod };
   const seen: string[] = [];
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (isGrpcRequest(req.headers['content-type']) && req.httpVersionMajor === 2) {
+      serveGrpcEcho(req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse, context);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -74,7 +111,7 @@ function main(): void {
         const c = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ClientRequest;
         const base = process.env[`${c.upstream.toUpperCase().replaceAll('-', '_')}_URL`];
         if (!base) return void res.writeHead(500).end(`no upstream ${c.upstream}`);
-        send(base, c).then(
+        (c.protocol === 'grpc' ? sendGrpc(base, c) : send(base, c)).then(
           (r) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(r)),
           (err: Error) => res.writeHead(502).end(err.message),
         );
@@ -83,15 +120,16 @@ function main(): void {
       if (req.method === 'GET' && req.url === LOG_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
       const id = req.headers[MIRROR_ID_HEADER];
       if (typeof id === 'string' && seen.push(id) > 1000) seen.shift();
+      const authority = req.headers[':authority'];
       const report: EchoReport = {
         path: req.url ?? '',
-        host: req.headers.host ?? '',
+        host: req.headers.host ?? (typeof authority === 'string' ? authority : ''),
         method: req.method ?? '',
         proto: `HTTP/${req.httpVersion}`,
-        headers: headersOf(req.rawHeaders),
-        namespace: process.env.NAMESPACE ?? '',
+        headers: headersOf(req.rawHeaders.filter((_, i, raw) => !raw[i - (i % 2)]!.startsWith(':'))),
+        namespace: context.namespace,
         ingress: '',
-        service: process.env.DEVMESH_SERVICE ?? '',
+        service: context.serviceName,
         pod,
         httpPort: process.env.PORT ?? '',
       };
@@ -106,8 +144,19 @@ function main(): void {
       }
       setTimeout(() => res.writeHead(200, out).end(JSON.stringify(report)), delayMs);
     });
+  };
+  const h1 = createServer(handle);
+  const h2c = http2.createServer({}, handle as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+  const tcp = net.createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.once('readable', () => {
+      const first = socket.read() as Buffer | null;
+      if (first === null) return void socket.destroy();
+      socket.unshift(first);
+      (first.subarray(0, 3).toString('latin1') === 'PRI' ? h2c : h1).emit('connection', socket);
+    });
   });
-  server.listen(Number(process.env.PORT), '127.0.0.1');
+  tcp.listen(Number(process.env.PORT), '127.0.0.1');
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main();
