@@ -95,10 +95,40 @@ async function sendGrpc(base: string, c: ClientRequest): Promise<ClientResponse>
   return { status: 200, headers: {}, raw: [], body: JSON.stringify(report) };
 }
 
+/** A Go duration as echo-basic's query parameters carry it (1s, 300ms); 0 when absent or unreadable. */
+function durationMs(text: string | null): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(text ?? '');
+  return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : 0;
+}
+
+/**
+ * echo-basic's retrySimulationHandler (kubernetes-sigs/gateway-api conformance/echo-basic/echo-basic.go at
+ * 53a5258de, the retry tests' backend): the first `succeedAfter` requests with one `uuid` fail, after
+ * `delayRetry` when set, with `responseCode` when set and a TCP reset (linger 0) otherwise; later ones are
+ * echoed. Returns false when the request is to be echoed.
+ */
+function retrySimulation(attempts: Map<string, number>, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): boolean {
+  const uuid = q.get('uuid');
+  if (!uuid) return void res.writeHead(400).end('uuid is required'), true;
+  const succeedAfter = q.get('succeedAfter') ?? '';
+  if (!/^\d+$/.test(succeedAfter)) return void res.writeHead(400).end('succeedAfter is required'), true;
+  const n = attempts.get(uuid) ?? 0;
+  if (n >= Number(succeedAfter)) return false;
+  attempts.set(uuid, n + 1);
+  const code = q.get('responseCode') ?? '';
+  setTimeout(() => {
+    if (/^\d+$/.test(code)) res.writeHead(Number(code)).end();
+    else if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else req.socket.resetAndDestroy();
+  }, durationMs(q.get('delayRetry')));
+  return true;
+}
+
 function main(): void {
   const pod = process.env.DEVMESH_INSTANCE ?? 'unknown';
   const context = { namespace: process.env.NAMESPACE ?? '', serviceName: process.env.DEVMESH_SERVICE ?? '', pod };
   const seen: string[] = [];
+  const attempts = new Map<string, number>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (isGrpcRequest(req.headers['content-type']) && req.httpVersionMajor === 2) {
       serveGrpcEcho(req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse, context);
@@ -118,6 +148,8 @@ function main(): void {
         return;
       }
       if (req.method === 'GET' && req.url === LOG_PATH) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname.startsWith('/retry/') && retrySimulation(attempts, url.searchParams, req, res)) return;
       const id = req.headers[MIRROR_ID_HEADER];
       if (typeof id === 'string' && seen.push(id) > 1000) seen.shift();
       const authority = req.headers[':authority'];
@@ -134,8 +166,7 @@ function main(): void {
         httpPort: process.env.PORT ?? '',
       };
       // ?delay=1s holds the answer, as the suite's echo server does (the timeout tests use it).
-      const delay = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? '');
-      const delayMs = delay ? Number(delay[1]) * (delay[2] === 's' ? 1000 : 1) : 0;
+      const delayMs = durationMs(url.searchParams.get('delay'));
       const out: OutgoingHttpHeaders = { 'content-type': 'application/json' };
       const set = req.headers['x-echo-set-header'];
       for (const pair of (typeof set === 'string' ? set : '').split(',')) {

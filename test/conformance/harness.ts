@@ -8,6 +8,7 @@
 // One translation of the suite's setting to a laptop: the suite's Gateway listens on port 80, devmesh's
 // ingress on a port of its own. So where the suite expects a redirect to keep "port 80 or none", the
 // ingress's port is accepted too (it is the port the request came to).
+import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -52,6 +53,11 @@ const CaseData = z.looseObject({
   Backend: z.string().optional(),
   Namespace: z.string().optional(),
   MirroredTo: z.array(z.looseObject({ BackendRef: z.looseObject({ Name: z.string(), Namespace: z.string().optional() }), Percent: z.number().optional() })).nullable().optional(),
+  /**
+   * The retry tests: the query for the echo server's failure injection (/retry/), sent after Request.Path
+   * with a fresh uuid on every probe, as assertConsistentRetryBehaviour does.
+   */
+  RetrySimulation: z.record(z.string(), z.string()).optional(),
   /** Mesh tests: the workload the suite's client runs in (echo.ConnectToApp); echo-v1 when unset. */
   Client: z.enum(['echo-v1', 'echo-v2']).optional(),
 });
@@ -301,7 +307,10 @@ export class ConformanceMesh {
 
   /** The suite's eventual consistency: the case must hold 3 times in a row within 2.5 s. */
   private eventually(profile: 'gateway' | 'mesh', c: CaseData): Promise<string | null> {
-    return this.until(async () => (profile === 'gateway' ? this.compareGateway(c, await this.sendGateway(c)) : this.compareMesh(c, await this.sendMesh(c))));
+    return this.until(async () => {
+      const probe = withRetrySimulation(c);
+      return profile === 'gateway' ? this.compareGateway(probe, await this.sendGateway(probe)) : this.compareMesh(probe, await this.sendMesh(probe));
+    });
   }
 
   /** `check` (null: it held) must hold 3 times in a row within 2.5 s; a throw counts as not holding. */
@@ -560,6 +569,13 @@ function requestHeaders(c: CaseData): Record<string, string> {
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
   return out;
+}
+
+/** A retry case's probe: Request.Path with the simulation's query and a new uuid (url.Values.Encode: keys sorted). */
+function withRetrySimulation(c: CaseData): CaseData {
+  if (!c.RetrySimulation) return c;
+  const q = new URLSearchParams(Object.entries({ ...c.RetrySimulation, uuid: randomUUID() }).sort(([a], [b]) => a.localeCompare(b)));
+  return { ...c, Request: { ...(c.Request ?? {}), Path: `${c.Request?.Path ?? '/'}?${q.toString()}` } };
 }
 
 function withJitter(c: CaseData): CaseData {
