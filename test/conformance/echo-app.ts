@@ -5,10 +5,12 @@
 // CLIENT_PATH on the app's own port makes the described request to its upstream through its sidecar.
 // One port answers HTTP/1 and h2c (prior knowledge, told apart by the connection's first bytes); a gRPC
 // request (content-type application/grpc) gets the suite's gRPC echo (./grpc-echo.ts). Upstream's echo
-// pods listen on one port per protocol; a devmesh service has one port.
+// pods listen on one port per protocol; a devmesh service has one port. /ws is a WebSocket that echoes
+// every message, and with H2C_ONLY set an HTTP/1 request gets a 400, as echo-basic's h2c server answers.
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
+import { WebSocketServer } from 'ws';
 import { callGrpcEcho, isGrpcRequest, serveGrpcEcho, type EchoMethod } from './grpc-echo.js';
 
 export const CLIENT_PATH = '/__conformance-client';
@@ -129,6 +131,7 @@ function main(): void {
   const context = { namespace: process.env.NAMESPACE ?? '', serviceName: process.env.DEVMESH_SERVICE ?? '', pod };
   const seen: string[] = [];
   const attempts = new Map<string, number>();
+  const h2cOnly = process.env.H2C_ONLY === '1';
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (isGrpcRequest(req.headers['content-type']) && req.httpVersionMajor === 2) {
       serveGrpcEcho(req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse, context);
@@ -137,6 +140,8 @@ function main(): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      // echo-basic's runH2CServer (53a5258de): "Expected h2c request" unless the request came over HTTP/2.
+      if (h2cOnly && req.httpVersionMajor !== 2 && req.url !== CLIENT_PATH && req.url !== LOG_PATH) return void res.writeHead(400).end('Expected h2c request');
       if (req.method === 'POST' && req.url === CLIENT_PATH) {
         const c = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ClientRequest;
         const base = process.env[`${c.upstream.toUpperCase().replaceAll('-', '_')}_URL`];
@@ -177,6 +182,12 @@ function main(): void {
     });
   };
   const h1 = createServer(handle);
+  // echo-basic's /ws: a golang.org/x/net/websocket handler that copies every frame back.
+  const wss = new WebSocketServer({ noServer: true });
+  h1.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return void socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  });
   const h2c = http2.createServer({}, handle as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
   const tcp = net.createServer((socket) => {
     socket.on('error', () => socket.destroy());

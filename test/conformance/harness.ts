@@ -9,6 +9,8 @@
 // ingress on a port of its own. So where the suite expects a redirect to keep "port 80 or none", the
 // ingress's port is accepted too (it is the port the request came to).
 import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
+import { WebSocket } from 'ws';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -58,6 +60,11 @@ const CaseData = z.looseObject({
    * with a fresh uuid on every probe, as assertConsistentRetryBehaviour does.
    */
   RetrySimulation: z.record(z.string(), z.string()).optional(),
+  /**
+   * HTTPRouteBackendProtocolWebSocket: a WebSocket to Path through the ingress (Origin as the suite sends
+   * it), each message sent and its echo compared, text as text and binary as binary.
+   */
+  WebSocket: z.strictObject({ Path: z.string(), Origin: z.string(), Messages: z.array(z.union([z.strictObject({ Text: z.string() }), z.strictObject({ Binary: z.array(z.number().int().min(0).max(255)) })])) }).optional(),
   /** Mesh tests: the workload the suite's client runs in (echo.ConnectToApp); echo-v1 when unset. */
   Client: z.enum(['echo-v1', 'echo-v2']).optional(),
 });
@@ -88,6 +95,11 @@ export const TestData = z.looseObject({
   /** HTTP and mesh cases (http.ExpectedResponse); Gateway GRPCRoute tests' cases are grpc.ExpectedResponse. */
   cases: z.array(z.looseObject({})),
   weights: z.record(z.string(), z.number()).optional(),
+  /**
+   * Backends imported under another local name (the importer's --map): a devmesh service has one port and
+   * one protocol, so a Service port the suite gives another appProtocol is a service of its own here.
+   */
+  map: z.record(z.string(), z.string()).optional(),
 });
 export type TestData = z.infer<typeof TestData>;
 type CaseData = z.infer<typeof CaseData>;
@@ -154,6 +166,8 @@ services:
   infra-backend-v1: ${echo('gateway-conformance-infra')}
   infra-backend-v2: ${echo('gateway-conformance-infra')}
   infra-backend-v3: ${echo('gateway-conformance-infra')}
+  # infra-backend-v1's port 8081 (appProtocol kubernetes.io/h2c, echo-basic's h2c-only server on 3001).
+  infra-backend-v1-h2c: { run: node ${JSON.stringify(ECHO)}, env: { NAMESPACE: gateway-conformance-infra, H2C_ONLY: '1' }, protocol: http2 }
   web-backend: ${echo('gateway-conformance-web-backend')}
   app-backend-v1: ${echo('gateway-conformance-app-backend')}
   app-backend-v2: ${echo('gateway-conformance-app-backend')}
@@ -191,10 +205,10 @@ export class ConformanceMesh {
   }
 
   /** Imports the manifests (unchanged) as the mesh's policy and waits until every sidecar has ACKed it. */
-  async apply(manifests: string[]): Promise<{ problems: string[] }> {
+  async apply(manifests: string[], map?: Record<string, string>): Promise<{ problems: string[] }> {
     const meshFile = join(this.mesh.dir, 'devmesh.yaml');
     const inputs = readInputs(manifests.map((m) => join(HERE, 'manifests', m.replace(/^conformance\/tests\//, ''))));
-    const result = importPolicy(inputs, { mesh: loadMeshFile(meshFile) });
+    const result = importPolicy(inputs, { mesh: loadMeshFile(meshFile), ...(map ? { map } : {}) });
     const problems = result.report.entries.filter((e) => e.outcome === 'invalid').map((e) => `${e.kind} ${e.name} ${e.path}: ${e.detail}`);
     const text = stringify(result.policy);
     if (text === this.lastPolicy) return { problems };
@@ -248,7 +262,7 @@ export class ConformanceMesh {
     if (this.appPorts.size === 0) {
       for (const s of (await this.status()).services) for (const i of s.instances) this.appPorts.set(i.id, i.appPort);
     }
-    const { problems } = await this.apply(data.manifests);
+    const { problems } = await this.apply(data.manifests, data.map);
     const skip = new Map(na.cases[data.test] ?? []);
     const results: CaseResult[] = [];
     for (const [index, c] of cases.entries()) {
@@ -280,7 +294,7 @@ export class ConformanceMesh {
       const detail = (err as Error).message;
       return { test: data.test, profile: data.profile, upstream, notApplicable: null, knownGap, cases: data.cases.map((_, index) => ({ index, name: `${index}`, outcome: 'failed', detail })) };
     }
-    const { problems } = await this.apply(data.manifests);
+    const { problems } = await this.apply(data.manifests, data.map);
     const skip = new Map(na.cases[data.test] ?? []);
     const address = `127.0.0.1:${this.ingressPort}`;
     const results: CaseResult[] = [];
@@ -307,6 +321,7 @@ export class ConformanceMesh {
 
   /** The suite's eventual consistency: the case must hold 3 times in a row within 2.5 s. */
   private eventually(profile: 'gateway' | 'mesh', c: CaseData): Promise<string | null> {
+    if (c.WebSocket) return this.until(() => this.webSocketRoundTrip(c.WebSocket!));
     return this.until(async () => {
       const probe = withRetrySimulation(c);
       return profile === 'gateway' ? this.compareGateway(probe, await this.sendGateway(probe)) : this.compareMesh(probe, await this.sendMesh(probe));
@@ -405,8 +420,36 @@ export class ConformanceMesh {
     return last;
   }
 
+  /** The WebSocket test's round trip: every message answered with the same bytes and kind. */
+  private async webSocketRoundTrip(w: NonNullable<CaseData['WebSocket']>): Promise<string | null> {
+    const ws = new WebSocket(`ws://127.0.0.1:${this.ingressPort}${w.Path}`, { origin: w.Origin, handshakeTimeout: 5000 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`failed to dial: status ${res.statusCode}${res.headers['x-devmesh-error'] ? ` (x-devmesh-error: ${String(res.headers['x-devmesh-error'])})` : ''}`)));
+      });
+      for (const m of w.Messages) {
+        const out = 'Text' in m ? m.Text : Buffer.from(m.Binary);
+        const reply = new Promise<{ data: Buffer; binary: boolean }>((resolve, reject) => {
+          ws.once('message', (data: Buffer, binary: boolean) => resolve({ data, binary }));
+          ws.once('close', () => reject(new Error('closed before the reply')));
+          setTimeout(() => reject(new Error('no reply in 5 s')), 5000).unref();
+        });
+        ws.send(out, { binary: !('Text' in m) });
+        const got = await reply;
+        if ('Text' in m && (got.binary || got.data.toString('utf8') !== m.Text)) return `unexpected reply - want: ${m.Text} got: ${got.binary ? 'a binary frame' : got.data.toString('utf8')}`;
+        if ('Binary' in m && (!got.binary || !got.data.equals(Buffer.from(m.Binary)))) return `unexpected reply - want: ${JSON.stringify(m.Binary)} got: ${got.binary ? JSON.stringify([...got.data]) : 'a text frame'}`;
+      }
+      return null;
+    } finally {
+      ws.terminate();
+    }
+  }
+
   private sendGateway(c: CaseData): Promise<ClientResponse> {
     const r = c.Request ?? {};
+    if (r.Protocol === 'H2C_PRIOR_KNOWLEDGE') return sendH2c(`http://127.0.0.1:${this.ingressPort}`, { method: r.Method || 'GET', path: r.Path || '/', host: r.Host || `127.0.0.1:${this.ingressPort}`, headers: requestHeaders(c) });
     return send(`http://127.0.0.1:${this.ingressPort}`, { method: r.Method || 'GET', path: r.Path || '/', host: r.Host || `127.0.0.1:${this.ingressPort}`, headers: requestHeaders(c) });
   }
 
@@ -576,6 +619,39 @@ function withRetrySimulation(c: CaseData): CaseData {
   if (!c.RetrySimulation) return c;
   const q = new URLSearchParams(Object.entries({ ...c.RetrySimulation, uuid: randomUUID() }).sort(([a], [b]) => a.localeCompare(b)));
   return { ...c, Request: { ...(c.Request ?? {}), Path: `${c.Request?.Path ?? '/'}?${q.toString()}` } };
+}
+
+/** conformance/utils/roundtripper's H2C_PRIOR_KNOWLEDGE: HTTP/2 over cleartext, no upgrade. */
+function sendH2c(base: string, r: { method: string; path: string; host: string; headers: Record<string, string> }): Promise<ClientResponse> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(base);
+    session.on('error', reject);
+    const headers: http2.OutgoingHttpHeaders = { ':method': r.method, ':path': r.path, ':authority': r.host };
+    for (const [k, v] of Object.entries(r.headers)) headers[k.toLowerCase()] = v;
+    const stream = session.request(headers, { endStream: true });
+    stream.setTimeout(10_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    let status = 0;
+    const raw: string[] = [];
+    const out: Record<string, string | string[]> = {};
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      for (const [k, v] of Object.entries(h)) {
+        if (k.startsWith(':') || v === undefined) continue;
+        out[k] = v;
+        for (const one of Array.isArray(v) ? v : [String(v)]) raw.push(k, one);
+      }
+    });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (d: string) => (body += d));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status, headers: out, raw, body });
+    });
+    stream.on('error', (err) => {
+      session.destroy();
+      reject(err);
+    });
+  });
 }
 
 function withJitter(c: CaseData): CaseData {
