@@ -103,3 +103,73 @@ export function splitRetryOn(text: string): { kept: string[]; dropped: string[] 
   for (const t of retryOnTokens(text)) (isRetryOnToken(t) ? kept : dropped).push(t);
   return { kept, dropped };
 }
+
+/**
+ * The more specific of two hostnames when they intersect, else null: a Gateway API route hostname and its
+ * listener's, or an Istio VirtualService host and its Gateway server's (istio/istio pkg/config/host/names.go,
+ * Names.Intersection, keeps the one that is a subset of the other). `*.example.com` covers any name that
+ * ends in `.example.com` (not example.com itself); `*` (Istio only) covers every name.
+ */
+export function intersectHost(a: string, b: string): string | null {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  if (x === '*') return y;
+  if (y === '*') return x;
+  const suffix = (h: string) => (h.startsWith('*.') ? h.slice(1) : null);
+  const xs = suffix(x);
+  const ys = suffix(y);
+  if (xs === null && ys === null) return x === y ? x : null;
+  if (xs === null) return x.endsWith(ys!) ? x : null;
+  if (ys === null) return y.endsWith(xs) ? y : null;
+  return xs.endsWith(ys) ? x : ys.endsWith(xs) ? y : null;
+}
+
+/**
+ * A hostname as an authority match: exact, or a wildcard's any-label prefix (`*.example.com`: one label or
+ * more, as Gateway API specifies for hostnames and as Envoy matches a virtual host's suffix-wildcard domain).
+ */
+export function authorityOf(host: string): { exact: string } | { regex: string } {
+  return host.startsWith('*.') ? { regex: `^.+${escapeRegex(host.slice(1))}$` } : { exact: host };
+}
+
+/**
+ * Match blocks that also require one of `hosts` as the request's authority: every block once per host (the
+ * blocks OR, and so do the hosts). null: any host, the blocks are kept as they are.
+ */
+export function withAuthorities(blocks: Match[], hosts: string[] | null): Match[] {
+  return hosts === null ? blocks : blocks.flatMap((b) => hosts.map((h) => ({ ...b, authority: authorityOf(h) })));
+}
+
+/**
+ * A path prefix that matches whole path segments (Gateway API's PathPrefix; Envoy's path_separated_prefix,
+ * which Istio uses for a VirtualService prefix under gateway route semantics): /v2 matches /v2 and /v2/x,
+ * not /v2x. devmesh's (Istio's) prefix is a string prefix, so a segment prefix becomes two match blocks:
+ * the exact path, and the prefix with its slash. A prefix rewrite (ReplacePrefixMatch, an Istio rewrite.uri)
+ * then needs the slash in its replacement for the second (/prefix/x → /one/x, and / for /strip-prefix/x →
+ * /x): two rules. A full-path rewrite (ReplaceFullPath) replaces the whole path of any match but a prefix:
+ * there the second block matches by regex. `segment` undefined: a match that is no segment prefix, as is.
+ */
+export function segmentPrefixRules(match: Match, segment: string | undefined, action: HttpRouteSpec, rewrite: string | undefined): { blocks: Match[]; rule: HttpRouteSpec }[] {
+  if (segment === undefined) return [{ blocks: [match], rule: structuredClone(action) }];
+  const exact: Match = { ...match, uri: { exact: segment } };
+  const under: Match = { ...match, uri: { prefix: `${segment}/` } };
+  const slashed = (s: string) => (s.endsWith('/') ? s : `${s}/`);
+  if (action.rewrite?.uri !== undefined && rewrite === 'ReplacePrefixMatch') {
+    const tail = structuredClone(action);
+    tail.rewrite!.uri = slashed(action.rewrite.uri);
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.redirect?.prefixRewrite !== undefined) {
+    const tail = structuredClone(action);
+    tail.redirect!.prefixRewrite = slashed(action.redirect.prefixRewrite);
+    return [
+      { blocks: [exact], rule: structuredClone(action) },
+      { blocks: [under], rule: tail },
+    ];
+  }
+  if (action.rewrite?.uri !== undefined) return [{ blocks: [exact, { ...match, uri: { regex: `^${escapeRegex(segment)}/.*` } }], rule: structuredClone(action) }];
+  return [{ blocks: [exact, under], rule: structuredClone(action) }];
+}

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, parseDurationMs, type Path, type Resource, type Session } from '../context.js';
-import { percentWeights, regexProblem, type Match, type RuleDestination, escapeRegex } from '../route-helpers.js';
+import { escapeRegex, intersectHost, percentWeights, regexProblem, segmentPrefixRules, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
 import { linkerdRouteAnnotations } from '../linkerd/annotations.js';
 
 const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), sectionName: z.string().optional(), port: z.number().int().optional() });
@@ -43,19 +43,6 @@ const RouteSpec = z.looseObject({ parentRefs: z.array(ParentRef).optional(), hos
 const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional(), hostname: z.string().optional() })).optional() });
 type Listener = { name?: string | undefined; hostname?: string | undefined };
 
-/** The more specific of a route hostname and a listener hostname when they intersect (Gateway API), else null. */
-function intersectHost(route: string, listener: string): string | null {
-  const suffix = (h: string) => (h.startsWith('*.') ? h.slice(1) : null);
-  const r = route.toLowerCase();
-  const l = listener.toLowerCase();
-  const rs = suffix(r);
-  const ls = suffix(l);
-  if (rs === null && ls === null) return r === l ? r : null;
-  if (rs === null) return r.endsWith(ls!) ? r : null;
-  if (ls === null) return l.endsWith(rs) ? l : null;
-  return rs.endsWith(ls) ? r : ls.endsWith(rs) ? l : null;
-}
-
 /**
  * The hostnames a route answers on through one parent Gateway: its own hostnames intersected with those of
  * the listeners it attaches to (all, or the one its sectionName names). null: any host.
@@ -77,11 +64,6 @@ function hostnamesThrough(routeHosts: string[] | undefined, listeners: Listener[
     }
   }
   return [...out];
-}
-
-/** A hostname as an authority match: exact, or a wildcard's any-label prefix (*.example.com: one label or more). */
-function authorityOf(host: string): { exact: string } | { regex: string } {
-  return host.startsWith('*.') ? { regex: `^.+${escapeRegex(host.slice(1))}$` } : { exact: host };
 }
 
 type RuleIn = z.infer<typeof Rule>;
@@ -128,38 +110,6 @@ function headerModifier(m: z.infer<typeof HeaderModifier>): Record<string, unkno
 /** The path modifier type of the rule's URLRewrite filter, if it has one. */
 function rewriteType(rule: RuleIn): string | undefined {
   return rule.filters?.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path?.type;
-}
-
-/**
- * Gateway API's PathPrefix matches whole path segments (/v2 matches /v2 and /v2/x, not /v2x); devmesh's
- * (Istio's) prefix is a string prefix. So a segment prefix becomes two match blocks: the exact path, and
- * the prefix with its slash. A ReplacePrefixMatch rewrite then needs the slash in its replacement for the
- * second (/prefix/x → /one/x, and / for /strip-prefix/x → /x): two rules. A ReplaceFullPath rewrite
- * replaces the whole path of any match but a prefix: there the second block matches by regex.
- */
-function segmentPrefixRules(match: Match, segment: string | undefined, action: HttpRouteSpec, rewrite: string | undefined): { blocks: Match[]; rule: HttpRouteSpec }[] {
-  if (segment === undefined) return [{ blocks: [match], rule: structuredClone(action) }];
-  const exact: Match = { ...match, uri: { exact: segment } };
-  const under: Match = { ...match, uri: { prefix: `${segment}/` } };
-  const slashed = (s: string) => (s.endsWith('/') ? s : `${s}/`);
-  if (action.rewrite?.uri !== undefined && rewrite === 'ReplacePrefixMatch') {
-    const tail = structuredClone(action);
-    tail.rewrite!.uri = slashed(action.rewrite.uri);
-    return [
-      { blocks: [exact], rule: structuredClone(action) },
-      { blocks: [under], rule: tail },
-    ];
-  }
-  if (action.redirect?.prefixRewrite !== undefined) {
-    const tail = structuredClone(action);
-    tail.redirect!.prefixRewrite = slashed(action.redirect.prefixRewrite);
-    return [
-      { blocks: [exact], rule: structuredClone(action) },
-      { blocks: [under], rule: tail },
-    ];
-  }
-  if (action.rewrite?.uri !== undefined) return [{ blocks: [exact, { ...match, uri: { regex: `^${escapeRegex(segment)}/.*` } }], rule: structuredClone(action) }];
-  return [{ blocks: [exact, under], rule: structuredClone(action) }];
 }
 
 function translateMatch(res: Resource, raw: Record<string, unknown>, path: Path, grpc: boolean): { match: Match; pathRank: number; prefixLen: number; segment?: string } | null {
@@ -491,7 +441,7 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           const name = action.name ?? (matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`);
           for (const { blocks, rule: out } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
             if (!out.name) out.name = name;
-            const hosted = hosts === null ? blocks : blocks.flatMap((b) => hosts!.map((h) => ({ ...b, authority: authorityOf(h) })));
+            const hosted = withAuthorities(blocks, hosts);
             if (Object.keys(match).length || hosts !== null) out.match = hosted;
             list.push({
               res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { AuthorizationPolicySpec, HttpRouteSpec, TrafficPolicySpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, servicesOfLabels, type Path, type Resource, type Session } from '../context.js';
 import { isName } from '../hosts.js';
-import { expandDelegate, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
+import { intersectHost } from '../route-helpers.js';
+import { asIstioRuns, expandDelegate, ROUTE_SEMANTICS, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
 
 export const ISTIO_GROUPS = ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io', 'extensions.istio.io'];
 
@@ -513,7 +514,58 @@ function translateTelemetry(res: Resource, session: Session, rootNamespace: stri
 
 // ---- Gateway ----
 
-const GatewaySpec = z.looseObject({ servers: z.array(z.looseObject({ port: z.looseObject({ number: z.number().int() }).optional(), hosts: z.array(z.string()).optional() })).optional() });
+const GatewaySpec = z.looseObject({ servers: z.array(z.looseObject({ port: z.looseObject({ number: z.number().int(), protocol: z.string().optional() }).optional(), hosts: z.array(z.string()).optional() })).optional() });
+/** Server protocols Envoy serves with a TCP proxy, not HTTP routes (Istio's protocol.Instance IsHTTP is false). */
+const NOT_HTTP = new Set(['TCP', 'TLS', 'MONGO', 'MYSQL', 'REDIS']);
+
+/**
+ * The hostnames of the HTTP servers of the Istio Gateways in this import, by "namespace/name" (and by name):
+ * a gateway-bound VirtualService's routes answer on these hosts only.
+ */
+function gatewayServerHosts(gateways: Resource[]): Map<string, { namespace: string | undefined; hosts: string[] }> {
+  const out = new Map<string, { namespace: string | undefined; hosts: string[] }>();
+  for (const res of gateways) {
+    const spec = GatewaySpec.safeParse(res.value.spec ?? {}).data;
+    if (!spec) continue;
+    const http = (spec.servers ?? []).filter((s) => !NOT_HTTP.has((s.port?.protocol ?? 'HTTP').toUpperCase()));
+    const entry = { namespace: res.namespace, hosts: http.flatMap((s) => s.hosts ?? []) };
+    out.set(res.name, entry);
+    if (res.namespace) out.set(`${res.namespace}/${res.name}`, entry);
+  }
+  return out;
+}
+
+/**
+ * The hosts a gateway-bound VirtualService answers on, as Istio builds the gateway's virtual hosts
+ * (istio/istio pilot/pkg/networking/core/gateway.go, buildGatewayHTTPRouteConfig): for each server of each
+ * gateway it is bound to, the server's hosts visible to the VirtualService's namespace
+ * (pkg/config/host NamesForNamespace: `ns/host` for that namespace, `*` as the namespace for all) intersected with
+ * the VirtualService's hosts (Names.Intersection, the more specific of the two), each one a virtual host
+ * whose domain is that name. A gateway this import does not hold: the VirtualService's own hosts. null:
+ * a domain "*", which Envoy matches for any Host. [] : no virtual host, the routes apply nowhere.
+ */
+function gatewayHostnames(res: Resource, hosts: string[], gateways: string[], servers: Map<string, { namespace: string | undefined; hosts: string[] }>): string[] | null {
+  const out = new Set<string>();
+  for (const g of gateways) {
+    const gw = servers.get(g.includes('/') ? g : `${res.namespace ?? ''}/${g}`) ?? (g.includes('/') ? undefined : servers.get(g));
+    if (!gw) {
+      for (const h of hosts) out.add(h.toLowerCase());
+      continue;
+    }
+    for (const server of gw.hosts) {
+      const cut = server.indexOf('/');
+      let ns = cut < 0 ? '*' : server.slice(0, cut);
+      if (ns === '.') ns = gw.namespace ?? '*';
+      // devmesh has one namespace: a VirtualService without one is in the namespace the server names.
+      if (ns === '~' || (ns !== '*' && res.namespace !== undefined && ns !== res.namespace)) continue;
+      for (const h of hosts) {
+        const x = intersectHost(h, server.slice(cut + 1));
+        if (x !== null) out.add(x);
+      }
+    }
+  }
+  return out.has('*') ? null : [...out];
+}
 
 function translateGateway(res: Resource, session: Session, vs: VsContext): void {
   const spec = res.check(GatewaySpec, res.value.spec ?? {}, ['spec']);
@@ -566,6 +618,14 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
     } else expanded.push({ rule, path: ['spec', 'http', i] });
   });
 
+  // Through a gateway, the request's Host picks the virtual host, so the hosts are matched.
+  const authorities = meshBound ? null : gatewayHostnames(res, hosts, others, vs.gatewayServers);
+  if (authorities !== null && authorities.length === 0) {
+    res.skip(['spec', 'hosts'], `no host intersects those of the servers of gateways ${others.join(', ')}: Istio gives it no virtual host, so it is not applied`);
+    return;
+  }
+  const onHost = authorities === null ? 'any Host' : `the request's Host ${authorities.join(' or ')}`;
+
   // Which local services the hosts name. A gateway-only VS for "*" is keyed by its destinations.
   const keys = new Set<string>();
   // Gateway-only rules are for traffic entering at the local ingress, which enters at the mesh's ingress
@@ -576,11 +636,11 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
   if (atIngress) {
     const key = ingressServices[0]!;
     keys.add(key);
-    hosts.forEach((h, i) => res.approx(['spec', 'hosts', i], `host ${h} at the gateway: the local ingress enters at ${key}, so the rules go to routes.${key}`));
+    hosts.forEach((h, i) => res.approx(['spec', 'hosts', i], `host ${h} at the gateway: the local ingress enters at ${key}, so the rules go to routes.${key}, matched on ${onHost}`));
   } else hosts.forEach((h, i) => {
     if (h === '*' || h.startsWith('*.')) {
       if (meshBound) res.approx(['spec', 'hosts', i], `wildcard host ${h}: devmesh routes by destination service; the rules are keyed by their destinations`);
-      else res.cover(['spec', 'hosts', i]);
+      else res.mapped(['spec', 'hosts', i], `wildcard host ${h} at the gateway: matched on ${onHost}`);
       return;
     }
     const t = session.target(h);
@@ -591,6 +651,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
       res.mapped(['spec', 'hosts', i], `routes.${k}`);
     }
   });
+  const gatewaySemantics = (res.value.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations?.[ROUTE_SEMANTICS] === 'gateway';
   if (keys.size === 0 && !hosts.some((h) => h === '*' || h.startsWith('*.'))) {
     res.skip(['spec', 'hosts'], 'no host maps to a local service: the VirtualService is not applied');
     return;
@@ -611,7 +672,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
         for (const d of r.route ?? []) if (d.destination.host === key) delete d.destination.host;
         if (r.mirror?.host === key) delete r.mirror.host;
         res.mapped(path, `routes.${key}[${rules.length}]${r.name ? ` (${r.name})` : ''}`);
-        rules.push(r);
+        rules.push(...asIstioRuns(res, r, path, gatewaySemantics, authorities));
       }
     }
     if (rules.length) session.addRules(key, rules, `${res.kind} ${res.name}`, res, !meshBound);
@@ -629,7 +690,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
 
 /** Translates every Istio resource, in the order their references need: DR subsets and SEs before VSs, VSs before Gateways. */
 export function translateIstio(resources: Resource[], session: Session): void {
-  const vs: VsContext = { session, subsets: new Map(), delegates: new Map(), gatewayServices: new Map() };
+  const vs: VsContext = { session, subsets: new Map(), delegates: new Map(), gatewayServices: new Map(), gatewayServers: gatewayServerHosts(resources.filter((r) => r.kind === 'Gateway')) };
   const byKind = (k: string) => resources.filter((r) => r.kind === k);
   for (const r of byKind('ServiceEntry')) translateServiceEntry(r, session);
   for (const r of byKind('DestinationRule')) {

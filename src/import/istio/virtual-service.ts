@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, getIn, type Path, type Resource, type Session } from '../context.js';
-import { failStringMatch, localDestination, splitRetryOn, stringMatch, type Match, type RuleDestination } from '../route-helpers.js';
+import { failStringMatch, localDestination, segmentPrefixRules, splitRetryOn, stringMatch, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
 
 const Dest = z.looseObject({ host: z.string().min(1), subset: z.string().optional(), port: z.looseObject({ number: z.number().int().min(1).max(65535).optional() }).optional() });
 const HeaderOps = z.looseObject({ set: z.record(z.string(), z.string()).optional(), add: z.record(z.string(), z.string()).optional(), remove: z.array(z.string()).optional() });
@@ -15,7 +15,7 @@ export const HttpRuleSchema = z.looseObject({
   name: z.string().optional(),
   match: z.array(z.looseObject({})).optional(),
   route: z.array(z.looseObject({ destination: Dest, weight: z.number().int().min(0).max(100).optional(), headers: Headers.optional() })).optional(),
-  redirect: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
+  redirect: z.looseObject({ uri: z.string().optional(), prefixRewrite: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
   directResponse: z.looseObject({ status: z.number().int().min(200).max(599), body: z.looseObject({ string: z.string().optional(), bytes: z.string().optional() }).optional() }).optional(),
   delegate: z.looseObject({ name: z.string(), namespace: z.string().optional() }).optional(),
   rewrite: z.looseObject({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
@@ -50,6 +50,8 @@ export interface VsContext {
   delegates: Map<string, { res: Resource; http: HttpRuleIn[] }>;
   /** Gateway name → services whose ingress rules it carries. */
   gatewayServices: Map<string, Set<string>>;
+  /** Istio Gateway "namespace/name" (and name) → its namespace and the hosts of its HTTP servers. */
+  gatewayServers: Map<string, { namespace: string | undefined; hosts: string[] }>;
 }
 
 /** A subset name → the local version key, via the DestinationRule's labels; reports how. */
@@ -224,6 +226,15 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     const r = rule.redirect;
     const red: NonNullable<HttpRouteSpec['redirect']> = {};
     if (r.uri !== undefined) red.uri = r.uri;
+    // prefixRewrite (HTTPRedirect; Istio writes it for Gateway API's ReplacePrefixMatch): Envoy's
+    // prefix_rewrite, as route.go ApplyRedirect sets it. With uri as well, Istio takes prefixRewrite.
+    if (r.prefixRewrite !== undefined) {
+      red.prefixRewrite = r.prefixRewrite;
+      if (r.uri !== undefined) {
+        delete red.uri;
+        res.approx([...path, 'redirect', 'uri'], 'prefixRewrite is set too, and Istio uses it: uri is dropped');
+      }
+    }
     if (r.authority !== undefined) red.authority = r.authority;
     if (r.port !== undefined) red.port = r.port;
     if (r.scheme === 'http' || r.scheme === 'https') red.scheme = r.scheme;
@@ -236,7 +247,7 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
       if (r.redirectCode >= 300 && r.redirectCode <= 399) red.redirectCode = r.redirectCode;
       else res.fail([...path, 'redirect', 'redirectCode'], 'must be a 3xx status');
     }
-    for (const k of Object.keys(r)) if (!['uri', 'authority', 'port', 'derivePort', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
+    for (const k of Object.keys(r)) if (!['uri', 'prefixRewrite', 'authority', 'port', 'derivePort', 'scheme', 'redirectCode'].includes(k)) res.ignored([...path, 'redirect', k], 'not supported by the local sidecar');
     res.cover([...path, 'redirect']);
     out.redirect = red;
   } else if (rule.directResponse) {
@@ -379,4 +390,42 @@ export function expandDelegate(ctx: VsContext, res: Resource, rule: HttpRuleIn, 
     return { ...c, match: merged.some((m) => Object.keys(m).length) ? merged : undefined } as HttpRuleIn;
   });
   return { rules, child: child.res };
+}
+
+/** Istio's annotation for a VirtualService it wrote from Gateway API routes (pkg/config/constants: InternalRouteSemantics). */
+export const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
+
+/**
+ * One translated http rule as Istio runs it, in devmesh rules. Under gateway route semantics (the
+ * `internal.istio.io/route-semantics: gateway` annotation) a uri `prefix` other than "/" is a
+ * path-separated prefix, its trailing slash trimmed (istio/istio pilot/pkg/networking/core/route/route.go,
+ * translateRouteMatch: `RouteMatch_PathSeparatedPrefix` when UseIngressSemantics or UseGatewaySemantics),
+ * and a rewrite (or redirect prefixRewrite) replaces that prefix segment-wise (route.go: a rewrite uri "/"
+ * strips it with `^prefix(/?)(.*)` → `/\2`; another is Envoy's prefix_rewrite of the segment): the same
+ * blocks and rules the Gateway API importer writes for a PathPrefix. `hosts` (a gateway-bound
+ * VirtualService's virtual-host domains; null for any) become an authority condition on every block.
+ */
+export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gatewaySemantics: boolean, hosts: string[] | null): HttpRouteSpec[] {
+  const blocks = rule.match ?? [];
+  const prefixOf = (b: Match) => (b.uri && 'prefix' in b.uri && b.uri.prefix !== '/' ? b.uri.prefix : undefined);
+  let parts: { blocks: Match[]; rule: HttpRouteSpec }[] = [{ blocks, rule }];
+  if (gatewaySemantics && blocks.some((b) => prefixOf(b) !== undefined)) {
+    // Blocks OR: a rule with several is the same as one rule per block, in order, with the same action.
+    const each = blocks.map((b) => {
+      const prefix = prefixOf(b);
+      return segmentPrefixRules(b, prefix === undefined ? undefined : prefix.replace(/\/$/, ''), rule, 'ReplacePrefixMatch');
+    });
+    parts = each.every((p) => p.length === 1) ? [{ blocks: each.flatMap((p) => p[0]!.blocks), rule }] : each.flat();
+    res.mapped([...path, 'match'], 'uri prefix under gateway route semantics: whole path segments (the exact path, or under it with a slash)');
+  }
+  if (hosts !== null && blocks.some((b) => b.authority !== undefined)) {
+    res.approx([...path, 'match'], 'a block with its own authority condition: the VirtualService\'s hosts are not added to it (Istio requires both)');
+  }
+  return parts.map(({ blocks: bs, rule: r }) => {
+    const out = structuredClone(r);
+    const matched = hosts === null ? bs : bs.flatMap((b) => (b.authority !== undefined ? [b] : withAuthorities([b], hosts)));
+    if (matched.length) out.match = matched;
+    else delete out.match;
+    return out;
+  });
 }
