@@ -248,7 +248,9 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         out.rewrite = {};
         if (r.hostname) out.rewrite.authority = r.hostname;
         if (r.path?.type === 'ReplacePrefixMatch' && r.path.replacePrefixMatch !== undefined) {
-          out.rewrite.uri = r.path.replacePrefixMatch;
+          // An empty replacement is "/" (the sidecar makes an empty path "/", so the same requests result),
+          // as Istio writes it (pilot/pkg/config/kube/gateway/conversion.go, createRewriteFilter).
+          out.rewrite.uri = r.path.replacePrefixMatch || '/';
           res.mapped(fp, 'rewrite.uri replaces the matched path prefix (segment-wise: a rule for the exact path, one for the paths under it)');
         } else if (r.path?.type === 'ReplaceFullPath' && r.path.replaceFullPath !== undefined) {
           out.rewrite.uri = r.path.replaceFullPath;

@@ -4,7 +4,7 @@ import type { AuthorizationPolicySpec, HttpRouteSpec, TrafficPolicySpec } from '
 import { devmeshDuration, servicesOfLabels, type Path, type Resource, type Session } from '../context.js';
 import { isName } from '../hosts.js';
 import { intersectHost } from '../route-helpers.js';
-import { asIstioRuns, expandDelegate, ROUTE_SEMANTICS, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
+import { asIstioRuns, expandDelegate, fullPathRewrite, ROUTE_SEMANTICS, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
 
 export const ISTIO_GROUPS = ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io', 'extensions.istio.io'];
 
@@ -672,7 +672,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
         for (const d of r.route ?? []) if (d.destination.host === key) delete d.destination.host;
         if (r.mirror?.host === key) delete r.mirror.host;
         res.mapped(path, `routes.${key}[${rules.length}]${r.name ? ` (${r.name})` : ''}`);
-        rules.push(...asIstioRuns(res, r, path, gatewaySemantics, authorities));
+        rules.push(...asIstioRuns(res, r, path, gatewaySemantics, authorities, fullPathRewrite(rule) !== undefined));
       }
     }
     if (rules.length) session.addRules(key, rules, `${res.kind} ${res.name}`, res, !meshBound);

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, getIn, type Path, type Resource, type Session } from '../context.js';
-import { failStringMatch, localDestination, segmentPrefixRules, splitRetryOn, stringMatch, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
+import { escapeRegex, failStringMatch, localDestination, segmentPrefixRules, splitRetryOn, stringMatch, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
 
 const Dest = z.looseObject({ host: z.string().min(1), subset: z.string().optional(), port: z.looseObject({ number: z.number().int().min(1).max(65535).optional() }).optional() });
 const HeaderOps = z.looseObject({ set: z.record(z.string(), z.string()).optional(), add: z.record(z.string(), z.string()).optional(), remove: z.array(z.string()).optional() });
@@ -18,7 +18,7 @@ export const HttpRuleSchema = z.looseObject({
   redirect: z.looseObject({ uri: z.string().optional(), prefixRewrite: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
   directResponse: z.looseObject({ status: z.number().int().min(200).max(599), body: z.looseObject({ string: z.string().optional(), bytes: z.string().optional() }).optional() }).optional(),
   delegate: z.looseObject({ name: z.string(), namespace: z.string().optional() }).optional(),
-  rewrite: z.looseObject({ uri: z.string().optional(), authority: z.string().optional() }).optional(),
+  rewrite: z.looseObject({ uri: z.string().optional(), authority: z.string().optional(), uriRegexRewrite: z.looseObject({ match: z.string(), rewrite: z.string() }).optional() }).optional(),
   timeout: z.string().optional(),
   retries: z.looseObject({ attempts: z.number().int().min(0).optional(), perTryTimeout: z.string().optional(), retryOn: z.string().optional(), retryRemoteLocalities: z.boolean().optional() }).optional(),
   fault: z
@@ -269,7 +269,13 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     const rw: NonNullable<HttpRouteSpec['rewrite']> = {};
     if (rule.rewrite.uri !== undefined) rw.uri = rule.rewrite.uri;
     if (rule.rewrite.authority !== undefined) rw.authority = rule.rewrite.authority;
-    for (const k of Object.keys(rule.rewrite)) if (k !== 'uri' && k !== 'authority') res.ignored([...path, 'rewrite', k], 'regex rewrites are not supported by the local sidecar');
+    const full = fullPathRewrite(rule);
+    // Istio uses uriRegexRewrite before uri (route.go, applyHTTPRouteDestination).
+    if (full !== undefined) {
+      rw.uri = full;
+      res.mapped([...path, 'rewrite', 'uriRegexRewrite'], `a regex that takes the whole path: the path becomes ${full}`);
+    }
+    for (const k of Object.keys(rule.rewrite)) if (k !== 'uri' && k !== 'authority' && !(k === 'uriRegexRewrite' && full !== undefined)) res.ignored([...path, 'rewrite', k], 'regex rewrites are not supported by the local sidecar');
     res.cover([...path, 'rewrite', 'uri']);
     res.cover([...path, 'rewrite', 'authority']);
     if (Object.keys(rw).length) out.rewrite = rw;
@@ -392,6 +398,16 @@ export function expandDelegate(ctx: VsContext, res: Resource, rule: HttpRuleIn, 
   return { rules, child: child.res };
 }
 
+/**
+ * The path of a `uriRegexRewrite` whose regex takes the whole path (`/.*`, as Istio writes Gateway API's
+ * ReplaceFullPath: pilot/pkg/config/kube/gateway/conversion.go, createRewriteFilter) into a replacement
+ * without capture groups: a full-path rewrite. undefined for any other rewrite.
+ */
+export function fullPathRewrite(rule: HttpRuleIn): string | undefined {
+  const r = rule.rewrite?.uriRegexRewrite;
+  return r && /^\^?\/\.\*\$?$/.test(r.match) && !/\\\d/.test(r.rewrite) ? r.rewrite : undefined;
+}
+
 /** Istio's annotation for a VirtualService it wrote from Gateway API routes (pkg/config/constants: InternalRouteSemantics). */
 export const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
 
@@ -405,7 +421,7 @@ export const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
  * blocks and rules the Gateway API importer writes for a PathPrefix. `hosts` (a gateway-bound
  * VirtualService's virtual-host domains; null for any) become an authority condition on every block.
  */
-export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gatewaySemantics: boolean, hosts: string[] | null): HttpRouteSpec[] {
+export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gatewaySemantics: boolean, hosts: string[] | null, fullPath: boolean): HttpRouteSpec[] {
   const blocks = rule.match ?? [];
   const prefixOf = (b: Match) => (b.uri && 'prefix' in b.uri && b.uri.prefix !== '/' ? b.uri.prefix : undefined);
   let parts: { blocks: Match[]; rule: HttpRouteSpec }[] = [{ blocks, rule }];
@@ -413,10 +429,13 @@ export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gate
     // Blocks OR: a rule with several is the same as one rule per block, in order, with the same action.
     const each = blocks.map((b) => {
       const prefix = prefixOf(b);
-      return segmentPrefixRules(b, prefix === undefined ? undefined : prefix.replace(/\/$/, ''), rule, 'ReplacePrefixMatch');
+      return segmentPrefixRules(b, prefix === undefined ? undefined : prefix.replace(/\/$/, ''), rule, fullPath ? 'ReplaceFullPath' : 'ReplacePrefixMatch');
     });
     parts = each.every((p) => p.length === 1) ? [{ blocks: each.flatMap((p) => p[0]!.blocks), rule }] : each.flat();
     res.mapped([...path, 'match'], 'uri prefix under gateway route semantics: whole path segments (the exact path, or under it with a slash)');
+  } else if (fullPath && blocks.some((b) => prefixOf(b) !== undefined)) {
+    // The local rewrite replaces the prefix of a prefix block: a regex block rewrites the whole path.
+    parts = [{ blocks: blocks.map((b) => (prefixOf(b) === undefined ? b : { ...b, uri: { regex: `^${escapeRegex(prefixOf(b)!)}.*` } })), rule }];
   }
   if (hosts !== null && blocks.some((b) => b.authority !== undefined)) {
     res.approx([...path, 'match'], 'a block with its own authority condition: the VirtualService\'s hosts are not added to it (Istio requires both)');
