@@ -173,3 +173,23 @@ export function segmentPrefixRules(match: Match, segment: string | undefined, ac
   if (action.rewrite?.uri !== undefined) return [{ blocks: [exact, { ...match, uri: { regex: `^${escapeRegex(segment)}/.*` } }], rule: structuredClone(action) }];
   return [{ blocks: [exact, under], rule: structuredClone(action) }];
 }
+
+/**
+ * Rules for a more specific hostname first (negative: `a` first). Gateway API: "precedence must be given to
+ * rules from the HTTPRoute with the largest number of: characters in a matching non-wildcard hostname;
+ * characters in a matching hostname" (HTTPRouteSpec.hostnames); Envoy, for Istio's gateway virtual hosts,
+ * picks an exact domain before a suffix wildcard, and a longer suffix before a shorter one, "*" last.
+ * null: any host.
+ */
+export function compareHostPrecedence(a: string | null, b: string | null): number {
+  const rank = (h: string | null) => (h === null || h === '*' ? [0, 0] : h.startsWith('*') ? [0, h.length] : [h.length, h.length]);
+  const [x, y] = [rank(a), rank(b)];
+  return y[0]! - x[0]! || y[1]! - x[1]!;
+}
+
+/** The hostname an authority condition stands for: exact, or `*.suffix` as authorityOf writes it; null for none or another regex. */
+export function authorityHost(authority: StringMatchSpec | Record<string, never> | undefined): string | null {
+  if (authority && 'exact' in authority) return authority.exact.toLowerCase();
+  const m = authority && 'regex' in authority ? /^\^?\.\+((?:\\\.|[-a-z0-9])+)\$?$/i.exec(authority.regex) : null;
+  return m ? `*${m[1]!.replace(/\\/g, '').toLowerCase()}` : null;
+}

@@ -13,7 +13,7 @@ import { parseMesh } from '../../src/config/load-mesh.js';
 import type { MeshFile, PolicyFile } from '../../src/config/mesh-schema.js';
 import { diffPolicies, withPolicy } from '../../src/diff/effective-policy.js';
 import { importPolicy } from '../../src/import/import-policy.js';
-import { intersectHost } from '../../src/import/route-helpers.js';
+import { authorityHost, intersectHost } from '../../src/import/route-helpers.js';
 import { REPO } from '../helpers/mesh-process.js';
 
 const DIR = join(REPO, 'test/import/istio-golden');
@@ -64,16 +64,6 @@ function istioDefaultRetries(policy: PolicyFile): PolicyFile {
   return out;
 }
 
-type Rule = NonNullable<PolicyFile['routes']>[string][number];
-
-/** The host pattern a block's authority condition stands for (exact, or `*.suffix` as authorityOf writes it); null: none or another regex. */
-function hostOf(block: NonNullable<Rule['match']>[number]): string | null {
-  const a = block.authority as { exact?: string; regex?: string } | undefined;
-  if (a?.exact !== undefined) return a.exact.toLowerCase();
-  const m = a?.regex !== undefined ? /^\^?\.\+((?:\\\.|[-a-z0-9])+)\$?$/i.exec(a.regex) : null;
-  return m ? `*${m[1]!.replace(/\\/g, '').toLowerCase()}` : null;
-}
-
 /**
  * The stated normalisation (index.yaml, normalise): one rule per match block (blocks OR, so a rule with
  * two is the same as two rules with one each), then the one order of those rules that only moves a rule
@@ -86,7 +76,7 @@ function disjointHostsInOneOrder(policy: PolicyFile): PolicyFile {
   const out = structuredClone(policy);
   for (const [service, rules] of Object.entries(out.routes ?? {})) {
     const single = rules.flatMap((r) => (r.match && r.match.length > 1 ? r.match.map((b) => ({ ...r, match: [b] })) : [r]));
-    const host = single.map((r) => (r.match?.length === 1 ? hostOf(r.match[0]!) : null));
+    const host = single.map((r) => (r.match?.length === 1 ? authorityHost(r.match[0]!.authority) : null));
     const commute = (i: number, j: number) => host[i] !== null && host[j] !== null && intersectHost(host[i]!, host[j]!) === null;
     const left = single.map((_, i) => i);
     const order: number[] = [];

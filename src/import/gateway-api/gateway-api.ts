@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { HttpRouteSpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, parseDurationMs, type Path, type Resource, type Session } from '../context.js';
-import { escapeRegex, intersectHost, percentWeights, regexProblem, segmentPrefixRules, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
+import { compareHostPrecedence, escapeRegex, intersectHost, percentWeights, regexProblem, segmentPrefixRules, withAuthorities, type Match, type RuleDestination } from '../route-helpers.js';
 import { linkerdRouteAnnotations } from '../linkerd/annotations.js';
 
 const ParentRef = z.looseObject({ group: z.string().optional(), kind: z.string().optional(), name: z.string().min(1), namespace: z.string().optional(), sectionName: z.string().optional(), port: z.number().int().optional() });
@@ -85,6 +85,7 @@ interface Candidate {
   matchPath: Path | null;
   match: Match | null;
   /** Sort keys, Gateway API precedence. */
+  host: string | null;
   pathRank: number;
   prefixLen: number;
   method: boolean;
@@ -441,15 +442,18 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
           const match = { ...m.match };
           if (ingress) match.sourceLabels = { app: 'ingress' };
           const name = action.name ?? (matches.length > 1 ? `${res.name}.${ri}.${mi}` : `${res.name}.${ri}`);
-          for (const { blocks, rule: out } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
-            if (!out.name) out.name = name;
-            const hosted = withAuthorities(blocks, hosts);
-            if (Object.keys(match).length || hosts !== null) out.match = hosted;
-            list.push({
-              res, rulePath: rp, matchPath: raw ? mp : null, match, pathRank: m.pathRank, prefixLen: m.prefixLen,
-              method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
-              ruleIndex: ri, matchIndex: mi, rule: out,
-            });
+          for (const { blocks, rule: action1 } of segmentPrefixRules(match, m.segment, action, rewriteType(rule))) {
+            if (!action1.name) action1.name = name;
+            // A rule per hostname: rules for a more specific hostname take precedence.
+            for (const host of hosts ?? [null]) {
+              const out = hosts && hosts.length > 1 ? structuredClone(action1) : action1;
+              if (Object.keys(match).length || host !== null) out.match = withAuthorities(blocks, host === null ? null : [host]);
+              list.push({
+                res, rulePath: rp, matchPath: raw ? mp : null, match, host, pathRank: m.pathRank, prefixLen: m.prefixLen,
+                method: !!match.method, headers: Object.keys(match.headers ?? {}).length, query: Object.keys(match.queryParams ?? {}).length,
+                ruleIndex: ri, matchIndex: mi, rule: out,
+              });
+            }
           }
         });
         res.cover([...rp, 'matches']);
@@ -463,6 +467,7 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
     const [scope, key] = groupKey.split('\0') as [string, string];
     list.sort(
       (a, b) =>
+        compareHostPrecedence(a.host, b.host) ||
         a.pathRank - b.pathRank ||
         b.prefixLen - a.prefixLen ||
         Number(b.method) - Number(a.method) ||

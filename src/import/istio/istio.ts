@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AuthorizationPolicySpec, HttpRouteSpec, TrafficPolicySpec } from '../../config/mesh-schema.js';
 import { devmeshDuration, servicesOfLabels, type Path, type Resource, type Session } from '../context.js';
 import { isName } from '../hosts.js';
-import { intersectHost } from '../route-helpers.js';
+import { authorityHost, compareHostPrecedence, intersectHost } from '../route-helpers.js';
 import { asIstioRuns, expandDelegate, fullPathRewrite, ROUTE_SEMANTICS, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
 
 export const ISTIO_GROUPS = ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io', 'extensions.istio.io'];
@@ -715,6 +715,11 @@ export function translateIstio(resources: Resource[], session: Session): void {
   const delegateVs = byKind('VirtualService').filter((r) => !rootVs.includes(r));
   for (const r of rootVs) translateVirtualService(r, session, vs);
   for (const r of delegateVs) translateVirtualService(r, session, vs);
+  // Through a gateway, Envoy picks the virtual host with the most specific domain (exact, then the longest
+  // wildcard suffix, "*" last) and only its routes: the ingress rules of all gateway-bound VirtualServices,
+  // in that order (stable: a host's rules stay in VirtualService order).
+  const hostOf = (r: HttpRouteSpec) => (r.match?.length ? authorityHost(r.match[0]!.authority) : null);
+  for (const block of session.routes.values()) block.ingressRules.sort((a, b) => compareHostPrecedence(hostOf(a), hostOf(b)));
   for (const r of byKind('Gateway')) translateGateway(r, session, vs);
   for (const r of byKind('PeerAuthentication')) translatePeerAuthentication(r, session, 'istio-system');
   for (const r of byKind('AuthorizationPolicy')) translateAuthorizationPolicy(r, session);

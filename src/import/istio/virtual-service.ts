@@ -422,7 +422,12 @@ export const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
  * VirtualService's virtual-host domains; null for any) become an authority condition on every block.
  */
 export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gatewaySemantics: boolean, hosts: string[] | null, fullPath: boolean): HttpRouteSpec[] {
-  const blocks = rule.match ?? [];
+  // Under gateway semantics Istio writes Gateway API's PathPrefix "/" as prefix "/", which every path has.
+  const blocks = (rule.match ?? []).map((b) => {
+    if (!gatewaySemantics || !b.uri || !('prefix' in b.uri) || b.uri.prefix !== '/') return b;
+    const { uri: _, ...rest } = b;
+    return rest;
+  });
   const prefixOf = (b: Match) => (b.uri && 'prefix' in b.uri && b.uri.prefix !== '/' ? b.uri.prefix : undefined);
   let parts: { blocks: Match[]; rule: HttpRouteSpec }[] = [{ blocks, rule }];
   if (gatewaySemantics && blocks.some((b) => prefixOf(b) !== undefined)) {
@@ -440,11 +445,17 @@ export function asIstioRuns(res: Resource, rule: HttpRouteSpec, path: Path, gate
   if (hosts !== null && blocks.some((b) => b.authority !== undefined)) {
     res.approx([...path, 'match'], 'a block with its own authority condition: the VirtualService\'s hosts are not added to it (Istio requires both)');
   }
-  return parts.map(({ blocks: bs, rule: r }) => {
-    const out = structuredClone(r);
-    const matched = hosts === null ? bs : bs.flatMap((b) => (b.authority !== undefined ? [b] : withAuthorities([b], hosts)));
-    if (matched.length) out.match = matched;
-    else delete out.match;
-    return out;
+  // A rule per host, so that rules can be ordered by host (istio.ts: the most specific host first).
+  return parts.flatMap(({ blocks: bs, rule: r }) => {
+    const own = bs.filter((b) => b.authority !== undefined);
+    const rest = bs.filter((b) => b.authority === undefined);
+    const out = (match: Match[]) => {
+      const x = structuredClone(r);
+      if (match.length) x.match = match;
+      else delete x.match;
+      return x;
+    };
+    if (hosts === null) return [out(bs)];
+    return [...(rest.length ? hosts.map((h) => out(withAuthorities(rest, [h]))) : []), ...(own.length ? [out(own)] : [])];
   });
 }
