@@ -40,30 +40,80 @@ const Rule = z.looseObject({
   retry: z.looseObject({ attempts: z.number().int().min(0).optional(), codes: z.array(z.number().int().min(400).max(599)).optional(), backoff: z.string().optional() }).optional(),
 });
 const RouteSpec = z.looseObject({ parentRefs: z.array(ParentRef).optional(), hostnames: z.array(z.string()).optional(), rules: z.array(Rule).optional() });
-const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional(), hostname: z.string().optional() })).optional() });
-type Listener = { name?: string | undefined; hostname?: string | undefined };
+const Selector = z.looseObject({
+  matchLabels: z.record(z.string(), z.string()).optional(),
+  matchExpressions: z.array(z.looseObject({ key: z.string(), operator: z.string(), values: z.array(z.string()).optional() })).optional(),
+});
+const AllowedRoutes = z.looseObject({
+  namespaces: z.looseObject({ from: z.string().optional(), selector: Selector.optional() }).optional(),
+  kinds: z.array(z.looseObject({ group: z.string().optional(), kind: z.string() })).optional(),
+});
+const GatewaySpec = z.looseObject({ listeners: z.array(z.looseObject({ name: z.string().optional(), port: z.number().int(), protocol: z.string().optional(), hostname: z.string().optional(), allowedRoutes: AllowedRoutes.optional() })).optional() });
+type Listener = NonNullable<z.infer<typeof GatewaySpec>['listeners']>[number] & { gatewayNamespace?: string | undefined };
+
+/** The only label every namespace has (Kubernetes sets it to the namespace's name). */
+const NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /**
- * The hostnames a route answers on through one parent Gateway: its own hostnames intersected with those of
- * the listeners it attaches to (all, or the one its sectionName names). null: any host.
+ * Whether a listener accepts a route, by its allowedRoutes (kinds; namespaces: Same, the default, All, or
+ * a Selector). devmesh has one namespace, so a route or Gateway without one is in the same namespace. A
+ * selector is evaluated on the one label known without the Namespace object (kubernetes.io/metadata.name);
+ * one on other labels is not evaluated (null: the route attaches, and the caller says so).
  */
-function hostnamesThrough(routeHosts: string[] | undefined, listeners: Listener[] | undefined, section: string | undefined): string[] | null {
+function listenerAllows(l: Listener, kind: string, namespace: string | undefined): boolean | null {
+  const kinds = l.allowedRoutes?.kinds;
+  if (kinds && kinds.length && !kinds.some((k) => k.kind === kind)) return false;
+  const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
+  if (namespace === undefined || l.gatewayNamespace === undefined || from === 'All') return true;
+  if (from === 'Same') return namespace === l.gatewayNamespace;
+  const sel = l.allowedRoutes?.namespaces?.selector ?? {};
+  const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
+  if (keys.some((k) => k !== NAME_LABEL)) return null;
+  const value = (key: string) => (key === NAME_LABEL ? namespace : undefined);
+  return (
+    Object.entries(sel.matchLabels ?? {}).every(([k, v]) => value(k) === v) &&
+    (sel.matchExpressions ?? []).every((e) => {
+      const v = value(e.key);
+      if (e.operator === 'In') return v !== undefined && (e.values ?? []).includes(v);
+      if (e.operator === 'NotIn') return v === undefined || !(e.values ?? []).includes(v);
+      if (e.operator === 'Exists') return v !== undefined;
+      if (e.operator === 'DoesNotExist') return v === undefined;
+      return false;
+    })
+  );
+}
+
+/**
+ * Listener isolation (Gateway API, GEP-1713): a request goes to the listener with the most specific
+ * hostname that matches it, so through a listener for a wildcard (or for any host) a route does not answer
+ * on the names that a more specific listener of the same Gateway on the same port and protocol claims (as
+ * Istio checks it: pilot/pkg/config/kube/gateway/conversion.go, hostnameAllowedByIsolation).
+ */
+function isolated(host: string, l: Listener, all: Listener[]): boolean {
+  const ours = l.hostname?.toLowerCase() ?? '';
+  if (ours && !ours.startsWith('*')) return false;
+  return all.some((o) => {
+    const other = o.hostname?.toLowerCase() ?? '';
+    if (o === l || !other || other === ours || o.port !== l.port || (o.protocol ?? 'HTTP') !== (l.protocol ?? 'HTTP')) return false;
+    return ours.length <= other.length && intersectHost(host, other) === host;
+  });
+}
+
+/**
+ * The hostnames a route answers on through the listeners of one parent Gateway it attaches to (`selected`,
+ * among `all` of that Gateway's): its own hostnames intersected with each listener's, less those the
+ * Gateway's more specific listeners claim. null: any host. A Gateway this import does not hold: the
+ * route's own hostnames.
+ */
+function hostnamesThrough(routeHosts: string[] | undefined, selected: Listener[], all: Listener[]): string[] | null {
   const route = routeHosts && routeHosts.length ? routeHosts.map((h) => h.toLowerCase()) : null;
-  const selected = (listeners ?? []).filter((l) => section === undefined || l.name === section);
-  // A Gateway this import does not hold: the route's own hostnames.
-  if (selected.length === 0) return route;
+  if (all.length === 0) return route;
   const out = new Set<string>();
   for (const l of selected) {
-    if (!l.hostname) {
-      if (route === null) return null; // a listener for any host, a route for any host
-      for (const h of route) out.add(h);
-    } else if (route === null) out.add(l.hostname.toLowerCase());
-    else for (const h of route) {
-      const x = intersectHost(h, l.hostname);
-      if (x) out.add(x);
-    }
+    const hosts = !l.hostname ? route ?? ['*'] : route === null ? [l.hostname.toLowerCase()] : route.map((h) => intersectHost(h, l.hostname!)).filter((x): x is string => x !== null);
+    for (const h of hosts) if (!isolated(h, l, all)) out.add(h);
   }
-  return [...out];
+  return out.has('*') ? null : [...out];
 }
 
 type RuleIn = z.infer<typeof Rule>;
@@ -401,7 +451,15 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
         res.mapped(pp, `routes.${key} (a mesh route: every caller of ${key})`);
       } else if ((parent.kind ?? 'Gateway') === 'Gateway') {
         ingress = true;
-        hosts = hostnamesThrough(spec.hostnames, gateways.get(parent.name), parent.sectionName);
+        const all = gateways.get(parent.name) ?? [];
+        const sections = all.filter((l) => parent.sectionName === undefined || l.name === parent.sectionName);
+        const allowed = sections.filter((l) => listenerAllows(l, res.kind, res.namespace) !== false);
+        if (sections.length > 0 && allowed.length === 0) {
+          res.mapped(pp, `no listener of gateway ${parent.name}${parent.sectionName ? ` named ${parent.sectionName}` : ''} allows this route (allowedRoutes): the route is not attached to it`);
+          return;
+        }
+        if (allowed.some((l) => listenerAllows(l, res.kind, res.namespace) === null)) res.approx(pp, `gateway ${parent.name} selects route namespaces by labels this import does not hold: the route is attached`);
+        hosts = hostnamesThrough(spec.hostnames, allowed, all);
         if (hosts !== null && hosts.length === 0) {
           res.mapped(pp, `no hostname of the route intersects those of gateway ${parent.name}'s listeners: the route is not attached to it`);
           return;
@@ -497,7 +555,7 @@ export function translateGatewayApi(resources: Resource[], session: Session, fla
   const gateways = new Map<string, Listener[]>();
   for (const res of resources.filter((r) => r.kind === 'Gateway')) {
     const listeners = GatewaySpec.safeParse(res.value.spec ?? {}).data?.listeners;
-    if (listeners) gateways.set(res.name, listeners);
+    if (listeners) gateways.set(res.name, listeners.map((l) => ({ ...l, gatewayNamespace: res.namespace })));
   }
   const gatewayServices = translateRoutes(routes, session, flavor, gateways);
   for (const res of resources.filter((r) => r.kind === 'Gateway')) {
