@@ -4,7 +4,7 @@ import type { AuthorizationPolicySpec, HttpRouteSpec, TrafficPolicySpec } from '
 import { devmeshDuration, servicesOfLabels, type Path, type Resource, type Session } from '../context.js';
 import { isName } from '../hosts.js';
 import { authorityHost, compareHostPrecedence, intersectHost } from '../route-helpers.js';
-import { asIstioRuns, expandDelegate, fullPathRewrite, ROUTE_SEMANTICS, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
+import { asIstioRuns, expandDelegate, fullPathRewrite, isGatewaySemantics, translateHttpRule, VirtualServiceSpec, type HttpRuleIn, type VsContext } from './virtual-service.js';
 
 export const ISTIO_GROUPS = ['networking.istio.io', 'security.istio.io', 'telemetry.istio.io', 'extensions.istio.io'];
 
@@ -651,14 +651,14 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
       res.mapped(['spec', 'hosts', i], `routes.${k}`);
     }
   });
-  const gatewaySemantics = (res.value.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations?.[ROUTE_SEMANTICS] === 'gateway';
+  const gatewaySemantics = isGatewaySemantics(res);
   if (keys.size === 0 && !hosts.some((h) => h === '*' || h.startsWith('*.'))) {
     res.skip(['spec', 'hosts'], 'no host maps to a local service: the VirtualService is not applied');
     return;
   }
   if (!atIngress && hosts.some((h) => h === '*' || h.startsWith('*.'))) {
     for (const { rule } of expanded) for (const d of rule.route ?? []) {
-      const t = session.hosts.resolve(d.destination.host);
+      const t = d.destination.host === undefined ? null : session.hosts.resolve(d.destination.host);
       if (t) keys.add(t.kind === 'service' ? t.service : t.name);
     }
   }

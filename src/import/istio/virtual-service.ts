@@ -14,7 +14,7 @@ const Percent = z.looseObject({ value: z.number().min(0).max(100) });
 export const HttpRuleSchema = z.looseObject({
   name: z.string().optional(),
   match: z.array(z.looseObject({})).optional(),
-  route: z.array(z.looseObject({ destination: Dest, weight: z.number().int().min(0).max(100).optional(), headers: Headers.optional() })).optional(),
+  route: z.array(z.looseObject({ destination: Dest.extend({ host: z.string().min(1).optional() }), weight: z.number().int().min(0).max(100).optional(), headers: Headers.optional() })).optional(),
   redirect: z.looseObject({ uri: z.string().optional(), prefixRewrite: z.string().optional(), authority: z.string().optional(), port: z.number().int().min(1).max(65535).optional(), derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(), scheme: z.string().optional(), redirectCode: z.number().int().optional() }).optional(),
   directResponse: z.looseObject({ status: z.number().int().min(200).max(599), body: z.looseObject({ string: z.string().optional(), bytes: z.string().optional() }).optional() }).optional(),
   delegate: z.looseObject({ name: z.string(), namespace: z.string().optional() }).optional(),
@@ -190,9 +190,20 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
   if (rule.route) {
     const dests: RuleDestination[] = [];
     let dropped = 0;
+    // Under gateway route semantics a destination Envoy has no cluster for is answered with 500
+    // (route.go, applyHTTPRouteDestination: ClusterNotFoundResponseCode INTERNAL_SERVER_ERROR); Istio
+    // writes a backend it refuses as a destination without host.
+    const gatewaySemantics = isGatewaySemantics(res);
     rule.route.forEach((d, k) => {
       const p = [...path, 'route', k];
-      const local = localDestination(ctx.session, res, [...p, 'destination'], d.destination.host, d.destination.subset, resolveSubset);
+      const host = d.destination.host;
+      if (host === undefined) {
+        if (!gatewaySemantics) return res.fail([...p, 'destination', 'host'], 'required: the destination service');
+        res.approx([...p, 'destination'], 'no host (a backend Istio refused): Istio answers its share with 500; locally it is left out');
+        dropped++;
+        return;
+      }
+      const local = localDestination(ctx.session, res, [...p, 'destination'], host, d.destination.subset, resolveSubset);
       if (!local) {
         dropped++;
         return;
@@ -205,7 +216,11 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
       res.cover(p);
       dests.push(dest);
     });
-    if (dests.length === 0) {
+    if (res.invalid) return null;
+    if (dests.length === 0 && gatewaySemantics) {
+      out.directResponse = { status: 500 };
+      res.approx([...path, 'route'], 'no destination maps to a local service: answered with 500, as Istio does under gateway route semantics');
+    } else if (dests.length === 0) {
       res.approx([...path, 'route'], 'no destination maps to a local service: the rule is left out');
       return null;
     }
@@ -221,7 +236,7 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
       }
     }
     if (dests.length === 1 && dropped > 0) delete dests[0]!.weight;
-    out.route = dests;
+    if (dests.length) out.route = dests;
   } else if (rule.redirect) {
     const r = rule.redirect;
     const red: NonNullable<HttpRouteSpec['redirect']> = {};
@@ -409,7 +424,12 @@ export function fullPathRewrite(rule: HttpRuleIn): string | undefined {
 }
 
 /** Istio's annotation for a VirtualService it wrote from Gateway API routes (pkg/config/constants: InternalRouteSemantics). */
-export const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
+const ROUTE_SEMANTICS = 'internal.istio.io/route-semantics';
+
+/** Whether Istio runs this VirtualService with gateway route semantics (pilot/pkg/model/virtualservice.go, UseGatewaySemantics). */
+export function isGatewaySemantics(res: Resource): boolean {
+  return (res.value.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations?.[ROUTE_SEMANTICS] === 'gateway';
+}
 
 /**
  * One translated http rule as Istio runs it, in devmesh rules. Under gateway route semantics (the
