@@ -301,24 +301,25 @@ export function translateHttpRule(ctx: VsContext, res: Resource, service: string
     res.cover([...path, 'headers']);
   }
   // mirror
-  const mirrorIn = rule.mirror ?? rule.mirrors?.[0]?.destination;
-  if (mirrorIn) {
-    const mp = rule.mirror ? [...path, 'mirror'] : [...path, 'mirrors', 0, 'destination'];
-    const m = localDestination(ctx.session, res, mp, mirrorIn.host, mirrorIn.subset, resolveSubset);
-    if (m) {
-      out.mirror = { host: m.host, ...(m.subset ? { subset: m.subset } : {}) };
-
-      res.cover(mp);
-      const pct = rule.mirror ? rule.mirrorPercentage : rule.mirrors?.[0]?.percentage;
-      if (pct) {
-        out.mirrorPercentage = { value: pct.value };
-        res.cover(rule.mirror ? [...path, 'mirrorPercentage'] : [...path, 'mirrors', 0, 'percentage']);
-      } else if (rule.mirrorPercent !== undefined) {
-        out.mirrorPercentage = { value: rule.mirrorPercent };
-        res.mapped([...path, 'mirrorPercent'], 'deprecated mirrorPercent → mirrorPercentage');
-      }
-      if (rule.mirrors && rule.mirrors.length > 1) res.approx([...path, 'mirrors'], 'devmesh mirrors to one destination: only the first is kept');
+  // mirror: devmesh mirrors to one destination, the first that maps to a local one (as the Gateway API
+  // importer keeps the first RequestMirror that does).
+  const mirrorsIn = rule.mirror ? [{ destination: rule.mirror, percentage: rule.mirrorPercentage, path: [...path, 'mirror'] }] : (rule.mirrors ?? []).map((m, i) => ({ ...m, path: [...path, 'mirrors', i] }));
+  for (const mirrorIn of mirrorsIn) {
+    const mp = rule.mirror ? mirrorIn.path : [...mirrorIn.path, 'destination'];
+    const m = localDestination(ctx.session, res, mp, mirrorIn.destination.host, mirrorIn.destination.subset, resolveSubset);
+    if (!m) continue;
+    out.mirror = { host: m.host, ...(m.subset ? { subset: m.subset } : {}) };
+    res.cover(mp);
+    const pct = mirrorIn.percentage;
+    if (pct) {
+      out.mirrorPercentage = { value: pct.value };
+      res.cover(rule.mirror ? [...path, 'mirrorPercentage'] : [...mirrorIn.path, 'percentage']);
+    } else if (rule.mirror && rule.mirrorPercent !== undefined) {
+      out.mirrorPercentage = { value: rule.mirrorPercent };
+      res.mapped([...path, 'mirrorPercent'], 'deprecated mirrorPercent → mirrorPercentage');
     }
+    if (mirrorsIn.length > 1) res.approx([...path, 'mirrors'], `devmesh mirrors to one destination: only ${m.host} is kept`);
+    break;
   }
   // fault
   if (rule.fault) {
