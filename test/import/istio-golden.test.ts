@@ -109,9 +109,9 @@ test('the index lists every copied input once, with its golden, and nothing it d
   const compared = index.inputs.filter((i) => i.status !== 'not-applicable').map((i) => i.name).sort();
   assert.deepEqual(copied, compared, 'inputs compared = inputs copied');
   for (const n of compared) assert.ok(readdirSync(DIR).includes(`${n}.yaml.golden`), `${n}.yaml.golden`);
-  // No floor on "applies" for now: since the Gateway API importer matches hostnames and whole path segments
-  // (conformance), every input that applied differs in its match blocks until the Istio importer reads a
-  // gateway VirtualService's hosts and its gateway route semantics (index.yaml says so, input by input).
+  // A floor, so that losing an equal input fails here (raise it when more inputs compare equal).
+  const equal = index.inputs.filter((i) => i.status === 'applies').length;
+  assert.ok(equal >= 12, `at least 12 inputs compare equal, ${equal} do`);
   for (const i of index.inputs) if (i.status === 'known-difference') assert.ok(i.why && i.differ?.length, `${i.name}: a known difference says why and what`);
 });
 
@@ -148,4 +148,30 @@ spec:
   // With a destination, still the ingress service's rules (not the destination's as well).
   const routed = importPolicy([{ name: 'vs.yaml', text: vs.replace('- redirect: { scheme: https, derivePort: FROM_PROTOCOL_DEFAULT }', '- route: [{ destination: { host: web } }]') }], { mesh });
   assert.deepEqual(Object.keys(routed.policy.routes ?? {}), [INGRESS]);
+});
+
+test("a gateway-bound VirtualService matches its hosts through the Gateway's servers on the authority; its prefix is whole segments only under Istio's gateway route semantics", () => {
+  const mesh = parseMesh(`name: m\ningress: [{ port: 0, service: ${INGRESS} }]\nservices:\n  ${INGRESS}: { run: x }\n  web: { run: x }\n`, 'm.yaml');
+  const gateway = 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw, namespace: default }\nspec:\n  servers:\n  - { port: { number: 80, protocol: HTTP }, hosts: ["*/*.example.com"] }\n  - { port: { number: 9000, protocol: TCP }, hosts: ["*/*"] }\n';
+  const vs = (name: string, hosts: string, annotations = '') => `---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: ${name}, namespace: default${annotations} }\nspec:\n  hosts: ${hosts}\n  gateways: [gw]\n  http:\n  - match: [{ uri: { prefix: /api } }]\n    route: [{ destination: { host: web } }]\n`;
+  const rules = (text: string) => {
+    const r = importPolicy([{ name: 'vs.yaml', text: gateway + text }], { mesh });
+    return { rules: (r.policy.routes?.[INGRESS] ?? []).filter((x) => x.route?.[0]?.destination.host === 'web').map((x) => x.match), report: r.report.entries };
+  };
+  const ingress = { sourceLabels: { app: 'ingress' } };
+  // A VirtualService's prefix is a string prefix; b.example.org is on no server of gw, a.example.com is.
+  assert.deepEqual(rules(vs('plain', '[a.example.com, b.example.org]')).rules, [[{ uri: { prefix: '/api' }, ...ingress, authority: { exact: 'a.example.com' } }]]);
+  // Istio's own translation of Gateway API (the annotation): whole path segments.
+  assert.deepEqual(rules(vs('gw-api', '[a.example.com]', ', annotations: { internal.istio.io/route-semantics: gateway }')).rules, [
+    [{ uri: { exact: '/api' }, ...ingress, authority: { exact: 'a.example.com' } }, { uri: { prefix: '/api/' }, ...ingress, authority: { exact: 'a.example.com' } }],
+  ]);
+  // "*" through a server for *.example.com: the server's wildcard (the TCP server's "*" builds no HTTP virtual host).
+  assert.deepEqual(rules(vs('any', '["*"]')).rules, [[{ uri: { prefix: '/api' }, ...ingress, authority: { regex: '^.+\\.example\\.com$' } }]]);
+  // A host no server has: Istio builds no virtual host for it, so nothing is applied, and the report says why.
+  const none = rules(vs('elsewhere', '[c.example.net]'));
+  assert.deepEqual(none.rules, []);
+  assert.ok(none.report.some((e) => e.name === 'elsewhere' && e.path === 'spec.hosts' && /no host intersects/.test(e.detail)), 'the report says why nothing applies');
+  // The more specific host first, as Envoy picks a virtual host: a.example.com before *.example.com.
+  const both = rules(vs('wild', '["*.example.com"]') + vs('exact', '[a.example.com]')).rules;
+  assert.deepEqual(both.map((m) => m?.[0]?.authority), [{ exact: 'a.example.com' }, { regex: '^.+\\.example\\.com$' }]);
 });
