@@ -9,7 +9,7 @@ import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type Ex
 // What only some commands need is imported by those commands (await import), so `devmesh status` or
 // `--version` does not load the control plane, the Docker client and the trace store first.
 import type { Host } from '../host/host.js';
-import { loadMeshFile } from '../config/load-mesh.js';
+import { formatProblem, loadMeshFile, meshWarnings } from '../config/load-mesh.js';
 import { caDirOf, defaultHome, listRuns, orphanedRun } from '../control-plane/state-dir.js';
 import { UsageError } from './usage-error.js';
 import { apiCall, apiPost, findRun } from './mesh-client.js';
@@ -67,7 +67,7 @@ async function up(p: Parsed): Promise<number> {
   });
   log(`devmesh: starting ${meshFile}`);
   const { startHost } = await import('../host/host.js');
-  starting = startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  starting = startHost({ meshFile, uiPort, log, watch: !flag(p, 'no-watch'), ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
   host = await starting;
   if (stopping) return new Promise<number>(() => {}); // stopping already (the reader went away during the start)
   const status = host.controlPlane.status();
@@ -176,10 +176,12 @@ function validate(p: Parsed): number {
   const file = meshFileArg(p.positionals);
   const mesh = loadMeshFile(file);
   const count = Object.keys(mesh.services).length;
+  const warnings = meshWarnings(file, mesh);
   if (p.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, file, mesh: mesh.name, services: Object.keys(mesh.services) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: true, file, mesh: mesh.name, services: Object.keys(mesh.services), warnings }, null, 2)}\n`);
     return 0;
   }
+  for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
   process.stdout.write(`${file}: valid (mesh ${mesh.name}, ${count} service${count === 1 ? '' : 's'})\n`);
   return 0;
 }

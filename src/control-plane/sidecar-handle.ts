@@ -40,6 +40,8 @@ export class PushRejected extends Error {
 
 interface Pending {
   version: number;
+  /** What every push of this version waits for. */
+  answer: Promise<ListenerPorts>;
   resolve: (ports: ListenerPorts) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -358,18 +360,24 @@ export class SidecarHandle {
     return answer.sets;
   }
 
-  /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
+  /**
+   * Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. A version is one
+   * config: asked again for a version whose answer is still awaited, it waits for that answer.
+   */
   push(version: number, config: SidecarConfig): Promise<ListenerPorts> {
     if (!this.run) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    const awaited = this.pending.get(version);
+    if (awaited) return awaited.answer;
     // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
     const withPorts = this.pinPorts(config);
     const timeoutMs = this.connection?.open ? ACK_TIMEOUT_MS : FIRST_ACK_TIMEOUT_MS;
-    return new Promise<ListenerPorts>((resolve, reject) => {
+    let entry!: Pending;
+    const answer = new Promise<ListenerPorts>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(version);
         reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
       }, timeoutMs);
-      this.pending.set(version, {
+      entry = {
         version,
         timer,
         reject,
@@ -377,9 +385,13 @@ export class SidecarHandle {
           this.lastConfig = { version, config: withPorts };
           resolve(ports);
         },
-      });
-      this.sendOrQueue({ type: 'config', version, config: withPorts });
+        answer: null as unknown as Promise<ListenerPorts>,
+      };
     });
+    entry.answer = answer;
+    this.pending.set(version, entry);
+    this.sendOrQueue({ type: 'config', version, config: withPorts });
+    return answer;
   }
 
   private pinPorts(config: SidecarConfig): SidecarConfig {

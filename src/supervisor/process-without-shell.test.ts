@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MeshConfigError, parseMesh } from '../config/load-mesh.js';
+import { instancesOf } from '../config/mesh-model.js';
 import { ProcessSupervisor } from './process-supervisor.js';
 
 const APP = `
@@ -83,4 +84,49 @@ test('shell syntax in run is a located error of the mesh file, with the sh -c hi
   );
   // Written out as sh -c, the same line is valid.
   parseMesh(`name: shop\nservices:\n  web:\n    run: sh -c 'npm run build && node dist/app.js'\n`, '/m/devmesh.yaml');
+});
+
+test('run as a list: the items are the argv as written, only $NAME replaced, one item one argument', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devmesh-argv-'));
+  writeFileSync(join(dir, 'app file.mjs'), APP);
+  const text = [
+    'name: shop',
+    'services:',
+    '  web:',
+    `    run: ["node", "app file.mjs", "--port", "$PORT", "two  words", "'quoted'", "$$PORT", "\${GREETING}!", "*.js", "GREETING=no"]`,
+    '    env: { GREETING: "hi there" }',
+    '',
+  ].join('\n');
+  const spec = instancesOf(parseMesh(text, join(dir, 'devmesh.yaml')), dir)[0]!;
+  assert.deepEqual(spec.command, ['node', 'app file.mjs', '--port', '$PORT', 'two  words', "'quoted'", '$$PORT', '${GREETING}!', '*.js', 'GREETING=no']);
+  const supervisor = new ProcessSupervisor(null, dir);
+  try {
+    const port = await freePort();
+    const w = supervisor.start({ id: 'argv-0', command: spec.command, cwd: spec.cwd, env: spec.env, port, health: '/' }, { onState: () => {}, onLog: () => {} });
+    await w.ready;
+    const answer = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { pid: number; argv: string[]; greeting: string | null };
+    // No splitting, no quote removal, no globbing, no NAME=value: only $PORT and ${GREETING} replaced, $$ a literal $.
+    assert.deepEqual(answer.argv, ['--port', String(port), 'two  words', "'quoted'", '$PORT', 'hi there!', '*.js', 'GREETING=no']);
+    assert.equal(answer.greeting, 'hi there');
+    assert.equal(w.pid, answer.pid);
+    await w.stop();
+  } finally {
+    await supervisor.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('run as a list: a malformed ${…} or an empty program is a located error of that item', () => {
+  const text = 'name: shop\nservices:\n  web:\n    run:\n      - node\n      - "${PORT"\n  api:\n    run: ["", "x"]\n  db:\n    run: []\n';
+  assert.throws(
+    () => parseMesh(text, '/m/devmesh.yaml'),
+    (err: unknown) => {
+      assert.ok(err instanceof MeshConfigError);
+      const lines = err.message.split('\n');
+      assert.ok(lines.includes('/m/devmesh.yaml:6:9: services.web.run[1]: column 1: only ${NAME} is expanded, not "${PORT" (write $$ for a literal $)'), err.message);
+      assert.ok(lines.includes('/m/devmesh.yaml:8:11: services.api.run[0]: the program (the first word) is empty'), err.message);
+      assert.ok(lines.includes('/m/devmesh.yaml:10:10: services.db.run: needs at least the program'), err.message);
+      return true;
+    },
+  );
 });
