@@ -723,7 +723,8 @@ export class ControlPlane {
 
   /** Pushes `version` to one sidecar, counting its answer in the version's history. */
   private send(sidecar: SidecarHandle, version: number, config: SidecarConfig): Promise<ListenerPorts> {
-    const record = this.history.find((h) => h.version === version);
+    // Counted once per sidecar: a second push of a version still awaited is the same push.
+    const record = sidecar.awaiting(version) ? undefined : this.history.find((h) => h.version === version);
     const pushed = sidecar.push(version, config);
     if (record) {
       record.sent++;

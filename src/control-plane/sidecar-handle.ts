@@ -360,6 +360,11 @@ export class SidecarHandle {
     return answer.sets;
   }
 
+  /** A push of `version` was sent and its answer is still awaited. */
+  awaiting(version: number): boolean {
+    return this.pending.has(version);
+  }
+
   /**
    * Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. A version is one
    * config: asked again for a version whose answer is still awaited, it waits for that answer.
