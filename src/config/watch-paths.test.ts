@@ -5,18 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MeshConfigError, meshWarnings, parseMesh } from './load-mesh.js';
+import { meshWarnings, parseMesh } from './load-mesh.js';
+import { problems } from '../../test/helpers/config-problems.js';
 import { unmatchedPatterns, WatchMatcher } from './watch-paths.js';
 
-function problems(yaml: string): string[] {
-  try {
-    parseMesh(yaml, 'devmesh.yaml');
-  } catch (err) {
-    assert.ok(err instanceof MeshConfigError);
-    return err.message.split('\n');
-  }
-  assert.fail('expected the mesh to be rejected');
-}
 
 test('a bad glob, a path outside the project and a "!" pattern are located errors', () => {
   const yaml = [
