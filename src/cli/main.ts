@@ -192,7 +192,8 @@ async function status(p: Parsed): Promise<number> {
     process.stdout.write(`${JSON.stringify({ running: true, ...s }, null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
+  const why = s.config.history?.[0]?.version === s.config.version ? `  (${s.config.history[0].reason})` : '';
+  process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${why}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
   for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}${sidecarRestarts(ing.sidecar)}\n`);
   if (s.otlpEndpoint) {
     // What an app started outside devmesh needs to send its spans (those started by devmesh have it).
@@ -200,7 +201,7 @@ async function status(p: Parsed): Promise<number> {
     process.stdout.write(`otlp ${s.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
   }
   for (const svc of s.services) {
-    process.stdout.write(`${svc.name}  mtls ${svc.mtls}\n`);
+    process.stdout.write(`${svc.name}  mtls ${svc.mtls}${svc.watch ? `  watch ${svc.watch.paths.join(', ')}${svc.watch.ignore.length > 0 ? ` (not ${svc.watch.ignore.join(', ')})` : ''}` : ''}\n`);
     for (const i of svc.instances) {
       process.stdout.write(`  ${i.id.padEnd(22)} ${i.state.padEnd(9)} pid ${String(i.pid ?? '-').padEnd(8)} app :${i.appPort}  inbound :${i.inboundPort ?? '-'}  restarts ${i.restarts}${sidecarRestarts(i.sidecar)}\n`);
     }

@@ -80,4 +80,5 @@ test('restarts and a killed app move the config version by their endpoint change
   // devmesh status --json carries the history too.
   const json = JSON.parse(mesh.cli(['status', '--json']).stdout) as StatusResponse;
   assert.equal(json.config.history![0]!.version, afterKill.config.version);
+  assert.match(mesh.cli(['status']).stdout, new RegExp(`^mesh versions {2}config v${afterKill.config.version} {2}\\(endpoints: api \\+api-0\\)$`, 'm'));
 });

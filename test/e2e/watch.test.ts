@@ -92,6 +92,7 @@ test('watch mode: rolling restarts under load, ignore, located bad glob, --no-wa
   const first = await mesh.api<StatusResponse>('/api/status');
   assert.equal(first.config.watching, true);
   assert.deepEqual(first.services.find((s) => s.name === 'web')!.watch, { paths: ['web/**/*.js', 'web.mjs'], ignore: ['web/**/*.test.js'] });
+  assert.match(mesh.cli(['status']).stdout, /^web {2}mtls STRICT {2}watch web\/\*\*\/\*\.js, web\.mjs \(not web\/\*\*\/\*\.test\.js\)$/m);
   const pids = (s: StatusResponse, service: string) => instancesOf(s, service).map((i) => i.pid);
   const webBefore = pids(first, 'web');
   const soloBefore = pids(first, 'solo');
