@@ -150,6 +150,12 @@ export class SidecarMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  private readonly configUpdates = new Counter({
+    name: 'devmesh_proxy_config_updates_total',
+    help: 'Config versions from the control plane, by outcome: applied (validated and swapped in), reconfirmed (the running config under a new version, nothing rebuilt), rejected (NACKed).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   /**
    * Label sets by caller (its SPIFFE id; '' for plaintext), [plaintext, mTLS]; and by the compiled endpoint
    * or destination a call went to (objects the config push makes, so a push's are forgotten with it).
@@ -329,6 +335,10 @@ export class SidecarMetrics {
       if (sent > 0) this.tcpSent.inc(labels, sent);
       if (received > 0) this.tcpReceived.inc(labels, received);
     }
+  }
+
+  configUpdate(outcome: 'applied' | 'reconfirmed' | 'rejected'): void {
+    this.configUpdates.inc({ outcome });
   }
 
   unexpectedError(kind: UnexpectedKind): void {

@@ -64,10 +64,25 @@ export class SidecarSession {
         this.applying = this.applying
           .then(() => this.sidecar.apply(version, msg.config))
           .then(
-            (answer) => this.send(answer),
+            (answer) => {
+              this.sidecar.metrics.configUpdate(answer.type === 'ack' ? 'applied' : 'rejected');
+              this.send(answer);
+            },
             (err: Error) => this.send({ type: 'nack', version, reason: `internal error: ${err.stack ?? err.message}` }),
           )
           .then(() => undefined);
+        return;
+      }
+      case 'reconfirm': {
+        const { version, of } = msg;
+        // In arrival order too: `of` may be the config still being applied just before this.
+        this.applying = this.applying.then(() => {
+          const { ports } = this.applied;
+          if (this.applied.version === of && ports !== null) {
+            this.sidecar.metrics.configUpdate('reconfirmed');
+            this.send({ type: 'ack', version, ports });
+          } else this.send({ type: 'nack', version, reason: `reconfirm of config v${of}, but this sidecar runs v${this.applied.version}` });
+        });
         return;
       }
       case 'scrape': {

@@ -338,6 +338,13 @@ export interface EndpointSetSnapshot {
 
 export type ControlMessage =
   | { type: 'config'; version: number; config: SidecarConfig }
+  /**
+   * The config of version `of`, unchanged, under a new version: answered at once with an ACK of `version`
+   * (nothing validated or rebuilt), or a NACK when the sidecar does not run `of`, after which the control
+   * plane sends the whole config. Most sidecars' configs do not change with an edit; this keeps an edit's
+   * cost to the sidecars it changes, as Istio pushes only to the proxies a change touches.
+   */
+  | { type: 'reconfirm'; version: number; of: number }
   /** Asks for the sidecar's metrics; answered by a `metrics` message with the same id. */
   | { type: 'scrape'; id: number }
   /** Asks for the sidecar's endpoint sets and their health; answered by an `endpointHealth` message with the same id. */

@@ -117,10 +117,10 @@ export function ImportReportView({ report, localTargets, onMap, busy }: Props) {
             aria-pressed={shown[o]}
             onClick={() => setShown((s) => ({ ...s, [o]: !s[o] }))}
             data-testid={`import-count-${o}`}
-            data-count={report.counts[o]}
+            data-count={report.fieldCounts[o]}
             title={shown[o] ? `Hide ${o} fields` : `Show ${o} fields`}
           >
-            <OutcomeBadge outcome={o} /> <strong>{report.counts[o]}</strong>
+            <OutcomeBadge outcome={o} /> <strong>{report.fieldCounts[o]}</strong>
           </button>
         ))}
         {!allOn && (
@@ -133,7 +133,7 @@ export function ImportReportView({ report, localTargets, onMap, busy }: Props) {
         </label>
         <input id={filterId} type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="path, kind, name, detail…" data-testid="import-report-filter" />
         <span className="muted small" data-testid="import-report-shown">
-          {shownEntries} of {report.entries.length} fields · {resources.length} resource{resources.length === 1 ? '' : 's'}
+          {shownEntries} of {report.entries.length} fields · {resources.length} resource{resources.length === 1 ? '' : 's'}: {report.counts.mapped} mapped, {report.counts.approximated} approximated, {report.counts.ignored} ignored, {report.counts.invalid} invalid
         </span>
       </div>
 

@@ -421,7 +421,7 @@ function PreviewStep({
   onApply(): void;
 }) {
   const { response, request } = preview;
-  const { counts } = response.report;
+  const { fieldCounts } = response.report;
   const blocked = response.error !== null;
   const mappings = Object.entries(request.map ?? {});
   return (
@@ -464,9 +464,9 @@ function PreviewStep({
             <pre>{response.error}</pre>
           </div>
         )}
-        {!blocked && counts.invalid > 0 && (
+        {!blocked && fieldCounts.invalid > 0 && (
           <div className="banner banner-warn import-banner" role="status" data-testid="import-invalid-note">
-            {counts.invalid} invalid field{counts.invalid === 1 ? '' : 's'}: those documents are rejected, the rest is imported (as <span className="mono">devmesh import</span> does).
+            {fieldCounts.invalid} invalid field{fieldCounts.invalid === 1 ? '' : 's'}: those documents are rejected, the rest is imported (as <span className="mono">devmesh import</span> does).
           </div>
         )}
         <ImportReportView report={response.report} localTargets={localTargets} onMap={onMap} busy={busy !== null} />
@@ -581,7 +581,7 @@ function ApplyStep({ applied, status, heading, onAgain, onBack }: { applied: App
         <header className="panel-head">
           <h2>{response.written ? 'Written policy' : 'Policy (not written)'}</h2>
           <span className="muted small">
-            {response.report.counts.mapped} mapped · {response.report.counts.approximated} approximated · {response.report.counts.ignored} ignored · {response.report.counts.invalid} invalid
+            {response.report.documents.length} resources: {response.report.counts.mapped} mapped · {response.report.counts.approximated} approximated · {response.report.counts.ignored} ignored · {response.report.counts.invalid} invalid
           </span>
         </header>
         <pre className="policy-text mono" data-testid="import-written-policy" tabIndex={0} aria-label="The written policy file">

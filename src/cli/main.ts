@@ -195,11 +195,11 @@ async function status(p: Parsed): Promise<number> {
   const why = s.config.history?.[0]?.version === s.config.version ? `  (${s.config.history[0].reason})` : '';
   process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${why}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
   for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}${sidecarRestarts(ing.sidecar)}\n`);
-  if (s.otlpEndpoint) {
-    // What an app started outside devmesh needs to send its spans (those started by devmesh have it).
-    const headers = Object.entries(s.otlpHeaders ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    process.stdout.write(`otlp ${s.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
-  }
+  // What an app started outside devmesh needs to send its telemetry (those started by devmesh have it),
+  // over OTLP/HTTP and over OTLP/gRPC (an SDK picks gRPC with OTEL_EXPORTER_OTLP_PROTOCOL=grpc).
+  const headers = Object.entries(s.otlpHeaders ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  if (s.otlpEndpoint) process.stdout.write(`otlp ${s.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
+  if (s.otlpGrpcEndpoint) process.stdout.write(`otlp-grpc ${s.otlpGrpcEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpGrpcEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
   for (const svc of s.services) {
     process.stdout.write(`${svc.name}  mtls ${svc.mtls}${svc.watch ? `  watch ${svc.watch.paths.join(', ')}${svc.watch.ignore.length > 0 ? ` (not ${svc.watch.ignore.join(', ')})` : ''}` : ''}\n`);
     for (const i of svc.instances) {

@@ -455,10 +455,15 @@ export interface ImportReportEntry {
 }
 
 export interface ImportReport {
+  /** One per resource, with what it became as a whole: mapped only when all of it was; approximated when it
+   *  partly maps (something changed or dropped); ignored when nothing of it applies; invalid. */
   documents: { file: string; document: number; format: ImportSourceFormat | 'unknown'; kind: string; name: string; outcome: ImportOutcome }[];
   entries: ImportReportEntry[];
   unmappedHosts: { host: string; suggestion: string | null }[];
+  /** Resources by outcome (the documents'). */
   counts: Record<ImportOutcome, number>;
+  /** Entries (fields) by outcome; an ignored field reads "not mapped". */
+  fieldCounts: Record<ImportOutcome, number>;
 }
 
 export interface ImportRequest {

@@ -45,6 +45,8 @@ interface Pending {
   resolve: (ports: ListenerPorts) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** Set while a reconfirm waits: what to send instead if the sidecar does not run the config it names. */
+  sendWhole?: () => void;
 }
 
 export interface SidecarEvents {
@@ -103,7 +105,8 @@ export class SidecarHandle {
   private outbox: ControlMessage[] = [];
   private pending = new Map<number, Pending>();
   private stopping = false;
-  private lastConfig: { version: number; config: SidecarConfig } | null = null;
+  /** The last config the sidecar ACKed, and its JSON (to tell an unchanged config at the next push). */
+  private lastConfig: { version: number; config: SidecarConfig; json: string } | null = null;
   private askId = 0;
   private readonly asks = new Map<number, { resolve: (answer: Answer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   ports: ListenerPorts | null = null;
@@ -303,8 +306,13 @@ export class SidecarHandle {
         return;
       }
       case 'nack': {
-        this.lastNack = m.reason;
         const p = this.pending.get(m.version);
+        if (p?.sendWhole) {
+          // A reconfirm the sidecar could not take (it runs another version): not a rejection, send it all.
+          p.sendWhole();
+          return;
+        }
+        this.lastNack = m.reason;
         if (p) {
           clearTimeout(p.timer);
           this.pending.delete(m.version);
@@ -375,27 +383,38 @@ export class SidecarHandle {
     if (awaited) return awaited.answer;
     // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
     const withPorts = this.pinPorts(config);
+    const json = JSON.stringify(withPorts);
     const timeoutMs = this.connection?.open ? ACK_TIMEOUT_MS : FIRST_ACK_TIMEOUT_MS;
-    let entry!: Pending;
+    const last = this.lastConfig;
+    // Unchanged since the version it runs (and nothing sent since that it may be applying): say so, send nothing.
+    const reconfirm = last !== null && last.json === json && this.ackedVersion === last.version && this.pending.size === 0 && !this.recovering;
+    const sendWhole = () => this.sendOrQueue({ type: 'config', version, config: withPorts });
+    let pending!: Pending;
     const answer = new Promise<ListenerPorts>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(version);
         reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
       }, timeoutMs);
-      entry = {
+      pending = {
         version,
         timer,
         reject,
         resolve: (ports) => {
-          this.lastConfig = { version, config: withPorts };
+          this.lastConfig = { version, config: withPorts, json };
           resolve(ports);
         },
         answer: null as unknown as Promise<ListenerPorts>,
       };
     });
-    entry.answer = answer;
-    this.pending.set(version, entry);
-    this.sendOrQueue({ type: 'config', version, config: withPorts });
+    pending.answer = answer;
+    this.pending.set(version, pending);
+    if (reconfirm) {
+      pending.sendWhole = () => {
+        delete pending.sendWhole;
+        sendWhole();
+      };
+      this.sendOrQueue({ type: 'reconfirm', version, of: last.version });
+    } else sendWhole();
     return answer;
   }
 

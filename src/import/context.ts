@@ -4,7 +4,8 @@
 import type { z } from 'zod';
 import type { AuthorizationPolicySpec, HttpRouteSpec, MtlsSettingSpec, PolicyFile, TrafficPolicySpec } from '../config/mesh-schema.js';
 import type { HostMapper, HostTarget } from './hosts.js';
-import type { Outcome, ReportEntry, SourceFormat } from './report.js';
+import { unknownFields, type KnownFields, type UnknownFieldOptions } from './known-fields.js';
+import { FORMAT_NAMES, isUnder, type Outcome, type ReportEntry, type SourceFormat } from './report.js';
 import type { RawDocument } from './sources.js';
 
 export type Path = (string | number)[];
@@ -22,6 +23,8 @@ export function pathText(path: Path): string {
 /** A resource being translated, and its share of the report. */
 export class Resource {
   private readonly covered = new Set<string>();
+  /** This resource's own report lines (paths relative to the resource), for the unknown-field check. */
+  private readonly own: { path: string; outcome: Outcome }[] = [];
   invalid = false;
 
   constructor(
@@ -38,6 +41,7 @@ export class Resource {
 
   private add(path: Path, outcome: Outcome, detail: string): void {
     this.covered.add(pathText(path));
+    this.own.push({ path: pathText(path), outcome });
     const line = this.raw.lineOf(path);
     this.sink.push({
       file: this.raw.file,
@@ -71,6 +75,10 @@ export class Resource {
     this.skipped = true;
   }
   private skipped = false;
+  /** Set by skip(): nothing of the resource applies, whatever its other lines say. */
+  get isSkipped(): boolean {
+    return this.skipped;
+  }
 
   /** Marks a path as handled without a report line of its own (its parent's line covers it). */
   cover(path: Path): void {
@@ -104,6 +112,21 @@ export class Resource {
       else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
     };
     walk(getIn(this.value, root), root);
+  }
+
+  /**
+   * Reports every field under `root` that the importer's schema of known fields does not name, as not
+   * mapped: the translation read around it, so without this line the resource would read "mapped". A
+   * field that already has a line (or sits under one that is not mapped) is not reported twice.
+   */
+  reportUnknownFields(known: KnownFields, root: Path, opts: UnknownFieldOptions = {}): void {
+    if (this.invalid || this.skipped) return;
+    const importer = this.format === 'unknown' ? 'devmesh' : `devmesh's ${FORMAT_NAMES[this.format]} importer`;
+    for (const path of unknownFields(getIn(this.value, root), known, root, opts)) {
+      const text = pathText(path);
+      if (this.own.some((e) => e.path === text || isUnder(e.path, text) || (e.outcome === 'ignored' && isUnder(text, e.path)))) continue;
+      this.ignored(path, `not a ${this.kind} field ${importer} reads: dropped`);
+    }
   }
 }
 

@@ -8,7 +8,12 @@ import { translateGatewayApi } from './gateway-api/gateway-api.js';
 import { HostMapper, type LocalMesh } from './hosts.js';
 import { ISTIO_GROUPS, translateIstio } from './istio/istio.js';
 import { isLinkerdAnnotated, translateLinkerd } from './linkerd/linkerd.js';
-import { summarize, type DocumentSummary, type SourceFormat, type TranslationReport } from './report.js';
+import { CONSUL_KNOWN, consulKnownKey } from './consul/known-fields.js';
+import { GATEWAY_API_KNOWN } from './gateway-api/known-fields.js';
+import { ISTIO_KNOWN } from './istio/known-fields.js';
+import type { KnownKinds } from './known-fields.js';
+import { LINKERD_KNOWN } from './linkerd/known-fields.js';
+import { summarize, type DocumentInput, type SourceFormat, type TranslationReport } from './report.js';
 import { documentsOf, type InputFile, type RawDocument } from './sources.js';
 
 export interface ImportOptions {
@@ -94,19 +99,21 @@ function resourceOf(raw: RawDocument, session: Session, from: SourceFormat | und
   return new Resource(raw, format, String(obj.apiVersion ?? ''), kind, name, typeof meta.namespace === 'string' ? meta.namespace : undefined, obj, session.entries);
 }
 
+const KNOWN: Record<SourceFormat, KnownKinds> = { istio: ISTIO_KNOWN, 'gateway-api': GATEWAY_API_KNOWN, linkerd: LINKERD_KNOWN, consul: CONSUL_KNOWN };
+
 /** Translates production configuration into a devmesh policy file for `opts.mesh`. Never throws on input. */
 export function importPolicy(inputs: InputFile[], opts: ImportOptions = {}): ImportResult {
   const hosts = new HostMapper(opts.mesh ? localMeshOf(opts.mesh) : null, opts.map ?? {});
   const session = new Session(hosts);
   const resources: Resource[] = [];
-  const docs: Omit<DocumentSummary, 'outcome'>[] = [];
+  const docs: (DocumentInput & { res?: Resource })[] = [];
   for (const input of inputs) {
     for (const raw of documentsOf(input)) {
       const before = session.entries.length;
       const r = resourceOf(raw, session, opts.from);
       if (r) {
         resources.push(r);
-        docs.push({ file: raw.file, document: raw.document, format: r.format, kind: r.kind, name: r.name });
+        docs.push({ file: raw.file, document: raw.document, format: r.format, kind: r.kind, name: r.name, res: r });
       } else if (session.entries.length > before) {
         const e = session.entries[session.entries.length - 1]!;
         docs.push({ file: raw.file, document: raw.document, format: e.format, kind: e.kind, name: e.name });
@@ -128,6 +135,13 @@ export function importPolicy(inputs: InputFile[], opts: ImportOptions = {}): Imp
   guard('gateway-api', (rs, s) => translateGatewayApi(rs, s, 'gateway-api'));
   guard('linkerd', translateLinkerd);
   guard('consul', translateConsul);
-  const report = summarize(session.entries, docs, hosts.suggestions());
+  // What no translator read is dropped: each importer's schema of the fields it reads says which.
+  for (const r of valid) {
+    if (r.format === 'unknown') continue;
+    const kinds = KNOWN[r.format];
+    const known = kinds[r.kind] ?? (r.format === 'linkerd' ? GATEWAY_API_KNOWN[r.kind] : undefined);
+    if (known) r.reportUnknownFields(known.fields, known.root, r.format === 'consul' ? { key: consulKnownKey } : {});
+  }
+  const report = summarize(session.entries, docs.map(({ res, ...d }) => ({ ...d, skipped: res?.isSkipped ?? false })), hosts.suggestions());
   return { policy: session.toPolicy(), report, ingress: session.ingress };
 }

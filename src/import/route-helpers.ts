@@ -76,7 +76,7 @@ export function localDestination(
 ): { host: string; subset?: string } | null {
   const t = session.target(host);
   if (!t) {
-    res.approx(path, `host ${host} maps to no local service: this destination is left out (use --map ${host}=LOCAL)`);
+    res.ignored(path, `host ${host} maps to no local service: this destination is left out (use --map ${host}=LOCAL)`);
     return null;
   }
   if (t.kind === 'external') {

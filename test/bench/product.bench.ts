@@ -8,8 +8,9 @@
 //   npm run build && node dist/test/bench/product.bench.js [--seconds 5] [--connections 16] [--runs 2]
 //       [--only devmesh,direct,nginx] [--sampling PERCENT] [--profile]
 // `--only devmesh` prints the mesh's figures alone (quick before/after on a branch). `--profile` adds one more
-// loaded run with the control plane's V8 profiler on (through its inspector, so the measured rounds are not
-// slowed), prints its top functions and files by self time, and keeps the .cpuprofile for DevTools.
+// loaded run per kind of mesh process (control plane, ingress sidecar, app sidecar) with that process's V8
+// profiler on (through its inspector, so the measured rounds are not slowed), prints its top functions and
+// files by self time, and keeps the .cpuprofile for DevTools.
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -120,7 +121,7 @@ async function profile(pid: number, during: () => Promise<unknown>): Promise<Cpu
   process.kill(pid, 'SIGUSR1');
   const targets = await waitFor('the inspector on 127.0.0.1:9229', async () => {
     const list = (await (await fetch('http://127.0.0.1:9229/json/list')).json()) as Array<{ url: string; webSocketDebuggerUrl: string }>;
-    return list.find((t) => t.url.includes(REPO) && t.url.endsWith('bin/devmesh.js'));
+    return list.find((t) => t.url.includes(REPO));
   }, 5_000);
   const ws = new WebSocket(targets.webSocketDebuggerUrl);
   await once(ws, 'open');
@@ -140,7 +141,17 @@ async function profile(pid: number, during: () => Promise<unknown>): Promise<Cpu
   await call('Profiler.start');
   await during();
   const { profile: p } = await call<{ profile: CpuProfile }>('Profiler.stop');
+  // The next process profiled needs port 9229: the inspector closes itself once this session has gone.
+  await call('Runtime.evaluate', { expression: "setTimeout(() => process.getBuiltinModule('node:inspector').close(), 200), 0" });
   ws.close();
+  await waitFor('the inspector on 127.0.0.1:9229 to close', async () => {
+    try {
+      await fetch('http://127.0.0.1:9229/json/list');
+      return undefined;
+    } catch {
+      return true;
+    }
+  }, 5_000);
   return p;
 }
 
@@ -198,7 +209,6 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
   cleanups.after(() => mesh.stop());
   const appPort = Number(await waitFor('app.port', () => readFileSync(join(mesh.dir, 'app.port'), 'utf8') || undefined));
   const ingress = mesh.ingress.bench!;
-  const controlPlanePid = mesh.child.pid!;
 
   const meshGroups = (): Map<string, number[]> => meshProcesses(mesh.home);
   const appOnly = (): Map<string, number[]> => new Map([['app', meshGroups().get('app')!]]);
@@ -268,12 +278,16 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
 
   const meshTarget = targets.find((t) => t.name === 'devmesh up');
   if (args.profile && meshTarget) {
-    let run: Run | undefined;
-    const prof = await profile(controlPlanePid, async () => (run = await measure(meshTarget, CONNECTIONS, SECONDS)));
-    const file = join(tmpdir(), `devmesh-control-plane-${controlPlanePid}.cpuprofile`);
-    writeFileSync(file, JSON.stringify(prof));
-    console.log(`\ncontrol plane profile (one more ${SECONDS} s run at ${CONNECTIONS} connections, ${run!.rps.toFixed(0)} req/s, control plane ${run!.cpuUs.get('control plane')!.toFixed(1)} µs/req with the profiler on), ${file}:`);
-    summariseProfile(prof);
+    // One more loaded run per kind of mesh process, each with only that process's profiler on.
+    for (const kind of ['control plane', 'ingress sidecar', 'app sidecar'] as const) {
+      const pid = meshGroups().get(kind)![0]!;
+      let run: Run | undefined;
+      const prof = await profile(pid, async () => (run = await measure(meshTarget, CONNECTIONS, SECONDS)));
+      const file = join(tmpdir(), `devmesh-${kind.replace(' ', '-')}-${pid}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(prof));
+      console.log(`\n${kind} profile (one more ${SECONDS} s run at ${CONNECTIONS} connections, ${run!.rps.toFixed(0)} req/s, ${kind} ${run!.cpuUs.get(kind)!.toFixed(1)} µs/req with the profiler on), ${file}:`);
+      summariseProfile(prof);
+    }
   }
 } finally {
   await cleanups.run();

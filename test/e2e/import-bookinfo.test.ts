@@ -110,6 +110,10 @@ test('the same import through the control-plane API: preview writes nothing, app
   const preview = await post<ImportPreviewResponse>('/api/import/preview', { files });
   assert.equal(preview.error, null);
   assert.equal(preview.report.counts.invalid, 0);
+  // The API serves the report the CLI prints: counts per resource, fieldCounts per report line.
+  assert.equal(Object.values(preview.report.counts).reduce((a, b) => a + b, 0), preview.report.documents.length);
+  assert.equal(Object.values(preview.report.fieldCounts).reduce((a, b) => a + b, 0), preview.report.entries.length);
+  assert.ok(preview.report.counts.mapped > 0 && preview.report.counts.mapped < preview.report.fieldCounts.mapped);
   assert.match(preview.policyText, /weight: 80/);
   assert.equal(readFileSync(policyFile, 'utf8'), before, 'preview writes nothing');
   const version = (await mesh.api<StatusResponse>('/api/status')).config.version;

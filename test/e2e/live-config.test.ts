@@ -10,6 +10,18 @@ import { ISSUE_ROUTES, SHOP_APPS, shopYaml } from '../helpers/shop-mesh.js';
 const ALL_TO_V1 = `    - route: [{ destination: { subset: v1 } }]`;
 const ALL_TO_V2 = `    - route: [{ destination: { subset: v2 } }]`;
 
+/** devmesh_proxy_config_updates_total by pod and outcome, from the control plane's federated /metrics. */
+async function configUpdates(mesh: { apiBase: string; token: string }): Promise<Map<string, number>> {
+  const text = await (await fetch(`${mesh.apiBase}/metrics`, { headers: { authorization: `Bearer ${mesh.token}` } })).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^devmesh_proxy_config_updates_total\{([^}]*)\} (\d+)$/gm)) {
+    const pod = /pod="([^"]+)"/.exec(m[1]!)?.[1];
+    const outcome = /outcome="([^"]+)"/.exec(m[1]!)?.[1];
+    out.set(`${pod} ${outcome}`, Number(m[2]));
+  }
+  return out;
+}
+
 async function versions(url: string, n: number): Promise<Set<string>> {
   const seen = new Set<string>();
   for (let i = 0; i < n; i++) {
@@ -40,13 +52,26 @@ test('an invalid edit is rejected with a located error and traffic keeps flowing
   assert.match(validate.stderr, /devmesh\.yaml:\d+:\d+: .*no version "v7"/);
   assert.deepEqual(await versions(url, 10), new Set(['v1']), 'last good routes still apply');
 
+  const updatesBefore = await configUpdates(mesh);
   writeFileSync(file, shopYaml(ALL_TO_V2));
   await waitFor('the valid edit to apply', async () => {
     const s = await mesh.api<StatusResponse>('/api/status');
     return s.config.error === null || undefined;
   });
   await waitFor('traffic to move to v2', async () => (await versions(url, 5)).has('v2') && (await versions(url, 10)).size === 1);
-  const after = await mesh.api<StatusResponse>('/api/status');
+  const after = await waitFor('every sidecar to ACK the edit', async () => {
+    const s = await mesh.api<StatusResponse>('/api/status');
+    return s.services.every((svc) => svc.instances.every((i) => i.sidecar.ackedVersion === s.config.version)) ? s : undefined;
+  });
+  // Only the caller of catalog (frontend) runs a changed config; catalog's sidecars were reconfirmed, nothing rebuilt.
+  const updatesAfter = await configUpdates(mesh);
+  const delta = (pod: string, outcome: string) => (updatesAfter.get(`${pod} ${outcome}`) ?? 0) - (updatesBefore.get(`${pod} ${outcome}`) ?? 0);
+  const pods = (service: string) => after.services.find((s) => s.name === service)!.instances.map((i) => i.id);
+  for (const pod of pods('frontend')) assert.ok(delta(pod, 'applied') >= 1, `${pod} applied the edit`);
+  for (const pod of pods('catalog')) {
+    assert.equal(delta(pod, 'applied'), 0, `${pod}'s config did not change: not rebuilt`);
+    assert.ok(delta(pod, 'reconfirmed') >= 1, `${pod} reconfirmed the new version`);
+  }
   assert.deepEqual(after.services.flatMap((s) => s.instances.map((i) => i.pid)), pidsBefore, 'no app was restarted');
   for (const s of after.services) for (const i of s.instances) assert.equal(i.sidecar.lastNack, null);
 });

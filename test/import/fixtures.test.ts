@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { assertFits, entries, FIXTURES, importFixture } from './helpers.js';
+import { importPolicy } from '../../src/import/import-policy.js';
+import { formatReport } from '../../src/import/report.js';
+import { assertFits, entries, FIXTURES, importFixture, testMesh } from './helpers.js';
 
 const tested = new Set<string>();
 function imp(path: string, opts: Parameters<typeof importFixture>[1] = {}) {
@@ -308,6 +310,36 @@ test('linkerd: Servers and ServerAuthorizations with --map for the -svc app labe
   assert.ok(unmapped.report.unmappedHosts.some((h) => h.host === 'emoji-svc' && h.suggestion === '--map emoji-svc=emoji'));
   const t = imp('linkerd/test-emoji-policy.yaml', { map });
   assert.ok(t.policy.authorization?.some((p) => p.name === 'emoji-grpc' && JSON.stringify(p.rules).includes('linkerd-stat-authz-test')));
+});
+
+test('linkerd: emojivoto\'s policy, every resource selecting -svc apps that are not local, counts 9 ignored and nothing mapped; with --map it maps', () => {
+  const r = imp('linkerd/emojivoto-policy.yaml');
+  assert.deepEqual(r.report.counts, { mapped: 0, approximated: 0, ignored: 9, invalid: 0 });
+  // No line claims an effect: what a ServerAuthorization would allow is moot when its Server selects nothing.
+  assert.deepEqual(r.report.fieldCounts, { mapped: 0, approximated: 0, ignored: 14, invalid: 0 });
+  assert.equal(r.policy.authorization, undefined);
+  assert.match(entries(r, { name: 'web-public', path: 'spec.client.unauthenticated' })[0]!.detail, /^any caller \(not applied: spec\.client is not mapped\)$/);
+  assert.match(formatReport(r.report), /^9 resources: 0 mapped, 0 approximated, 9 ignored, 0 invalid\nfields: 0 mapped, 0 approximated, 14 not mapped, 0 invalid$/m);
+  const m = imp('linkerd/emojivoto-policy.yaml', { map: { 'emoji-svc': 'emoji', 'voting-svc': 'voting', 'web-svc': 'web' } });
+  const outcome = Object.fromEntries(m.report.documents.map((d) => [`${d.kind}/${d.name}`, d.outcome]));
+  assert.deepEqual(outcome, {
+    'Server/emoji-grpc': 'mapped', 'Server/voting-grpc': 'mapped', 'ServerAuthorization/internal-grpc': 'mapped', 'Server/web-http': 'mapped',
+    'ServerAuthorization/web-public': 'approximated', // networks are not checked locally
+    'Server/prom': 'ignored', 'ServerAuthorization/prom-prometheus': 'ignored', 'Server/admin': 'ignored', 'ServerAuthorization/admin-everyone': 'ignored', // admin ports
+  });
+  assert.deepEqual(m.report.counts, { mapped: 4, approximated: 1, ignored: 4, invalid: 0 });
+});
+
+test('a host that maps to no local service is not mapped (with the reason), not approximated', () => {
+  const r = imp('istio/testcfg-virtual-service-all.yaml');
+  const hosts = entries(r, { path: 'spec.hosts[1]' });
+  assert.equal(hosts.length, 1);
+  assert.equal(hosts[0]!.outcome, 'ignored');
+  assert.match(hosts[0]!.detail, /^host uk\.bookinfo\.com maps to no local service: its rules are not applied \(use --map uk\.bookinfo\.com=LOCAL\)$/);
+  assert.equal(r.report.documents[0]!.outcome, 'approximated', 'the hosts that do map still get the rules');
+  const gw = importPolicy([{ name: 'route.yaml', text: 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r }\nspec:\n  parentRefs: [{ name: nowhere, kind: Service, group: "" }]\n  rules: [{ backendRefs: [{ name: smiley2, port: 80 }] }]\n' }], { mesh: testMesh() });
+  assert.deepEqual(gw.report.entries.map((e) => [e.path, e.outcome]), [['spec.parentRefs[0]', 'ignored']]);
+  assert.deepEqual(gw.report.counts, { mapped: 0, approximated: 0, ignored: 1, invalid: 0 });
 });
 
 test('linkerd: AuthorizationPolicy with a ServiceAccount ref; probe route authorization needs its Server', () => {

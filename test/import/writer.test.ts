@@ -48,6 +48,15 @@ test('devmesh import / export / diff on a copy of the Bookinfo demo', () => {
     assert.match(folder.stdout, /validation-peerauth-invalid\.yaml:\d+ \[document 1\] PeerAuthentication bad-port: spec\.portLevelMtls\.acd/);
     assert.match(folder.stdout, /wrote /);
 
+    // Counted per resource: emojivoto's policy selects -svc apps the demo does not have, so nothing of it
+    // applies (15 lines: its service account web is not local here either).
+    const emojivoto = cli(dir, ['import', '--dry-run', fixture('linkerd/emojivoto-policy.yaml')]);
+    assert.equal(emojivoto.status, 0, emojivoto.stderr);
+    assert.match(emojivoto.stdout, /^9 resources: 0 mapped, 0 approximated, 9 ignored, 0 invalid\nfields: 0 mapped, 0 approximated, 15 not mapped, 0 invalid$/m);
+    assert.match(emojivoto.stdout, /^ {2}not mapped {3}spec\.podSelector: selects no local service/m);
+    const cors = cli(dir, ['import', '--dry-run', fixture('istio/testcfg-rule-cors-policy.yaml')]);
+    assert.match(cors.stdout, /^not mapped, in resources that otherwise apply:\n {2}VirtualService cors: spec\.http\[0\]\.corsPolicy not mapped: the local sidecar does not answer CORS preflights/m);
+
     assert.equal(cli(dir, ['import']).status, 2);
     assert.equal(cli(dir, ['import', '--from', 'nginx', fixture('istio/bookinfo-dr-all.yaml')]).status, 2);
     assert.equal(cli(dir, ['import', '--map', 'nonsense', fixture('istio/bookinfo-dr-all.yaml')]).status, 2);

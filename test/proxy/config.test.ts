@@ -113,4 +113,32 @@ describe('config updates', () => {
     const moved = await server.push({ ...serverCfg, inbound: { ...serverCfg.inbound!, port: serverPorts.inbound! + 1 } });
     assert.equal(moved.type, 'nack');
   });
+  it('a reconfirm ACKs the running config under a new version at once; one naming another version is NACKed and changes nothing', async (t) => {
+    const app = await startApp(t, echoApp('catalog-v1'));
+    const sidecar = SidecarProcess.start(t, mesh.home);
+    const config = clientConfig({
+      tls: mesh.tls('web'),
+      service: 'web',
+      outbound: [{ service: 'catalog', port: 0, routes: [route({ match: [], destinations: [{ service: 'catalog', subset: 'v1', weight: 100 }] })] }],
+      clusters: [cluster('catalog', [endpoint('catalog', 'v1', app.port)], false)],
+    });
+    const ports = await sidecar.apply(config); // version 1
+    const reply = (version: number) =>
+      sidecar.waitFor(() => sidecar.messages.find((m) => (m.type === 'ack' || m.type === 'nack') && m.version === version), 5_000, `reply to v${version}`);
+
+    sidecar.send({ type: 'reconfirm', version: 7, of: 1 });
+    assert.deepEqual(await reply(7), { type: 'ack', version: 7, ports });
+    sidecar.send({ type: 'reconfirm', version: 8, of: 5 });
+    const nack = await reply(8);
+    assert.equal(nack.type, 'nack');
+    assert.match((nack as { reason: string }).reason, /reconfirm of config v5, but this sidecar runs v7/);
+    // Still serving version 7's config (= 1's); the metrics tell the two apart.
+    const get = httpClient(t);
+    assert.equal(JSON.parse((await get(`http://127.0.0.1:${ports.outbound.catalog}/x`)).body).app, 'catalog-v1');
+    sidecar.send({ type: 'scrape', id: 1 });
+    const metrics = await sidecar.waitFor(() => sidecar.messages.find((m) => m.type === 'metrics'), 5_000, 'metrics');
+    const text = (metrics as { text: string }).text;
+    assert.match(text, /devmesh_proxy_config_updates_total\{outcome="applied"\} 1\b/);
+    assert.match(text, /devmesh_proxy_config_updates_total\{outcome="reconfirmed"\} 1\b/);
+  });
 });

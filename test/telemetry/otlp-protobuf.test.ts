@@ -172,6 +172,10 @@ test('an instrumented app in a running mesh: its protobuf span joins the sidecar
   const printed = mesh.cli(['status']);
   assert.equal(printed.status, 0, printed.stderr);
   assert.ok(printed.stdout.includes(`otlp ${status.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${status.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${OTLP_TOKEN_HEADER}=${status.otlpHeaders![OTLP_TOKEN_HEADER]})`), printed.stdout);
+  // The gRPC endpoint beside it, on its own line, with what an SDK needs to pick gRPC.
+  assert.match(status.otlpGrpcEndpoint ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.ok(printed.stdout.includes(`\notlp-grpc ${status.otlpGrpcEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${status.otlpGrpcEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${OTLP_TOKEN_HEADER}=${status.otlpHeaders![OTLP_TOKEN_HEADER]})\n`), printed.stdout);
+  assert.ok(printed.stdout.indexOf('\notlp-grpc ') === printed.stdout.indexOf('\notlp ') + printed.stdout.split('\n').find((l) => l.startsWith('otlp '))!.length + 1, 'right after the OTLP/HTTP line');
   const anonymous = await fetch(`${status.otlpEndpoint}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal(anonymous.status, 401);
 });

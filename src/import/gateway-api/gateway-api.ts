@@ -310,7 +310,7 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
         const r = f.requestMirror;
         if (!r) return res.fail(fp, 'RequestMirror needs its requestMirror field');
         const t = session.target(r.backendRef.name);
-        if (!t) return res.approx(fp, `mirror backend ${r.backendRef.name} maps to no local service: not mirrored`);
+        if (!t) return res.ignored(fp, `mirror backend ${r.backendRef.name} maps to no local service: not mirrored`);
         if (out.mirror) return res.approx(fp, 'devmesh mirrors to one destination: only the first is kept');
         out.mirror = t.kind === 'service' ? { host: t.service, ...(t.subset ? { subset: t.subset } : {}) } : { host: t.name };
         if (r.percent !== undefined) out.mirrorPercentage = { value: r.percent };
@@ -342,7 +342,7 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
       const bp: Path = [...path, 'backendRefs', k];
       if (b.kind !== undefined && b.kind !== 'Service') return res.ignored(bp, `backend kind ${b.kind}: only Services map to local services`);
       const t = session.target(b.name);
-      if (!t) return res.approx(bp, `backend ${b.name} maps to no local service: left out (use --map ${b.name}=LOCAL)`);
+      if (!t) return res.ignored(bp, `backend ${b.name} maps to no local service: left out (use --map ${b.name}=LOCAL)`);
       const d: RuleDestination & { rawWeight: number } = { destination: t.kind === 'service' ? { host: t.service, ...(t.subset ? { subset: t.subset } : {}) } : { host: t.name }, rawWeight: b.weight ?? 1 };
       if (t.kind === 'service' && t.how === 'version-name') res.mapped([...bp, 'name'], `Service ${b.name} → version ${t.subset} of ${t.service}`);
       else res.cover([...bp, 'name']);
@@ -436,7 +436,7 @@ export function translateRoutes(routes: Resource[], session: Session, flavor: 'g
       if (isServiceParent(parent)) {
         const t = session.target(parent.name);
         if (!t || t.kind !== 'service') {
-          res.approx(pp, `parent Service ${parent.name} maps to no local service: the route is not applied (use --map ${parent.name}=LOCAL)`);
+          res.ignored(pp, `parent Service ${parent.name} maps to no local service: the route is not applied (use --map ${parent.name}=LOCAL)`);
           return;
         }
         key = parentService = t.service;

@@ -196,6 +196,7 @@ function translateServiceEntry(res: Resource, session: Session): void {
   const spec = res.check(ServiceEntrySpec, res.value.spec, ['spec']);
   if (!spec) return;
   const httpPort = spec.ports?.find((p) => /^(HTTPS|TLS)$/i.test(p.protocol ?? '')) ?? spec.ports?.find((p) => /^(HTTP|HTTP2|GRPC)$/i.test(p.protocol ?? ''));
+  let applied = 0;
   spec.hosts.forEach((host, i) => {
     const p: Path = ['spec', 'hosts', i];
     if (host.includes('*')) {
@@ -230,7 +231,9 @@ function translateServiceEntry(res: Resource, session: Session): void {
     session.external.set(name, { url });
     session.hosts.importedExternals.set(host.toLowerCase(), name);
     res.mapped(p, `external.${name}: ${url}`);
+    applied++;
   });
+  if (applied === 0) return res.skip(['spec', 'hosts'], 'no host becomes an external destination: nothing of the ServiceEntry applies');
   res.cover(['spec', 'ports']);
   res.cover(['spec', 'resolution']);
   res.cover(['spec', 'endpoints']);
@@ -581,7 +584,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
       return;
     }
     const t = session.target(h);
-    if (!t) res.approx(['spec', 'hosts', i], `host ${h} maps to no local service: its rules are not applied (use --map ${h}=LOCAL)`);
+    if (!t) res.ignored(['spec', 'hosts', i], `host ${h} maps to no local service: its rules are not applied (use --map ${h}=LOCAL)`);
     else {
       const k = t.kind === 'service' ? t.service : t.name;
       keys.add(k);
@@ -620,6 +623,7 @@ function translateVirtualService(res: Resource, session: Session, vs: VsContext)
   }
   if (spec.tcp) res.ignored(['spec', 'tcp'], 'devmesh routes HTTP: TCP routes are not applied');
   if (spec.tls) res.ignored(['spec', 'tls'], 'devmesh routes HTTP: TLS (SNI) routes are not applied');
+  if ((spec.tcp || spec.tls) && !spec.http?.length) res.skip(['spec'], 'TCP and TLS routes only: nothing of the VirtualService applies');
   if ((res.value.spec as Record<string, unknown>).exportTo !== undefined) res.ignored(['spec', 'exportTo'], 'namespace visibility: devmesh has one namespace');
 }
 

@@ -71,7 +71,7 @@ function translateServiceProfile(res: Resource, session: Session): void {
     for (const p of parts) if (p.w === null) res.fail(['spec', 'dstOverrides', p.i, 'weight'], `"${String(p.o.weight)}" is not a quantity such as 1, 500m or 0.5`);
     if (res.invalid) return;
     const usable = parts.filter((p) => p.t?.kind === 'service');
-    for (const p of parts) if (!usable.includes(p)) res.approx(['spec', 'dstOverrides', p.i], `${p.o.authority} maps to no local service: left out`);
+    for (const p of parts) if (!usable.includes(p)) res.ignored(['spec', 'dstOverrides', p.i], `${p.o.authority} maps to no local service: left out (use --map)`);
     if (usable.length) {
       const { percents, exact } = percentWeights(usable.map((p) => p.w!));
       split = usable.map((p, k) => {
@@ -159,7 +159,7 @@ function serverInfo(res: Resource, session: Session): ServerInfo | null {
   res.cover(['spec', 'podSelector']);
   res.cover(['spec', 'selector']);
   res.cover(['spec', 'port']);
-  if (spec.proxyProtocol !== undefined) res.mapped(['spec', 'proxyProtocol'], 'the protocol is declared per service in devmesh.yaml');
+  res.cover(['spec', 'proxyProtocol']);
   if (spec.accessPolicy !== undefined) res.cover(['spec', 'accessPolicy']);
   return { res, services: [...services], admin, labels };
 }
@@ -225,9 +225,13 @@ export function translateLinkerd(resources: Resource[], session: Session): void 
     const info = serverInfo(r, session);
     if (!info) continue;
     servers.set(r.name, info);
-    if (info.admin) r.ignored(['spec', 'port'], `port ${String((r.value.spec as Record<string, unknown>).port)} is an admin/metrics port: devmesh authorizes the app port only`);
-    else if (info.services.length === 0) r.ignored(['spec', 'podSelector'], 'selects no local service (devmesh selects by app; use --map)');
-    else r.mapped(['spec'], `inbound of ${info.services.join(', ')}: only what an authorization allows gets in`);
+    // A Server that selects nothing local (or an admin port) applies nowhere: nothing of it is mapped.
+    if (info.admin) r.skip(['spec', 'port'], `port ${String((r.value.spec as Record<string, unknown>).port)} is an admin/metrics port: devmesh authorizes the app port only`);
+    else if (info.services.length === 0) r.skip(['spec', 'podSelector'], 'selects no local service (devmesh selects by app; use --map)');
+    else {
+      r.mapped(['spec'], `inbound of ${info.services.join(', ')}: only what an authorization allows gets in`);
+      if ((r.value.spec as Record<string, unknown>).proxyProtocol !== undefined) r.mapped(['spec', 'proxyProtocol'], 'the protocol is declared per service in devmesh.yaml');
+    }
   }
   const authns = new Map<string, Resource>();
   for (const k of ['MeshTLSAuthentication', 'NetworkAuthentication']) for (const r of of(k)) authns.set(`${k}/${r.name}`, r);
@@ -306,7 +310,7 @@ export function translateLinkerd(resources: Resource[], session: Session): void 
     const kind = spec.targetRef.kind;
     if (kind === 'Server') {
       const s = servers.get(spec.targetRef.name);
-      if (!s) r.ignored(['spec', 'targetRef'], `Server ${spec.targetRef.name} is not in this import`);
+      if (!s) r.skip(['spec', 'targetRef'], `Server ${spec.targetRef.name} is not in this import: not applied`);
       else allow(s, r.name, rule, r, ['spec', 'targetRef']);
     } else if (kind === 'HTTPRoute') {
       const route = policyRoutes.get(spec.targetRef.name);
@@ -318,14 +322,14 @@ export function translateLinkerd(resources: Resource[], session: Session): void 
       if (route && parent) {
         const svcs = s?.services ?? [];
         const server: ServerInfo = s ?? { res: route, services: svcs, admin: false, labels: {} };
-        if (!s) r.ignored(['spec', 'targetRef'], `route ${route.name}'s Server ${parent.name} (which names the service) is not in this import: not applied`);
+        if (!s) r.skip(['spec', 'targetRef'], `route ${route.name}'s Server ${parent.name} (which names the service) is not in this import: not applied`);
         else allow(server, r.name, scoped, r, ['spec', 'targetRef']);
         route.mapped(['spec'], `scopes authorization ${r.name} to ${to.map((t) => `${t.operation.methods?.join('|') ?? '*'} ${t.operation.paths?.join('|') ?? '*'}`).join(', ')}`);
-      } else r.ignored(['spec', 'targetRef'], `HTTPRoute ${spec.targetRef.name} (on a Server) is not in this import`);
+      } else r.skip(['spec', 'targetRef'], `HTTPRoute ${spec.targetRef.name} (on a Server) is not in this import: not applied`);
     } else if (kind === 'Namespace') {
       session.authorization.push({ name: r.name, action: 'ALLOW', rules: [rule] });
       r.approx(['spec', 'targetRef'], 'namespace-wide: applied to every local service');
-    } else r.ignored(['spec', 'targetRef'], `target kind ${kind} is not supported locally`);
+    } else r.skip(['spec', 'targetRef'], `target kind ${kind} is not supported locally: not applied`);
   }
   // A Server that nothing authorizes denies everything (Linkerd's default for a Server).
   for (const s of servers.values()) {
