@@ -75,7 +75,8 @@ export class LifecycleOperations {
         if (why !== undefined) this.log(op.detail);
       } catch (err) {
         op.state = 'failed';
-        op.detail = `${action} ${what}: ${(err as Error).message}`;
+        const why = this.causes.get(op.id);
+        op.detail = `${why !== undefined ? `${why} → ` : ''}${action} ${what}: ${(err as Error).message}`;
         this.log(op.detail);
       } finally {
         op.finishedAtMs = Date.now();

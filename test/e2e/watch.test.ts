@@ -14,6 +14,7 @@ const app = (codeFile: string) => `
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 const code = readFileSync(${JSON.stringify(codeFile)}, 'utf8').trim();
+if (code === 'broken') throw new Error('a broken edit');
 createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
   res.setHeader('content-type', 'application/json');
@@ -133,6 +134,27 @@ test('watch mode: rolling restarts under load, ignore, located bad glob, --no-wa
   writeFileSync(join(mesh.dir, 'web/lib/util.test.js'), 'test v2');
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(pids(await mesh.api<StatusResponse>('/api/status'), 'web'), webAfter.map((i) => i.pid));
+
+  // A broken edit: the first instance fails to start, the restart stops there and says why; the other
+  // instance keeps serving the code it has. Fixing the file restarts both.
+  writeFileSync(join(mesh.dir, 'web/lib/util.js'), 'broken');
+  const failedOp = await waitFor('the restart to fail', async () => {
+    const op = (await mesh.api<StatusResponse>('/api/status')).operations?.[0];
+    return op?.state === 'failed' ? op : undefined;
+  }, 30_000);
+  assert.match(failedOp.detail, /^watch: web\/lib\/util\.js changed → restart web: web-0: exited with code 1 before it was ready$/);
+  const during = instancesOf(await mesh.api<StatusResponse>('/api/status'), 'web');
+  assert.equal(during[1]!.pid, webAfter[1]!.pid, 'web-1 was not touched');
+  writeFileSync(join(mesh.dir, 'web/lib/util.js'), 'v2');
+  await waitFor(
+    'both web instances restarted after the fix',
+    async () => {
+      const s = await mesh.api<StatusResponse>('/api/status');
+      const now = instancesOf(s, 'web');
+      return now.every((i) => i.state === 'running') && now[1]!.pid !== webAfter[1]!.pid && s.operations?.[0]?.state === 'succeeded' ? now : undefined;
+    },
+    30_000,
+  );
 
   // The one-replica service: a new file in its watched folder restarts it; its requests are held meanwhile.
   mkdirSync(join(mesh.dir, 'solo/more'), { recursive: true });
