@@ -13,6 +13,7 @@ export type ProxyErrorCode =
   | 'connect-failure'
   | 'timeout'
   | 'upstream-reset'
+  | 'upstream-protocol-error'
   | 'overflow'
   | 'denied'
   | 'fault-abort'
@@ -30,9 +31,11 @@ const STATUS: Record<ProxyErrorCode, number> = {
   'no-healthy-endpoints': 503,
   'connect-failure': 503,
   timeout: 504,
-  // Envoy answers 503 for a reset too; 502 keeps "the upstream broke the exchange" apart from
-  // "nothing could be reached", and the header carries the exact code either way.
-  'upstream-reset': 502,
+  // As Envoy: a disconnect or reset before the response's headers is 503 (UC), an answer that breaks
+  // HTTP's rules is 502 (UPE, "upstream_reset_before_response_started{protocol_error}"). The header
+  // carries the exact code either way. Gateway API's retry conformance expects 500 or 503 for the first.
+  'upstream-reset': 503,
+  'upstream-protocol-error': 502,
   overflow: 503,
   denied: 403,
   'fault-abort': 503,
@@ -53,6 +56,7 @@ export const RESPONSE_FLAGS: Record<ProxyErrorCode, string> = {
   'connect-failure': 'UF',
   timeout: 'UT',
   'upstream-reset': 'UC',
+  'upstream-protocol-error': 'UPE',
   overflow: 'UO',
   denied: 'RBAC',
   'fault-abort': 'FI',
@@ -88,6 +92,7 @@ const GRPC_STATUS: Record<ProxyErrorCode, number> = {
   'connect-failure': 14,
   timeout: 4, // DEADLINE_EXCEEDED
   'upstream-reset': 14,
+  'upstream-protocol-error': 14,
   overflow: 14,
   denied: 7, // PERMISSION_DENIED
   'fault-abort': 14,
@@ -201,6 +206,15 @@ const CONNECT_CODES = new Set([
 ]);
 
 /** Sorts a client or socket error into connect failure (never reached the upstream) or reset. */
+/**
+ * The proxy's answer to a try that failed after the connection was made: a malformed response (the HTTP/1
+ * parser's HPE_ codes) is a protocol error, anything else a reset. (Both are `reset` to a retry policy.)
+ */
+export function resetErrorCode(err: unknown): 'upstream-reset' | 'upstream-protocol-error' {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('HPE_') ? 'upstream-protocol-error' : 'upstream-reset';
+}
+
 export function classifyTransportError(err: unknown): TransportFailure {
   const code = (err as { code?: unknown })?.code;
   if (code === 'REFUSED_STREAM') return 'refused-stream';

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { H2Client } from '../h2-client.js';
 import { DEFAULT_POOL_OPTIONS, H1Pool } from '../http1/index.js';
-import { ProxyError, classifyTransportError, rescue } from '../errors.js';
+import { ProxyError, classifyTransportError, rescue, resetErrorCode } from '../errors.js';
 import { downstreamResponseHeaders, relayResponse, relayTrailersOnly, requestHasBody, upstreamRequestHeaders } from '../http-headers.js';
 import { DEADLINE_HEADER, PROXY_ERROR_HEADER, type AppProtocol } from '../protocol/index.js';
 import { pushTraceHeaders, REQUEST_ID_HEADER, TRACE_HEADERS } from '../tracing/trace-context.js';
@@ -94,7 +94,7 @@ export class AppUpstream {
       }
       const kind = classifyTransportError(err);
       const detail = `app at 127.0.0.1:${this.port}: ${err instanceof Error ? err.message : String(err)}`;
-      ex.error = rescue(res, new ProxyError(kind === 'connect-failure' ? 'connect-failure' : 'upstream-reset', detail), null, ex.grpc);
+      ex.error = rescue(res, new ProxyError(kind === 'connect-failure' ? 'connect-failure' : resetErrorCode(err), detail), null, ex.grpc);
     }
   }
 }

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROXY_ERROR_HEADER } from '../protocol/index.js';
 import { H1Error } from '../http1/index.js';
-import { ProxyError, classifyTransportError, type TransportFailure } from '../errors.js';
+import { ProxyError, classifyTransportError, resetErrorCode, type TransportFailure } from '../errors.js';
 import type { RequestBody } from '../request-body.js';
 import { withBudget } from './deadline.js';
 import type { EndpointSet, UpstreamEndpoint } from './endpoint-set.js';
@@ -191,7 +191,8 @@ function tryFailure(ex: Exchange, set: EndpointSet, endpoint: UpstreamEndpoint, 
   const tries = `after ${ex.attempts} ${ex.attempts === 1 ? 'try' : 'tries'}`;
   if (failure === 'connect-failure') return new ProxyError('connect-failure', `cannot connect to ${where} ${tries}: ${detail}`);
   if (failure === 'per-try-timeout') return new ProxyError('timeout', `${where} did not answer within ${Math.round(budget)} ms ${tries}`);
-  return new ProxyError('upstream-reset', `${where} reset the request ${tries}: ${detail}`);
+  const code = resetErrorCode(cause);
+  return new ProxyError(code, `${where} ${code === 'upstream-reset' ? 'reset the request' : 'answered with a malformed response'} ${tries}: ${detail}`);
 }
 
 async function backoff(retry: number, deadline: number): Promise<void> {

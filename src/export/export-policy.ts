@@ -7,6 +7,9 @@
 import type { HttpRouteSpec, MeshFile } from '../config/mesh-schema.js';
 import { ISTIO_DEFAULT_RETRIES, ISTIO_REDIRECT_CODE, ISTIO_RETRIABLE_STATUS_CODE, ISTIO_TRACE_SAMPLING_PERCENT } from '../mesh-semantics/defaults.js';
 import { retryOnTokens } from '../mesh-semantics/retry-on.js';
+
+/** Said of an exported retry whose conditions leave out disconnects, resets and per-try timeouts. */
+export const WIDER_RETRY_NOTE = 'a Gateway API retry also retries a disconnect, a reset or a per-try timeout (its connection errors)';
 import { backendName, backendRefs, docs, headerMod, NS, versionServices, type ConsulForm, type ExportFormat, type ExportResult } from './common.js';
 import { exportConsul } from './consul.js';
 import { exportLinkerd } from './linkerd.js';
@@ -178,6 +181,10 @@ export function exportGatewayApi(mesh: MeshFile): ExportResult {
           const covered = retryOnTokens(ISTIO_DEFAULT_RETRIES.retryOn);
           const loose = retryOnTokens(retries.retryOn ?? '').filter((c) => !/^\d{3}$/.test(c) && !covered.includes(c));
           if (loose.length) notes.push(`${where}: retryOn ${loose.join(', ')} written as status codes; Gateway API retries also cover connection errors`);
+          // HTTPRouteRetry: "Implementations SHOULD retry on connection errors (disconnect, reset, timeout,
+          // TCP failure)", so the route also retries what Envoy's reset names, which these conditions leave out.
+          const all = retryOnTokens(retries.retryOn ?? ISTIO_DEFAULT_RETRIES.retryOn);
+          if (!all.some((c) => c === 'reset' || c === '5xx' || c === 'gateway-error')) notes.push(`${where}: ${WIDER_RETRY_NOTE}, which ${r.retries ? 'its retryOn does' : "Istio's default does"} not`);
         }
         const timeouts: Record<string, string> = {};
         if (r.timeout && !r.fault) timeouts.request = r.timeout;

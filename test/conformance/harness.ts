@@ -8,6 +8,9 @@
 // One translation of the suite's setting to a laptop: the suite's Gateway listens on port 80, devmesh's
 // ingress on a port of its own. So where the suite expects a redirect to keep "port 80 or none", the
 // ingress's port is accepted too (it is the port the request came to).
+import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
+import { WebSocket } from 'ws';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -18,6 +21,7 @@ import { importPolicy } from '../../src/import/import-policy.js';
 import { readInputs } from '../../src/import/sources.js';
 import { REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
 import { CLIENT_PATH, LOG_PATH, MIRROR_ID_HEADER, send, type ClientResponse, type EchoReport } from './echo-app.js';
+import { callGrpcEcho, closeGrpcClients, codeName, codeOf, GRPC_SERVICE, type EchoMethod, type GrpcResult } from './grpc-echo.js';
 
 const HERE = join(REPO, 'test', 'conformance');
 const ECHO = join(REPO, 'dist', 'test', 'conformance', 'echo-app.js');
@@ -51,16 +55,51 @@ const CaseData = z.looseObject({
   Backend: z.string().optional(),
   Namespace: z.string().optional(),
   MirroredTo: z.array(z.looseObject({ BackendRef: z.looseObject({ Name: z.string(), Namespace: z.string().optional() }), Percent: z.number().optional() })).nullable().optional(),
+  /**
+   * The retry tests: the query for the echo server's failure injection (/retry/), sent after Request.Path
+   * with a fresh uuid on every probe, as assertConsistentRetryBehaviour does.
+   */
+  RetrySimulation: z.record(z.string(), z.string()).optional(),
+  /**
+   * HTTPRouteBackendProtocolWebSocket: a WebSocket to Path through the ingress (Origin as the suite sends
+   * it), each message sent and its echo compared, text as text and binary as binary.
+   */
+  WebSocket: z.strictObject({ Path: z.string(), Origin: z.string(), Messages: z.array(z.union([z.strictObject({ Text: z.string() }), z.strictObject({ Binary: z.array(z.number().int().min(0).max(255)) })])) }).optional(),
+  /** Mesh tests: the workload the suite's client runs in (echo.ConnectToApp); echo-v1 when unset. */
+  Client: z.enum(['echo-v1', 'echo-v2']).optional(),
 });
+/** conformance/utils/grpc ExpectedResponse: exactly one of the three requests (all are empty EchoRequests). */
+const GrpcCaseData = z
+  .strictObject({
+    TestCaseName: z.string().optional(),
+    EchoRequest: z.strictObject({}).optional(),
+    EchoTwoRequest: z.strictObject({}).optional(),
+    EchoThreeRequest: z.strictObject({}).optional(),
+    RequestMetadata: z.strictObject({ Authority: z.string().optional(), Metadata: z.record(z.string(), z.string()).optional() }).optional(),
+    /**
+     * Code: a grpc-go codes.Code name, OK when unset. Headers are transcribed as upstream writes them, but,
+     * as in upstream's compareResponse, not compared (the gRPC utils compare code, method, namespace, pod).
+     */
+    Response: z.strictObject({ Code: z.string().optional(), Headers: z.record(z.string(), z.array(z.string())).optional() }).optional(),
+    Backend: z.string().optional(),
+    Namespace: z.string().optional(),
+  })
+  .refine((c) => [c.EchoRequest, c.EchoTwoRequest, c.EchoThreeRequest].filter((r) => r !== undefined).length === 1, 'expected exactly one of EchoRequest, EchoTwoRequest, EchoThreeRequest');
+type GrpcCaseData = z.infer<typeof GrpcCaseData>;
 export const TestData = z.looseObject({
   test: z.string(),
   upstream: z.looseObject({ repository: z.string(), path: z.string(), commit: z.string() }),
   profile: z.enum(['gateway', 'mesh']),
   features: z.array(z.string()),
   manifests: z.array(z.string()),
-  /** HTTP cases (http.ExpectedResponse); gRPC tests' cases (grpc.ExpectedResponse) have their own shape. */
+  /** HTTP and mesh cases (http.ExpectedResponse); Gateway GRPCRoute tests' cases are grpc.ExpectedResponse. */
   cases: z.array(z.looseObject({})),
   weights: z.record(z.string(), z.number()).optional(),
+  /**
+   * Backends imported under another local name (the importer's --map): a devmesh service has one port and
+   * one protocol, so a Service port the suite gives another appProtocol is a service of its own here.
+   */
+  map: z.record(z.string(), z.string()).optional(),
 });
 export type TestData = z.infer<typeof TestData>;
 type CaseData = z.infer<typeof CaseData>;
@@ -119,6 +158,7 @@ export function loadTests(): { tests: TestData[]; notApplicable: z.infer<typeof 
 
 function meshYaml(): string {
   const echo = (ns: string) => `{ run: node ${JSON.stringify(ECHO)}, env: { NAMESPACE: ${ns} } }`;
+  const grpc = (ns: string) => `run: node ${JSON.stringify(ECHO)}, env: { NAMESPACE: ${ns} }, protocol: grpc`;
   return `name: gateway-conformance
 include: [${POLICY}]
 ingress: [{ port: 0, service: infra-backend-v1 }]
@@ -126,12 +166,20 @@ services:
   infra-backend-v1: ${echo('gateway-conformance-infra')}
   infra-backend-v2: ${echo('gateway-conformance-infra')}
   infra-backend-v3: ${echo('gateway-conformance-infra')}
+  # infra-backend-v1's port 8081 (appProtocol kubernetes.io/h2c, echo-basic's h2c-only server on 3001).
+  infra-backend-v1-h2c: { run: node ${JSON.stringify(ECHO)}, env: { NAMESPACE: gateway-conformance-infra, H2C_ONLY: '1' }, protocol: http2 }
   web-backend: ${echo('gateway-conformance-web-backend')}
   app-backend-v1: ${echo('gateway-conformance-app-backend')}
   app-backend-v2: ${echo('gateway-conformance-app-backend')}
+  grpc-infra-backend-v1: { ${grpc('gateway-conformance-infra')} }
+  grpc-infra-backend-v2: { ${grpc('gateway-conformance-infra')} }
+  grpc-infra-backend-v3: { ${grpc('gateway-conformance-infra')} }
   echo:
     run: node ${JSON.stringify(ECHO)}
     env: { NAMESPACE: gateway-conformance-mesh }
+    # The mesh's echo answers HTTP and gRPC on its one port (upstream's: 80 and 7070), so the sidecar
+    # speaks h2c to it for both.
+    protocol: http2
     upstreams: [echo]
     versions: { v1: {}, v2: {} }
 `;
@@ -152,14 +200,15 @@ export class ConformanceMesh {
   }
 
   stop(): Promise<void> {
+    closeGrpcClients();
     return this.mesh.stop();
   }
 
   /** Imports the manifests (unchanged) as the mesh's policy and waits until every sidecar has ACKed it. */
-  async apply(manifests: string[]): Promise<{ problems: string[] }> {
+  async apply(manifests: string[], map?: Record<string, string>): Promise<{ problems: string[] }> {
     const meshFile = join(this.mesh.dir, 'devmesh.yaml');
     const inputs = readInputs(manifests.map((m) => join(HERE, 'manifests', m.replace(/^conformance\/tests\//, ''))));
-    const result = importPolicy(inputs, { mesh: loadMeshFile(meshFile) });
+    const result = importPolicy(inputs, { mesh: loadMeshFile(meshFile), ...(map ? { map } : {}) });
     const problems = result.report.entries.filter((e) => e.outcome === 'invalid').map((e) => `${e.kind} ${e.name} ${e.path}: ${e.detail}`);
     const text = stringify(result.policy);
     if (text === this.lastPolicy) return { problems };
@@ -201,6 +250,7 @@ export class ConformanceMesh {
       return { test: data.test, profile: data.profile, upstream, notApplicable: whole, knownGap: null, cases: data.cases.map((_, index) => ({ index, name: `${index}`, outcome: 'not-applicable', detail: whole })) };
     }
     const knownGap = na.knownGaps[data.test] ?? null;
+    if (isGrpcGatewayTest(data)) return this.runGrpcTest(data, na, upstream, knownGap);
     let cases: CaseData[];
     try {
       cases = data.cases.map((c, i) => parseCase(data, c, i));
@@ -212,7 +262,7 @@ export class ConformanceMesh {
     if (this.appPorts.size === 0) {
       for (const s of (await this.status()).services) for (const i of s.instances) this.appPorts.set(i.id, i.appPort);
     }
-    const { problems } = await this.apply(data.manifests);
+    const { problems } = await this.apply(data.manifests, data.map);
     const skip = new Map(na.cases[data.test] ?? []);
     const results: CaseResult[] = [];
     for (const [index, c] of cases.entries()) {
@@ -222,20 +272,70 @@ export class ConformanceMesh {
         results.push({ index, name, outcome: 'not-applicable', detail: reason });
         continue;
       }
-      const error = data.weights ? await this.weighted(data, c) : ((await this.eventually(data.profile, c)) ?? (await this.mirrored(data.profile, c)));
+      const error = data.weights
+        ? await this.weighted(data.weights, () => this.eventually(data.profile, c), async () => echoOf(data.profile === 'gateway' ? await this.sendGateway(withJitter(c)) : await this.sendMesh(withJitter(c))))
+        : ((await this.eventually(data.profile, c)) ?? (await this.mirrored(data.profile, c)));
+      results.push({ index, name, outcome: error === null ? 'passed' : 'failed', detail: error === null ? '' : `${error}${problems.length ? ` (import: ${problems.join('; ')})` : ''}` });
+    }
+    return { test: data.test, profile: data.profile, upstream, notApplicable: null, knownGap, cases: results };
+  }
+
+  /** A Gateway GRPCRoute test: its cases are grpc.ExpectedResponse, sent with a gRPC client to the ingress. */
+  private async runGrpcTest(data: TestData, na: z.infer<typeof NotApplicable>, upstream: string, knownGap: string | null): Promise<TestResult> {
+    let cases: GrpcCaseData[];
+    try {
+      cases = data.cases.map((raw, i) => {
+        const parsed = GrpcCaseData.safeParse(raw);
+        if (!parsed.success) throw new Error(`test/conformance/cases/${data.test}.json case ${i}: ${z.prettifyError(parsed.error)}`);
+        codeOf(parsed.data.Response?.Code ?? 'OK');
+        return parsed.data;
+      });
+    } catch (err) {
+      const detail = (err as Error).message;
+      return { test: data.test, profile: data.profile, upstream, notApplicable: null, knownGap, cases: data.cases.map((_, index) => ({ index, name: `${index}`, outcome: 'failed', detail })) };
+    }
+    const { problems } = await this.apply(data.manifests, data.map);
+    const skip = new Map(na.cases[data.test] ?? []);
+    const address = `127.0.0.1:${this.ingressPort}`;
+    const results: CaseResult[] = [];
+    for (const [index, c] of cases.entries()) {
+      const name = grpcCaseName(c, index);
+      const reason = skip.get(index);
+      if (reason !== undefined) {
+        results.push({ index, name, outcome: 'not-applicable', detail: reason });
+        continue;
+      }
+      const once = async () => compareGrpc(c, await callGrpcEcho(address, grpcCall(c)));
+      const error = data.weights
+        ? await this.weighted(data.weights, () => this.until(once), async () => {
+            // grpc.AddEntropy: a random x-jitter metadata value per request.
+            const r = await callGrpcEcho(address, grpcCall({ ...c, RequestMetadata: { ...c.RequestMetadata, Metadata: { ...c.RequestMetadata?.Metadata, 'x-jitter': String(Math.random()) } } }));
+            if (r.code !== 0) throw new Error(`expected OK response, got ${r.codeName}: ${r.details}`);
+            return { pod: r.response?.assertions?.context?.pod ?? '' };
+          })
+        : await this.until(once);
       results.push({ index, name, outcome: error === null ? 'passed' : 'failed', detail: error === null ? '' : `${error}${problems.length ? ` (import: ${problems.join('; ')})` : ''}` });
     }
     return { test: data.test, profile: data.profile, upstream, notApplicable: null, knownGap, cases: results };
   }
 
   /** The suite's eventual consistency: the case must hold 3 times in a row within 2.5 s. */
-  private async eventually(profile: 'gateway' | 'mesh', c: CaseData): Promise<string | null> {
+  private eventually(profile: 'gateway' | 'mesh', c: CaseData): Promise<string | null> {
+    if (c.WebSocket) return this.until(() => this.webSocketRoundTrip(c.WebSocket!));
+    return this.until(async () => {
+      const probe = withRetrySimulation(c);
+      return profile === 'gateway' ? this.compareGateway(probe, await this.sendGateway(probe)) : this.compareMesh(probe, await this.sendMesh(probe));
+    });
+  }
+
+  /** `check` (null: it held) must hold 3 times in a row within 2.5 s; a throw counts as not holding. */
+  private async until(check: () => Promise<string | null>): Promise<string | null> {
     const deadline = Date.now() + 2500;
     let streak = 0;
     let last: string | null = null;
     while (Date.now() < deadline) {
       try {
-        last = profile === 'gateway' ? this.compareGateway(c, await this.sendGateway(c)) : this.compareMesh(c, await this.sendMesh(c));
+        last = await check();
       } catch (err) {
         last = (err as Error).message;
       }
@@ -274,11 +374,13 @@ export class ConformanceMesh {
     return null;
   }
 
-  /** The suite's weight check: 500 requests, 10 at a time, each backend's share within 0.05 of its weight; 10 tries. */
-  private async weighted(data: TestData, c: CaseData): Promise<string | null> {
-    const first = await this.eventually(data.profile, c);
-    if (first !== null) return first;
-    const weights = data.weights!;
+  /**
+   * The suite's weight check: `first` must hold, then 500 requests, 10 at a time, each backend's share within
+   * 0.05 of its weight; 10 tries. `sendOne` answers the pod that served one request (null: no echo).
+   */
+  private async weighted(weights: Record<string, number>, first: () => Promise<string | null>, sendOne: () => Promise<{ pod: string } | null>): Promise<string | null> {
+    const held = await first();
+    if (held !== null) return held;
     let last = '';
     for (let attempt = 0; attempt < 10; attempt++) {
       const seen = new Map<string, number>();
@@ -287,10 +389,15 @@ export class ConformanceMesh {
       const worker = async () => {
         while (sent < 500 && error === null) {
           sent++;
-          const r = data.profile === 'gateway' ? await this.sendGateway(withJitter(c)) : await this.sendMesh(withJitter(c));
-          const echo = echoOf(r);
+          let echo: { pod: string } | null;
+          try {
+            echo = await sendOne();
+          } catch (err) {
+            error = (err as Error).message;
+            return;
+          }
           if (!echo) {
-            error = `status ${r.status} without an echo`;
+            error = 'a response without an echo';
             return;
           }
           const backend = echo.pod.replace(/-\d+$/, '');
@@ -313,17 +420,49 @@ export class ConformanceMesh {
     return last;
   }
 
+  /** The WebSocket test's round trip: every message answered with the same bytes and kind. */
+  private async webSocketRoundTrip(w: NonNullable<CaseData['WebSocket']>): Promise<string | null> {
+    const ws = new WebSocket(`ws://127.0.0.1:${this.ingressPort}${w.Path}`, { origin: w.Origin, handshakeTimeout: 5000 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`failed to dial: status ${res.statusCode}${res.headers['x-devmesh-error'] ? ` (x-devmesh-error: ${String(res.headers['x-devmesh-error'])})` : ''}`)));
+      });
+      for (const m of w.Messages) {
+        const out = 'Text' in m ? m.Text : Buffer.from(m.Binary);
+        const reply = new Promise<{ data: Buffer; binary: boolean }>((resolve, reject) => {
+          ws.once('message', (data: Buffer, binary: boolean) => resolve({ data, binary }));
+          ws.once('close', () => reject(new Error('closed before the reply')));
+          setTimeout(() => reject(new Error('no reply in 5 s')), 5000).unref();
+        });
+        ws.send(out, { binary: !('Text' in m) });
+        const got = await reply;
+        if ('Text' in m && (got.binary || got.data.toString('utf8') !== m.Text)) return `unexpected reply - want: ${m.Text} got: ${got.binary ? 'a binary frame' : got.data.toString('utf8')}`;
+        if ('Binary' in m && (!got.binary || !got.data.equals(Buffer.from(m.Binary)))) return `unexpected reply - want: ${JSON.stringify(m.Binary)} got: ${got.binary ? JSON.stringify([...got.data]) : 'a text frame'}`;
+      }
+      return null;
+    } finally {
+      ws.terminate();
+    }
+  }
+
   private sendGateway(c: CaseData): Promise<ClientResponse> {
     const r = c.Request ?? {};
+    if (r.Protocol === 'H2C_PRIOR_KNOWLEDGE') return sendH2c(`http://127.0.0.1:${this.ingressPort}`, { method: r.Method || 'GET', path: r.Path || '/', host: r.Host || `127.0.0.1:${this.ingressPort}`, headers: requestHeaders(c) });
     return send(`http://127.0.0.1:${this.ingressPort}`, { method: r.Method || 'GET', path: r.Path || '/', host: r.Host || `127.0.0.1:${this.ingressPort}`, headers: requestHeaders(c) });
   }
 
   private async sendMesh(c: CaseData): Promise<ClientResponse> {
     const r = c.Request ?? {};
     const host = (r.Host || 'echo').replace(/:80$/, '');
-    const body = JSON.stringify({ upstream: 'echo', method: r.Method || 'GET', path: r.Path || '/', host, headers: requestHeaders(c) });
-    const client = await fetch(`http://127.0.0.1:${this.appPort('echo-v1-0')}${CLIENT_PATH}`, { method: 'POST', body, signal: AbortSignal.timeout(15_000) });
-    if (client.status !== 200) throw new Error(`the echo-v1 client could not send: ${client.status} ${await client.text()}`);
+    const grpc = r.Protocol?.toLowerCase() === 'grpc';
+    // A gRPC request carries the case's headers as metadata (the suite's -H), and calls GrpcEcho/Echo where
+    // Istio's echo client calls its own EchoTestService: the mesh routes match no gRPC method.
+    const body = JSON.stringify({ upstream: 'echo', protocol: grpc ? 'grpc' : 'http', method: r.Method || 'GET', path: grpc ? `/${GRPC_SERVICE}/Echo` : r.Path || '/', host, headers: grpc ? { ...(r.Headers ?? {}) } : requestHeaders(c) });
+    const from = `${c.Client ?? 'echo-v1'}-0`;
+    const client = await fetch(`http://127.0.0.1:${this.appPort(from)}${CLIENT_PATH}`, { method: 'POST', body, signal: AbortSignal.timeout(15_000) });
+    if (client.status !== 200) throw new Error(`the ${from} client could not send: ${client.status} ${await client.text()}`);
     return (await client.json()) as ClientResponse;
   }
 
@@ -414,6 +553,43 @@ function parseCase(data: TestData, raw: unknown, i: number): CaseData {
   return parsed.data;
 }
 
+function isGrpcGatewayTest(data: TestData): boolean {
+  return data.profile === 'gateway' && data.features.includes('SupportGRPCRoute');
+}
+
+function grpcMethod(c: GrpcCaseData): EchoMethod {
+  return c.EchoRequest ? 'Echo' : c.EchoTwoRequest ? 'EchoTwo' : 'EchoThree';
+}
+
+function grpcCall(c: GrpcCaseData): { method: EchoMethod; authority: string | undefined; metadata: Record<string, string> | undefined } {
+  return { method: grpcMethod(c), authority: c.RequestMetadata?.Authority || undefined, metadata: c.RequestMetadata?.Metadata };
+}
+
+/** conformance/utils/grpc ExpectedResponse.GetTestCaseName. */
+function grpcCaseName(c: GrpcCaseData, i: number): string {
+  if (c.TestCaseName) return c.TestCaseName;
+  const md = c.RequestMetadata?.Metadata ?? {};
+  const keys = Object.keys(md).sort();
+  const headers = keys.length ? ` with headers '{${keys.map((k) => `${k}:${md[k]}`).join(',')}}'` : '';
+  const req = `${i} request to '${c.RequestMetadata?.Authority ?? ''}/${GRPC_SERVICE}/${grpcMethod(c)}'${headers}`;
+  const code = codeOf(c.Response?.Code ?? 'OK');
+  return c.Backend ? `${req} should go to ${c.Backend}` : `${req} should receive a ${codeName(code)} (${code})`;
+}
+
+/** conformance/utils/grpc compareResponse: the code; when OK, the method, the namespace (when set) and the pod. */
+function compareGrpc(c: GrpcCaseData, r: GrpcResult): string | null {
+  const want = codeOf(c.Response?.Code ?? 'OK');
+  if (r.code !== want) return `expected status code to be ${codeName(want)} (${want}), but got ${r.codeName} (${r.code})${r.details ? `: ${r.details}` : ''}`;
+  if (r.code !== 0) return null;
+  const a = r.response?.assertions;
+  const method = `/${GRPC_SERVICE}/${grpcMethod(c)}`;
+  if (a?.fullyQualifiedMethod !== method) return `expected path to be ${method}, got ${a?.fullyQualifiedMethod}`;
+  const ns = a.context?.namespace ?? '';
+  if (c.Namespace && c.Namespace !== ns) return `expected namespace to be ${c.Namespace}, got ${ns}`;
+  const pod = a.context?.pod ?? '';
+  return pod.startsWith(c.Backend ?? '') ? null : `expected pod name to start with ${c.Backend}, got ${pod}`;
+}
+
 function caseName(c: CaseData, i: number): string {
   if (c.TestCaseName) return c.TestCaseName;
   const r = c.Request ?? {};
@@ -436,6 +612,46 @@ function requestHeaders(c: CaseData): Record<string, string> {
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
   return out;
+}
+
+/** A retry case's probe: Request.Path with the simulation's query and a new uuid (url.Values.Encode: keys sorted). */
+function withRetrySimulation(c: CaseData): CaseData {
+  if (!c.RetrySimulation) return c;
+  const q = new URLSearchParams(Object.entries({ ...c.RetrySimulation, uuid: randomUUID() }).sort(([a], [b]) => a.localeCompare(b)));
+  return { ...c, Request: { ...(c.Request ?? {}), Path: `${c.Request?.Path ?? '/'}?${q.toString()}` } };
+}
+
+/** conformance/utils/roundtripper's H2C_PRIOR_KNOWLEDGE: HTTP/2 over cleartext, no upgrade. */
+function sendH2c(base: string, r: { method: string; path: string; host: string; headers: Record<string, string> }): Promise<ClientResponse> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(base);
+    session.on('error', reject);
+    const headers: http2.OutgoingHttpHeaders = { ':method': r.method, ':path': r.path, ':authority': r.host };
+    for (const [k, v] of Object.entries(r.headers)) headers[k.toLowerCase()] = v;
+    const stream = session.request(headers, { endStream: true });
+    stream.setTimeout(10_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    let status = 0;
+    const raw: string[] = [];
+    const out: Record<string, string | string[]> = {};
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      for (const [k, v] of Object.entries(h)) {
+        if (k.startsWith(':') || v === undefined) continue;
+        out[k] = v;
+        for (const one of Array.isArray(v) ? v : [String(v)]) raw.push(k, one);
+      }
+    });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (d: string) => (body += d));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status, headers: out, raw, body });
+    });
+    stream.on('error', (err) => {
+      session.destroy();
+      reject(err);
+    });
+  });
 }
 
 function withJitter(c: CaseData): CaseData {

@@ -256,10 +256,10 @@ test('gateway-api: retry with timeouts and backend-request timeouts ("0s" disabl
   const r = imp('gateway-api/httproute-retry-with-timeouts.yaml');
   const rules = r.policy.routes!.productpage!;
   const a = rules.find((x) => x.name === 'retries-with-timeouts.0');
-  assert.deepEqual(a?.retries, { attempts: 2, retryOn: 'connect-failure,refused-stream,unavailable,cancelled,500,502,503,504', perTryTimeout: '200ms' });
+  assert.deepEqual(a?.retries, { attempts: 2, retryOn: 'connect-failure,refused-stream,reset,unavailable,cancelled,500,502,503,504', perTryTimeout: '200ms' });
   const b = rules.find((x) => x.name === 'retries-with-timeouts.1');
   assert.equal(b?.timeout, '400ms');
-  assert.equal(b?.retries?.retryOn, 'connect-failure,refused-stream,unavailable,cancelled,500');
+  assert.equal(b?.retries?.retryOn, 'connect-failure,refused-stream,reset,unavailable,cancelled,500');
   const t = imp('gateway-api/httproute-timeout-backend-request.yaml');
   const tr = t.policy.routes!.productpage!;
   assert.equal(tr.find((x) => x.name === 'backend-request-timeout.0')?.timeout, '500ms');

@@ -91,7 +91,7 @@ describe('resilience', () => {
     assert.equal(await status('/reset'), 200);
     assert.equal(hits['/reset'], 2);
     const resetNo = await get(`${base}/reset-no`);
-    assert.deepEqual([resetNo.status, resetNo.headers[PROXY_ERROR_HEADER]], [502, 'upstream-reset'], 'connect-failure does not cover a reset');
+    assert.deepEqual([resetNo.status, resetNo.headers[PROXY_ERROR_HEADER]], [503, 'upstream-reset'], 'connect-failure does not cover a reset (answered 503, as Envoy does: UC)');
     assert.equal(await status('/grpc'), 200);
     assert.equal(hits['/grpc'], 2, 'grpc-status 14 is retried on unavailable');
     assert.equal((await get(`${base}/grpc-no`)).headers['grpc-status'], '13');

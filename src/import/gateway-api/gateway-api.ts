@@ -380,9 +380,14 @@ function translateRuleActions(res: Resource, session: Session, rule: RuleIn, pat
   if (res.invalid) return null;
   if (rule.retry) {
     const codes = rule.retry.codes ?? [500, 502, 503, 504];
-    out.retries = { attempts: Math.min(rule.retry.attempts ?? 1, 20), retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', ...codes.map(String)].join(',') };
+    // HTTPRouteRetry: "Implementations SHOULD retry on connection errors (disconnect, reset, timeout, TCP
+    // failure) if a retry stanza is configured" (apis/v1/httproute_types.go): Envoy's reset is "disconnect,
+    // reset, read timeout" (a per-try timeout too), connect-failure the TCP failure. Istio's translation
+    // (pilot/pkg/config/kube/gateway/conversion.go) leaves reset out, so a backendRequest timeout is not
+    // retried there; the conformance test HTTPRouteRetryWithTimeouts expects it to be.
+    out.retries = { attempts: Math.min(rule.retry.attempts ?? 1, 20), retryOn: ['connect-failure', 'refused-stream', 'reset', 'unavailable', 'cancelled', ...codes.map(String)].join(',') };
     if (backend) out.retries.perTryTimeout = devmeshDuration(rule.timeouts!.backendRequest)!;
-    res.approx([...path, 'retry'], `retries on connection errors and ${codes.join(', ')}${rule.retry.codes ? '' : ' (codes unset: the usual 5xx set)'}${rule.retry.attempts === undefined ? '; attempts unset: 1' : ''}`);
+    res.approx([...path, 'retry'], `retries on connection errors (connect failure, disconnect, reset, timeout) and ${codes.join(', ')}${rule.retry.codes ? '' : ' (codes unset: the usual 5xx set)'}${rule.retry.attempts === undefined ? '; attempts unset: 1' : ''}`);
     if (rule.retry.backoff) res.ignored([...path, 'retry', 'backoff'], 'the local sidecar uses its own short backoff');
     if (request) out.timeout = devmeshDuration(rule.timeouts!.request)!;
   } else if (linkerdDefaults.retries) {

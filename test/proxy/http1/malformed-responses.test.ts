@@ -1,6 +1,6 @@
 // Upstream answers that Node's own parser (llhttp, strict mode) refuses, each written byte for byte by a
 // raw TCP upstream on loopback and read through the sidecar's real HTTP/1.1 client. A refused answer must
-// fail the exchange as a reset (the proxy answers 502 upstream-reset, see proxy/errors.ts); an answer the
+// fail the exchange as a reset (the proxy answers 502 upstream-protocol-error, see proxy/errors.ts); an answer the
 // RFC lets a recipient normalise must come out with framing that cannot be relayed wrong.
 // Sources: llhttp test/response/*.md (file and case title in each comment), RFC 9112, and James Kettle,
 // "HTTP Desync Attacks: Request Smuggling Reborn" (PortSwigger Research, 2019).
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { H1Pool, type H1Response } from '../../../proxy/http1/index.js';
-import { classifyTransportError } from '../../../proxy/errors.js';
+import { classifyTransportError, resetErrorCode } from '../../../proxy/errors.js';
 
 const closers: Array<() => void> = [];
 after(() => {
@@ -142,7 +142,8 @@ describe('HTTP/1.1 client: answers llhttp refuses are refused', () => {
     it(`${name}: ${JSON.stringify(bytes.slice(0, 60))}`, async () => {
       const out = await exchange(bytes);
       assert.ok('error' in out, `accepted: status ${'response' in out ? out.response.statusCode : ''}, body ${'body' in out ? JSON.stringify(out.body) : ''}`);
-      assert.equal(classifyTransportError(out.error), 'reset', 'a reset, so the proxy answers 502 upstream-reset');
+      assert.equal(classifyTransportError(out.error), 'reset', 'a reset to the retry policy');
+      assert.equal(resetErrorCode(out.error), 'upstream-protocol-error', 'the proxy answers 502 upstream-protocol-error (Envoy: UPE), not 503 upstream-reset');
     });
   }
 });

@@ -1,6 +1,6 @@
 // The bug report behind issue 11, end to end: an upstream answers with both Content-Length and
 // Transfer-Encoding: chunked. Through a real sidecar's outbound listener the caller must get a 502
-// upstream-reset at once, not a body cut to the stale length nor a wait past the route timeout; and a
+// upstream-protocol-error at once, not a body cut to the stale length nor a wait past the route timeout; and a
 // well-formed chunked answer must reach the caller without any Content-Length the upstream did not frame it by.
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,13 +44,13 @@ async function sidecarTo(t: TestContext, upstreamPort: number): Promise<number> 
 }
 
 describe('framing relayed through the sidecar', () => {
-  it('Content-Length with Transfer-Encoding: chunked is a 502 upstream-reset, at once (RFC 9112 §6.3)', async (t) => {
+  it('Content-Length with Transfer-Encoding: chunked is a 502 upstream-protocol-error, at once (RFC 9112 §6.3)', async (t) => {
     for (const length of [3, 50]) {
       const port = await sidecarTo(t, await rawUpstream(t, `HTTP/1.1 200 OK\r\ncontent-length: ${length}\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`));
       const t0 = performance.now();
       const reply = await plainRequest(port, '/');
       assert.equal(reply.status, 502, `content-length ${length}: ${reply.status} ${JSON.stringify(reply.body)}`);
-      assert.equal(reply.headers['x-devmesh-error'], 'upstream-reset');
+      assert.equal(reply.headers['x-devmesh-error'], 'upstream-protocol-error');
       assert.ok(performance.now() - t0 < 2_000, 'answered at once, not after a timeout');
     }
   });
