@@ -940,9 +940,12 @@ export function describeChange(
     const y = b[key];
     if (JSON.stringify(x) === JSON.stringify(y)) continue;
     const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-    if (isRecord(x) && isRecord(y)) {
-      for (const sub of new Set([...Object.keys(x), ...Object.keys(y)])) {
-        if (JSON.stringify(x[sub]) !== JSON.stringify(y[sub])) edited.push(`${key}.${sub}`);
+    // Keyed sections (routes, policies, services…) name the entries that changed; a section added or removed is {} on its other side.
+    const xs = x === undefined && isRecord(y) ? {} : x;
+    const ys = y === undefined && isRecord(x) ? {} : y;
+    if (isRecord(xs) && isRecord(ys)) {
+      for (const sub of new Set([...Object.keys(xs), ...Object.keys(ys)])) {
+        if (JSON.stringify(xs[sub]) !== JSON.stringify(ys[sub])) edited.push(`${key}.${sub}`);
       }
     } else edited.push(key);
   }
