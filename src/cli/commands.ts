@@ -22,11 +22,12 @@ const LIMIT: Options = { limit: { type: 'string' } };
 
 export const COMMANDS = {
   up: {
-    usage: 'devmesh up [FILE] [--ui-port N] [--grace-period 60s] [--json]',
+    usage: 'devmesh up [FILE] [--ui-port N] [--grace-period 60s] [--no-watch] [--json]',
     about: `Runs the mesh in FILE (default ./devmesh.yaml) until Ctrl-C. If this process dies, apps and sidecars keep
 serving for the grace period (default 60s, or $DEVMESH_GRACE_PERIOD) and an \`up\` of FILE within it
-re-adopts them (0s: no grace). --json prints one JSON object per line ({"event":"log"|"ready",...}).`,
-    options: { 'ui-port': { type: 'string' }, 'grace-period': { type: 'string' } },
+re-adopts them (0s: no grace). Services with \`watch:\` restart, one instance at a time, when a watched file
+changes; --no-watch turns that off. --json prints one JSON object per line ({"event":"log"|"ready",...}).`,
+    options: { 'ui-port': { type: 'string' }, 'grace-period': { type: 'string' }, 'no-watch': { type: 'boolean' } },
   },
   down: {
     usage: 'devmesh down [FILE] [--json]',

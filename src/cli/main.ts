@@ -9,7 +9,7 @@ import { API, headersFromLines, type ExplainHealth, type ExplainRequest, type Ex
 // What only some commands need is imported by those commands (await import), so `devmesh status` or
 // `--version` does not load the control plane, the Docker client and the trace store first.
 import type { Host } from '../host/host.js';
-import { loadMeshFile } from '../config/load-mesh.js';
+import { formatProblem, loadMeshFile, meshWarnings } from '../config/load-mesh.js';
 import { caDirOf, defaultHome, listRuns, orphanedRun } from '../control-plane/state-dir.js';
 import { UsageError } from './usage-error.js';
 import { apiCall, apiPost, findRun } from './mesh-client.js';
@@ -67,7 +67,7 @@ async function up(p: Parsed): Promise<number> {
   });
   log(`devmesh: starting ${meshFile}`);
   const { startHost } = await import('../host/host.js');
-  starting = startHost({ meshFile, uiPort, log, ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
+  starting = startHost({ meshFile, uiPort, log, watch: !flag(p, 'no-watch'), ...(gracePeriodMs !== undefined ? { gracePeriodMs } : {}) });
   host = await starting;
   if (stopping) return new Promise<number>(() => {}); // stopping already (the reader went away during the start)
   const status = host.controlPlane.status();
@@ -176,10 +176,12 @@ function validate(p: Parsed): number {
   const file = meshFileArg(p.positionals);
   const mesh = loadMeshFile(file);
   const count = Object.keys(mesh.services).length;
+  const warnings = meshWarnings(file, mesh);
   if (p.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, file, mesh: mesh.name, services: Object.keys(mesh.services) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: true, file, mesh: mesh.name, services: Object.keys(mesh.services), warnings }, null, 2)}\n`);
     return 0;
   }
+  for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
   process.stdout.write(`${file}: valid (mesh ${mesh.name}, ${count} service${count === 1 ? '' : 's'})\n`);
   return 0;
 }
@@ -190,7 +192,8 @@ async function status(p: Parsed): Promise<number> {
     process.stdout.write(`${JSON.stringify({ running: true, ...s }, null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
+  const why = s.config.history?.[0]?.version === s.config.version ? `  (${s.config.history[0].reason})` : '';
+  process.stdout.write(`mesh ${s.mesh}  config v${s.config.version}${why}${s.config.error ? `  (file invalid: ${s.config.error})` : ''}\n`);
   for (const ing of s.ingress) process.stdout.write(`ingress ${ing.service}: ${ing.url}${sidecarRestarts(ing.sidecar)}\n`);
   // What an app started outside devmesh needs to send its telemetry (those started by devmesh have it),
   // over OTLP/HTTP and over OTLP/gRPC (an SDK picks gRPC with OTEL_EXPORTER_OTLP_PROTOCOL=grpc).
@@ -198,7 +201,7 @@ async function status(p: Parsed): Promise<number> {
   if (s.otlpEndpoint) process.stdout.write(`otlp ${s.otlpEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
   if (s.otlpGrpcEndpoint) process.stdout.write(`otlp-grpc ${s.otlpGrpcEndpoint}  (for apps outside the mesh: OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=${s.otlpGrpcEndpoint} OTEL_EXPORTER_OTLP_HEADERS=${headers})\n`);
   for (const svc of s.services) {
-    process.stdout.write(`${svc.name}  mtls ${svc.mtls}\n`);
+    process.stdout.write(`${svc.name}  mtls ${svc.mtls}${svc.watch ? `  watch ${svc.watch.paths.join(', ')}${svc.watch.ignore.length > 0 ? ` (not ${svc.watch.ignore.join(', ')})` : ''}` : ''}\n`);
     for (const i of svc.instances) {
       process.stdout.write(`  ${i.id.padEnd(22)} ${i.state.padEnd(9)} pid ${String(i.pid ?? '-').padEnd(8)} app :${i.appPort}  inbound :${i.inboundPort ?? '-'}  restarts ${i.restarts}${sidecarRestarts(i.sidecar)}\n`);
     }

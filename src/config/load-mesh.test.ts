@@ -9,16 +9,8 @@ import { MeshConfigError, parseMesh } from './load-mesh.js';
 import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName } from './mesh-model.js';
 import { routesFor } from '../sidecar-config/route-rules.js';
 import { CLI, REPO } from '../../test/helpers/mesh-process.js';
+import { problems } from '../../test/helpers/config-problems.js';
 
-function problems(yaml: string): string[] {
-  try {
-    parseMesh(yaml, 'devmesh.yaml');
-  } catch (err) {
-    assert.ok(err instanceof MeshConfigError);
-    return err.message.split('\n');
-  }
-  assert.fail('expected the mesh to be rejected');
-}
 
 test('a wrong enum value points at its line and column', () => {
   assert.deepEqual(problems('name: shop\nmtls: STRIKT\nservices:\n  a: { run: x }\n'), [

@@ -6,6 +6,7 @@ import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Docum
 import type { z } from 'zod';
 import { crossCheck, MeshSchema, PolicyFileSchema, type MeshFile, type PolicyFile } from './mesh-schema.js';
 import { fixedPortClashes, instancesOf } from './mesh-model.js';
+import { unmatchedPatterns, watchSpecOf } from './watch-paths.js';
 
 export interface ConfigProblem {
   file: string;
@@ -204,4 +205,26 @@ export function loadMeshFile(file: string): MeshFile {
 /** The files a mesh reads: itself and its includes (what a running mesh watches). */
 export function meshFilesOf(file: string, mesh: MeshFile): string[] {
   return [file, ...(mesh.include ?? []).map((inc) => resolve(dirname(file), inc))];
+}
+
+/**
+ * What is valid but likely a mistake, located like a problem: a watch pattern that matches no file now
+ * (a warning, not an error: the file may be created later, and is watched for).
+ */
+export function meshWarnings(file: string, mesh: MeshFile, text?: string): ConfigProblem[] {
+  const withWatch = Object.entries(mesh.services).filter(([, svc]) => svc.watch !== undefined);
+  if (withWatch.length === 0) return [];
+  const src = parseYaml(text ?? readFileSync(file, 'utf8'), file);
+  const warnings: ConfigProblem[] = [];
+  for (const [name, svc] of withWatch) {
+    const spec = watchSpecOf(svc.watch)!;
+    const unmatched = new Set(unmatchedPatterns(dirname(file), spec));
+    const at = Array.isArray(svc.watch) ? ['services', name, 'watch'] : ['services', name, 'watch', 'paths'];
+    spec.paths.forEach((pattern, i) => {
+      if (unmatched.has(pattern)) {
+        warnings.push(problemAt(src, [...at, i], `${describePath([...at, i])}: "${pattern}" matches no file yet; it is watched anyway, and a matching file created later restarts ${name}`));
+      }
+    });
+  }
+  return warnings;
 }

@@ -10,7 +10,8 @@ export interface InstanceSpec {
   service: string;
   /** Version key, "" for a service without versions. */
   version: string;
-  command: string;
+  /** `run`: a command line, or the program and its arguments; '' for a container. */
+  command: string | string[];
   cwd: string;
   env: Record<string, string>;
   health: string | undefined;
@@ -49,7 +50,7 @@ export function instancesOf(mesh: MeshFile, meshDir: string): InstanceSpec[] {
     for (const [version, ver] of versions) {
       const replicas = ('replicas' in ver && ver.replicas) || svc.replicas || 1;
       // A version that says run, image or build replaces the service's workload kind as a whole.
-      const v = ver as { run?: string; image?: string; build?: unknown };
+      const v = ver as { run?: unknown; image?: string; build?: unknown };
       const source = v.run !== undefined || v.image !== undefined || v.build !== undefined ? (ver as typeof svc) : svc;
       const command = source.run ?? '';
       // A version naming no workload kind runs the service's image, with its own command if it says one.

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { MeshFileSpec, PolicyFileSpec } from '../contract/mesh-file.js';
 import { isRetryOnToken, RETRY_ON_CONDITIONS } from '../mesh-semantics/retry-on.js';
 import { re2Problem } from '../mesh-semantics/regex.js';
-import { CommandLineError, parseCommandLine } from '../supervisor/command-line.js';
+import { argvProblem, CommandLineError, parseCommandLine } from '../supervisor/command-line.js';
+import { watchPatternProblem } from './watch-paths.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -273,21 +274,35 @@ const Build = z.strictObject({
   args: z.record(z.string(), z.string()).optional(),
 });
 
+const CommandLineText = z
+  .string()
+  .min(1)
+  .superRefine((line, ctx) => {
+    try {
+      parseCommandLine(line);
+    } catch (err) {
+      if (!(err instanceof CommandLineError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  });
+
+const CommandArgv = z
+  .array(z.string())
+  .min(1, 'needs at least the program')
+  .superRefine((argv, ctx) => {
+    if (argv[0] === '') ctx.addIssue({ code: 'custom', path: [0], message: 'the program (the first word) is empty' });
+    argv.forEach((arg, i) => {
+      const problem = argvProblem(arg);
+      if (problem !== null) ctx.addIssue({ code: 'custom', path: [i], message: problem });
+    });
+  });
+
 const Workload = {
   run: z
-    .string()
-    .min(1)
-    .superRefine((line, ctx) => {
-      try {
-        parseCommandLine(line);
-      } catch (err) {
-        if (!(err instanceof CommandLineError)) throw err;
-        ctx.addIssue({ code: 'custom', message: err.message });
-      }
-    })
+    .union([CommandLineText, CommandArgv])
     .optional()
     .describe(
-      'Command line, split into words as a shell would (quotes, backslashes, $NAME, leading NAME=value) and started without a shell; pipes, &&, ; and redirections are refused: write sh -c \'…\' for those.',
+      'The command. A string is split into words as a shell would (quotes, backslashes, $NAME, leading NAME=value) and started without a shell; pipes, &&, ; and redirections are refused: write sh -c \'…\' for those. A list is the program and its arguments as they are: no splitting, quotes or globbing; only $NAME and ${NAME} are replaced inside an item from the app\'s environment (PORT included; $$ is a literal $), and an item stays one argument.',
     ),
   image: z.string().min(1).optional().describe('Container image, run through the Docker Engine API.'),
   build: Build.optional().describe('Build the container image from a Dockerfile.'),
@@ -303,6 +318,14 @@ const Workload = {
 
 const Version = z.strictObject(Workload);
 
+const WatchPattern = z
+  .string()
+  .min(1)
+  .superRefine((pattern, ctx) => {
+    const problem = watchPatternProblem(pattern);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const Service = z.strictObject({
   ...Workload,
   port: z.number().int().min(1).max(65535).optional().describe('Port the app listens on (inside the container for images); processes get a free one in PORT when omitted.'),
@@ -312,6 +335,15 @@ const Service = z.strictObject({
   health: z.string().startsWith('/', 'must be an HTTP path starting with /').optional(),
   mtls: MtlsSetting.optional().describe('Inbound mTLS of this service; defaults to the mesh mode.'),
   versions: z.record(Name, Version).optional().describe('Each version is a workload labelled version=<key>, a subset of the service.'),
+  watch: z
+    .union([
+      z.array(WatchPattern).min(1, 'needs at least one path'),
+      z.strictObject({ paths: z.array(WatchPattern).min(1, 'needs at least one path'), ignore: z.array(WatchPattern).optional() }),
+    ])
+    .optional()
+    .describe(
+      'Watch mode: files whose change restarts this service\'s instances one at a time, keeping traffic flowing. Paths or globs (*, **, ?, [..], {a,b}) relative to the mesh file\'s folder; a plain path is a file or a whole folder. { paths, ignore } leaves files out. Process services only; `devmesh up --no-watch` turns it off.',
+    ),
 });
 
 const Ingress = z.strictObject({
@@ -397,7 +429,7 @@ export function crossCheck(mesh: MeshFile): SchemaIssue[] {
   const externals = new Set(Object.keys(mesh.external ?? {}));
   for (const [name, svc] of Object.entries(mesh.services)) {
     if (externals.has(name)) add(['external', name], `"${name}" is both a service and an external destination`);
-    const kinds = (w: { run?: string | undefined; image?: string | undefined; build?: unknown }) =>
+    const kinds = (w: { run?: unknown; image?: string | undefined; build?: unknown }) =>
       [w.run, w.image, w.build].filter((x) => x !== undefined).length;
     const versions = Object.entries(svc.versions ?? {});
     if (kinds(svc) > 1) add(['services', name], `service ${name}: use only one of run, image, build`);
@@ -411,6 +443,11 @@ export function crossCheck(mesh: MeshFile): SchemaIssue[] {
       if (kinds(ver) > 1) add(['services', name, 'versions', v], `version ${v}: use only one of run, image, build`);
       if (kinds(ver) === 0 && kinds(svc) === 0) add(['services', name, 'versions', v], `version ${v} needs "run", "image" or "build" (or the service's own)`);
       if (ver.command !== undefined && !(kinds(ver) === 0 ? container(svc) : container(ver))) add(['services', name, 'versions', v, 'command'], commandHint);
+    }
+    // A restart of a container would run the same image again: watching one would promise a reload it cannot give.
+    const workloads = versions.length === 0 ? [svc] : versions.map(([, ver]) => (kinds(ver) === 0 ? svc : ver));
+    if (svc.watch !== undefined && workloads.some(container)) {
+      add(['services', name, 'watch'], `watch restarts process services (run:); ${name} runs in a container (image or build), and a restart would not rebuild it: rebuild it yourself (devmesh restart ${name} after the build), or run it as a process to watch it`);
     }
     (svc.upstreams ?? []).forEach((u, i) => {
       if (!names.has(u) && !externals.has(u)) add(['services', name, 'upstreams', i], `unknown service "${u}"`);

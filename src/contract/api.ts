@@ -44,6 +44,8 @@ export interface InstanceStatus {
 
 export interface ServiceStatus {
   name: string;
+  /** Watch mode: the patterns whose change restarts the service (absent when it watches nothing, or watch mode is off). */
+  watch?: { paths: string[]; ignore: string[] };
   upstreams: string[];
   mtls: 'STRICT' | 'PERMISSIVE' | 'DISABLE';
   instances: InstanceStatus[];
@@ -63,6 +65,28 @@ export interface ConfigStatus {
   version: number;
   /** Set while the file on disk is invalid: the mesh keeps running its last good configuration. */
   error: string | null;
+  /**
+   * The versions this control plane made, newest first (the last 50): a version is made only when what the
+   * sidecars are told changes (the mesh file's policy, an endpoint set, certificates), and says why.
+   */
+  history?: ConfigVersionRecord[];
+  /** Watch mode is on (`devmesh up` without --no-watch) for the services that list `watch:`. */
+  watching?: boolean;
+}
+
+/** One configuration version: why it was made, and how the sidecars it was sent to answered. */
+export interface ConfigVersionRecord {
+  version: number;
+  atMs: number;
+  /**
+   * What changed, e.g. "mesh file edited: routes.catalog", "endpoints: web −web-0 (restarting)",
+   * "endpoints: web +web-0", "certificates renewed", "first configuration".
+   */
+  reason: string;
+  /** Sidecars it was sent to, those that ACKed it, and the NACK (or no-answer) reasons. */
+  sent: number;
+  acked: number;
+  nacks: string[];
 }
 
 export interface StatusResponse {

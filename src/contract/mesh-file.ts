@@ -217,7 +217,11 @@ export type MtlsSettingSpec =
   | { mode?: PeerAuthenticationMode | undefined; portLevelMtls?: Record<string, { mode: PeerAuthenticationMode }> | undefined };
 
 interface WorkloadSpec {
-  run?: string | undefined;
+  /**
+   * A string is a command line, split as a shell would and run without one; a list is the program and its
+   * arguments as they are ($NAME and ${NAME} inside an item are replaced from the app's environment).
+   */
+  run?: string | string[] | undefined;
   image?: string | undefined;
   build?: { context: string; dockerfile?: string | undefined; args?: Record<string, string> | undefined } | undefined;
   command?: string | string[] | undefined;
@@ -237,6 +241,11 @@ export interface ServiceSpec extends WorkloadSpec {
   health?: string | undefined;
   mtls?: MtlsSettingSpec | undefined;
   versions?: Record<string, VersionSpec> | undefined;
+  /**
+   * Watch mode: paths or globs relative to the mesh file's folder whose change restarts the service's
+   * instances one at a time; { paths, ignore } leaves some out. Process services only.
+   */
+  watch?: string[] | { paths: string[]; ignore?: string[] | undefined } | undefined;
 }
 
 export interface IngressSpec {

@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMesh } from '../config/load-mesh.js';
-import { livePart } from './control-plane.js';
+import type { InstanceState } from '../contract/api.js';
+import { buildClusters } from '../sidecar-config/sidecar-config.js';
+import { describeChange, livePart } from './control-plane.js';
 
 const base = `name: shop
 ingress: [{ port: 0, service: a }]
@@ -45,4 +47,28 @@ test('a dataPlane edit waits for a restart: the proxies already run one way', ()
   const { mesh, needsRestart } = livePart(current, parseMesh(`${base}dataPlane: shared\n`, 'devmesh.yaml'));
   assert.deepEqual(needsRestart, ['dataPlane']);
   assert.equal(mesh.dataPlane, 'sidecar');
+});
+
+test('a config version says what made it: edited sections, endpoints out (and why) and back, certificates', () => {
+  const before = parseMesh(base, 'devmesh.yaml');
+  const edited = parseMesh(`${base}routes:\n  b:\n    - route: [{ destination: { host: b } }]\n      timeout: 1s\ntracing: { sampling: 10 }\n`, 'devmesh.yaml');
+  const clusters = buildClusters(before, [
+    { instanceId: 'b-0', service: 'b', version: '', inboundPort: 4001, healthy: true },
+    { instanceId: 'b-1', service: 'b', version: '', inboundPort: 4002, healthy: true },
+  ]);
+  const withoutB0 = buildClusters(before, [{ instanceId: 'b-1', service: 'b', version: '', inboundPort: 4002, healthy: true }]);
+  const states: Record<string, { state: InstanceState; draining: boolean; sidecar: { serving: boolean } }> = {
+    'b-0': { state: 'running', draining: true, sidecar: { serving: true } },
+    'b-1': { state: 'backoff', draining: false, sidecar: { serving: true } },
+  };
+  const at = (mesh: typeof before, c: typeof clusters, certGeneration = 0) => ({ mesh, clusters: c, certGeneration });
+  assert.equal(describeChange(null, at(before, clusters), (id) => states[id]), 'first configuration');
+  assert.equal(describeChange(at(before, clusters), at(edited, clusters), (id) => states[id]), 'mesh file edited: routes.b, tracing.sampling');
+  assert.equal(describeChange(at(before, clusters), at(before, withoutB0), (id) => states[id]), 'endpoints: b −b-0 (restarting)');
+  assert.equal(describeChange(at(before, withoutB0), at(before, clusters), (id) => states[id]), 'endpoints: b +b-0');
+  // The same instance back on another port is out and in at once; a crashed one says its state.
+  const moved = buildClusters(before, [{ instanceId: 'b-0', service: 'b', version: '', inboundPort: 4003, healthy: true }]);
+  assert.equal(describeChange(at(before, clusters), at(before, moved), (id) => ({ ...states[id]!, draining: false })), 'endpoints: b −b-0 (running), −b-1 (backoff), +b-0');
+  assert.equal(describeChange(at(before, clusters), at(before, clusters, 1), (id) => states[id]), 'certificates renewed');
+  assert.equal(describeChange(at(edited, clusters), at(before, clusters), (id) => states[id], 'back to the last good configuration: sidecars rejected v7'), 'back to the last good configuration: sidecars rejected v7');
 });

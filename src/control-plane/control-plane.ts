@@ -6,10 +6,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
-import type { ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
+import type { ConfigVersionRecord, ExplainRequest, ExplainResponse, InstanceState, ServiceStatus, SidecarStatus, StatusResponse } from '../contract/api.js';
 import { spiffeId, type Cluster, type ListenerPorts, type SidecarConfig, type TlsMaterial } from '../../proxy/protocol/index.js';
 import { LocalCa, DEFAULT_LEAF_TTL_MS, type IssuedCert } from '../ca/local-ca.js';
-import { loadMeshFile, MeshConfigError, meshFilesOf } from '../config/load-mesh.js';
+import { formatProblem, loadMeshFile, MeshConfigError, meshFilesOf, meshWarnings } from '../config/load-mesh.js';
+import { watchSpecOf, type WatchSpec } from '../config/watch-paths.js';
+import { ServiceWatcher } from './service-watcher.js';
 import { fixedPortClashes, instancesOf, startOrder, upstreamEnvName, type InstanceSpec } from '../config/mesh-model.js';
 import type { MeshFile } from '../config/mesh-schema.js';
 import { ProcessSupervisor } from '../supervisor/process-supervisor.js';
@@ -41,9 +43,17 @@ export interface ControlPlaneOptions {
    * same mesh file re-adopts them (default 60 s; 0 tears everything down at once).
    */
   gracePeriodMs?: number;
+  /** Watch mode: restart a service when a file its `watch:` lists changes (default true; `up --no-watch` sets false). */
+  watch?: boolean;
 }
 
 export const DEFAULT_GRACE_PERIOD_MS = 60_000;
+/**
+ * A rolling restart waits this long between its callers' ACK of a config without the instance and the
+ * stop: requests they had already sent it finish (the app gets SIGTERM, which a plain app does not drain on).
+ */
+const DRAIN_MS = 300;
+const HISTORY_LENGTH = 50;
 /** Sidecars wait this much longer than the reaper, so it is the reaper that tears down, apps first. */
 const ORPHAN_MARGIN_MS = 10_000;
 
@@ -63,6 +73,8 @@ interface InstanceRuntime {
   state: InstanceState;
   /** The detail of the last state change (pull/build progress, why it failed), for the status. */
   detail: string | null;
+  /** Taken out of its callers' endpoints for a rolling restart (watch mode, `devmesh restart SERVICE`). */
+  draining: boolean;
   logFile: WriteStream;
 }
 
@@ -108,8 +120,17 @@ export class ControlPlane {
   /** `dataPlane: shared`: the one proxy process of every process instance and gateway. */
   private shared: SharedProxy | null = null;
   private version = 0;
+  /** What `version` was made from (the mesh's policy, the endpoint sets, the certificates), to tell a change from a repeat. */
+  private versionKey: string | null = null;
+  private versionMadeFrom: { mesh: MeshFile; clusters: Cluster[]; certGeneration: number } | null = null;
+  /** Bumped when certificates are renewed: the sidecars' TLS material changed. */
+  private certGeneration = 0;
+  private readonly history: ConfigVersionRecord[] = [];
   private configError: string | null = null;
   private watcher: FSWatcher | null = null;
+  /** Watch mode's file watcher (services with `watch:`), when on. */
+  private serviceWatcher: ServiceWatcher | null = null;
+  private readonly watchedServices = new Map<string, WatchSpec>();
   private timers: NodeJS.Timeout[] = [];
   private pushScheduled: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -122,7 +143,7 @@ export class ControlPlane {
     this.log = opts.log ?? (() => {});
     this.certTtlMs = opts.certTtlMs ?? DEFAULT_LEAF_TTL_MS;
     this.gracePeriodMs = opts.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
-    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p) }, this.log);
+    this.operations = new LifecycleOperations({ stop: (s, p) => this.stopApps(s, p), start: (s, p) => this.startApps(s, p), restart: (s, p) => this.restartRolling(s, p) }, this.log);
   }
 
   /** Where this mesh keeps its state (set by open()). */
@@ -272,6 +293,62 @@ export class ControlPlane {
     }
     this.schedulePersist();
     this.watchMeshFile();
+    await this.startWatchMode();
+  }
+
+  /** Watch mode: services with `watch:` restart, one instance at a time, when a file they watch changes. */
+  private async startWatchMode(): Promise<void> {
+    for (const w of meshWarnings(this.meshFile, this.mesh)) this.log(`warning: ${formatProblem(w)}`);
+    for (const [name, svc] of Object.entries(this.mesh.services)) {
+      const spec = watchSpecOf(svc.watch);
+      if (spec) this.watchedServices.set(name, spec);
+    }
+    if (this.watchedServices.size === 0) return;
+    if (this.opts.watch === false) {
+      this.log(`watch: off (--no-watch); ${[...this.watchedServices.keys()].join(', ')} would restart on changes`);
+      this.watchedServices.clear();
+      return;
+    }
+    this.serviceWatcher = new ServiceWatcher(
+      dirname(this.meshFile),
+      this.watchedServices,
+      (service, files) => {
+        const shown = files.length > 3 ? `${files.slice(0, 3).join(', ')} and ${files.length - 3} more` : files.join(', ');
+        this.operations.run('restart', service, `watch: ${shown} changed`);
+      },
+      this.log,
+    );
+    await this.serviceWatcher.start();
+    for (const [name, spec] of this.watchedServices) this.log(`watch: ${name} restarts when ${spec.paths.join(', ')} change${spec.ignore.length > 0 ? ` (not ${spec.ignore.join(', ')})` : ''}`);
+  }
+
+  /**
+   * Restarts a service's instances one at a time. Each is first taken out of its callers' endpoints (and
+   * waited for: they ACK a config without it), so no new request reaches it while it is down: with other
+   * instances, they take the traffic; with none, the callers' sidecars hold requests until it is back
+   * (proxy/outbound/availability.ts, up to 3 s). Then it is stopped, started, waited for until healthy, and
+   * put back before the next one goes.
+   */
+  private async restartRolling(service: string, progress: (detail: string) => void): Promise<void> {
+    if (!this.mesh.services[service]) throw new Error(`no service "${service}"`);
+    const mine = this.instances.filter((rt) => rt.spec.service === service && rt.launch);
+    for (const [i, rt] of mine.entries()) {
+      progress(`restarting ${service} (${i + 1}/${mine.length})`);
+      rt.draining = true;
+      try {
+        await this.pushAll();
+        if (rt.workload) {
+          if (rt.state === 'running') await new Promise((r) => setTimeout(r, DRAIN_MS));
+          await rt.workload.stop();
+        }
+        if (this.stopped) return;
+        rt.workload = rt.launch!();
+        await rt.workload.ready;
+      } finally {
+        rt.draining = false;
+        await this.pushAll();
+      }
+    }
   }
 
   /**
@@ -435,6 +512,7 @@ export class ControlPlane {
       launch: null,
       state: 'pending',
       detail: null,
+      draining: false,
       logFile,
     };
     rt.sidecar = new SidecarHandle(
@@ -454,7 +532,8 @@ export class ControlPlane {
       rt.sidecar.adopt({ pid: adopted.sidecarPid, ports: adopted.sidecarPorts, ackedVersion: adopted.ackedVersion });
       return { rt, ports: adopted.sidecarPorts, firstAck: Promise.resolve() };
     }
-    const config = this.sidecarConfig(rt);
+    const clusters = this.clusters();
+    const config = this.sidecarConfig(rt, clusters);
     const picked = await this.pickPorts(1 + config.outbound.length);
     const ports: ListenerPorts = {
       inbound: config.inbound ? config.inbound.port || picked[0]! : null,
@@ -462,7 +541,7 @@ export class ControlPlane {
     };
     rt.sidecar.reservePorts(ports);
     rt.sidecar.start();
-    const firstAck = rt.sidecar.push(++this.version, config);
+    const firstAck = this.send(rt.sidecar, this.currentVersion(clusters), config);
     firstAck.catch(() => {}); // awaited by start() before the app is launched
     return { rt, ports, firstAck };
   }
@@ -578,7 +657,8 @@ export class ControlPlane {
       return;
     }
     gw.sidecar.start();
-    const ports = await gw.sidecar.push(++this.version, this.gatewayConfig(gw));
+    const clusters = this.clusters();
+    const ports = await this.send(gw.sidecar, this.currentVersion(clusters), this.gatewayConfig(gw, clusters));
     if (!ports.outbound[service]) throw new Error(`${id}: the gateway did not report a port for ${service}`);
   }
 
@@ -590,7 +670,7 @@ export class ControlPlane {
         service: rt.spec.service,
         version: rt.spec.version,
         inboundPort: rt.sidecar.ports?.inbound ?? null,
-        healthy: rt.state === 'running' && rt.sidecar.serving,
+        healthy: rt.state === 'running' && rt.sidecar.serving && !rt.draining,
       })),
     );
   }
@@ -623,14 +703,52 @@ export class ControlPlane {
     }, 20);
   }
 
-  /** Pushes a new version to every sidecar; returns the NACK reasons (empty when all ACKed). */
-  private async pushAll(): Promise<string[]> {
+  /**
+   * The version of the configuration as it is now: the current one while the mesh's policy, the endpoint
+   * sets and the certificates are what it was made from; else a new one, recorded with what changed (or
+   * `why`). So an instance's state changes that leave its endpoints as they were (stopped → starting, a
+   * crash's backoff) make no version, and a restart makes two: its endpoint out, and back.
+   */
+  private currentVersion(clusters: Cluster[], why?: string): number {
+    const key = createHash('sha256').update(JSON.stringify([this.mesh, clusters, this.certGeneration])).digest('hex');
+    if (key === this.versionKey) return this.version;
+    const reason = describeChange(this.versionMadeFrom, { mesh: this.mesh, clusters, certGeneration: this.certGeneration }, (id) => this.instances.find((rt) => rt.spec.id === id), why);
+    this.version++;
+    this.versionKey = key;
+    this.versionMadeFrom = { mesh: this.mesh, clusters, certGeneration: this.certGeneration };
+    this.history.push({ version: this.version, atMs: Date.now(), reason, sent: 0, acked: 0, nacks: [] });
+    if (this.history.length > HISTORY_LENGTH) this.history.shift();
+    return this.version;
+  }
+
+  /** Pushes `version` to one sidecar, counting its answer in the version's history. */
+  private send(sidecar: SidecarHandle, version: number, config: SidecarConfig): Promise<ListenerPorts> {
+    // Counted once per sidecar: a second push of a version still awaited is the same push.
+    const record = sidecar.awaiting(version) ? undefined : this.history.find((h) => h.version === version);
+    const pushed = sidecar.push(version, config);
+    if (record) {
+      record.sent++;
+      pushed.then(
+        () => void record.acked++,
+        (err: Error) => void record.nacks.push(err.message),
+      );
+    }
+    return pushed;
+  }
+
+  /**
+   * Brings every sidecar to the current version (a new one only when something changed: see
+   * currentVersion); returns the NACK reasons (empty when all ACKed).
+   */
+  private async pushAll(why?: string): Promise<string[]> {
     if (this.stopped) return [];
-    const version = ++this.version;
     const clusters = this.clusters();
+    const version = this.currentVersion(clusters, why);
+    // A sidecar that ACKed this version already has this very config; one still answering it is waited for.
+    const due = (sidecar: SidecarHandle) => sidecar.pid !== null && sidecar.ackedVersion !== version;
     const pushes = [
-      ...this.instances.filter((rt) => rt.sidecar.pid !== null).map((rt) => rt.sidecar.push(version, this.sidecarConfig(rt, clusters))),
-      ...this.gateways.filter((gw) => gw.sidecar.pid !== null).map((gw) => gw.sidecar.push(version, this.gatewayConfig(gw, clusters))),
+      ...this.instances.filter((rt) => due(rt.sidecar)).map((rt) => this.send(rt.sidecar, version, this.sidecarConfig(rt, clusters))),
+      ...this.gateways.filter((gw) => due(gw.sidecar)).map((gw) => this.send(gw.sidecar, version, this.gatewayConfig(gw, clusters))),
     ];
     const results = await Promise.allSettled(pushes);
     this.schedulePersist();
@@ -650,7 +768,8 @@ export class ControlPlane {
     }
     if (renewed > 0) {
       this.log(`renewed ${renewed} workload certificate${renewed > 1 ? 's' : ''}`);
-      void this.pushAll();
+      this.certGeneration++;
+      void this.pushAll(`certificates renewed (${renewed})`);
     }
   }
 
@@ -687,9 +806,10 @@ export class ControlPlane {
     this.mesh = next;
     const problems = await this.pushAll();
     if (problems.length > 0) {
+      const rejected = this.version;
       this.mesh = previous;
       this.configError = `sidecars rejected the new configuration: ${problems.join('; ')}`;
-      await this.pushAll();
+      await this.pushAll(`back to the last good configuration: sidecars rejected v${rejected}`);
       return;
     }
     this.configError = null;
@@ -700,6 +820,7 @@ export class ControlPlane {
   status(): Omit<StatusResponse, 'uiUrl'> {
     const services: ServiceStatus[] = Object.entries(this.mesh.services).map(([name, svc]) => ({
       name,
+      ...(this.watchedServices.has(name) ? { watch: this.watchedServices.get(name)! } : {}),
       upstreams: svc.upstreams ?? [],
       mtls: mtlsOf(this.mesh, name),
       instances: this.instances
@@ -720,7 +841,13 @@ export class ControlPlane {
     }));
     return {
       mesh: this.mesh.name,
-      config: { file: this.meshFile, version: this.version, error: this.configError },
+      config: {
+        file: this.meshFile,
+        version: this.version,
+        error: this.configError,
+        history: this.history.slice().reverse().map((h) => ({ ...h, nacks: [...h.nacks] })),
+        watching: this.serviceWatcher !== null,
+      },
       ingress: this.gateways.map((gw) => {
         const port = gw.sidecar.ports?.outbound[gw.service] ?? gw.requestedPort;
         return { service: gw.service, port, url: `http://127.0.0.1:${port}`, sidecar: sidecarStatus(gw.sidecar) };
@@ -737,6 +864,7 @@ export class ControlPlane {
     if (this.persistScheduled) clearTimeout(this.persistScheduled);
     for (const t of this.timers) clearInterval(t);
     await this.watcher?.close();
+    await this.serviceWatcher?.close();
     await Promise.all(this.gateways.map((gw) => gw.sidecar.stop()));
     await Promise.all([this.supervisor?.stopAll(), this.containers?.stopAll()]);
     await Promise.all(this.instances.map((rt) => rt.sidecar.stop()));
@@ -786,4 +914,59 @@ export function livePart(current: MeshFile, next: MeshFile): { mesh: MeshFile; n
 
 function sidecarStatus(handle: SidecarHandle): SidecarStatus {
   return { pid: handle.pid, ackedVersion: handle.ackedVersion, lastNack: handle.lastNack, restarts: handle.restarts, lastExit: handle.lastExit };
+}
+
+type VersionInputs = { mesh: MeshFile; clusters: Cluster[]; certGeneration: number };
+
+/**
+ * Why a configuration version was made, from what differs between the inputs of the last one and these:
+ * the mesh file's sections ("mesh file edited: routes.catalog"), the endpoints that left or came back
+ * ("endpoints: web −web-0 (restarting), +web-1"), the certificates. `why` names a cause the inputs cannot
+ * tell (a rollback, a renewal).
+ */
+export function describeChange(
+  before: VersionInputs | null,
+  after: VersionInputs,
+  instance: (id: string) => { state: InstanceState; draining: boolean; sidecar: { serving: boolean } } | undefined,
+  why?: string,
+): string {
+  if (!before) return why ?? 'first configuration';
+  const parts: string[] = why !== undefined ? [why] : [];
+  const edited: string[] = [];
+  const a = before.mesh as unknown as Record<string, unknown>;
+  const b = after.mesh as unknown as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[key];
+    const y = b[key];
+    if (JSON.stringify(x) === JSON.stringify(y)) continue;
+    const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    // Keyed sections (routes, policies, services…) name the entries that changed; a section added or removed is {} on its other side.
+    const xs = x === undefined && isRecord(y) ? {} : x;
+    const ys = y === undefined && isRecord(x) ? {} : y;
+    if (isRecord(xs) && isRecord(ys)) {
+      for (const sub of new Set([...Object.keys(xs), ...Object.keys(ys)])) {
+        if (JSON.stringify(xs[sub]) !== JSON.stringify(ys[sub])) edited.push(`${key}.${sub}`);
+      }
+    } else edited.push(key);
+  }
+  if (edited.length > 0 && why === undefined) parts.push(`mesh file edited: ${edited.join(', ')}`);
+  const endpoints = (clusters: Cluster[]) => new Map(clusters.map((c) => [c.service, new Set(c.endpoints.map((e) => `${e.instanceId}@${e.port}`))]));
+  const was = endpoints(before.clusters);
+  const now = endpoints(after.clusters);
+  const moves: string[] = [];
+  for (const service of new Set([...was.keys(), ...now.keys()])) {
+    const x = was.get(service) ?? new Set<string>();
+    const y = now.get(service) ?? new Set<string>();
+    const id = (e: string) => e.slice(0, e.lastIndexOf('@'));
+    const out = [...x].filter((e) => !y.has(e)).map((e) => {
+      const rt = instance(id(e));
+      const state = !rt ? 'removed' : rt.draining ? 'restarting' : !rt.sidecar.serving ? 'sidecar down' : rt.state;
+      return `−${id(e)} (${state})`;
+    });
+    const back = [...y].filter((e) => !x.has(e)).map((e) => `+${id(e)}`);
+    if (out.length + back.length > 0) moves.push(`${service} ${[...out, ...back].join(', ')}`);
+  }
+  if (moves.length > 0) parts.push(`endpoints: ${moves.join('; ')}`);
+  if (after.certGeneration !== before.certGeneration && why === undefined) parts.push('certificates renewed');
+  return parts.length > 0 ? parts.join('; ') : 'configuration changed';
 }

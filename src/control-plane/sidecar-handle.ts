@@ -40,6 +40,8 @@ export class PushRejected extends Error {
 
 interface Pending {
   version: number;
+  /** What every push of this version waits for. */
+  answer: Promise<ListenerPorts>;
   resolve: (ports: ListenerPorts) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -366,9 +368,19 @@ export class SidecarHandle {
     return answer.sets;
   }
 
-  /** Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. */
+  /** A push of `version` was sent and its answer is still awaited. */
+  awaiting(version: number): boolean {
+    return this.pending.has(version);
+  }
+
+  /**
+   * Sends a snapshot; resolves with the listener ports on ACK, rejects on NACK or timeout. A version is one
+   * config: asked again for a version whose answer is still awaited, it waits for that answer.
+   */
   push(version: number, config: SidecarConfig): Promise<ListenerPorts> {
     if (!this.run) return Promise.reject(new Error(`${this.id}: sidecar is not running`));
+    const awaited = this.pending.get(version);
+    if (awaited) return awaited.answer;
     // Keep the ports already bound, so a restarted sidecar comes back where its peers expect it.
     const withPorts = this.pinPorts(config);
     const json = JSON.stringify(withPorts);
@@ -377,12 +389,13 @@ export class SidecarHandle {
     // Unchanged since the version it runs (and nothing sent since that it may be applying): say so, send nothing.
     const reconfirm = last !== null && last.json === json && this.ackedVersion === last.version && this.pending.size === 0 && !this.recovering;
     const sendWhole = () => this.sendOrQueue({ type: 'config', version, config: withPorts });
-    return new Promise<ListenerPorts>((resolve, reject) => {
+    let pending!: Pending;
+    const answer = new Promise<ListenerPorts>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(version);
         reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
       }, timeoutMs);
-      const pending: Pending = {
+      pending = {
         version,
         timer,
         reject,
@@ -390,16 +403,19 @@ export class SidecarHandle {
           this.lastConfig = { version, config: withPorts, json };
           resolve(ports);
         },
+        answer: null as unknown as Promise<ListenerPorts>,
       };
-      this.pending.set(version, pending);
-      if (reconfirm) {
-        pending.sendWhole = () => {
-          delete pending.sendWhole;
-          sendWhole();
-        };
-        this.sendOrQueue({ type: 'reconfirm', version, of: last.version });
-      } else sendWhole();
     });
+    pending.answer = answer;
+    this.pending.set(version, pending);
+    if (reconfirm) {
+      pending.sendWhole = () => {
+        delete pending.sendWhole;
+        sendWhole();
+      };
+      this.sendOrQueue({ type: 'reconfirm', version, of: last.version });
+    } else sendWhole();
+    return answer;
   }
 
   private pinPorts(config: SidecarConfig): SidecarConfig {

@@ -200,3 +200,25 @@ export function parseCommandLine(line: string, env: (name: string) => string | u
 export function lookupIn(env: Record<string, string | undefined>): (name: string) => string | undefined {
   return (name) => (Object.hasOwn(env, name) ? env[name] : undefined);
 }
+
+// `run` given as a list: the program and its arguments as written, each item one argument (no splitting,
+// no quotes, no ~ or globs, no NAME=value). Only $NAME and ${NAME} are replaced inside an item, from the
+// environment the app gets, so `["node", "app.js", "--port", "$PORT"]` works as its string form would;
+// $$ is a literal $, and a $ before anything else stays as it is. (Kubernetes' command/args likewise take
+// no shell and expand variables of the container's environment, written $(NAME) there.)
+const ARGV_REFERENCE = /\$(?:\$|\{([^}]*)\}?|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** What is wrong with one item of a `run` list, or null: only ${NAME} is allowed between braces. */
+export function argvProblem(arg: string): string | null {
+  for (const m of arg.matchAll(ARGV_REFERENCE)) {
+    if (m[0].startsWith('${') && (!m[0].endsWith('}') || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(m[1] ?? ''))) {
+      return `column ${m.index + 1}: only \${NAME} is expanded, not "${m[0]}" (write $$ for a literal $)`;
+    }
+  }
+  return null;
+}
+
+/** The items of a `run` list with $NAME and ${NAME} replaced from `env` (unset: empty, as in the string form). */
+export function expandArgv(argv: readonly string[], env: (name: string) => string | undefined): string[] {
+  return argv.map((arg) => arg.replace(ARGV_REFERENCE, (whole, braced: string | undefined, bare: string | undefined) => (whole === '$$' ? '$' : (env((braced ?? bare)!) ?? ''))));
+}

@@ -130,8 +130,8 @@ class ContainerWorkload extends SupervisedWorkload {
       Image: image,
       ...(c.command !== undefined
         ? { Cmd: Array.isArray(c.command) ? c.command : splitCommand(c.command) }
-        : this.spec.command
-          ? { Cmd: splitCommand(this.spec.command) }
+        : this.spec.command.length > 0
+          ? { Cmd: Array.isArray(this.spec.command) ? this.spec.command : splitCommand(this.spec.command) }
           : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: names.labels,

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lookupIn, parseCommandLine } from './command-line.js';
+import { expandArgv, lookupIn, parseCommandLine } from './command-line.js';
 import type { Reaper } from './reaper.js';
 import { followLines, openOutputFile } from './output-file.js';
 import { isAlive, waitGone, watchPid } from './pid-watch.js';
@@ -46,8 +46,13 @@ export function probe(port: number, path: string | undefined): Promise<boolean> 
  */
 function commandOf(spec: WorkloadSpec): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env: Record<string, string | undefined> = { ...process.env, ...spec.env, PORT: String(spec.port) };
-  const line = parseCommandLine(spec.command, lookupIn(env));
+  const line = typeof spec.command === 'string' ? parseCommandLine(spec.command, lookupIn(env)) : { argv: expandArgv(spec.command, lookupIn(env)), env: {} };
   return { file: line.argv[0]!, args: line.argv.slice(1), env: { ...env, ...line.env } };
+}
+
+/** The command as the user wrote it, for messages. */
+function shown(command: string | readonly string[]): string {
+  return typeof command === 'string' ? `"${command}"` : JSON.stringify(command);
 }
 
 /** A running process the workload supervises: one it started (`child`), or one it re-adopted by pid. */
@@ -89,7 +94,7 @@ class ProcessWorkload extends SupervisedWorkload {
         // The mesh file's validation refuses such a line first; a spec from elsewhere fails like a crash.
         const run: Run = { pid: 0, child: null, unwatch: () => {}, unfollow: () => {} };
         this.run = run;
-        queueMicrotask(() => this.onExit(`run "${this.spec.command}": ${(err as Error).message}`, run));
+        queueMicrotask(() => this.onExit(`run ${shown(this.spec.command)}: ${(err as Error).message}`, run));
         return;
       }
       child = spawn(command.file, command.args, {
@@ -109,8 +114,8 @@ class ProcessWorkload extends SupervisedWorkload {
     if (child.pid) this.reaper?.watch(child.pid);
     child.on('error', (err: NodeJS.ErrnoException) => {
       // spawn itself failed (e.g. no such program, or cwd missing): no exit event follows in every case, so settle here.
-      const why = err.code === 'ENOENT' && existsSync(this.spec.cwd) ? `command not found: ${err.path ?? this.spec.command} (not a file, and not on PATH)` : err.message;
-      this.onExit(`spawn "${this.spec.command}" in ${this.spec.cwd}: ${why}`, run);
+      const why = err.code === 'ENOENT' && existsSync(this.spec.cwd) ? `command not found: ${err.path ?? String(this.spec.command)} (not a file, and not on PATH)` : err.message;
+      this.onExit(`spawn ${shown(this.spec.command)} in ${this.spec.cwd}: ${why}`, run);
     });
     child.on('exit', (code, signal) => {
       this.onExit(signal ? `killed by ${signal}` : `exited with code ${code}${code === 127 ? ' (command not found)' : ''}`, run);

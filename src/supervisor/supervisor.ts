@@ -4,7 +4,8 @@ import type { InstanceState } from '../contract/api.js';
 
 export interface WorkloadSpec {
   id: string;
-  command: string;
+  /** A command line (split as sh would, no shell) or, from a `run` list, the program and its arguments. */
+  command: string | string[];
   cwd: string;
   env: Record<string, string>;
   /** Loopback port the workload must listen on. */

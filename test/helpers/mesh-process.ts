@@ -36,6 +36,8 @@ export interface StartMeshOptions {
   readyTimeoutMs?: number;
   /** Extra environment for `devmesh up` (and so for its sidecars and apps). */
   env?: Record<string, string>;
+  /** Extra arguments for `devmesh up` (e.g. --no-watch). */
+  args?: string[];
 }
 
 /**
@@ -107,7 +109,7 @@ export async function startMesh(opts: StartMeshOptions): Promise<RunningMesh> {
   writeFileSync(meshPath, yaml);
 
   const env = { ...process.env, ...opts.env, DEVMESH_HOME: home };
-  let up = launchUp(dir, env);
+  let up = launchUp(dir, env, opts.args);
 
   const cleanup = async () => {
     const child = up.child;
