@@ -107,7 +107,7 @@ export function TracesPage({ client, serviceNames, params, go, onError }: Props)
         </label>
         <label>
           Attribute
-          <DebouncedInput value={current.attribute ?? ''} onCommit={(v) => set('attribute', v)} placeholder="e.g. retry.reasons or subset=v2" testId="trace-attribute-filter" size={26} />
+          <DebouncedInput value={current.attribute ?? ''} onCommit={(v) => set('attribute', v)} placeholder="e.g. retry.reasons or subset=v2" testId="trace-attribute-filter" size={30} />
         </label>
         <label>
           Time
