@@ -38,7 +38,6 @@ export function editYaml(text: string, path: Path, value: unknown): string {
   return keepLayout(text, doc);
 }
 
-const PRINT = { flowCollectionPadding: false } as const;
 
 /**
  * The edited document as text, with every line the edit did not touch exactly as the user wrote it. The
@@ -49,8 +48,10 @@ const PRINT = { flowCollectionPadding: false } as const;
  * and its print differ in whitespace alone).
  */
 function keepLayout(original: string, edited: Document): string {
-  const after = edited.toString(PRINT).split('\n');
-  const reprinted = parseDocument(original).toString(PRINT).split('\n');
+  // The lines the edit touches are printed in the file's flow style: `{ a: 1 }` if it writes any that way.
+  const print = { flowCollectionPadding: /[{[] \S/.test(original) };
+  const after = edited.toString(print).split('\n');
+  const reprinted = parseDocument(original).toString(print).split('\n');
   const source = original.split('\n');
   if (source.length !== reprinted.length) return after.join('\n');
   const squash = (l: string) => l.replace(/\s+/g, '');
