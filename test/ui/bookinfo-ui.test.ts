@@ -119,17 +119,28 @@ test('the UI on the Bookinfo demo: deep links, filters, charts, topology, tap or
         assert.equal(await success.getAttribute('data-y-min'), '0', `${dir} at ${width}px`);
         assert.equal(await success.getAttribute('data-y-max'), '100', `${dir} at ${width}px`);
       }
-      await page.waitForTimeout(300); // the resize observer redraws
-      for (const chart of await page.locator('figure.chart').all()) {
-        const figure = (await chart.boundingBox())!;
-        const labels: Box[] = [];
-        for (const l of await chart.locator('[data-testid=chart-x-label]').all()) labels.push((await l.boundingBox())!);
-        assert.ok(labels.length >= 3, `a chart at ${width}px has ${labels.length} time labels`);
-        for (const [i, a] of labels.entries()) {
-          assert.ok(inside(a, figure), `label ${i} inside its chart at ${width}px`);
-          for (const b of labels.slice(i + 1)) assert.ok(!intersects(a, b), `time labels overlap at ${width}px: ${JSON.stringify([a, b])}`);
+      // The resize observer redraws on its own schedule: the labels are checked until they settle.
+      let problem = '';
+      const labelProblem = async (): Promise<string> => {
+        // One read of every chart and its labels, so a redraw cannot fall between two measurements.
+        const charts = await page.locator('figure.chart').evaluateAll((figures) => {
+          const box = (e: (typeof figures)[number]) => {
+            const r = e.getBoundingClientRect();
+            return { x: r.x, y: r.y, width: r.width, height: r.height };
+          };
+          return figures.map((f) => ({ figure: box(f), labels: [...f.querySelectorAll('[data-testid=chart-x-label]')].map(box) }));
+        });
+        if (charts.length < 6) return `${charts.length} charts`;
+        for (const { figure, labels } of charts) {
+          if (labels.length < 3) return `a chart has ${labels.length} time labels`;
+          for (const [i, a] of labels.entries()) {
+            if (!inside(a, figure)) return `label ${i} ${JSON.stringify(a)} outside its chart ${JSON.stringify(figure)}`;
+            for (const b of labels.slice(i + 1)) if (intersects(a, b)) return `time labels overlap: ${JSON.stringify([a, b])}`;
+          }
         }
-      }
+        return '';
+      };
+      await waitFor(`time labels that fit at ${width}px`, async () => (problem = await labelProblem()) === '', 5000).catch(() => assert.fail(`at ${width}px: ${problem}`));
     }
     await page.setViewportSize({ width: 1440, height: 1000 });
   });
