@@ -127,7 +127,7 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
       throw new ApiClientError(
         token
           ? 'The control plane rejected this page’s token (401). Open the URL printed by `devmesh up` again; it changes on every start.'
-          : 'No access token (401). Open the URL printed by `devmesh up`; it ends in #token=….',
+          : 'No access token (401). Open the URL printed by `devmesh up` (it ends in #token=…), or add &token=… to this link’s fragment.',
         { kind: 'unauthorized' },
       );
     }
