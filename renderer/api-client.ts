@@ -29,6 +29,7 @@ import {
   type TraceQuery,
   type ValidateResponse,
 } from '../src/contract/api';
+import { splitUiToken } from '../src/contract/ui-link';
 
 const TOKEN_KEY = 'devmesh.token';
 
@@ -46,24 +47,25 @@ export class ApiClientError extends Error {
 }
 
 /**
- * The token arrives once in the URL fragment (`#token=…`, which browsers never send to servers).
- * It is moved to sessionStorage and removed from the address bar so it is not left in history,
- * bookmarks or screenshots; a reload of the same tab still finds it.
+ * The token arrives once in the URL fragment, which browsers never send to servers: alone (`#token=…`,
+ * as `devmesh up` prints it) or as one more parameter of a deep link (`#/traces?trace=…&token=…`; the
+ * form is defined in src/contract/ui-link.ts). It is moved to sessionStorage and removed from the address
+ * bar, the route kept, so it is not left in history, bookmarks or screenshots; a reload of the same tab
+ * still finds it. It is sent only in the Authorization header, never in a URL.
  */
 export function takeToken(): string | null {
-  const params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
-  const fromHash = params.get('token');
-  if (fromHash) {
-    try {
-      window.sessionStorage.setItem(TOKEN_KEY, fromHash);
-    } catch {
-      // Storage can be disabled; the token still works for this page's lifetime.
+  const { token: fromHash, rest } = splitUiToken(window.location.hash);
+  if (fromHash !== null || rest !== window.location.hash.replace(/^#/, '')) {
+    if (fromHash) {
+      try {
+        window.sessionStorage.setItem(TOKEN_KEY, fromHash);
+      } catch {
+        // Storage can be disabled; the token still works for this page's lifetime.
+      }
     }
-    params.delete('token');
-    const rest = params.toString();
     const url = window.location.pathname + window.location.search + (rest ? `#${rest}` : '');
     window.history.replaceState(window.history.state, '', url);
-    return fromHash;
+    if (fromHash) return fromHash;
   }
   try {
     return window.sessionStorage.getItem(TOKEN_KEY);
@@ -125,7 +127,7 @@ export function createApiClient(token: string | null, baseUrl = ''): ApiClient {
       throw new ApiClientError(
         token
           ? 'The control plane rejected this page’s token (401). Open the URL printed by `devmesh up` again; it changes on every start.'
-          : 'No access token (401). Open the URL printed by `devmesh up`; it ends in #token=….',
+          : 'No access token (401). Open the URL printed by `devmesh up` (it ends in #token=…), or add &token=… to this link’s fragment.',
         { kind: 'unauthorized' },
       );
     }

@@ -23,7 +23,7 @@ function Root() {
   const [token, setToken] = useState(firstToken);
   useEffect(() => {
     const onHashChange = () => {
-      if (/(^#|&)token=/.test(window.location.hash)) setToken(takeToken());
+      if (/(^#|[?&])token=/.test(window.location.hash)) setToken(takeToken());
     };
     window.addEventListener('hashchange', onHashChange);
     return () => window.removeEventListener('hashchange', onHashChange);

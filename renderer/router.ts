@@ -1,5 +1,6 @@
 // Screens live in the URL fragment (#/traces?trace=…), so a link to a trace or a service can be copied and
-// the browser's back button works. The token never does: it leaves the fragment on first load.
+// the browser's back button works. A link may carry the token as one more parameter
+// (src/contract/ui-link.ts); main.tsx takes it out before the first render, and a route never holds it.
 import { useCallback, useEffect, useState } from 'react';
 
 export type Screen = 'overview' | 'service' | 'traces' | 'config' | 'tap' | 'import' | 'logs';
@@ -13,10 +14,12 @@ export interface Route {
 export function parseHash(hash: string): Route {
   const raw = hash.replace(/^#/, '');
   // The walking skeleton's links were #trace=<id>.
-  if (raw.startsWith('trace=')) return { screen: 'traces', params: new URLSearchParams(raw) };
-  const [path = '', query = ''] = raw.replace(/^\//, '').split('?');
+  const legacy = raw.startsWith('trace=');
+  const [path = '', query = ''] = legacy ? ['traces', raw] : raw.replace(/^\//, '').split('?');
   const screen = (SCREENS as readonly string[]).includes(path) ? (path as Screen) : 'overview';
-  return { screen, params: new URLSearchParams(query) };
+  const params = new URLSearchParams(query);
+  params.delete('token');
+  return { screen, params };
 }
 
 export function hrefOf(screen: Screen, params: Record<string, string | null | undefined> = {}): string {

@@ -6,8 +6,10 @@ import { useMemo } from 'react';
 import type { EdgeStats, ServiceStatus } from '../../src/contract/api';
 import { formatDuration, serviceColor } from '../format';
 
-const NODE_W = 190;
+const NODE_W = 170;
 const NODE_H = 78;
+/** Room between ranks for an edge's label (two lines of at most ~17 characters at 10.5 px). */
+const RANK_GAP = 120;
 
 interface Props {
   services: ServiceStatus[];
@@ -15,6 +17,22 @@ interface Props {
   /** Ingress services: a gateway node is drawn in front of them. */
   ingress: string[];
   onSelect(service: string): void;
+}
+
+/** The point halfway along a polyline, where its label goes. */
+function midpoint(points: { x: number; y: number }[]): { x: number; y: number } {
+  const seg = points.slice(1).map((p, i) => Math.hypot(p.x - points[i]!.x, p.y - points[i]!.y));
+  let rest = seg.reduce((a, b) => a + b, 0) / 2;
+  for (let i = 0; i < seg.length; i++) {
+    const len = seg[i]!;
+    if (rest <= len && len > 0) {
+      const a = points[i]!;
+      const b = points[i + 1]!;
+      return { x: a.x + ((b.x - a.x) * rest) / len, y: a.y + ((b.y - a.y) * rest) / len };
+    }
+    rest -= len;
+  }
+  return points[0] ?? { x: 0, y: 0 };
 }
 
 export function successColor(rate: number | null): string {
@@ -27,7 +45,9 @@ export function successColor(rate: number | null): string {
 export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
   const layout = useMemo(() => {
     const g = new dagre.graphlib.Graph({ multigraph: false });
-    g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 60, marginx: 16, marginy: 16 });
+    // Edge labels sit on their edge's middle rather than in a rank of their own (which made Bookinfo's
+    // four ranks 1470 px wide); the rank gap is what a two-line label needs.
+    g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: RANK_GAP, marginx: 16, marginy: 16 });
     g.setDefaultEdgeLabel(() => ({}));
     const names = new Set(services.map((s) => s.name));
     const hasIngress = ingress.length > 0 || edges.some((e) => e.source === 'ingress');
@@ -41,8 +61,7 @@ export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
     for (const p of pairs) {
       const [a, b] = p.split('\u0000') as [string, string];
       if (!g.hasNode(a)) g.setNode(a, { width: 110, height: 44 });
-      // The label gets its own room in the layout, so it never sits on a node.
-      g.setEdge(a, b, { width: 190, height: 18, labelpos: 'c' });
+      g.setEdge(a, b, {});
     }
     dagre.layout(g);
     const graph = g.graph();
@@ -51,8 +70,8 @@ export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
       height: (graph.height ?? 200) + 10,
       nodes: g.nodes().map((n) => ({ name: n, ...(g.node(n) as { x: number; y: number; width: number; height: number }) })),
       edges: g.edges().map((e) => {
-        const label = g.edge(e) as { points: { x: number; y: number }[]; x: number; y: number };
-        return { source: e.v, target: e.w, points: label.points, label: { x: label.x, y: label.y } };
+        const { points } = g.edge(e) as { points: { x: number; y: number }[] };
+        return { source: e.v, target: e.w, points, label: midpoint(points) };
       }),
     };
   }, [services, edges, ingress]);
@@ -61,7 +80,16 @@ export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
   const byName = new Map(services.map((s) => [s.name, s]));
 
   return (
-    <svg className="topology" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} data-testid="topology" role="img" aria-label="Service topology">
+    // As wide as the panel and no wider than drawn: a graph wider than the panel is scaled down to fit, down
+    // to 70% (text stays readable); below that, the panel scrolls (.topology-wrap).
+    <svg
+      className="topology"
+      viewBox={`0 0 ${layout.width} ${layout.height}`}
+      style={{ width: '100%', maxWidth: layout.width, minWidth: Math.round(layout.width * 0.7), height: 'auto' }}
+      data-testid="topology"
+      role="img"
+      aria-label="Service topology"
+    >
       <defs>
         <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
           <path d="M0,0 L10,5 L0,10 z" fill="var(--muted)" />
@@ -76,9 +104,13 @@ export function TopologyGraph({ services, edges, ingress, onSelect }: Props) {
           <g key={`${e.source}-${e.target}`} data-testid="topology-edge" data-source={e.source} data-target={e.target} data-rps={st ? st.rps.toFixed(2) : '0'}>
             <path d={d} fill="none" stroke={color} strokeWidth={st ? 2.5 : 1.5} strokeDasharray={st ? undefined : '4 4'} markerEnd="url(#arrow)" />
             {st && (
-              <text x={mid.x} y={mid.y - 4} className="edge-label" textAnchor="middle">
-                {st.rps.toFixed(1)} rps · {st.successRate === null ? '–' : `${(st.successRate * 100).toFixed(st.successRate < 1 ? 1 : 0)}%`} · p99{' '}
-                {st.p99Ms === null ? '–' : formatDuration(st.p99Ms)}
+              <text x={mid.x} y={mid.y - 17} className="edge-label" textAnchor="middle" data-testid="topology-edge-label">
+                <tspan x={mid.x}>
+                  {st.rps.toFixed(1)} rps · {st.successRate === null ? '–' : `${(st.successRate * 100).toFixed(st.successRate < 1 ? 1 : 0)}%`}
+                </tspan>
+                <tspan x={mid.x} dy={12}>
+                  p99 {st.p99Ms === null ? '–' : formatDuration(st.p99Ms)}
+                </tspan>
               </text>
             )}
           </g>

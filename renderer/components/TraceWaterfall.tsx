@@ -232,7 +232,7 @@ function SpanDetails({ span, traceStart }: { span: Span; traceStart: number }) {
   if (span.error) fields.push(['error', span.error]);
   const { attributes, request, response } = splitHeaders(span.attributes);
   return (
-    <div className="span-details" data-testid="span-details">
+    <div className="span-details" data-testid="span-details" data-span-id={span.spanId}>
       <h3>
         <span className="swatch small" style={{ background: serviceColor(span.service) }} />
         {span.service} · {span.kind} · {span.method} {span.path}

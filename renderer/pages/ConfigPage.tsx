@@ -3,7 +3,7 @@
 // control plane's own validator. Apply shows a diff first, writes the file back (form edits go through the
 // YAML Document API, so comments stay), and the running mesh pushes it; the sidecars' ACK/NACK is shown.
 // Undo goes back to the previous revision.
-import { diffLines } from 'diff';
+import { diffArrays, diffLines } from 'diff';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { ApplyResponse, ConfigDocumentResponse, StatusResponse } from '../../src/contract/api';
@@ -35,8 +35,38 @@ export function editYaml(text: string, path: Path, value: unknown): string {
       else break;
     }
   } else doc.setIn(path, value);
-  // Flow collections stay as the user wrote them ([a, b], not [ a, b ]), so the diff shows only the edit.
-  return doc.toString({ flowCollectionPadding: false });
+  return keepLayout(text, doc);
+}
+
+
+/**
+ * The edited document as text, with every line the edit did not touch exactly as the user wrote it. The
+ * YAML library re-prints a whole document in one style (`{a: 1}` for `{ a: 1 }`, one space before a
+ * comment), which made a one-field form edit show unrelated lines in the diff and rewrite them on apply.
+ * So the original is printed the same way, the two prints are compared line by line, and the lines they
+ * share come from the original (when the original and its print line up one to one, and only where a line
+ * and its print differ in whitespace alone).
+ */
+function keepLayout(original: string, edited: Document): string {
+  // The lines the edit touches are printed in the file's flow style: `{ a: 1 }` if it writes any that way.
+  const print = { flowCollectionPadding: /[{[] \S/.test(original) };
+  const after = edited.toString(print).split('\n');
+  const reprinted = parseDocument(original).toString(print).split('\n');
+  const source = original.split('\n');
+  if (source.length !== reprinted.length) return after.join('\n');
+  const squash = (l: string) => l.replace(/\s+/g, '');
+  const out: string[] = [];
+  let i = 0;
+  for (const part of diffArrays(reprinted, after)) {
+    if (part.added) out.push(...part.value);
+    else if (part.removed) i += part.value.length;
+    else
+      for (const line of part.value) {
+        const mine = source[i++]!;
+        out.push(squash(mine) === squash(line) ? mine : line);
+      }
+  }
+  return out.join('\n');
 }
 
 /**
@@ -172,31 +202,31 @@ export function ConfigPage({ client, status }: Props) {
             <legend>{rule.name ?? `rule ${idx + 1}`}</legend>
             <label>
               Retries (attempts)
-              <NumberField value={retries?.attempts} onChange={(v) => setField([...base, 'retries', 'attempts'], v)} testId="retry-attempts" />
+              <NumberField value={retries?.attempts} onChange={(v) => setField([...base, 'retries', 'attempts'], v)} placeholder="e.g. 3" testId="retry-attempts" />
             </label>
             <label>
               Per-try timeout
-              <TextField value={retries?.perTryTimeout} onChange={(v) => setField([...base, 'retries', 'perTryTimeout'], v)} placeholder="500ms" testId="retry-per-try" />
+              <TextField value={retries?.perTryTimeout} onChange={(v) => setField([...base, 'retries', 'perTryTimeout'], v)} placeholder="e.g. 500ms" testId="retry-per-try" />
             </label>
             <label>
               Retry on
-              <TextField value={retries?.retryOn} onChange={(v) => setField([...base, 'retries', 'retryOn'], v)} placeholder="5xx,connect-failure" testId="retry-on" />
+              <TextField value={retries?.retryOn} onChange={(v) => setField([...base, 'retries', 'retryOn'], v)} placeholder="e.g. 5xx,connect-failure" testId="retry-on" />
             </label>
             <label>
               Timeout
-              <TextField value={rule.timeout} onChange={(v) => setField([...base, 'timeout'], v)} placeholder="2s" testId="route-timeout" />
+              <TextField value={rule.timeout} onChange={(v) => setField([...base, 'timeout'], v)} placeholder="e.g. 2s (none if empty)" testId="route-timeout" />
             </label>
             <label>
               Fault: abort status
-              <NumberField value={fault?.abort?.httpStatus} onChange={(v) => setField([...base, 'fault', 'abort', 'httpStatus'], v)} testId="fault-abort-status" />
+              <NumberField value={fault?.abort?.httpStatus} onChange={(v) => setField([...base, 'fault', 'abort', 'httpStatus'], v)} placeholder="e.g. 503" testId="fault-abort-status" />
             </label>
             <label>
               Fault: abort %
-              <NumberField value={fault?.abort?.percentage?.value} onChange={(v) => setField([...base, 'fault', 'abort', 'percentage', 'value'], v)} testId="fault-abort-percent" />
+              <NumberField value={fault?.abort?.percentage?.value} onChange={(v) => setField([...base, 'fault', 'abort', 'percentage', 'value'], v)} placeholder="e.g. 10" testId="fault-abort-percent" />
             </label>
             <label>
               Fault: delay
-              <TextField value={fault?.delay?.fixedDelay} onChange={(v) => setField([...base, 'fault', 'delay', 'fixedDelay'], v)} placeholder="100ms" testId="fault-delay" />
+              <TextField value={fault?.delay?.fixedDelay} onChange={(v) => setField([...base, 'fault', 'delay', 'fixedDelay'], v)} placeholder="e.g. 100ms" testId="fault-delay" />
             </label>
             <p className="muted small">As in Istio, a rule with a fault has its retries and timeout turned off.</p>
           </fieldset>
@@ -214,15 +244,15 @@ export function ConfigPage({ client, status }: Props) {
           </label>
           <label>
             Circuit breaker: max connections
-            <NumberField value={policy?.connectionPool?.tcp?.maxConnections} onChange={(v) => setField(['policies', svc, 'connectionPool', 'tcp', 'maxConnections'], v)} testId="policy-max-conn" />
+            <NumberField value={policy?.connectionPool?.tcp?.maxConnections} onChange={(v) => setField(['policies', svc, 'connectionPool', 'tcp', 'maxConnections'], v)} placeholder="e.g. 100" testId="policy-max-conn" />
           </label>
           <label>
             Outlier detection: consecutive 5xx
-            <NumberField value={policy?.outlierDetection?.consecutive5xxErrors} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'consecutive5xxErrors'], v)} testId="policy-outlier" />
+            <NumberField value={policy?.outlierDetection?.consecutive5xxErrors} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'consecutive5xxErrors'], v)} placeholder="e.g. 5" testId="policy-outlier" />
           </label>
           <label>
             Base ejection time
-            <TextField value={policy?.outlierDetection?.baseEjectionTime} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'baseEjectionTime'], v)} placeholder="30s" testId="policy-ejection" />
+            <TextField value={policy?.outlierDetection?.baseEjectionTime} onChange={(v) => setField(['policies', svc, 'outlierDetection', 'baseEjectionTime'], v)} placeholder="e.g. 30s" testId="policy-ejection" />
           </label>
         </fieldset>
         <h4>Authorization for {svc}</h4>
@@ -344,8 +374,9 @@ function DiffView({ before, after }: { before: string; after: string }) {
   );
 }
 
-function NumberField({ value, onChange, testId }: { value: number | undefined; onChange(v: number | undefined): void; testId: string }) {
-  return <CommitInput value={value === undefined ? '' : String(value)} onCommit={(t) => onChange(t === '' ? undefined : Number(t))} testId={testId} inputMode="numeric" />;
+// Placeholders are hints ("e.g. …", styled as such in styles.css), never defaults: an empty field writes nothing.
+function NumberField({ value, onChange, placeholder, testId }: { value: number | undefined; onChange(v: number | undefined): void; placeholder: string; testId: string }) {
+  return <CommitInput value={value === undefined ? '' : String(value)} onCommit={(t) => onChange(t === '' ? undefined : Number(t))} placeholder={placeholder} testId={testId} inputMode="numeric" />;
 }
 
 function TextField({ value, onChange, placeholder, testId }: { value: string | undefined; onChange(v: string | undefined): void; placeholder: string; testId: string }) {

@@ -83,8 +83,8 @@ function GoldenCharts({ direction, points }: { direction: 'inbound' | 'outbound'
         {direction === 'inbound' ? 'Inbound (requests it served)' : 'Outbound (calls it made)'} <span className="muted small">{total} requests</span>
       </h3>
       <MetricChart title="Requests/s" times={times} series={rps} unit="" testId={`chart-${direction}-rps`} />
-      <MetricChart title="Success rate" times={times} series={success} unit="%" />
-      <MetricChart title="Latency" times={times} series={latency} unit="ms" />
+      <MetricChart title="Success rate" times={times} series={success} unit="%" yRange={[0, 100]} testId={`chart-${direction}-success`} />
+      <MetricChart title="Latency" times={times} series={latency} unit="ms" testId={`chart-${direction}-latency`} />
     </div>
   );
 }

@@ -1,5 +1,5 @@
 // Tap: live requests as they cross a service's sidecars (method, path, status, latency, the route rule
-// that matched, tries), pausable, like `linkerd viz tap`. Newest on top; a row opens its trace.
+// that matched, tries), pausable, like `linkerd viz tap`. Newest (by start time) on top; a row opens its trace.
 import { useState } from 'react';
 import type { TapEvent } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
@@ -16,6 +16,15 @@ interface Props {
   go(screen: Screen, params?: Record<string, string | null | undefined>, replace?: boolean): void;
 }
 
+/**
+ * Newest request on top, by when it started. Events arrive in the order sidecars report them (a slow request
+ * reports after quicker ones that started later, and each sidecar sends in batches), so arrival order is
+ * not time order; the sequence number breaks ties between requests of the same millisecond.
+ */
+function newestFirst(events: TapEvent[]): TapEvent[] {
+  return events.sort((a, b) => b.timeMs - a.timeMs || b.seq - a.seq);
+}
+
 export function TapPage({ client, serviceNames, initialService, go }: Props) {
   const [service, setService] = useState(initialService);
   const [paused, setPaused] = useState(false);
@@ -24,7 +33,7 @@ export function TapPage({ client, serviceNames, initialService, go }: Props) {
       const res = await client.tap({ ...(service ? { service } : {}), afterSeq: prev?.lastSeq ?? 0 }, signal);
       // The first read starts from now: a tap shows what happens while you watch.
       if (!prev) return { events: [], lastSeq: res.lastSeq };
-      return { events: [...res.events.reverse(), ...prev.events].slice(0, KEEP), lastSeq: res.lastSeq };
+      return { events: newestFirst([...res.events, ...prev.events]).slice(0, KEEP), lastSeq: res.lastSeq };
     },
     { intervalMs: 500, enabled: !paused, resetKey: service },
   );
@@ -78,7 +87,7 @@ export function TapPage({ client, serviceNames, initialService, go }: Props) {
               </tr>
             )}
             {events.map((e) => (
-              <tr key={e.seq} data-testid="tap-row" data-status={e.status} data-route={e.route ?? ''}>
+              <tr key={e.seq} data-testid="tap-row" data-status={e.status} data-route={e.route ?? ''} data-time-ms={e.timeMs} data-trace-id={e.traceId}>
                 <td className="mono muted">{formatClock(e.timeMs)}</td>
                 <td>
                   <span className="swatch small" style={{ background: serviceColor(e.service) }} />

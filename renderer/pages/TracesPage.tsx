@@ -84,8 +84,9 @@ export function TracesPage({ client, serviceNames, params, go, onError }: Props)
           </select>
         </label>
         <label>
-          Route
-          <DebouncedInput value={current.route ?? ''} onCommit={(v) => set('route', v)} placeholder="reviews/split" testId="trace-route-filter" />
+          Route rule
+          {/* The name of the rule a sidecar matched (the span's `route` attribute), e.g. the demo's "split". */}
+          <DebouncedInput value={current.route ?? ''} onCommit={(v) => set('route', v)} placeholder="rule name, e.g. split" testId="trace-route-filter" size={22} />
         </label>
         <label>
           Status
@@ -102,11 +103,11 @@ export function TracesPage({ client, serviceNames, params, go, onError }: Props)
         </label>
         <label>
           Min duration (ms)
-          <DebouncedInput value={current.minDurationMs ?? ''} onCommit={(v) => set('minDurationMs', v)} placeholder="0" testId="trace-duration-filter" size={6} />
+          <DebouncedInput value={current.minDurationMs ?? ''} onCommit={(v) => set('minDurationMs', v)} placeholder="e.g. 100" testId="trace-duration-filter" size={8} />
         </label>
         <label>
           Attribute
-          <DebouncedInput value={current.attribute ?? ''} onCommit={(v) => set('attribute', v)} placeholder="retry.reasons or subset=v2" testId="trace-attribute-filter" />
+          <DebouncedInput value={current.attribute ?? ''} onCommit={(v) => set('attribute', v)} placeholder="e.g. retry.reasons or subset=v2" testId="trace-attribute-filter" size={30} />
         </label>
         <label>
           Time

@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { API, type LogLine, type LogResponse, type OperationResponse, type OperationStatus, type StatusResponse, type TapEvent, type TapResponse, type TraceListResponse, type TraceSummary } from '../contract/api.js';
+import { uiLink } from '../contract/ui-link.js';
 import { instancesOf } from '../config/mesh-model.js';
 import { followLines } from '../supervisor/output-file.js';
 import { TraceStore } from '../telemetry/trace-store.js';
@@ -79,6 +80,9 @@ export async function traces(o: ObserveOptions): Promise<number> {
   else {
     if (!run) note(`(no mesh is running: read ${source})`);
     printTraces(list);
+    // A link that opens the newest trace in the UI (the token rides in the fragment, never sent to a server);
+    // on stderr, so the list on stdout stays one trace a line.
+    if (run && list[0]) note(`open in the UI: ${uiLink(run.apiUrl, run.token, 'traces', { trace: list[0].traceId })}`);
   }
   return 0;
 }

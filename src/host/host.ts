@@ -3,6 +3,7 @@
 // through which the CLI finds them, then starts the mesh. The control plane knows nothing of the API; the
 // two meet only here.
 import { resolve } from 'node:path';
+import { uiLink } from '../contract/ui-link.js';
 import { ApiServer } from '../api/api-server.js';
 import { createApiHandlers } from '../api/api-handlers.js';
 import { importApiHandlers } from '../api/import-api-handlers.js';
@@ -54,7 +55,7 @@ export async function startHost(opts: HostOptions): Promise<Host> {
     // Prometheus find the API, and through which a control plane replacing a crashed one re-adopts the mesh.
     controlPlane.publishRun(apiUrl);
     await controlPlane.start();
-    return { controlPlane, apiUrl, uiUrl: `${apiUrl}/#token=${token}`, stop };
+    return { controlPlane, apiUrl, uiUrl: uiLink(apiUrl, token), stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
