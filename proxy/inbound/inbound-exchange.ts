@@ -11,6 +11,8 @@ import { requestSize, responseHeadSize, type PeerLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
+import { spanStartMs } from '../tracing/span-clock.js';
+import { grpcSpanOutcome, grpcStatusCode } from '../tracing/grpc-status.js';
 import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { AuthzVerdict } from './authz.js';
 
@@ -22,8 +24,8 @@ type TaggedResponse = ServerResponse & { [EXCHANGE]?: InboundExchange };
 export type ExchangeError = ProxyErrorCode;
 
 export class InboundExchange implements ResponseObserver {
-  readonly startMs = Date.now();
   readonly t0 = performance.now();
+  readonly startMs = spanStartMs(this.t0);
   readonly traceId: string;
   readonly spanId = newSpanId();
   readonly parentSpanId: string | null;
@@ -105,10 +107,13 @@ export class InboundExchange implements ResponseObserver {
     const durationMs = performance.now() - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
     const sent = sentResponseHeaders(res);
-    if (isSampled(this.flags)) {
-      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sent);
-    }
+    // The app's status: trailers-only puts it in the headers, otherwise it comes in the trailers.
     const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
+    if (isSampled(this.flags)) {
+      const attributes = this.attributes();
+      const error = this.grpc ? grpcSpanOutcome('server', grpcStatusCode(grpcStatus as string | number | string[] | undefined), attributes, spanError) : spanError;
+      this.recordSpan(res.statusCode, error, durationMs, attributes, req.rawHeaders, sent);
+    }
     this.ctx.metrics.request(this.peerLabels(), {
       protocol: this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
       status: res.statusCode,

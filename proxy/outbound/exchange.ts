@@ -11,6 +11,8 @@ import { sentResponseHeaders } from '../protocol/span-headers.js';
 import { answerBodyLength, requestSize, responseHeadSize } from '../metrics.js';
 import type { RouteRequest } from '../protocol/route-match.js';
 import type { TeeBody, RequestBody } from '../request-body.js';
+import { spanStartMs } from '../tracing/span-clock.js';
+import { grpcSpanOutcome, grpcStatusCode } from '../tracing/grpc-status.js';
 import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { CompiledDestination, CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
@@ -37,8 +39,8 @@ export function isGrpc(contentType: string | string[] | undefined): boolean {
 }
 
 export class Exchange implements HashInput, ResponseObserver {
-  readonly startMs = Date.now();
   readonly t0 = performance.now();
+  readonly startMs = spanStartMs(this.t0);
   readonly method: string;
   /** The request target as the app sent it (origin form). */
   readonly target: string;
@@ -209,7 +211,14 @@ export class Exchange implements HashInput, ResponseObserver {
     const peerService = destination?.service ?? this.listener;
     const workload = this.ctx.workload;
     const sent = sentResponseHeaders(res);
+    // The status the caller got: the upstream's (headers or trailers), or the proxy's own trailers-only answer.
+    if (this.grpc && this.grpcStatus === '') {
+      const own = res.getHeader('grpc-status');
+      if (own !== undefined) this.grpcStatus = String(own);
+    }
     if (this.sampled) {
+      const attributes = this.attributes();
+      const spanError = this.grpc ? grpcSpanOutcome('client', grpcStatusCode(this.grpcStatus), attributes, error) : error;
       this.ctx.spans.record({
         traceId: this.traceId,
         spanId: this.spanId,
@@ -224,8 +233,8 @@ export class Exchange implements HashInput, ResponseObserver {
         startMs: this.startMs,
         durationMs,
         attempts: this.attempts,
-        error,
-        attributes: this.attributes(),
+        error: spanError,
+        attributes,
         // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
         requestHeaders: this.req.rawHeaders,
         responseHeaders: sent,
