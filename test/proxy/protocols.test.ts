@@ -59,10 +59,19 @@ describe('protocols', () => {
       Say: (call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, cb: grpc.sendUnaryData<{ text: string }>) => {
         if (call.request.text === 'fail-once' && failNext-- > 0) return cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
         if (call.request.text === 'internal') return cb({ code: grpc.status.INTERNAL, details: 'boom' });
+        if (call.request.text === 'down') return cb({ code: grpc.status.UNAVAILABLE, details: 'down for good' });
         cb(null, { text: `echo ${call.request.text} from ${String(call.metadata.get('x-devmesh-peer')[0] ?? 'nobody')}` });
       },
       Chat: (call: grpc.ServerDuplexStream<{ text: string }, { text: string }>) => {
-        call.on('data', (m: { text: string }) => call.write({ text: m.text.toUpperCase() }));
+        call.on('data', (m: { text: string }) => {
+          // A reply first (headers and a message go out), then the failure: grpc-status 14 arrives in the trailers.
+          if (m.text === 'then-fail') {
+            call.write({ text: 'partial' });
+            setTimeout(() => call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'went away mid-stream' }), 20);
+            return;
+          }
+          call.write({ text: m.text.toUpperCase() });
+        });
         call.on('end', () => call.end());
       },
     });
@@ -100,8 +109,33 @@ describe('protocols', () => {
     await ended;
     assert.deepEqual(got, ['MSG1', 'MSG2', 'MSG3']);
 
+    // Trailers-only UNAVAILABLE (retried, then given up on): a gRPC failure on both sides, not an HTTP 200 success.
+    await assert.rejects(say('down'), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+    // UNAVAILABLE in the trailers, after headers and a message.
+    const failing = stub.Chat();
+    const streamFailed = new Promise<grpc.ServiceError>((resolve) => failing.on('error', resolve));
+    failing.on('data', () => {});
+    failing.write({ text: 'then-fail' });
+    assert.equal((await streamFailed).code, grpc.status.UNAVAILABLE);
+
     const [span] = await clientSidecar.waitForSpans((s) => s.kind === 'client' && s.attributes['retry.reasons'] === 'grpc-14');
     assert.equal(span!.attempts, 2);
+    assert.equal(span!.attributes['rpc.grpc.status_code'], 0, 'retried to success: OK');
+    assert.equal(span!.error, null);
+    const bySpan = (s: { path: string; kind: string }, kind: string, path: string) => s.kind === kind && s.path === path;
+    const [down] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Say') && s.attributes['rpc.grpc.status_code'] === 14);
+    assert.equal(down!.status, 200, 'HTTP says 200');
+    assert.equal(down!.error, 'grpc-unavailable', 'the span status is ERROR');
+    assert.equal(down!.attributes['rpc.system'], 'grpc');
+    const [streamed] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Chat') && s.error !== null);
+    assert.equal(streamed!.attributes['rpc.grpc.status_code'], 14);
+    assert.equal(streamed!.error, 'grpc-unavailable');
+    const [internalSpan] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Say') && s.attributes['rpc.grpc.status_code'] === 13);
+    assert.equal(internalSpan!.error, 'grpc-internal');
+    // Server spans: UNAVAILABLE is the server's failure (semconv), in the trailers-only answer and in the trailers alike.
+    const serverDown = await serverSidecar.waitForSpans((s) => s.kind === 'server' && s.attributes['rpc.grpc.status_code'] === 14, 5);
+    assert.ok(serverDown.every((s) => s.error === 'grpc-unavailable'), JSON.stringify(serverDown.map((s) => s.error)));
+    assert.ok(serverDown.some((s) => s.path === '/echo.Echo/Chat'), 'the trailers case is recorded by the server side too');
     serverSidecar.send({ type: 'scrape', id: 1 });
     const text = await new Promise<string>((resolve) => {
       const check = () => {
@@ -112,6 +146,8 @@ describe('protocols', () => {
       check();
     });
     assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="13"[^}]*\} 1/);
+    // The metrics agree with the spans: fail-once's first try, down's 3 tries and the stream.
+    assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="14"[^}]*\} 5/);
     assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="0"/);
   });
 
@@ -144,7 +180,7 @@ describe('protocols', () => {
     const echo = net.createServer((s) => s.pipe(s));
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
-    const { port, server } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
+    const { port, server, client } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
     const sock = net.connect(port, '127.0.0.1');
     t.after(() => sock.destroy());
     const payload = Buffer.from('\x00\x01binary, not HTTP\r\n\r\n');
@@ -172,6 +208,16 @@ describe('protocols', () => {
       check();
     });
     assert.match(text, /istio_tcp_connections_opened_total\{[^}]*source_workload="caller"[^}]*connection_security_policy="mutual_tls"[^}]*\} 1/);
+    // One connection, one trace: the client span's context rode the sidecars' own mTLS session ahead of the
+    // app's bytes (which arrived unchanged above), and the server span is its child. Neither failed.
+    const [outbound] = await client.waitForSpans((s) => s.kind === 'client' && s.method === 'TCP');
+    const [inbound] = await server.waitForSpans((s) => s.kind === 'server' && s.method === 'TCP');
+    assert.equal(inbound!.traceId, outbound!.traceId);
+    assert.equal(inbound!.parentSpanId, outbound!.spanId);
+    assert.equal(outbound!.attributes['trace.propagated'], 'tcp-preamble');
+    assert.deepEqual([outbound!.error, inbound!.error], [null, null]);
+    assert.equal(inbound!.attributes['bytes.in'], payload.length, 'the preamble is not counted as the app\'s bytes');
+    assert.ok(inbound!.startMs >= outbound!.startMs && inbound!.startMs + inbound!.durationMs <= outbound!.startMs + outbound!.durationMs, 'the server span lies within the client span');
   });
 
   it('drops no request in flight while configs are pushed under load', async (t) => {
