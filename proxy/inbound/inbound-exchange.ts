@@ -41,6 +41,8 @@ export class InboundExchange implements ResponseObserver {
   error: ExchangeError | null = null;
   /** The app's response body length, when it was known (a complete body, or its Content-Length). */
   responseBodyBytes = 0;
+  /** performance.now() when the whole response was in, its last bytes about to go; -1 until then (a refusal, a cut response: 'close' times it). */
+  private endedAt = -1;
   /** The app's trailers (gRPC status arrives there). */
   trailers: Record<string, string | string[] | undefined> | null = null;
 
@@ -89,7 +91,15 @@ export class InboundExchange implements ResponseObserver {
     if (this.error === null) this.error = 'upstream-reset';
   }
 
-  responseEnded(): void {}
+  /**
+   * The app's response is in whole and its last bytes are about to be written to the caller: where the span
+   * ends. Timed after that write (or at the response's 'close', an event-loop turn or more later), a
+   * descheduled sidecar would time it after the caller already had the bytes and ended its own span, and a
+   * server span would outlast its client's. Timed before, the child's end can only come before the parent's.
+   */
+  responseEnded(): void {
+    this.endedAt = performance.now();
+  }
 
   get grpc(): boolean {
     return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
@@ -104,7 +114,7 @@ export class InboundExchange implements ResponseObserver {
   /** A request's span and metrics, from the response as it closed. */
   private finishRequest(req: IncomingMessage, res: ServerResponse): void {
     this.ctx.joins.end(this.requestId, this);
-    const durationMs = performance.now() - this.t0;
+    const durationMs = (this.endedAt >= 0 ? this.endedAt : performance.now()) - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
     const sent = sentResponseHeaders(res);
     // The app's status: trailers-only puts it in the headers, otherwise it comes in the trailers.

@@ -77,6 +77,8 @@ export class Exchange implements HashInput, ResponseObserver {
   upstreamPath: string | null = null;
   events = '';
   grpcStatus = '';
+  /** performance.now() when the whole response was in, its last bytes about to go; -1 until then ('close' times it). */
+  endedAt = -1;
   setCookie: string | undefined = undefined;
 
   // The request as the layers shape it.
@@ -190,6 +192,9 @@ export class Exchange implements HashInput, ResponseObserver {
   }
 
   responseEnded(): void {
+    // The span ends here, just before the rest of the response goes to the app, not at the response's
+    // 'close' an event-loop turn or more later (../inbound/inbound-exchange.ts says why).
+    this.endedAt = performance.now();
     // gRPC puts its status in the trailers: read it once they are in, for the metrics.
     const status = this.response?.trailers['grpc-status'];
     if (status !== undefined) this.grpcStatus = String(status);
@@ -199,7 +204,7 @@ export class Exchange implements HashInput, ResponseObserver {
   finish(): void {
     const res = this.res;
     (res as Carrier)[EXCHANGE] = undefined;
-    const durationMs = performance.now() - this.t0;
+    const durationMs = (this.endedAt >= 0 ? this.endedAt : performance.now()) - this.t0;
     if (!res.writableEnded) {
       // The client left first (or broke its own request): a try still waiting on its body would wait for ever.
       this.downstreamGone = true;
