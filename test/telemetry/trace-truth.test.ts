@@ -67,8 +67,11 @@ test('a real mesh: tcp connections as one successful trace, gRPC UNAVAILABLE as 
   });
 
   await t.test('start times keep their microseconds: no child span ends after its parent, none starts before it', async () => {
-    const r = await mesh.api<TraceListResponse>('/api/traces?service=back&limit=50');
-    assert.ok(r.traces.length >= 10);
+    // Each /chain: ingress → front, and three front → back calls: 8 spans, every one reported.
+    const r = await waitFor('the chains with all their spans', async () => {
+      const list = await mesh.api<TraceListResponse>('/api/traces?service=back&limit=50');
+      return list.traces.length >= 10 && list.traces.every((x) => x.spanCount === 8) ? list : undefined;
+    }, 30_000);
     const spans: Span[] = [];
     for (const summary of r.traces) spans.push(...(await mesh.api<TraceDetailResponse>(`/api/traces/${summary.traceId}`)).spans);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
