@@ -5,6 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -219,6 +220,41 @@ describe('protocols', () => {
     assert.equal(inbound!.attributes['bytes.in'], payload.length, 'the preamble is not counted as the app\'s bytes');
     // The server side starts after the client side; it may end a little after it (it learns of the close from the client's sidecar).
     assert.ok(inbound!.startMs >= outbound!.startMs, 'the server span starts within the client span');
+  });
+
+  it('tcp to an inbound that does not offer the trace preamble: the handshake still agrees, the bytes go through unchanged', async (t) => {
+    // An inbound from before the preamble, as its TLS server was: mesh mTLS, ALPN h2 and http/1.1 only.
+    const material = mesh.tls('legacy');
+    const received: Buffer[] = [];
+    const legacy = tls.createServer({ ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => {
+      s.on('data', (d: Buffer) => received.push(d));
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => legacy.close(() => resolve())));
+    const client = SidecarProcess.start(t, mesh.home);
+    const c = cluster('legacy', [endpoint('legacy', 'v1', (legacy.address() as net.AddressInfo).port)]);
+    c.protocol = 'tcp';
+    const ports = await client.apply(
+      clientConfig({ tls: mesh.tls('caller'), service: 'caller', outbound: [{ service: 'legacy', port: 0, routes: [route({ destinations: [{ service: 'legacy', weight: 100 }] })] }], clusters: [c] }),
+    );
+    const sock = net.connect(ports.outbound['legacy']!, '127.0.0.1');
+    t.after(() => sock.destroy());
+    const payload = Buffer.from('00-not-a-preamble, the app\'s own bytes\n');
+    sock.write(payload);
+    const back = await new Promise<Buffer>((resolve) => {
+      let acc = Buffer.alloc(0);
+      sock.on('data', (d: Buffer) => {
+        acc = Buffer.concat([acc, d]);
+        if (acc.length >= payload.length) resolve(acc);
+      });
+    });
+    assert.deepEqual(back, payload);
+    assert.deepEqual(Buffer.concat(received), payload, 'nothing but the app\'s bytes reached the server');
+    sock.end();
+    const [span] = await client.waitForSpans((x) => x.kind === 'client' && x.method === 'TCP');
+    assert.equal(span!.attributes['trace.propagated'], undefined);
+    assert.equal(span!.error, null);
   });
 
   it('drops no request in flight while configs are pushed under load', async (t) => {
