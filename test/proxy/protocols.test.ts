@@ -25,6 +25,22 @@ service Echo {
 message Msg { string text = 1; }
 `;
 
+/** Writes `payload` to a connection to `port`, reads as many bytes back, and ends the connection. */
+async function echoThrough(t: TestContext, port: number, payload: Buffer): Promise<Buffer> {
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.write(payload);
+  const back = await new Promise<Buffer>((resolve) => {
+    let acc = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      acc = Buffer.concat([acc, d]);
+      if (acc.length >= payload.length) resolve(acc);
+    });
+  });
+  sock.end();
+  return back;
+}
+
 describe('protocols', () => {
   const home = tempHome({ after });
   const mesh = new TestMesh(home);
@@ -182,19 +198,8 @@ describe('protocols', () => {
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
     const { port, server, client } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
-    const sock = net.connect(port, '127.0.0.1');
-    t.after(() => sock.destroy());
     const payload = Buffer.from('\x00\x01binary, not HTTP\r\n\r\n');
-    sock.write(payload);
-    const back = await new Promise<Buffer>((resolve) => {
-      let acc = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        acc = Buffer.concat([acc, d]);
-        if (acc.length >= payload.length) resolve(acc);
-      });
-    });
-    assert.deepEqual(back, payload);
-    sock.end();
+    assert.deepEqual(await echoThrough(t, port, payload), payload);
     server.send({ type: 'scrape', id: 2 });
     const text = await new Promise<string>((resolve) => {
       const check = () => {
@@ -238,20 +243,9 @@ describe('protocols', () => {
     const ports = await client.apply(
       clientConfig({ tls: mesh.tls('caller'), service: 'caller', outbound: [{ service: 'legacy', port: 0, routes: [route({ destinations: [{ service: 'legacy', weight: 100 }] })] }], clusters: [c] }),
     );
-    const sock = net.connect(ports.outbound['legacy']!, '127.0.0.1');
-    t.after(() => sock.destroy());
     const payload = Buffer.from('00-not-a-preamble, the app\'s own bytes\n');
-    sock.write(payload);
-    const back = await new Promise<Buffer>((resolve) => {
-      let acc = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        acc = Buffer.concat([acc, d]);
-        if (acc.length >= payload.length) resolve(acc);
-      });
-    });
-    assert.deepEqual(back, payload);
+    assert.deepEqual(await echoThrough(t, ports.outbound['legacy']!, payload), payload);
     assert.deepEqual(Buffer.concat(received), payload, 'nothing but the app\'s bytes reached the server');
-    sock.end();
     const [span] = await client.waitForSpans((x) => x.kind === 'client' && x.method === 'TCP');
     assert.equal(span!.attributes['trace.propagated'], undefined);
     assert.equal(span!.error, null);
