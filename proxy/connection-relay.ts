@@ -13,15 +13,13 @@ export interface RelayResult {
   failure: 'connect-failure' | 'upstream-reset' | null;
 }
 
-/** `alreadySent`: bytes written to the upstream before the relay began (e.g. a WebSocket's head). */
-export function relayConnection(downstream: Duplex, upstream: Duplex, onClosed: (result: RelayResult) => void, alreadySent = 0): void {
+/**
+ * `alreadySent`: bytes written to the upstream before the relay began (e.g. a WebSocket's head).
+ * `gate`: when given, bytes flow only once it calls `start` (the upstream must say something first); a
+ * failure or close before then is reported as usual.
+ */
+export function relayConnection(downstream: Duplex, upstream: Duplex, onClosed: (result: RelayResult) => void, alreadySent = 0, gate?: (start: () => void) => void): void {
   const result: RelayResult = { fromDownstream: alreadySent, fromUpstream: 0, failure: null };
-  downstream.on('data', (chunk: Buffer) => {
-    result.fromDownstream += chunk.length;
-  });
-  upstream.on('data', (chunk: Buffer) => {
-    result.fromUpstream += chunk.length;
-  });
   // Registered before the close handlers below, so the failure is known when they report.
   upstream.once('error', (err: Error) => {
     if (result.failure === null) result.failure = classifyTransportError(err) === 'connect-failure' ? 'connect-failure' : 'upstream-reset';
@@ -38,6 +36,18 @@ export function relayConnection(downstream: Duplex, upstream: Duplex, onClosed: 
     s.once('error', done);
     s.once('close', done);
   }
-  downstream.pipe(upstream);
-  upstream.pipe(downstream);
+  const start = (): void => {
+    if (closed) return;
+    // Counted where they flow: a 'data' listener set earlier would start the flow before the gate opens.
+    downstream.on('data', (chunk: Buffer) => {
+      result.fromDownstream += chunk.length;
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      result.fromUpstream += chunk.length;
+    });
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  };
+  if (gate === undefined) start();
+  else gate(start);
 }

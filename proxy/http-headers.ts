@@ -154,7 +154,10 @@ export function relayResponseBody(answer: UpstreamAnswer, res: ServerResponse, o
 export interface ResponseObserver {
   /** The upstream body failed part-way; the downstream response is cut. */
   responseFailed(err: Error): void;
-  /** The upstream body and its trailers are in. */
+  /**
+   * The upstream body and its trailers are in, and the last of it is about to be written downstream: told
+   * before that write, so a span's end timed here is never after the moment the caller could have it.
+   */
   responseEnded(): void;
 }
 
@@ -163,13 +166,14 @@ export function relayResponse(answer: UpstreamAnswer, res: ServerResponse, obser
   const complete = answer.complete;
   if (complete != null) {
     addTrailers(res, answer.trailers);
-    res.end(complete);
     observer.responseEnded();
+    res.end(complete);
     return;
   }
   const body = answer.body;
-  relayBody(body, res, (err) => observer.responseFailed(err), answer.trailers);
+  // Registered before the relay's own 'end' listeners (the trailers, then pipe ending the response).
   body.once('end', () => observer.responseEnded());
+  relayBody(body, res, (err) => observer.responseFailed(err), answer.trailers);
 }
 
 function addTrailers(res: ServerResponse, trailers: Record<string, string | string[] | undefined>): void {

@@ -51,6 +51,40 @@ export function statusClass(status: number, error?: string | null): 'ok' | 'redi
   return 'ok';
 }
 
+const GRPC_NAMES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
+export interface Outcome {
+  label: string;
+  title: string;
+  cls: ReturnType<typeof statusClass>;
+}
+
+/**
+ * What an exchange ended with, as the status column shows it. A gRPC call answers HTTP 200 whatever
+ * happened: its grpc status is the outcome. A raw TCP connection has no status at all (0): it failed only
+ * when an error was recorded. Anything else: its HTTP status, 0 (no response) shown as ERR.
+ */
+export function outcomeOf(o: { status: number; error: string | null; grpcStatus: number | null; connection: boolean }): Outcome {
+  if (o.grpcStatus !== null) {
+    const name = GRPC_NAMES[o.grpcStatus] ?? String(o.grpcStatus);
+    const cls = o.error !== null || o.status >= 500 ? 'error' : o.grpcStatus === 0 ? 'ok' : 'client-error';
+    return { label: name, title: `gRPC status ${o.grpcStatus} ${name} (HTTP ${o.status})${o.error ? `: ${o.error}` : ''}`, cls };
+  }
+  if (o.connection && o.status === 0) {
+    return o.error === null ? { label: 'OK', title: 'connection closed without error', cls: 'ok' } : { label: 'ERR', title: o.error, cls: 'error' };
+  }
+  return { label: o.status ? String(o.status) : 'ERR', title: o.error ?? `HTTP ${o.status}`, cls: statusClass(o.status, o.error) };
+}
+
+/** A span's outcome: its rpc.grpc.status_code when it has one; a TCP span is a connection. */
+export function spanOutcome(span: { status: number; error: string | null; method: string; attributes: Record<string, string | number | boolean> }): Outcome {
+  const grpc = span.attributes['rpc.grpc.status_code'];
+  return outcomeOf({ status: span.status, error: span.error, grpcStatus: typeof grpc === 'number' ? grpc : null, connection: span.method === 'TCP' });
+}
+
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${String(x)}`);
 }

@@ -82,6 +82,8 @@ export class AppUpstream {
       delete out[PROXY_ERROR_HEADER];
       ex.trailers = response.trailers;
       ex.responseBodyBytes = answerBodyLength(response);
+      // Timed before the answer goes (a trailers-only answer is the whole response); relayResponse times it again otherwise.
+      ex.responseEnded();
       if (relayTrailersOnly(res, response, response.statusCode, out)) return;
       res.writeHead(response.statusCode, out);
       // The exchange observes the body: a complete one (the common case) relays with no closure at all.

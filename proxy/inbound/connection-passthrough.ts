@@ -3,6 +3,7 @@
 // (WebSocket: authorized like a request, the handshake through the app pool, then bytes both ways). Each
 // is one InboundExchange whose span lasts the connection's life, with Istio's TCP metrics at open and close.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeRefusal, writeSwitchingProtocols } from '../upgrade.js';
@@ -13,6 +14,8 @@ import { originFormTarget } from '../http-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { authorizeConnection, authorizeRequest } from './authz.js';
 import { InboundExchange } from './inbound-exchange.js';
+import { readTcpPreamble, TCP_TRACE_ALPN } from '../tracing/tcp-preamble.js';
+import { formatTraceparent } from '../tracing/trace-context.js';
 import { admitPeer, type TrustDomains } from './peer-identity.js';
 import type { AppUpstream } from './app-relay.js';
 
@@ -25,9 +28,25 @@ export interface PassthroughState {
   readonly app: AppUpstream;
 }
 
-/** protocol: tcp — the peer's identity, then authorization on connection attributes, then bytes to and from the app. */
+/**
+ * protocol: tcp — the trace context when the caller's sidecar agreed to send it (../tracing/tcp-preamble.ts),
+ * then the peer's identity, authorization on connection attributes, and bytes to and from the app.
+ */
 export function passTcp(state: PassthroughState, socket: net.Socket): void {
-  const ex = InboundExchange.connection(state.ctx, socket, 'TCP', '');
+  if ((socket as TLSSocket).alpnProtocol !== TCP_TRACE_ALPN) return admitTcp(state, socket, {});
+  readTcpPreamble(socket, (context) => {
+    if (context instanceof Error) {
+      // The caller's sidecar agreed to send it: a connection without it is broken, and the app must not get its bytes.
+      state.ctx.log(`inbound: ${context.message}; connection closed`);
+      socket.destroy();
+      return;
+    }
+    admitTcp(state, socket, { traceparent: formatTraceparent(context.traceId, context.spanId, context.flags ?? '01') });
+  });
+}
+
+function admitTcp(state: PassthroughState, socket: net.Socket, headers: IncomingMessage['headers']): void {
+  const ex = InboundExchange.connection(state.ctx, socket, 'TCP', '', headers);
   // A refused or denied connection is closed before anything reaches the app, and not counted in istio_tcp_*.
   if (!admitPeer(ex, state.trust)) {
     socket.destroy();

@@ -11,6 +11,8 @@ import { requestSize, responseHeadSize, type PeerLabels } from '../metrics.js';
 import { sentResponseHeaders } from '../protocol/span-headers.js';
 import type { ProxyContext } from '../proxy-context.js';
 import { peerSpiffeId } from '../tls.js';
+import { spanStartMs } from '../tracing/span-clock.js';
+import { grpcSpanOutcome, grpcStatusCode } from '../tracing/grpc-status.js';
 import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { AuthzVerdict } from './authz.js';
 
@@ -22,8 +24,8 @@ type TaggedResponse = ServerResponse & { [EXCHANGE]?: InboundExchange };
 export type ExchangeError = ProxyErrorCode;
 
 export class InboundExchange implements ResponseObserver {
-  readonly startMs = Date.now();
   readonly t0 = performance.now();
+  readonly startMs = spanStartMs(this.t0);
   readonly traceId: string;
   readonly spanId = newSpanId();
   readonly parentSpanId: string | null;
@@ -39,6 +41,8 @@ export class InboundExchange implements ResponseObserver {
   error: ExchangeError | null = null;
   /** The app's response body length, when it was known (a complete body, or its Content-Length). */
   responseBodyBytes = 0;
+  /** performance.now() when the whole response was in, its last bytes about to go; -1 until then (a refusal, a cut response: 'close' times it). */
+  private endedAt = -1;
   /** The app's trailers (gRPC status arrives there). */
   trailers: Record<string, string | string[] | undefined> | null = null;
 
@@ -87,7 +91,15 @@ export class InboundExchange implements ResponseObserver {
     if (this.error === null) this.error = 'upstream-reset';
   }
 
-  responseEnded(): void {}
+  /**
+   * The app's response is in whole and its last bytes are about to be written to the caller: where the span
+   * ends. Timed after that write (or at the response's 'close', an event-loop turn or more later), a
+   * descheduled sidecar would time it after the caller already had the bytes and ended its own span, and a
+   * server span would outlast its client's. Timed before, the child's end can only come before the parent's.
+   */
+  responseEnded(): void {
+    this.endedAt = performance.now();
+  }
 
   get grpc(): boolean {
     return this.req !== null && String(this.req.headers['content-type'] ?? '').startsWith('application/grpc');
@@ -102,13 +114,16 @@ export class InboundExchange implements ResponseObserver {
   /** A request's span and metrics, from the response as it closed. */
   private finishRequest(req: IncomingMessage, res: ServerResponse): void {
     this.ctx.joins.end(this.requestId, this);
-    const durationMs = performance.now() - this.t0;
+    const durationMs = (this.endedAt >= 0 ? this.endedAt : performance.now()) - this.t0;
     const spanError = this.error ?? (res.writableEnded ? null : 'downstream-closed');
     const sent = sentResponseHeaders(res);
-    if (isSampled(this.flags)) {
-      this.recordSpan(res.statusCode, spanError, durationMs, this.attributes(), req.rawHeaders, sent);
-    }
+    // The app's status: trailers-only puts it in the headers, otherwise it comes in the trailers.
     const grpcStatus = res.getHeader('grpc-status') ?? this.trailers?.['grpc-status'];
+    if (isSampled(this.flags)) {
+      const attributes = this.attributes();
+      const error = this.grpc ? grpcSpanOutcome('server', grpcStatusCode(grpcStatus as string | number | string[] | undefined), attributes, spanError) : spanError;
+      this.recordSpan(res.statusCode, error, durationMs, attributes, req.rawHeaders, sent);
+    }
     this.ctx.metrics.request(this.peerLabels(), {
       protocol: this.grpc ? 'grpc' : req.httpVersionMajor === 2 ? 'http2' : 'http',
       status: res.statusCode,

@@ -26,6 +26,13 @@ import { AppUpstream } from './app-relay.js';
 import { authorizeRequest } from './authz.js';
 import { passTcp, passUpgrade, type PassthroughState } from './connection-passthrough.js';
 import { InboundExchange } from './inbound-exchange.js';
+import { TCP_TRACE_ALPN } from '../tracing/tcp-preamble.js';
+
+/**
+ * The server's preference decides (OpenSSL picks the first of these the client offers): the tcp trace
+ * preamble first, so an outbound that offers it and http/1.1 (for older inbounds) gets it. HTTP clients never offer it.
+ */
+const INBOUND_ALPN = [TCP_TRACE_ALPN, 'h2', 'http/1.1'];
 import { admitPeer, type TrustDomains } from './peer-identity.js';
 
 export class InboundServer implements ListenerWing, PassthroughState {
@@ -51,7 +58,7 @@ export class InboundServer implements ListenerWing, PassthroughState {
     this.authorization = trust.canonicalPolicies(listener.authorization ?? []);
     this.app = new AppUpstream(listener.appPort, listener.protocol ?? 'http');
     this.tls = tls.createServer(
-      { ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] },
+      { ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: INBOUND_ALPN },
       (socket) => this.decrypted(socket),
     );
     // Its own 400/431/408/417 carry x-devmesh-error, and two Host lines are a 400, before handle() sees a request.

@@ -3,6 +3,7 @@
 // end(); nothing is recorded when the trace is not sampled.
 import type { SpanRecord } from '../protocol/index.js';
 import type { ProxyContext } from '../proxy-context.js';
+import { spanStartMs } from '../tracing/span-clock.js';
 import { isSampled, newSpanId, newTraceId, traceFlags } from '../tracing/trace-context.js';
 
 export interface ClientSpanStart {
@@ -17,10 +18,12 @@ export interface ClientSpanStart {
 }
 
 export class ClientSpan {
-  readonly startMs = Date.now();
   readonly t0 = performance.now();
+  readonly startMs = spanStartMs(this.t0);
   readonly spanId = newSpanId();
   readonly traceId: string;
+  /** traceparent flags: the sampling decision, passed on where the connection can carry it. */
+  readonly flags: string;
   readonly sampled: boolean;
   /** Added to until end(). */
   readonly attributes: SpanRecord['attributes'];
@@ -31,7 +34,8 @@ export class ClientSpan {
     private readonly start: ClientSpanStart,
   ) {
     this.traceId = start.traceId === '' ? newTraceId() : start.traceId;
-    this.sampled = isSampled(start.flags ?? traceFlags(null, ctx.samplingPercent));
+    this.flags = start.flags ?? traceFlags(null, ctx.samplingPercent);
+    this.sampled = isSampled(this.flags);
     this.attributes = start.attributes;
     this.peerService = start.peerService;
   }

@@ -11,6 +11,8 @@ import { sentResponseHeaders } from '../protocol/span-headers.js';
 import { answerBodyLength, requestSize, responseHeadSize } from '../metrics.js';
 import type { RouteRequest } from '../protocol/route-match.js';
 import type { TeeBody, RequestBody } from '../request-body.js';
+import { spanStartMs } from '../tracing/span-clock.js';
+import { grpcSpanOutcome, grpcStatusCode } from '../tracing/grpc-status.js';
 import { extractTraceContext, isSampled, newRequestId, newSpanId, newTraceId, requestIdOf, traceFlags } from '../tracing/trace-context.js';
 import type { CompiledDestination, CompiledRoute } from './balancer.js';
 import type { EndpointSet, HashInput, UpstreamEndpoint } from './endpoint-set.js';
@@ -37,8 +39,8 @@ export function isGrpc(contentType: string | string[] | undefined): boolean {
 }
 
 export class Exchange implements HashInput, ResponseObserver {
-  readonly startMs = Date.now();
   readonly t0 = performance.now();
+  readonly startMs = spanStartMs(this.t0);
   readonly method: string;
   /** The request target as the app sent it (origin form). */
   readonly target: string;
@@ -75,6 +77,8 @@ export class Exchange implements HashInput, ResponseObserver {
   upstreamPath: string | null = null;
   events = '';
   grpcStatus = '';
+  /** performance.now() when the whole response was in, its last bytes about to go; -1 until then ('close' times it). */
+  endedAt = -1;
   setCookie: string | undefined = undefined;
 
   // The request as the layers shape it.
@@ -188,6 +192,9 @@ export class Exchange implements HashInput, ResponseObserver {
   }
 
   responseEnded(): void {
+    // The span ends here, just before the rest of the response goes to the app, not at the response's
+    // 'close' an event-loop turn or more later (../inbound/inbound-exchange.ts says why).
+    this.endedAt = performance.now();
     // gRPC puts its status in the trailers: read it once they are in, for the metrics.
     const status = this.response?.trailers['grpc-status'];
     if (status !== undefined) this.grpcStatus = String(status);
@@ -197,7 +204,7 @@ export class Exchange implements HashInput, ResponseObserver {
   finish(): void {
     const res = this.res;
     (res as Carrier)[EXCHANGE] = undefined;
-    const durationMs = performance.now() - this.t0;
+    const durationMs = (this.endedAt >= 0 ? this.endedAt : performance.now()) - this.t0;
     if (!res.writableEnded) {
       // The client left first (or broke its own request): a try still waiting on its body would wait for ever.
       this.downstreamGone = true;
@@ -209,7 +216,14 @@ export class Exchange implements HashInput, ResponseObserver {
     const peerService = destination?.service ?? this.listener;
     const workload = this.ctx.workload;
     const sent = sentResponseHeaders(res);
+    // The status the caller got: the upstream's (headers or trailers), or the proxy's own trailers-only answer.
+    if (this.grpc && this.grpcStatus === '') {
+      const own = res.getHeader('grpc-status');
+      if (own !== undefined) this.grpcStatus = String(own);
+    }
     if (this.sampled) {
+      const attributes = this.attributes();
+      const spanError = this.grpc ? grpcSpanOutcome('client', grpcStatusCode(this.grpcStatus), attributes, error) : error;
       this.ctx.spans.record({
         traceId: this.traceId,
         spanId: this.spanId,
@@ -224,8 +238,8 @@ export class Exchange implements HashInput, ResponseObserver {
         startMs: this.startMs,
         durationMs,
         attempts: this.attempts,
-        error,
-        attributes: this.attributes(),
+        error: spanError,
+        attributes,
         // Raw, as they already are: made into attributes where the batch is decoded (../protocol/span-wire.ts).
         requestHeaders: this.req.rawHeaders,
         responseHeaders: sent,

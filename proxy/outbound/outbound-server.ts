@@ -197,6 +197,8 @@ export class OutboundServer {
     const grpc = response.headers['grpc-status'];
     if (grpc !== undefined) ex.grpcStatus = String(grpc);
     if (ex.setCookie !== undefined) out['set-cookie'] = [...toList(out['set-cookie']), ex.setCookie];
+    // Timed before the answer goes (a trailers-only answer is the whole response); relayResponse times it again otherwise.
+    ex.responseEnded();
     if (relayTrailersOnly(ex.res, response, response.statusCode, out)) return;
     ex.res.writeHead(response.statusCode, out);
     relayResponse(response, ex.res, ex);

@@ -19,6 +19,7 @@ import { pickDestination } from './balancer.js';
 import type { EndpointSet } from './endpoint-set.js';
 import type { RouteTable } from './router.js';
 import { ClientSpan } from './client-span.js';
+import { TCP_CLIENT_ALPN, TCP_TRACE_ALPN, tcpPreamble } from '../tracing/tcp-preamble.js';
 
 /** Headers the proxy sets itself; a value from the app would be stale (traceparent) or forged (peer). */
 export const OWNED_HEADERS: ReadonlySet<string> = new Set([...TRACE_HEADERS, 'x-devmesh-peer', DEADLINE_HEADER]);
@@ -57,10 +58,23 @@ export function passTcp(ctx: ProxyContext, socket: net.Socket, target: TcpTarget
           key: target.tls.keyPem,
           rejectUnauthorized: true,
           checkServerIdentity: spiffeIdentityCheck(target.spiffeId),
+          ALPNProtocols: TCP_CLIENT_ALPN as string[],
         })
       : net.connect({ host, port, noDelay: true });
   const labels = tcpLabels(ctx, target.set, mtls);
   ctx.metrics.tcp(labels, 'open');
+  // Over mTLS, nothing of the app's goes up before the handshake has said whether the trace preamble comes first.
+  const gate =
+    upstream instanceof tls.TLSSocket
+      ? (start: () => void) =>
+          upstream.once('secureConnect', () => {
+            if (upstream.alpnProtocol === TCP_TRACE_ALPN) {
+              upstream.write(tcpPreamble(span.traceId, span.spanId, span.flags));
+              span.attributes['trace.propagated'] = 'tcp-preamble';
+            }
+            start();
+          })
+      : undefined;
   relayConnection(socket, upstream, ({ fromDownstream, fromUpstream, failure }) => {
     ctx.metrics.tcp(labels, 'close', fromDownstream, fromUpstream);
     // bytes.out went to the destination, bytes.in came back.
@@ -68,7 +82,7 @@ export function passTcp(ctx: ProxyContext, socket: net.Socket, target: TcpTarget
     span.attributes['bytes.out'] = fromDownstream;
     span.attributes['bytes.in'] = fromUpstream;
     span.end(0, failure);
-  });
+  }, 0, gate);
 }
 
 /** WebSocket (HTTP/1.1 Upgrade): routed like a request, then bytes copied both ways. */

@@ -4,7 +4,7 @@
 import { useMemo } from 'react';
 import type { TraceDetailResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
-import { formatDuration, serviceColor, statusClass } from '../format';
+import { formatDuration, serviceColor, spanOutcome } from '../format';
 import { usePolling } from '../hooks/usePolling';
 import { compareTraces } from '../trace-analysis';
 
@@ -61,9 +61,9 @@ export function TraceCompare({ client, a, b, onClose }: Props) {
                 {!r.a && <span className="pill pill-bad">only in B</span>}
                 {!r.b && <span className="pill pill-bad">only in A</span>}
               </td>
-              <td className={`num mono status-${r.a ? statusClass(r.a.status, r.a.error) : 'ok'}`}>{r.a?.status ?? ''}</td>
+              <td className={`num mono status-${r.a ? spanOutcome(r.a).cls : 'ok'}`}>{r.a ? spanOutcome(r.a).label : ''}</td>
               <td className="num mono">{r.a ? formatDuration(r.a.durationMs) : '–'}</td>
-              <td className={`num mono status-${r.b ? statusClass(r.b.status, r.b.error) : 'ok'}`}>{r.b?.status ?? ''}</td>
+              <td className={`num mono status-${r.b ? spanOutcome(r.b).cls : 'ok'}`}>{r.b ? spanOutcome(r.b).label : ''}</td>
               <td className="num mono">{r.b ? formatDuration(r.b.durationMs) : '–'}</td>
               <td className={`num mono ${r.deltaMs !== null && r.deltaMs > 0.05 * max ? 'slower' : r.deltaMs !== null && r.deltaMs < -0.05 * max ? 'faster' : ''}`}>
                 {r.deltaMs === null ? '' : signed(r.deltaMs)}

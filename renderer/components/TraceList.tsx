@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { TraceQuery, TraceSummary } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
-import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
+import { formatClock, formatDuration, outcomeOf, serviceColor, type Outcome } from '../format';
 import { usePolling } from '../hooks/usePolling';
 
 const PAGE = 50;
@@ -117,8 +117,8 @@ export function TraceList({ client, query, selectedId, compareId, onSelect, onEr
                 <td className="mono request" title={`${t.method} ${t.path}`}>
                   <span className="method">{t.method}</span> {t.path}
                 </td>
-                <td className={`num mono status-${statusClass(t.status)}`}>
-                  {t.status || 'ERR'}
+                <td className={`num mono status-${listOutcome(t).cls}`} data-testid="trace-status" title={listOutcome(t).title}>
+                  {listOutcome(t).label}
                   {t.errorCount > 0 && (
                     <span className="error-count" title={`${t.errorCount} span(s) with errors`}>
                       {' '}
@@ -163,4 +163,9 @@ export function mergeTraces(prev: TraceSummary[], fetched: TraceSummary[], full:
   }
   for (const t of fetched) byId.set(t.traceId, t);
   return [...byId.values()].sort((a, b) => b.startMs - a.startMs || a.traceId.localeCompare(b.traceId)).slice(0, KEEP);
+}
+
+/** The root's outcome; the summary keeps no root error, so a connection counts as failed when any span did. */
+function listOutcome(t: TraceSummary): Outcome {
+  return outcomeOf({ status: t.status, error: t.errorCount > 0 ? `${t.errorCount} span(s) with errors` : null, grpcStatus: t.grpcStatus ?? null, connection: t.method === 'TCP' });
 }

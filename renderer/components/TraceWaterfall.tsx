@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import type { Span, TraceDetailResponse } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
 import { hrefOf } from '../router';
-import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
+import { formatClock, formatDuration, serviceColor, spanOutcome } from '../format';
 import { usePolling } from '../hooks/usePolling';
 import { attemptsOf, criticalPath, missingAttempts, type AttemptInfo } from '../trace-analysis';
 
@@ -144,6 +144,7 @@ function SpanRow(props: {
   const { span, depth, traceStart, traceDuration, selected, onSelect, critical, attempt, missing } = props;
   const marks = verdicts(span);
   const failed = isErrorSpan(span);
+  const outcome = spanOutcome(span);
   const left = ((span.startMs - traceStart) / traceDuration) * 100;
   const width = Math.max((span.durationMs / traceDuration) * 100, 0.4);
   const color = serviceColor(span.service);
@@ -189,7 +190,9 @@ function SpanRow(props: {
           </span>
         ))}
       </div>
-      <div className={`wf-meta mono status-${statusClass(span.status, span.error)}`}>{span.status || 'ERR'}</div>
+      <div className={`wf-meta mono status-${outcome.cls}`} data-testid="span-status" title={outcome.title}>
+        {outcome.label}
+      </div>
       <div className="wf-meta mono">{formatDuration(span.durationMs)}</div>
       <div className="wf-timeline">
         <span
@@ -314,8 +317,9 @@ function HeaderTable({ title, testId, headers }: { title: string; testId: string
   );
 }
 
+/** Failed: an error recorded, a 5xx, or no response at all (0), except for a raw TCP connection, which never has one. */
 export function isErrorSpan(span: Span): boolean {
-  return span.status >= 500 || span.status === 0 || span.error !== null;
+  return span.status >= 500 || span.error !== null || (span.status === 0 && span.method !== 'TCP');
 }
 
 /**

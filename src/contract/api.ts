@@ -155,6 +155,8 @@ export interface TraceSummary {
   spanCount: number;
   services: string[];
   errorCount: number;
+  /** The root span's gRPC status (`rpc.grpc.status_code`) for a gRPC call, whose HTTP status is 200 whatever happened; null otherwise. */
+  grpcStatus: number | null;
 }
 
 export interface TraceListResponse {

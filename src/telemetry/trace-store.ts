@@ -21,8 +21,8 @@ import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Span, TraceQuery, TraceRetention, TraceSummary } from '../contract/api.js';
 
-/** Bumped when the tables change shape; an old file is migrated (version 2) or emptied (older). */
-const SCHEMA_VERSION = 3;
+/** Bumped when the tables change shape; an old file is migrated (versions 2 and 3) or emptied (older). */
+const SCHEMA_VERSION = 4;
 /** How long spans wait in memory before they are written (reads write them at once). */
 export const COMMIT_MS = 1000;
 const MAX_PENDING = 20_000;
@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS traces (
   method TEXT NOT NULL,
   path TEXT NOT NULL,
   status INTEGER NOT NULL,
+  -- the root span's rpc.grpc.status_code (version 4); NULL: not a gRPC call
+  grpc_status INTEGER,
   span_count INTEGER NOT NULL,
   error_count INTEGER NOT NULL,
   -- '|a|b|' so a service or route filter is a LIKE on the row, with no join
@@ -98,6 +100,7 @@ interface TraceRow {
   method: string;
   path: string;
   status: number;
+  grpc_status: number | null;
   span_count: number;
   error_count: number;
   services: string;
@@ -107,6 +110,8 @@ interface TraceRow {
 /** What a trace's summary is made of, per span. */
 export type SpanBrief = Pick<Span, 'spanId' | 'parentSpanId' | 'kind' | 'service' | 'peerService' | 'method' | 'path' | 'status' | 'startMs' | 'durationMs' | 'error'> & {
   route: string | null;
+  /** rpc.grpc.status_code, or null. */
+  grpcStatus: number | null;
 };
 
 interface RecentTrace {
@@ -158,6 +163,7 @@ function rowToSummary(r: TraceRow): TraceSummary {
     spanCount: r.span_count,
     services: r.services.split('|').filter(Boolean),
     errorCount: r.error_count,
+    grpcStatus: r.grpc_status,
   };
 }
 
@@ -201,7 +207,10 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     this.db.pragma('cache_size = -32000');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const migrate = version === 2 && this.hasTable('spans');
-    if (version !== SCHEMA_VERSION) {
+    if (version === 3 && this.hasTable('traces')) {
+      // Version 3 lacked the root's gRPC status: a column added in place (its spans kept no such attribute, so NULL is right).
+      this.db.exec('ALTER TABLE traces ADD COLUMN grpc_status INTEGER');
+    } else if (version !== SCHEMA_VERSION) {
       this.db.exec(
         migrate
           ? 'DROP INDEX IF EXISTS spans_start; DROP INDEX IF EXISTS spans_service_start; ALTER TABLE spans RENAME TO spans_v2; DROP TABLE IF EXISTS traces;'
@@ -212,10 +221,11 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
 
     const findTrace = this.db.prepare<[number, string], { seq: number }>('SELECT seq FROM traces WHERE key = ? AND trace_id = ?');
     const briefsOf = this.db.prepare<[number], SpanBrief>(`SELECT span_id AS spanId, parent_span_id AS parentSpanId, kind, service, peer_service AS peerService,
-      method, path, status, start_ms AS startMs, duration_ms AS durationMs, error, route FROM spans WHERE seq = ?`);
-    const insertTrace = this.db.prepare(`INSERT INTO traces (key, trace_id, start_ms, duration_ms, root_service, method, path, status, span_count, error_count, services, routes)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const updateTrace = this.db.prepare(`UPDATE traces SET start_ms = ?, duration_ms = ?, root_service = ?, method = ?, path = ?, status = ?,
+      method, path, status, start_ms AS startMs, duration_ms AS durationMs, error, route,
+      json_extract(attributes, '$."rpc.grpc.status_code"') AS grpcStatus FROM spans WHERE seq = ?`);
+    const insertTrace = this.db.prepare(`INSERT INTO traces (key, trace_id, start_ms, duration_ms, root_service, method, path, status, grpc_status, span_count, error_count, services, routes)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const updateTrace = this.db.prepare(`UPDATE traces SET start_ms = ?, duration_ms = ?, root_service = ?, method = ?, path = ?, status = ?, grpc_status = ?,
       span_count = ?, error_count = ?, services = ?, routes = ? WHERE seq = ?`);
     const insertSpan = this.db.prepare(`INSERT OR REPLACE INTO spans (${SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.traceOf = this.db.prepare<[number, string], SpanRow>(
@@ -248,11 +258,11 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
         const routes = `|${[...new Set(trace.spans.map((b) => b.route).filter((r): r is string => r !== null))].join('|')}|`;
         if (trace.seq === -1) {
           trace.seq = Number(
-            insertTrace.run(key, traceId, sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.spanCount, sum.errorCount, services, routes)
+            insertTrace.run(key, traceId, sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes)
               .lastInsertRowid,
           );
         } else {
-          updateTrace.run(sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.spanCount, sum.errorCount, services, routes, trace.seq);
+          updateTrace.run(sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes, trace.seq);
         }
         for (const s of list) {
           const route = typeof s.attributes.route === 'string' ? s.attributes.route : null;
@@ -457,6 +467,7 @@ function toBrief(s: Span): SpanBrief {
     durationMs: s.durationMs,
     error: s.error,
     route: typeof route === 'string' ? route : null,
+    grpcStatus: typeof s.attributes['rpc.grpc.status_code'] === 'number' ? s.attributes['rpc.grpc.status_code'] : null,
   };
 }
 
@@ -485,5 +496,6 @@ export function summarize(traceId: string, spans: readonly Omit<SpanBrief, 'rout
     spanCount: spans.length,
     services: [...services],
     errorCount: spans.filter(isErrorSpan).length,
+    grpcStatus: root.grpcStatus,
   };
 }

@@ -5,6 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,22 @@ service Echo {
 }
 message Msg { string text = 1; }
 `;
+
+/** Writes `payload` to a connection to `port`, reads as many bytes back, and ends the connection. */
+async function echoThrough(t: TestContext, port: number, payload: Buffer): Promise<Buffer> {
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.write(payload);
+  const back = await new Promise<Buffer>((resolve) => {
+    let acc = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      acc = Buffer.concat([acc, d]);
+      if (acc.length >= payload.length) resolve(acc);
+    });
+  });
+  sock.end();
+  return back;
+}
 
 describe('protocols', () => {
   const home = tempHome({ after });
@@ -59,10 +76,19 @@ describe('protocols', () => {
       Say: (call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, cb: grpc.sendUnaryData<{ text: string }>) => {
         if (call.request.text === 'fail-once' && failNext-- > 0) return cb({ code: grpc.status.UNAVAILABLE, details: 'try again' });
         if (call.request.text === 'internal') return cb({ code: grpc.status.INTERNAL, details: 'boom' });
+        if (call.request.text === 'down') return cb({ code: grpc.status.UNAVAILABLE, details: 'down for good' });
         cb(null, { text: `echo ${call.request.text} from ${String(call.metadata.get('x-devmesh-peer')[0] ?? 'nobody')}` });
       },
       Chat: (call: grpc.ServerDuplexStream<{ text: string }, { text: string }>) => {
-        call.on('data', (m: { text: string }) => call.write({ text: m.text.toUpperCase() }));
+        call.on('data', (m: { text: string }) => {
+          // A reply first (headers and a message go out), then the failure: grpc-status 14 arrives in the trailers.
+          if (m.text === 'then-fail') {
+            call.write({ text: 'partial' });
+            setTimeout(() => call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'went away mid-stream' }), 20);
+            return;
+          }
+          call.write({ text: m.text.toUpperCase() });
+        });
         call.on('end', () => call.end());
       },
     });
@@ -100,8 +126,33 @@ describe('protocols', () => {
     await ended;
     assert.deepEqual(got, ['MSG1', 'MSG2', 'MSG3']);
 
+    // Trailers-only UNAVAILABLE (retried, then given up on): a gRPC failure on both sides, not an HTTP 200 success.
+    await assert.rejects(say('down'), (err: grpc.ServiceError) => err.code === grpc.status.UNAVAILABLE);
+    // UNAVAILABLE in the trailers, after headers and a message.
+    const failing = stub.Chat();
+    const streamFailed = new Promise<grpc.ServiceError>((resolve) => failing.on('error', resolve));
+    failing.on('data', () => {});
+    failing.write({ text: 'then-fail' });
+    assert.equal((await streamFailed).code, grpc.status.UNAVAILABLE);
+
     const [span] = await clientSidecar.waitForSpans((s) => s.kind === 'client' && s.attributes['retry.reasons'] === 'grpc-14');
     assert.equal(span!.attempts, 2);
+    assert.equal(span!.attributes['rpc.grpc.status_code'], 0, 'retried to success: OK');
+    assert.equal(span!.error, null);
+    const bySpan = (s: { path: string; kind: string }, kind: string, path: string) => s.kind === kind && s.path === path;
+    const [down] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Say') && s.attributes['rpc.grpc.status_code'] === 14);
+    assert.equal(down!.status, 200, 'HTTP says 200');
+    assert.equal(down!.error, 'grpc-unavailable', 'the span status is ERROR');
+    assert.equal(down!.attributes['rpc.system'], 'grpc');
+    const [streamed] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Chat') && s.error !== null);
+    assert.equal(streamed!.attributes['rpc.grpc.status_code'], 14);
+    assert.equal(streamed!.error, 'grpc-unavailable');
+    const [internalSpan] = await clientSidecar.waitForSpans((s) => bySpan(s, 'client', '/echo.Echo/Say') && s.attributes['rpc.grpc.status_code'] === 13);
+    assert.equal(internalSpan!.error, 'grpc-internal');
+    // Server spans: UNAVAILABLE is the server's failure (semconv), in the trailers-only answer and in the trailers alike.
+    const serverDown = await serverSidecar.waitForSpans((s) => s.kind === 'server' && s.attributes['rpc.grpc.status_code'] === 14, 5);
+    assert.ok(serverDown.every((s) => s.error === 'grpc-unavailable'), JSON.stringify(serverDown.map((s) => s.error)));
+    assert.ok(serverDown.some((s) => s.path === '/echo.Echo/Chat'), 'the trailers case is recorded by the server side too');
     serverSidecar.send({ type: 'scrape', id: 1 });
     const text = await new Promise<string>((resolve) => {
       const check = () => {
@@ -112,6 +163,8 @@ describe('protocols', () => {
       check();
     });
     assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="13"[^}]*\} 1/);
+    // The metrics agree with the spans: fail-once's first try, down's 3 tries and the stream.
+    assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="14"[^}]*\} 5/);
     assert.match(text, /istio_requests_total\{[^}]*grpc_response_status="0"/);
   });
 
@@ -144,20 +197,9 @@ describe('protocols', () => {
     const echo = net.createServer((s) => s.pipe(s));
     await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => echo.close(() => resolve())));
-    const { port, server } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
-    const sock = net.connect(port, '127.0.0.1');
-    t.after(() => sock.destroy());
+    const { port, server, client } = await pair(t, 'db', (echo.address() as net.AddressInfo).port, 'tcp');
     const payload = Buffer.from('\x00\x01binary, not HTTP\r\n\r\n');
-    sock.write(payload);
-    const back = await new Promise<Buffer>((resolve) => {
-      let acc = Buffer.alloc(0);
-      sock.on('data', (d: Buffer) => {
-        acc = Buffer.concat([acc, d]);
-        if (acc.length >= payload.length) resolve(acc);
-      });
-    });
-    assert.deepEqual(back, payload);
-    sock.end();
+    assert.deepEqual(await echoThrough(t, port, payload), payload);
     server.send({ type: 'scrape', id: 2 });
     const text = await new Promise<string>((resolve) => {
       const check = () => {
@@ -172,6 +214,41 @@ describe('protocols', () => {
       check();
     });
     assert.match(text, /istio_tcp_connections_opened_total\{[^}]*source_workload="caller"[^}]*connection_security_policy="mutual_tls"[^}]*\} 1/);
+    // One connection, one trace: the client span's context rode the sidecars' own mTLS session ahead of the
+    // app's bytes (which arrived unchanged above), and the server span is its child. Neither failed.
+    const [outbound] = await client.waitForSpans((s) => s.kind === 'client' && s.method === 'TCP');
+    const [inbound] = await server.waitForSpans((s) => s.kind === 'server' && s.method === 'TCP');
+    assert.equal(inbound!.traceId, outbound!.traceId);
+    assert.equal(inbound!.parentSpanId, outbound!.spanId);
+    assert.equal(outbound!.attributes['trace.propagated'], 'tcp-preamble');
+    assert.deepEqual([outbound!.error, inbound!.error], [null, null]);
+    assert.equal(inbound!.attributes['bytes.in'], payload.length, 'the preamble is not counted as the app\'s bytes');
+    // The server side starts after the client side; it may end a little after it (it learns of the close from the client's sidecar).
+    assert.ok(inbound!.startMs >= outbound!.startMs, 'the server span starts within the client span');
+  });
+
+  it('tcp to an inbound that does not offer the trace preamble: the handshake still agrees, the bytes go through unchanged', async (t) => {
+    // An inbound from before the preamble, as its TLS server was: mesh mTLS, ALPN h2 and http/1.1 only.
+    const material = mesh.tls('legacy');
+    const received: Buffer[] = [];
+    const legacy = tls.createServer({ ca: material.caPem, cert: material.certPem, key: material.keyPem, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => {
+      s.on('data', (d: Buffer) => received.push(d));
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => legacy.close(() => resolve())));
+    const client = SidecarProcess.start(t, mesh.home);
+    const c = cluster('legacy', [endpoint('legacy', 'v1', (legacy.address() as net.AddressInfo).port)]);
+    c.protocol = 'tcp';
+    const ports = await client.apply(
+      clientConfig({ tls: mesh.tls('caller'), service: 'caller', outbound: [{ service: 'legacy', port: 0, routes: [route({ destinations: [{ service: 'legacy', weight: 100 }] })] }], clusters: [c] }),
+    );
+    const payload = Buffer.from('00-not-a-preamble, the app\'s own bytes\n');
+    assert.deepEqual(await echoThrough(t, ports.outbound['legacy']!, payload), payload);
+    assert.deepEqual(Buffer.concat(received), payload, 'nothing but the app\'s bytes reached the server');
+    const [span] = await client.waitForSpans((x) => x.kind === 'client' && x.method === 'TCP');
+    assert.equal(span!.attributes['trace.propagated'], undefined);
+    assert.equal(span!.error, null);
   });
 
   it('drops no request in flight while configs are pushed under load', async (t) => {

@@ -149,6 +149,47 @@ test('a traces.db written by the previous version (schema 2) opens with its span
   assert.equal(store.spanCount(), 3, 'and it takes new spans');
 });
 
+test('a traces.db written by the previous version (schema 3, whole-millisecond starts) opens; gRPC status and sub-millisecond starts are kept from then on', (t) => {
+  const file = tempDb(t);
+  const old = new Database(file);
+  // Schema 3 as it shipped (before the root's grpc_status column).
+  old.exec(`CREATE TABLE traces (seq INTEGER PRIMARY KEY, key INTEGER NOT NULL, trace_id TEXT NOT NULL, start_ms REAL NOT NULL, duration_ms REAL NOT NULL,
+      root_service TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, span_count INTEGER NOT NULL, error_count INTEGER NOT NULL,
+      services TEXT NOT NULL, routes TEXT NOT NULL);
+    CREATE INDEX traces_key ON traces (key);
+    CREATE INDEX traces_start ON traces (start_ms);
+    CREATE TABLE spans (seq INTEGER NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, kind TEXT NOT NULL, service TEXT NOT NULL, instance_id TEXT NOT NULL,
+      peer_service TEXT, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, start_ms REAL NOT NULL, duration_ms REAL NOT NULL,
+      attempts INTEGER NOT NULL, error TEXT, route TEXT, attributes TEXT NOT NULL);
+    CREATE UNIQUE INDEX spans_trace ON spans (seq, span_id);
+    CREATE INDEX spans_start ON spans (start_ms);
+    PRAGMA user_version = 3;`);
+  old.prepare(`INSERT INTO traces VALUES (1, ?, ?, 1000, 0.4, 'front', 'GET', '/a', 200, 1, 0, '|front|', '||')`).run(parseInt(hex(6, 13), 16), hex(6, 32));
+  old.prepare(`INSERT INTO spans VALUES (1, ?, NULL, 'server', 'front', 'front-0', NULL, 'GET', '/a', 200, 1000, 0.4, 1, NULL, NULL, '{}')`).run(hex(1, 16));
+  old.close();
+
+  const store = new TraceStore(file);
+  const [before] = store.listTraces();
+  assert.deepEqual([before?.traceId, before?.startMs, before?.grpcStatus], [hex(6, 32), 1000, null]);
+  assert.equal(store.getTrace(hex(6, 32)).length, 1);
+  // A failed gRPC call: HTTP 200, rpc.grpc.status_code 14; starts with microseconds.
+  store.add([
+    span(7, 1, { kind: 'client', service: 'ingress', peerService: 'echo', path: '/echo.Echo/Say', startMs: 2000.123, durationMs: 0.9, error: 'grpc-unavailable', attributes: { 'rpc.grpc.status_code': 14 } }),
+    span(7, 2, { parentSpanId: hex(1, 16), service: 'echo', path: '/echo.Echo/Say', startMs: 2000.456, durationMs: 0.5, error: 'grpc-unavailable', attributes: { 'rpc.grpc.status_code': 14 } }),
+  ]);
+  const grpcTrace = store.listTraces({ status: 'error' }).find((x) => x.traceId === hex(7, 32));
+  assert.deepEqual([grpcTrace?.status, grpcTrace?.grpcStatus, grpcTrace?.errorCount, grpcTrace?.startMs], [200, 14, 2, 2000.123]);
+  assert.deepEqual(store.getTrace(hex(7, 32)).map((x) => x.startMs), [2000.123, 2000.456]);
+  store.close();
+  // Reopened at the new version, the summary is read back from the file as it was written.
+  const again = new TraceStore(file);
+  assert.equal(again.listTraces().find((x) => x.traceId === hex(7, 32))?.grpcStatus, 14);
+  again.close();
+  const check = new Database(file, { readonly: true });
+  assert.equal(check.pragma('user_version', { simple: true }), 4);
+  check.close();
+});
+
 test('OTLP JSON export re-imports the same spans; SDK spans map kind, status and base64 ids', () => {
   const spans = [
     span(9, 1, { attributes: { route: 'r', mtls: true, n: 3 } }),
