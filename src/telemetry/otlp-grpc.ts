@@ -5,7 +5,8 @@
 // code as OTLP/HTTP protobuf (otlp-signals.ts), so there is no .proto file to load. The ingest token
 // comes in metadata (OTEL_EXPORTER_OTLP_HEADERS becomes gRPC metadata in every SDK): UNAUTHENTICATED
 // without it, INVALID_ARGUMENT naming what was wrong for a body that does not fit.
-import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { Metadata, Server, ServerCredentials, setLogger, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
 import { OTLP_TOKEN_HEADER, isOtlpToken, otlpTokenOf, type OtlpRejected, type OtlpSink } from './otlp-receiver.js';
 import { OtlpRequestError, parseOtlp, type OtlpSignal } from './otlp-signals.js';
 
@@ -33,6 +34,17 @@ function exportService(signal: OtlpSignal): ServiceDefinition {
   };
 }
 
+// grpc-js writes its own errors to the process's stderr, where `devmesh up --json` promises one JSON object
+// per line: they go to the control plane's log instead. While a port is tried they are dropped: a taken 4317
+// (another mesh, another collector) is expected, and listen() falls back to a free port.
+let grpcLog: ((line: string) => void) | null = null;
+let binding = 0;
+setLogger({
+  error: (...args: unknown[]) => {
+    if (binding === 0) grpcLog?.(`otlp grpc: ${format(...args)}`);
+  },
+});
+
 function first(md: Metadata, key: string): unknown {
   return md.get(key)[0];
 }
@@ -45,7 +57,9 @@ export class OtlpGrpcReceiver {
     private readonly sink: OtlpSink,
     token: string,
     private readonly onRejected: OtlpRejected = () => {},
+    log: (line: string) => void = () => {},
   ) {
+    grpcLog = log;
     this.token = Buffer.from(token);
     for (const signal of ['traces', 'metrics', 'logs'] as const) {
       this.server.addService(exportService(signal), {
@@ -76,7 +90,12 @@ export class OtlpGrpcReceiver {
   listen(port: number): Promise<number> {
     const bind = (p: number) =>
       new Promise<number>((resolve, reject) => {
-        this.server.bindAsync(`127.0.0.1:${p}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+        binding++;
+        this.server.bindAsync(`127.0.0.1:${p}`, ServerCredentials.createInsecure(), (err, bound) => {
+          binding--;
+          if (err) reject(err);
+          else resolve(bound);
+        });
       });
     return bind(port).catch((err: Error) => {
       if (port === 0) throw err;

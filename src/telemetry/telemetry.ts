@@ -193,7 +193,7 @@ export class Telemetry {
     this.otlpEndpoint = `http://127.0.0.1:${bound}`;
     const grpcPort = this.opts.otlpGrpcPort === undefined ? 4317 : this.opts.otlpGrpcPort;
     if (grpcPort === null) return;
-    this.grpcReceiver = new OtlpGrpcReceiver((batch, via) => this.take(batch, via), this.otlpToken, (r) => this.rejected(r));
+    this.grpcReceiver = new OtlpGrpcReceiver((batch, via) => this.take(batch, via), this.otlpToken, (r) => this.rejected(r), this.opts.log);
     try {
       this.otlpGrpcEndpoint = `http://127.0.0.1:${await this.grpcReceiver.listen(grpcPort)}`;
     } catch (err) {

@@ -3,10 +3,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CLI_APPS, CLI_YAML } from '../helpers/cli-mesh.js';
 import { CLI, processesOfHome, tempHome, waitFor } from '../helpers/mesh-process.js';
+
+/** Listens on 127.0.0.1:port, or gives null when something already does (the port is taken either way). */
+function holdPort(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
 
 test('up --json: one JSON object per line, ending in "ready" with the UI and ingress URLs; down --json stops it', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'devmesh-cli-json-'));
@@ -16,6 +26,10 @@ test('up --json: one JSON object per line, ending in "ready" with the UI and ing
     writeFileSync(join(dir, name), text);
   }
   writeFileSync(join(dir, 'devmesh.yaml'), CLI_YAML);
+  // OTLP's ports taken (by another mesh or collector, as happens when tests run side by side): the
+  // receivers move to free ports, and nothing of it (grpc-js writes its own errors to stderr) breaks the JSON.
+  const taken = await Promise.all([4317, 4318].map((port) => holdPort(port)));
+  t.after(() => taken.forEach((s) => s?.close()));
   const env = { ...process.env, DEVMESH_HOME: home };
   const up = spawn(process.execPath, [CLI, 'up', '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
