@@ -4,10 +4,11 @@
 //                     per-instance timeline (sidecar spawned, app spawned, app listening) read from /proc and
 //                     from the apps themselves, so it shows where the time goes;
 //   RSS             — VmRSS of the mesh beyond the apps (sidecars, control plane, reaper) and of the apps;
-//   idle CPU        — of the whole mesh over a quiet window, in % of one core;
+//   idle CPU        — of the whole mesh (apps included) over a quiet window, in % of one core: just after
+//                     ready, and at rest (--settle-seconds after ready);
 //   route edit      — from writing the mesh file to the last sidecar's ACK of the new version (status API).
 // Never a test: figures depend on the machine (this one drifts 2–3× hour to hour); read them, do not assert them.
-// Run: npm run bench:scale  (after a build: node dist/test/bench/scale.bench.js [--services 30] [--idle-seconds 10]
+// Run: npm run bench:scale  (after a build: node dist/test/bench/scale.bench.js [--services 30] [--idle-seconds 10] [--settle-seconds 90]
 //      [--edits 5] [--data-plane sidecar|shared|both] [--timeline])
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const { values: args } = parseArgs({
   options: {
     services: { type: 'string', default: '30' },
     'idle-seconds': { type: 'string', default: '10' },
+    'settle-seconds': { type: 'string', default: '90' },
     edits: { type: 'string', default: '5' },
     'data-plane': { type: 'string', default: 'sidecar' },
     timeline: { type: 'boolean', default: false },
@@ -27,11 +29,12 @@ const { values: args } = parseArgs({
 });
 const N = Number(args.services);
 const IDLE_S = Number(args['idle-seconds']);
+const SETTLE_S = Number(args['settle-seconds']);
 const EDITS = Number(args.edits);
 type DataPlane = 'sidecar' | 'shared';
 const MODES: DataPlane[] = args['data-plane'] === 'both' ? ['sidecar', 'shared'] : [args['data-plane'] as DataPlane];
 if (!Number.isInteger(N) || N < 1 || MODES.some((m) => m !== 'sidecar' && m !== 'shared')) {
-  console.error('usage: scale.bench.js [--services N] [--idle-seconds S] [--edits K] [--data-plane sidecar|shared|both] [--timeline]');
+  console.error('usage: scale.bench.js [--services N] [--idle-seconds S] [--settle-seconds S] [--edits K] [--data-plane sidecar|shared|both] [--timeline]');
   process.exit(2);
 }
 
@@ -204,23 +207,32 @@ async function runMode(mode: DataPlane): Promise<void> {
       console.log(`  ${kind.padEnd(13)} ×${String(k.n).padStart(3)}  RSS ${mb(k.rss).padStart(7)} (${each(k.rss)} each)  PSS ${mb(k.pss).padStart(7)} (${each(k.pss)} each)  anonymous ${each(k.anon)} MB each`);
     }
 
-    // Idle CPU of the whole mesh (every process with its DEVMESH_HOME, apps included).
+    // Idle CPU of the whole mesh (every process with its DEVMESH_HOME, apps included), twice: just after ready,
+    // and at rest, SETTLE_S after ready. A Node process's first minute still holds start-up work (V8's lazy
+    // compiles, the memory reducer's and bytecode flushing's GCs), which the first window shows and the second
+    // leaves out.
+    const idleCpu = async (fromS: number): Promise<void> => {
+      const pids = processesOfHome(home);
+      const before = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
+      const idleStart = Date.now();
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      const wall = (Date.now() - idleStart) / 1000;
+      const perKind = new Map<Kind, number>();
+      let total = 0;
+      for (const pid of pids) {
+        const used = (cpuTicks(pid) - before.get(pid)!) / CLK_TCK;
+        if (used < 0) continue;
+        total += used;
+        const kind = describe(pid)?.kind ?? 'other';
+        perKind.set(kind, (perKind.get(kind) ?? 0) + used);
+      }
+      console.log(`idle CPU, whole mesh over ${wall.toFixed(0)} s from ${fromS} s after ready: ${((total / wall) * 100).toFixed(2)} % of a core (${[...perKind].map(([k, s]) => `${k} ${((s / wall) * 100).toFixed(2)} %`).join(', ')})`);
+    };
+    const readyAt = Date.now();
     await new Promise((r) => setTimeout(r, 2000));
-    const pids = processesOfHome(home);
-    const before = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
-    const idleStart = Date.now();
-    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
-    const wall = (Date.now() - idleStart) / 1000;
-    const perKind = new Map<Kind, number>();
-    let total = 0;
-    for (const pid of pids) {
-      const used = (cpuTicks(pid) - before.get(pid)!) / CLK_TCK;
-      if (used < 0) continue;
-      total += used;
-      const kind = describe(pid)?.kind ?? 'other';
-      perKind.set(kind, (perKind.get(kind) ?? 0) + used);
-    }
-    console.log(`idle CPU, whole mesh over ${wall.toFixed(0)} s: ${((total / wall) * 100).toFixed(2)} % of a core (${[...perKind].map(([k, s]) => `${k} ${((s / wall) * 100).toFixed(2)} %`).join(', ')})`);
+    await idleCpu(2);
+    await new Promise((r) => setTimeout(r, Math.max(0, readyAt + SETTLE_S * 1000 - Date.now())));
+    await idleCpu(SETTLE_S);
 
     // Route edits: write the mesh file, wait for every sidecar (ingress included) to ACK the new version.
     const edits: number[] = [];
