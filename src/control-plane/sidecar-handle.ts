@@ -389,24 +389,22 @@ export class SidecarHandle {
     // Unchanged since the version it runs (and nothing sent since that it may be applying): say so, send nothing.
     const reconfirm = last !== null && last.json === json && this.ackedVersion === last.version && this.pending.size === 0 && !this.recovering;
     const sendWhole = () => this.sendOrQueue({ type: 'config', version, config: withPorts });
-    let pending!: Pending;
-    const answer = new Promise<ListenerPorts>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(version);
-        reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
-      }, timeoutMs);
-      pending = {
-        version,
-        timer,
-        reject,
-        resolve: (ports) => {
-          this.lastConfig = { version, config: withPorts, json };
-          resolve(ports);
-        },
-        answer: null as unknown as Promise<ListenerPorts>,
-      };
-    });
-    pending.answer = answer;
+    let settle!: { resolve: (ports: ListenerPorts) => void; reject: (err: Error) => void };
+    const answer = new Promise<ListenerPorts>((resolve, reject) => (settle = { resolve, reject }));
+    const timer = setTimeout(() => {
+      this.pending.delete(version);
+      settle.reject(new Error(`${this.id}: no ACK for config v${version} within ${timeoutMs / 1000}s${this.connection?.open ? '' : ' (it never connected to the control plane)'}`));
+    }, timeoutMs);
+    const pending: Pending = {
+      version,
+      timer,
+      answer,
+      reject: settle.reject,
+      resolve: (ports) => {
+        this.lastConfig = { version, config: withPorts, json };
+        settle.resolve(ports);
+      },
+    };
     this.pending.set(version, pending);
     if (reconfirm) {
       pending.sendWhole = () => {
