@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import type { TapEvent } from '../../src/contract/api';
 import type { ApiClient } from '../api-client';
-import { formatClock, formatDuration, serviceColor, statusClass } from '../format';
+import { formatClock, formatDuration, outcomeOf, serviceColor } from '../format';
 import { usePolling } from '../hooks/usePolling';
 import { hrefOf, type Screen } from '../router';
 
@@ -100,9 +100,14 @@ export function TapPage({ client, serviceNames, initialService, go }: Props) {
                     <span className="method">{e.method}</span> {e.path}
                   </a>
                 </td>
-                <td className={`num mono status-${statusClass(e.status, e.error)}`} title={e.error ?? undefined}>
-                  {e.status || 'ERR'}
-                </td>
+                {(() => {
+                  const outcome = outcomeOf({ status: e.status, error: e.error, grpcStatus: e.grpcStatus ?? null, connection: e.method === 'TCP' });
+                  return (
+                    <td className={`num mono status-${outcome.cls}`} title={outcome.title} data-testid="tap-status">
+                      {outcome.label}
+                    </td>
+                  );
+                })()}
                 <td className="num mono">{formatDuration(e.durationMs)}</td>
                 <td className="mono">{e.route ?? <span className="muted">–</span>}</td>
                 <td className={`num mono ${e.attempts > 1 ? 'warn-text' : ''}`}>{e.attempts}</td>

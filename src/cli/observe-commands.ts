@@ -173,7 +173,9 @@ export async function logs(service: string | undefined, o: ObserveOptions & { in
 function tapLine(e: TapEvent): string {
   const arrow = e.direction === 'inbound' ? `${e.peer ?? '?'} → ${e.instanceId}` : `${e.instanceId} → ${e.peer ?? '?'}`;
   const extra = [e.route ? `route=${e.route}` : '', e.attempts > 1 ? `attempts=${e.attempts}` : '', e.error ? `error="${e.error}"` : ''].filter(Boolean).join(' ');
-  return `${new Date(e.timeMs).toISOString()} ${e.direction.padEnd(8)} ${arrow}  ${e.method} ${e.path}  ${e.status}  ${e.durationMs.toFixed(1)}ms  trace=${e.traceId}${extra ? `  ${extra}` : ''}`;
+  // A gRPC call answers HTTP 200 whatever happened: its status is the outcome (grpc=14 for UNAVAILABLE).
+  const status = e.grpcStatus != null ? `${e.status} grpc=${e.grpcStatus}` : String(e.status);
+  return `${new Date(e.timeMs).toISOString()} ${e.direction.padEnd(8)} ${arrow}  ${e.method} ${e.path}  ${status}  ${e.durationMs.toFixed(1)}ms  trace=${e.traceId}${extra ? `  ${extra}` : ''}`;
 }
 
 export async function tap(service: string | undefined, o: ObserveOptions): Promise<number> {

@@ -279,6 +279,8 @@ export interface TapEvent {
   method: string;
   path: string;
   status: number;
+  /** A gRPC call's status code (rpc.grpc.status_code): the call's outcome, where its HTTP status is 200 whatever happened. */
+  grpcStatus: number | null;
   durationMs: number;
   route: string | null;
   attempts: number;

@@ -25,6 +25,7 @@ export class Tap {
         method: s.method,
         path: s.path,
         status: s.status,
+        grpcStatus: typeof s.attributes['rpc.grpc.status_code'] === 'number' ? s.attributes['rpc.grpc.status_code'] : null,
         durationMs: s.durationMs,
         route: typeof route === 'string' ? route : null,
         attempts: s.attempts,

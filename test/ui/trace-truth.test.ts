@@ -4,7 +4,7 @@
 // UNAVAILABLE (not 200), and the topology's success rate for it is 0%; child bars lie within their parents'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TraceListResponse } from '../../src/contract/api.js';
+import type { TapResponse, TraceListResponse } from '../../src/contract/api.js';
 import { startMesh, waitFor } from '../helpers/mesh-process.js';
 import { TRACE_TRUTH_FILES, TRACE_TRUTH_MESH } from '../helpers/trace-truth-mesh.js';
 import { openBrowserPage, NO_CHROMIUM } from './ui-browser.js';
@@ -82,5 +82,18 @@ test('trace inspector: a tcp connection OK in one trace, a gRPC UNAVAILABLE show
     nested++;
   }
   assert.ok(nested >= 6, `${nested} child bars checked`);
+
+  // Tap: the same call live, by its gRPC status (the API's event carries it; the row shows it, not 200).
+  const tapped = await mesh.api<TapResponse>('/api/tap?service=echo&afterSeq=0');
+  assert.ok(tapped.events.some((e) => e.grpcStatus === 14 && e.status === 200), JSON.stringify(tapped.events.map((e) => [e.status, e.grpcStatus])));
+  await page.goto(`${mesh.apiBase}/#/tap?service=echo`);
+  await page.locator('[data-testid=tap]').waitFor();
+  const tapStatus = page.locator('[data-testid=tap-row] [data-testid=tap-status]');
+  await waitFor('a live gRPC call in the tap', async () => {
+    assert.equal(await (await fetch(`${front}/grpc`)).text(), 'grpc 14');
+    return (await tapStatus.count()) > 0 || undefined;
+  }, 15_000);
+  assert.ok((await tapStatus.allInnerTexts()).every((text) => text.trim() === 'UNAVAILABLE'), (await tapStatus.allInnerTexts()).join(', '));
+  assert.match((await tapStatus.first().getAttribute('title')) ?? '', /gRPC status 14 UNAVAILABLE \(HTTP 200\)/);
   assert.deepEqual(pageErrors, []);
 });
