@@ -133,8 +133,34 @@ export function hardenedHttpServer(handle: RequestHandler, upgrade?: UpgradeHand
   return server;
 }
 
+/** Sockets answered with a refusal whose client may still be sending: what arrives is read and dropped. */
+const lingering = new WeakSet<Duplex>();
+/** How long a refused client may go on sending before the connection is cut (nginx's lingering_time is 30 s). */
+const LINGER_MS = 2_000;
+
+/**
+ * Closes a refused connection without losing the refusal (RFC 9112 §9.6, "tear-down"): a close while the
+ * client is still sending (the rest of a 1 MB header) makes the kernel reset the connection, and a reset
+ * can discard the answer before the client reads it. So the write side is closed with the answer (FIN) and
+ * what the client still sends is read and dropped (each further chunk is another parse error, ignored by
+ * onClientError) until it closes its side or LINGER_MS has passed, as nginx's lingering close does.
+ */
+function closeAfterLinger(socket: Duplex): void {
+  lingering.add(socket);
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  // The client has closed its side: done once the answer is out.
+  socket.once('end', () => {
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
+  });
+}
+
 /** Node's parser gave up on the request: answer it (unless a response already started), then close. */
 function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // The rest of a head already refused as too large, still arriving: dropped while the connection lingers.
+  if (lingering.has(socket)) return;
   const proxyErr = clientErrorOf(err);
   // A response under way on this socket cannot be followed by another status line.
   const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true;
@@ -143,8 +169,11 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
     return;
   }
   writeSocketError(socket, proxyErr);
+  // A head too large is refused while the client is still sending it: linger. Any other refusal came with a
+  // short request, or mid-body of one already on its way upstream, which the socket's close must abort now.
+  if (proxyErr.code === 'headers-too-large') closeAfterLinger(socket);
   // Closed once the answer is flushed (a destroy now could drop it, over TLS especially).
-  socket.once('finish', () => socket.destroy());
+  else socket.once('finish', () => socket.destroy());
 }
 
 /** An Expect other than 100-continue: 417, as Node would answer, but with x-devmesh-error. */

@@ -135,6 +135,35 @@ describe('listener hardening', () => {
     assert.deepEqual(events, ['start GET /slow-first', 'end GET /slow-first', 'start POST /slow-post', 'end POST /slow-post', 'start GET /last', 'end GET /last']);
   });
 
+  it('a client still sending the rest of an oversized head gets its 431: the connection lingers instead of being reset under it (RFC 9112 §9.6)', async (t) => {
+    const app = await startApp(t, echoApp('up'));
+    const { port } = await plainListenerTo(t, mesh, app.port);
+    // 1 MB of header in 64 KiB writes, a few ms apart: most of it arrives after the sidecar has refused the
+    // head. A close then (with unread bytes) resets the connection and can throw the 431 away unread. (A guard:
+    // on loopback the reset rarely wins, so this passed before the linger too; the adversarial suite's
+    // one-write 1 MB probe lost its 431 to EPIPE once in three CI runs.)
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      let got = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => (got += c));
+      socket.on('error', () => undefined);
+      socket.once('close', () => resolve(got));
+      socket.setTimeout(10_000, () => reject(new Error(`no close; got ${JSON.stringify(got)}`)));
+      socket.once('connect', async () => {
+        socket.write('GET /big HTTP/1.1\r\nHost: up\r\nX-Big: ');
+        for (let i = 0; i < 16 && !socket.destroyed; i++) {
+          socket.write('a'.repeat(64 * 1024));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        if (!socket.destroyed) socket.end('\r\n\r\n');
+      });
+    });
+    const { status, headers } = statusAndHeaders(reply);
+    assert.equal(status, 431, JSON.stringify(reply.slice(0, 200)));
+    assert.equal(headers[PROXY_ERROR_HEADER], 'headers-too-large');
+  });
+
   it('tells TLS, h2c and HTTP/1 apart by the first bytes, and finds a second Host line by name', () => {
     assert.equal(sniffWire(Buffer.from([0x16, 0x03, 0x01])), 'tls');
     assert.equal(sniffWire(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')), 'h2c');
