@@ -2,6 +2,7 @@
 // turned into tap events kept in a small ring, and clients poll with the last sequence number they saw.
 import type { Span, TapEvent, TapResponse } from '../contract/api.js';
 import { isAppSpan } from './otlp-signals.js';
+import { grpcStatusOf } from './trace-store.js';
 
 export class Tap {
   private events: TapEvent[] = [];
@@ -25,7 +26,7 @@ export class Tap {
         method: s.method,
         path: s.path,
         status: s.status,
-        grpcStatus: typeof s.attributes['rpc.grpc.status_code'] === 'number' ? s.attributes['rpc.grpc.status_code'] : null,
+        grpcStatus: grpcStatusOf(s),
         durationMs: s.durationMs,
         route: typeof route === 'string' ? route : null,
         attempts: s.attempts,

@@ -467,8 +467,14 @@ function toBrief(s: Span): SpanBrief {
     durationMs: s.durationMs,
     error: s.error,
     route: typeof route === 'string' ? route : null,
-    grpcStatus: typeof s.attributes['rpc.grpc.status_code'] === 'number' ? s.attributes['rpc.grpc.status_code'] : null,
+    grpcStatus: grpcStatusOf(s),
   };
+}
+
+/** A gRPC span's status code (its rpc.grpc.status_code attribute), null for anything else. */
+export function grpcStatusOf(s: Pick<Span, 'attributes'>): number | null {
+  const code = s.attributes['rpc.grpc.status_code'];
+  return typeof code === 'number' ? code : null;
 }
 
 /**
