@@ -51,6 +51,7 @@ require('node:http').createServer(async (req, res) => {
   const span = tracer.startSpan('handle order', { kind: api.SpanKind.SERVER, attributes: { 'app.protocol': protocol, 'app.service': service } }, parent);
   let status = 200;
   let body = service;
+  let why = '';
   await api.context.with(api.trace.setSpan(parent, span), async () => {
     requests.add(1, { 'app.protocol': protocol });
     logger.emit({ severityNumber: SeverityNumber.WARN, severityText: 'WARN', body: 'order handled by ' + service, attributes: { 'app.protocol': protocol, 'order.id': 42 } });
@@ -59,11 +60,14 @@ require('node:http').createServer(async (req, res) => {
       api.propagation.inject(api.context.active(), headers);
       const r = await fetch(process.env[process.env.NEXT] + req.url, { headers });
       status = r.status;
+      why = r.headers.get('x-devmesh-error') ?? r.headers.get('x-hop-error') ?? '';
+      if (status !== 200 && !r.headers.has('x-hop-error')) why = service + ' -> ' + process.env.NEXT + ': ' + why;
       body += ' > ' + (await r.text());
     }
   });
   span.end();
-  res.writeHead(status).end(body);
+  // Which hop failed and why (the sidecar's x-devmesh-error), passed back to the test's assertion.
+  res.writeHead(status, why ? { 'x-hop-error': why } : {}).end(body);
 }).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => sdk.shutdown().finally(() => process.exit(0)));
 `;
@@ -78,8 +82,11 @@ test('NodeSDK apps configured only by devmesh\'s environment: spans, metrics and
   assert.match(status.otlpGrpcEndpoint ?? '', /^http:\/\/127\.0\.0\.1:\d+$/, 'an OTLP/gRPC endpoint beside the HTTP one');
 
   const res = await fetch(`${mesh.ingress['front']}/order`);
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'front > middle > back');
+  const body = await res.text();
+  // On a failure, everything that says which hop failed and why: the sidecars' error codes and the mesh's log.
+  const why = () => `${res.status} ${JSON.stringify(Object.fromEntries(res.headers))} ${body}\n${mesh.stdout().split('\n').slice(-40).join('\n')}`;
+  assert.equal(res.status, 200, why());
+  assert.equal(body, 'front > middle > back', why());
 
   // The trace, as the UI's API gives it, once the three app spans are in.
   const detail = await waitFor('the three apps\' spans in the sidecars\' trace', async () => {
