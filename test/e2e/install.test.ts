@@ -52,7 +52,7 @@ test('npm pack, npm i -g into a clean prefix and npx: devmesh --version, doctor,
   const packed = JSON.parse(sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work])) as { filename: string; files: { path: string }[] }[];
   const tarball = join(work, packed[0]!.filename);
   const files = packed[0]!.files.map((f) => f.path);
-  for (const f of ['package.json', 'bin/devmesh.js', 'dist/src/cli/main.js', 'dist/proxy/main.js', 'dist/renderer/index.html', 'dist/renderer/app.js', 'schema/devmesh.schema.json', 'fixtures/bookinfo/devmesh.yaml']) {
+  for (const f of ['package.json', 'bin/devmesh.js', 'dist/src/cli/main.js', 'dist/proxy/main.js', 'dist/bundle/proxy/main.js', 'dist/renderer/index.html', 'dist/renderer/app.js', 'schema/devmesh.schema.json', 'fixtures/bookinfo/devmesh.yaml']) {
     assert.ok(files.includes(f), `the tarball has ${f}`);
   }
   assert.deepEqual(files.filter((f) => f.startsWith('dist/test/') || /\.test\.js$/.test(f) || f.startsWith('src/') || f.startsWith('node_modules/')), []);
@@ -93,6 +93,11 @@ test('npm pack, npm i -g into a clean prefix and npx: devmesh --version, doctor,
     assert.equal(await res.text(), 'installed /from-the-tarball');
     const status = JSON.parse(sh(devmesh, ['status', '--json'], { cwd: meshDir, env: userEnv })) as { running: boolean; services: { name: string }[] };
     assert.equal(status.running, true);
+    // Its sidecars run the proxy bundled into one file (scripts/bundle-proxy.mjs), which boots faster.
+    const commandLines = processesOfHome(home).map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'));
+    const proxies = commandLines.filter((argv) => argv.some((a) => a.endsWith('/proxy/main.js')));
+    assert.ok(proxies.length >= 2, JSON.stringify(commandLines));
+    assert.ok(proxies.every((argv) => argv[1]!.endsWith('/dist/bundle/proxy/main.js')), JSON.stringify(proxies));
   } finally {
     up.kill('SIGTERM');
   }
