@@ -152,6 +152,7 @@ export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, t
   const upstreams = svc?.upstreams ?? [];
   const protocol: AppProtocol | undefined = svc?.protocol && svc.protocol !== 'http' ? svc.protocol : undefined;
   const authorization = authorizationFor(mesh, workload.service);
+  const outbound = upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(mesh, up) }));
   return {
     mesh: mesh.name,
     ...(mesh.trustDomainAliases?.length ? { trustDomainAliases: mesh.trustDomainAliases } : {}),
@@ -164,10 +165,29 @@ export function buildSidecarConfig(mesh: MeshFile, workload: WorkloadIdentity, t
       ...(protocol ? { protocol } : {}),
       ...(authorization.length > 0 ? { authorization } : {}),
     },
-    outbound: upstreams.map((up) => ({ service: up, port: 0, routes: routesFor(mesh, up) })),
-    clusters,
+    outbound,
+    clusters: reachableClusters(outbound, clusters),
     ...tracingOf(mesh),
   };
+}
+
+/**
+ * The clusters a sidecar's outbound listeners can reach (their services, and every destination and mirror
+ * of their routes): the sidecar looks up nothing else, so nothing else is sent. As an Istio Sidecar
+ * resource's egress hosts scope what istiod pushes. It keeps a sidecar's config unchanged when an endpoint
+ * it cannot reach comes or goes, which makes that version a reconfirm instead of a whole config to parse
+ * and rebuild (a 30-service chain's `up` sent each sidecar about 11 whole configs; docs/traffic.md).
+ */
+function reachableClusters(outbound: SidecarConfig['outbound'], clusters: Cluster[]): Cluster[] {
+  const reachable = new Set<string>();
+  for (const listener of outbound) {
+    reachable.add(listener.service);
+    for (const rule of listener.routes) {
+      for (const d of rule.destinations) reachable.add(d.service);
+      if (rule.mirror) reachable.add(rule.mirror.service);
+    }
+  }
+  return clusters.filter((c) => reachable.has(c.service));
 }
 
 function tracingOf(mesh: MeshFile): Pick<SidecarConfig, 'tracing'> {
@@ -177,12 +197,13 @@ function tracingOf(mesh: MeshFile): Pick<SidecarConfig, 'tracing'> {
 
 /** An ingress gateway: one outbound listener on the requested port, entering the mesh at `service`. */
 export function buildGatewayConfig(mesh: MeshFile, service: string, port: number, tls: TlsMaterial, clusters: Cluster[]): SidecarConfig {
+  const outbound = [{ service, port, routes: routesFor(mesh, service) }];
   return {
     mesh: mesh.name,
     workload: { service: 'ingress', version: '', instanceId: `ingress-${service}` },
     tls,
-    outbound: [{ service, port, routes: routesFor(mesh, service) }],
-    clusters,
+    outbound,
+    clusters: reachableClusters(outbound, clusters),
     ...tracingOf(mesh),
   };
 }
