@@ -81,3 +81,27 @@ test('the issue example mesh validates', async () => {
   const mesh = parseMesh(shopYaml(ISSUE_ROUTES), 'devmesh.yaml');
   assert.equal(mesh.routes?.catalog?.length, 2);
 });
+
+test('while a chain of services starts, each sidecar rebuilds its config only when what it can reach changes: other services\' endpoints are reconfirms', async (t) => {
+  const N = 8;
+  const name = (i: number) => `s${i}`;
+  const services = Array.from({ length: N }, (_, i) => `  ${name(i)}:\n    run: node app.js\n${i + 1 < N ? `    upstreams: [${name(i + 1)}]\n` : ''}`).join('');
+  const app = "require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1');\n";
+  const mesh = await startMesh({ yaml: `name: chain\ningress:\n  - { port: 0, service: s0 }\nservices:\n${services}`, files: { 'app.js': app, 'package.json': '{ "type": "commonjs" }\n' } });
+  t.after(() => mesh.stop());
+  const status = await mesh.api<StatusResponse>('/api/status');
+  const updates = await configUpdates(mesh);
+  const count = (pod: string, outcome: string) => updates.get(`${pod} ${outcome}`) ?? 0;
+  const dump = JSON.stringify(Object.fromEntries(updates));
+  for (const s of status.services) {
+    for (const i of s.instances) {
+      // Its first config, and the one in which its upstream's endpoint arrived (none for the last of the chain).
+      assert.ok(count(i.id, 'applied') <= 2, `${i.id} rebuilt its config ${count(i.id, 'applied')} times: ${dump}`);
+      assert.equal(count(i.id, 'rejected'), 0, dump);
+      assert.equal(i.sidecar.ackedVersion, status.config.version, `${i.id} runs the current version`);
+      assert.equal(i.sidecar.lastNack, null);
+    }
+  }
+  assert.ok(status.services.some((s) => s.instances.some((i) => count(i.id, 'reconfirmed') >= 1)), `the other versions were reconfirms: ${dump}`);
+  assert.equal(await (await fetch(`${mesh.ingress.s0}/`)).text(), 'ok');
+});
