@@ -3,14 +3,27 @@
 import { autocompletion, closeBrackets } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { yaml } from '@codemirror/lang-yaml';
-import { bracketMatching, defaultHighlightStyle, foldGutter, indentOnInput, syntaxHighlighting } from '@codemirror/language';
+import { bracketMatching, defaultHighlightStyle, foldGutter, HighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { linter, lintGutter, type Diagnostic } from '@codemirror/lint';
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search';
 import { EditorState } from '@codemirror/state';
 import { EditorView, drawSelection, highlightActiveLine, keymap, lineNumbers } from '@codemirror/view';
+import { tags } from '@lezer/highlight';
 import { useEffect, useRef } from 'react';
 import type { ConfigProblemDto } from '../../src/contract/api';
 import { schemaCompletion, type JsonSchema } from '../schema-completion';
+
+/**
+ * YAML's tokens as classes, coloured by styles.css (--syntax-*) so they read in the dark theme and the light
+ * one alike: CodeMirror's default style is made for a light background (dark blue keys on the dark panel).
+ */
+const meshFileHighlight = HighlightStyle.define([
+  { tag: [tags.propertyName, tags.definition(tags.propertyName)], class: 'tok-key' },
+  { tag: [tags.string, tags.special(tags.string), tags.content], class: 'tok-string' },
+  { tag: [tags.number, tags.bool, tags.null, tags.atom, tags.keyword], class: 'tok-literal' },
+  { tag: [tags.comment, tags.lineComment], class: 'tok-comment' },
+  { tag: [tags.meta, tags.typeName, tags.labelName, tags.punctuation, tags.separator, tags.squareBracket, tags.brace], class: 'tok-punctuation' },
+]);
 
 interface Props {
   value: string;
@@ -54,6 +67,7 @@ export function YamlEditor({ value, onChange, validate, schema }: Props) {
           closeBrackets(),
           highlightActiveLine(),
           highlightSelectionMatches(),
+          syntaxHighlighting(meshFileHighlight),
           syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
           yaml(),
           autocompletion({ override: [schemaCompletion(() => latest.current.schema)] }),

@@ -234,6 +234,23 @@ test('every screen of the UI against a real mesh', { skip: NO_CHROMIUM, timeout:
     await page.keyboard.type('\nbogus: 1');
     await waitFor('a located problem', async () => (await page.locator('[data-testid=problems]').innerText().catch(() => '')).includes('bogus'), 10_000);
     await page.locator('[data-testid=config-revert]').click();
+    // The YAML's keys, strings and comments read in both themes (WCAG AA: contrast ≥ 4.5 against the panel).
+    const theme = () => page.evaluate('document.documentElement.dataset.theme') as Promise<string>;
+    for (const wanted of ['dark', 'light', 'dark']) {
+      if ((await theme()) !== wanted) await page.locator('[data-testid=theme-toggle]').click();
+      const colours = (await page.evaluate(`(() => {
+        const editor = getComputedStyle(document.querySelector('[data-testid=yaml-editor] .cm-editor'));
+        return ['tok-key', 'tok-string', 'tok-literal', 'tok-comment'].flatMap((c) => {
+          const el = document.querySelector('[data-testid=yaml-editor] .' + c);
+          return el ? [[c, getComputedStyle(el).color, editor.backgroundColor, editor.color]] : [];
+        });
+      })()`)) as [string, string, string, string][];
+      assert.ok(colours.some(([c]) => c === 'tok-key') && colours.length >= 2, `highlighted tokens in the editor: ${JSON.stringify(colours)}`);
+      assert.ok(colours.every(([, fg, , text]) => fg !== text), `each kind of token has a colour of its own: ${JSON.stringify(colours)}`);
+      for (const [token, fg, bg] of colours) {
+        assert.ok(contrast(fg, bg) >= 4.5, `${wanted} theme: ${token} ${fg} on ${bg} has contrast ${contrast(fg, bg).toFixed(2)}`);
+      }
+    }
   });
 
   await t.test('tap: live requests with the matched rule, pausable', async () => {
@@ -308,3 +325,16 @@ test('every screen of the UI against a real mesh', { skip: NO_CHROMIUM, timeout:
     assert.deepEqual(pageErrors, []);
   });
 });
+
+/** WCAG 2 contrast ratio of two CSS rgb()/rgba() colours. */
+function contrast(a: string, b: string): number {
+  const luminance = (css: string): number => {
+    const [r, g, bl] = (css.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
