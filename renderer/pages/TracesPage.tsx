@@ -99,6 +99,9 @@ export function TracesPage({ client, serviceNames, params, go, onError }: Props)
             <option value="500">500</option>
             <option value="503">503</option>
             <option value="504">504</option>
+            {/* Below 100, a gRPC status: a failed gRPC call is an HTTP 200, so "200" leaves it out. */}
+            <option value="4">gRPC 4 DEADLINE_EXCEEDED</option>
+            <option value="14">gRPC 14 UNAVAILABLE</option>
           </select>
         </label>
         <label>

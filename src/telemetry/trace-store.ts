@@ -375,7 +375,9 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     if (q.status === 'error') where.push('error_count > 0');
     else if (q.status === 'ok') where.push('error_count = 0');
     else if (typeof q.status === 'number') {
-      where.push('status = @status');
+      // Below 100 it is a gRPC status (0–16), as the list shows a gRPC call's; an HTTP status leaves out
+      // the gRPC calls that failed under an HTTP 200 (grpc-status 14 is not a "200").
+      where.push(q.status < 100 ? 'grpc_status = @status' : 'status = @status AND (grpc_status IS NULL OR grpc_status = 0)');
       params.status = q.status;
     }
     if (q.minDurationMs !== undefined) {

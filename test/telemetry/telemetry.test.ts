@@ -52,19 +52,26 @@ test('trace list filters: service, route, status, duration, attribute, time rang
     span(1, 3, { parentSpanId: hex(2, 16), kind: 'client', peerService: 'back', status: 503, attempts: 3, attributes: { route: 'back/split', 'retry.reasons': '503,503' } }),
     span(2, 4, { durationMs: 3, attributes: { mtls: true } }),
     span(3, 5, { service: 'back', status: 404 }),
+    // gRPC calls over HTTP 200: one failed with UNAVAILABLE, one OK.
+    span(4, 6, { service: 'grpc', error: 'grpc-status 14', attributes: { 'rpc.grpc.status_code': 14 } }),
+    span(5, 7, { service: 'grpc', attributes: { 'rpc.grpc.status_code': 0 } }),
   ]);
   const ids = (q: Parameters<TraceStore['listTraces']>[0]) => store.listTraces(q).map((s) => parseInt(s.traceId, 16)).sort();
-  assert.deepEqual(ids({}), [1, 2, 3]);
+  assert.deepEqual(ids({}), [1, 2, 3, 4, 5]);
   assert.deepEqual(ids({ service: 'back' }), [1, 3], 'a call to back counts as back');
   assert.deepEqual(ids({ route: 'back/split' }), [1]);
-  assert.deepEqual(ids({ status: 'error' }), [1]);
-  assert.deepEqual(ids({ status: 'ok' }), [2, 3]);
+  assert.deepEqual(ids({ status: 'error' }), [1, 4]);
+  assert.deepEqual(ids({ status: 'ok' }), [2, 3, 5]);
   assert.deepEqual(ids({ status: 404 }), [3]);
+  // A number below 100 is a gRPC status; an HTTP status leaves out gRPC calls that failed over HTTP 200.
+  assert.deepEqual(ids({ status: 200 }), [1, 2, 5], 'a failed gRPC call is not a "200"');
+  assert.deepEqual(ids({ status: 14 }), [4]);
+  assert.deepEqual(ids({ status: 0 }), [5]);
   assert.deepEqual(ids({ minDurationMs: 10 }), [1]);
   assert.deepEqual(ids({ attribute: 'mtls=true' }), [2]);
   assert.deepEqual(ids({ attribute: 'retry.reasons' }), [1]);
   assert.deepEqual(ids({ fromMs: 1_000_015, toMs: 1_000_030 }), [2, 3]);
-  assert.deepEqual(ids({ sinceMs: 1_000_020 }), [3]);
+  assert.deepEqual(ids({ sinceMs: 1_000_020 }), [3, 4, 5]);
   const one = store.listTraces({ route: 'back/split' })[0]!;
   assert.equal(one.rootService, 'front');
   assert.equal(one.spanCount, 3);
