@@ -1,9 +1,9 @@
-// Bundles the compiled proxy (dist/proxy/main.js and what it imports, zod and re2js included) into one
-// file, dist/bundle/proxy/main.js, which the control plane starts for every sidecar. Node's ES module
-// loader resolves, reads and links each of the proxy's 70 files one by one; from one file a sidecar
-// boots with a quarter to a third less CPU (docs/traffic.md, "Start-up"), which a 30-service `up` pays 31
-// times on a laptop's few cores. prom-client stays outside (proxy/metrics.ts loads three of its files through
-// createRequire, which a bundler cannot follow): the banner gives the bundle a `require` for it.
+// Bundles the compiled proxy (dist/proxy/main.js and what it imports, zod included) into one file,
+// dist/bundle/proxy/main.js, which the control plane starts for every sidecar. Node's ES module loader
+// resolves, reads and links each of the proxy's files one by one; from one file a sidecar boots with a
+// quarter to a third less CPU (docs/traffic.md, "Start-up"), which a 30-service `up` pays 31 times on a
+// laptop's few cores. prom-client (three of its files) and re2js (at a config's first regex) are loaded
+// through createRequire, which a bundler does not follow: the banner gives the bundle a `require` for them.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -133,9 +133,9 @@ export class SidecarHandle {
   private lastConfig: { version: number; config: SidecarConfig; json: string } | null = null;
   /**
    * The last config sent to this process (whole, or reconfirmed under a newer version), answered or not
-   * yet: a push of the same config under a newer version is a reconfirm of it. The sidecar takes its messages in order, so the reconfirm is answered after
-   * that config's own answer (a NACK of it, or a process that never got it, makes the reconfirm a NACK,
-   * and then the config goes whole).
+   * yet: a push of the same config under a newer version is a reconfirm of it. The sidecar takes its
+   * messages in order, so the reconfirm is answered after that config's own answer (a NACK of it, or a
+   * process that never got it, makes the reconfirm a NACK, and then the config goes whole).
    */
   private lastSent: { version: number; json: string } | null = null;
   private askId = 0;
