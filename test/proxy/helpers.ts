@@ -97,6 +97,8 @@ export class SidecarProcess {
     });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
+      // A wait on the log (waitFor over stderr) looks again now, not only at the next control message.
+      this.wake();
     });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
