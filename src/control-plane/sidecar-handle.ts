@@ -129,8 +129,8 @@ export class SidecarHandle {
   private outbox: ControlMessage[] = [];
   private pending = new Map<number, Pending>();
   private stopping = false;
-  /** The last config the sidecar ACKed, and its JSON (to tell an unchanged config at the next push). */
-  private lastConfig: { version: number; config: SidecarConfig; json: string } | null = null;
+  /** The last config the sidecar ACKed: what a restarted sidecar is given back. */
+  private lastConfig: { version: number; config: SidecarConfig } | null = null;
   /**
    * The last config sent to this process (whole, or reconfirmed under a newer version), answered or not
    * yet: a push of the same config under a newer version is a reconfirm of it. The sidecar takes its
@@ -438,7 +438,7 @@ export class SidecarHandle {
       answer,
       reject: settle.reject,
       resolve: (ports) => {
-        this.lastConfig = { version, config: withPorts, json };
+        this.lastConfig = { version, config: withPorts };
         settle.resolve(ports);
       },
     };
