@@ -49,10 +49,14 @@ export class LifecycleOperations {
       this.started.delete(gone.id);
     }
     const what = service ?? 'the mesh';
-    const progress = (detail: string) => {
+    /** Sets the operation's detail, after its cause when it has one; true when it has one (then it is logged). */
+    const describe = (text: string): boolean => {
       const why = this.causes.get(op.id);
-      op.detail = why !== undefined ? `${why} → ${detail}` : detail;
-      if (why !== undefined) this.log(`${op.detail}…`);
+      op.detail = why !== undefined ? `${why} → ${text}` : text;
+      return why !== undefined;
+    };
+    const progress = (detail: string) => {
+      if (describe(detail)) this.log(`${op.detail}…`);
     };
     this.queue = this.queue.then(async () => {
       this.started.add(op.id);
@@ -70,13 +74,10 @@ export class LifecycleOperations {
           }
         }
         op.state = 'succeeded';
-        const why = this.causes.get(op.id);
-        op.detail = `${why !== undefined ? `${why} → ` : ''}${action} ${what}: done`;
-        if (why !== undefined) this.log(op.detail);
+        if (describe(`${action} ${what}: done`)) this.log(op.detail);
       } catch (err) {
         op.state = 'failed';
-        const why = this.causes.get(op.id);
-        op.detail = `${why !== undefined ? `${why} → ` : ''}${action} ${what}: ${(err as Error).message}`;
+        describe(`${action} ${what}: ${(err as Error).message}`);
         this.log(op.detail);
       } finally {
         op.finishedAtMs = Date.now();
