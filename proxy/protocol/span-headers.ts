@@ -21,15 +21,9 @@ const NOT_SECRET = new Set(['www-authenticate', 'proxy-authenticate', 'x-devmesh
 /** Conventional names of custom credential headers: x-api-key, x-auth-token, x-csrf-token, x-amz-security-token… */
 const SECRET_NAME = /(auth|token|secret|passw|api-?key|session|cookie|credential|signature|csrf|xsrf)/;
 
-// Header names repeat from request to request: decide each once (bounded, so hostile names cannot grow it).
-const decided = new Map<string, boolean>();
+/** Whether a (lower-cased) header name carries a credential; decided once per name, see headerName. */
 function isSecret(name: string): boolean {
-  let secret = decided.get(name);
-  if (secret === undefined) {
-    secret = SECRET.has(name) || (!NOT_SECRET.has(name) && SECRET_NAME.test(name));
-    if (decided.size < 1024) decided.set(name, secret);
-  }
-  return secret;
+  return SECRET.has(name) || (!NOT_SECRET.has(name) && SECRET_NAME.test(name));
 }
 
 /**
@@ -81,29 +75,59 @@ export function redactQuery(target: string): string {
   return changed ? out + target.slice(end) : target;
 }
 
+/** What is decided once per header name as received: its attribute key, and how its value is stored. */
+interface HeaderName {
+  /** Lower-cased: a repeated header's values are joined under it. */
+  name: string;
+  key: string;
+  secret: boolean;
+  url: boolean;
+}
+// Names repeat from request to request: the lower-casing, the key string (which V8 would otherwise build and
+// look up in its string table for every span) and the redaction verdict are made once per name and
+// direction. Bounded, so hostile names cannot grow it; past the bound, a name is decided each time.
+const MAX_NAMES = 1024;
+const headerNames = { request: new Map<string, HeaderName>(), response: new Map<string, HeaderName>() };
+function headerName(direction: 'request' | 'response', raw: string): HeaderName {
+  const known = headerNames[direction];
+  let h = known.get(raw);
+  if (h === undefined) {
+    // `raw` may be a slice of a whole span batch (span-wire.ts): what is cached must not hold the batch.
+    const spelling = detached(raw);
+    const name = spelling.toLowerCase();
+    h = known.get(name) ?? {
+      name, key: `http.${direction}.header.${name}`, secret: isSecret(name), url: URL_HEADERS.has(name),
+    };
+    if (known.size < MAX_NAMES - 1) known.set(name, h).set(spelling, h);
+  }
+  return h;
+}
+
+/** A copy of `s` that shares no memory with it (V8 makes a slice of a long string a view into it). */
+export function detached(s: string): string {
+  return Buffer.from(s, 'utf16le').toString('utf16le');
+}
+
 /**
  * Adds a flat [name, value, ...] header list to `attributes` as `http.<direction>.header.<name>`: names
  * lower-cased, a repeated header's values joined with ", ", credentials redacted, values and count bounded.
  */
 export function headerAttributes(attributes: SpanRecord['attributes'], direction: 'request' | 'response', flat: readonly string[]): void {
-  const prefix = direction === 'request' ? 'http.request.header.' : 'http.response.header.';
-  const values = new Map<string, string>();
+  const values = new Map<string, { h: HeaderName; value: string }>(); // by key: "Accept" and "accept" are one header
   let dropped = 0;
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const raw = flat[i]!;
     // HTTP/2 pseudo-headers (:path, :authority…) are already the span's method, path and status.
     if (raw.charCodeAt(0) === 58 /* : */) continue;
-    const name = raw.toLowerCase();
-    const prev = values.get(name);
-    if (prev === undefined && values.size === MAX_HEADERS) {
-      dropped++;
-      continue;
-    }
-    values.set(name, prev === undefined ? flat[i + 1]! : `${prev}, ${flat[i + 1]!}`);
+    const h = headerName(direction, raw);
+    const prev = values.get(h.key);
+    if (prev !== undefined) prev.value = `${prev.value}, ${flat[i + 1]!}`;
+    else if (values.size === MAX_HEADERS) dropped++;
+    else values.set(h.key, { h, value: flat[i + 1]! });
   }
-  for (const [name, raw] of values) {
-    const value = URL_HEADERS.has(name) ? redactQuery(raw) : raw;
-    attributes[prefix + name] = isSecret(name) ? REDACTED : value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
+  for (const { h, value: raw } of values.values()) {
+    const value = h.url ? redactQuery(raw) : raw;
+    attributes[h.key] = h.secret ? REDACTED : value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
   }
   if (dropped > 0) attributes[`http.${direction}.header_dropped`] = dropped;
 }

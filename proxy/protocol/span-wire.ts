@@ -71,28 +71,32 @@ abstract class FieldReader {
   protected abstract length(): number;
   protected abstract cut(from: number, to: number): string;
   protected abstract charAt(at: number): string;
+  /** Like cut, for a field kept after the batch is written: a string that does not hold the batch. */
+  protected ownedCut(from: number, to: number): string {
+    return this.cut(from, to);
+  }
   /** Errors name positions only: a misaligned batch would show pieces of header values (credentials). */
   protected checked(n: number): number {
     if (!Number.isInteger(n) || n < 0 || this.at + n > this.size) throw new Error(`span batch: bad field length at ${this.at}`);
     return n;
   }
-  nullable(): string | null {
+  nullable(owned = false): string | null {
     const n = this.length();
     if (n === -1) return null;
-    const v = this.cut(this.at, this.at + n);
+    const v = owned ? this.ownedCut(this.at, this.at + n) : this.cut(this.at, this.at + n);
     this.at += n;
     return v;
   }
-  str(): string {
-    const v = this.nullable();
+  str(owned = false): string {
+    const v = this.nullable(owned);
     if (v === null) throw new Error(`span batch: unexpected null at ${this.at}`);
     return v;
   }
-  list(): string[] {
+  list(owned = false): string[] {
     const n = this.length();
     if (n === -1) throw new Error(`span batch: unexpected null list at ${this.at}`);
     const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.str());
+    for (let i = 0; i < n; i++) out.push(this.str(owned));
     return out;
   }
   char(): string {
@@ -123,36 +127,66 @@ class TextReader extends FieldReader {
 }
 
 /**
- * The same fields read straight from the bytes of an all-ASCII batch (the common case: ids, numbers, paths
- * and headers are ASCII), where a byte offset is a character offset: no string of the whole batch (~500 KB,
- * a large-object allocation) is made, and each field is a string of its own, where slices of one big string
- * would keep the whole batch alive for as long as any field is kept (the tap's ring keeps some).
+ * The same fields read from an all-ASCII batch (the common case: ids, numbers, paths and headers are
+ * ASCII), where a byte offset is a character offset. Most fields are slices of a string made of the next
+ * CHUNK bytes at a time: a slice costs a tenth of a string made from the bytes, and decoding is most of
+ * what storing a span costs. (Not one string of the whole batch: V8 takes ~20 times longer per byte to make
+ * a 500 KB string than a 64 KB one.) A slice keeps its chunk alive for as long as it is kept, so the fields
+ * kept past the batch's write (ids, names, path: the tap's ring and the store's recent traces hold them)
+ * are read with owned(), as strings of their own.
  */
 class ByteReader extends FieldReader {
+  private static readonly CHUNK = 64 * 1024;
+  private chunk = '';
+  private chunkAt = 0;
   constructor(private readonly b: Buffer) {
     super(b.length);
   }
   protected length(): number {
     const b = this.b;
-    const colon = b.indexOf(58 /* : */, this.at);
-    if (colon === -1) throw new Error(`span batch: no field at ${this.at}`);
     const start = this.at;
-    this.at = colon + 1;
-    if (colon === start + 1 && b[start] === 45 /* - */) return -1;
-    if (colon === start) throw new Error(`span batch: empty field length at ${this.at}`);
-    let n = 0;
-    for (let i = start; i < colon; i++) {
-      const d = b[i]! - 48;
-      n = d < 0 || d > 9 || colon - start > 15 ? NaN : n * 10 + d;
+    if (b[start] === 45 /* - */ && b[start + 1] === 58 /* : */) {
+      this.at = start + 2;
+      return -1;
     }
+    let n = 0;
+    let i = start;
+    for (; i < b.length && i - start <= 15; i++) {
+      const d = b[i]! - 48;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (b[i] !== 58 /* : */) throw new Error(`span batch: no field at ${start}`);
+    this.at = i + 1;
+    if (i === start) throw new Error(`span batch: empty field length at ${this.at}`);
     return this.checked(n);
   }
   protected cut(from: number, to: number): string {
+    if (from < this.chunkAt || to > this.chunkAt + this.chunk.length) {
+      this.chunkAt = from;
+      this.chunk = this.b.toString('latin1', from, Math.min(this.b.length, from + Math.max(ByteReader.CHUNK, to - from)));
+    }
+    return this.chunk.slice(from - this.chunkAt, to - this.chunkAt);
+  }
+  protected override ownedCut(from: number, to: number): string {
     return this.b.toString('latin1', from, to);
   }
   protected charAt(at: number): string {
     return String.fromCharCode(this.b[at]!);
   }
+}
+
+// The same few attribute names come in every span: each typed name ("sroute") is cut to its key once, so
+// the key is a string V8 has already hashed and interned. Bounded, as hostile input could vary them.
+const attributeKeys = new Map<string, string>();
+function attributeKey(typed: string): string {
+  let key = attributeKeys.get(typed);
+  if (key === undefined) {
+    key = typed.slice(1);
+    // Both are owned strings (the pairs are read owned), so the cache holds no batch.
+    if (attributeKeys.size < 256) attributeKeys.set(typed, key);
+  }
+  return key;
 }
 
 /** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded attributes. Throws on a malformed batch. */
@@ -162,28 +196,29 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
   const r: FieldReader = bytes === null ? new TextReader(batch as string) : isAscii(bytes) ? new ByteReader(bytes) : new TextReader(bytes.toString('utf8'));
   const spans: SpanRecord[] = [];
   while (!r.done) {
-    const traceId = r.str();
-    const spanId = r.str();
-    const parentSpanId = r.nullable();
+    // What outlives the batch's write is read owned (see ByteReader); the headers are not.
+    const traceId = r.str(true);
+    const spanId = r.str(true);
+    const parentSpanId = r.nullable(true);
     const kind = r.str();
     if (kind !== 'client' && kind !== 'server') throw new Error(`span batch: bad kind at ${r.at}`);
-    const service = r.str();
-    const instanceId = r.str();
-    const peerService = r.nullable();
-    const method = r.str();
+    const service = r.str(true);
+    const instanceId = r.str(true);
+    const peerService = r.nullable(true);
+    const method = r.str(true);
     // The target as the client sent it may carry credentials (?access_token=…): never stored as sent.
-    const path = redactQuery(r.str());
+    const path = redactQuery(r.str(true));
     const status = Number(r.str());
     const startMs = Number(r.str());
     const durationMs = Number(r.str());
     const attempts = Number(r.str());
-    const error = r.nullable();
+    const error = r.nullable(true);
     const attributes: SpanRecord['attributes'] = {};
-    const pairs = r.list();
+    const pairs = r.list(true);
     for (let i = 0; i + 1 < pairs.length; i += 2) {
       const typed = pairs[i]!;
       const value = pairs[i + 1]!;
-      const key = typed.slice(1);
+      const key = attributeKey(typed);
       attributes[key] = typed[0] === 'n' ? Number(value) : typed[0] === 'b' ? value === '1' : key === 'upstream.path' ? redactQuery(value) : value;
     }
     headerAttributes(attributes, 'request', r.list());

@@ -3,6 +3,7 @@
 // not misread. The exporter's byte buffer is what the sidecar really sends.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isAscii } from 'node:buffer';
 import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/protocol/span-wire.js';
 import { MAX_UNWRITTEN_BYTES, SpanExporter } from '../../proxy/tracing/span-exporter.js';
 import type { SidecarMessage } from '../../proxy/protocol/index.js';
@@ -99,6 +100,27 @@ describe('span wire format', () => {
     assert.equal((decodeSpanBatch(Buffer.from(two)) as unknown[]).length, 2);
     for (let cut = 0; cut <= two.length; cut++) assert.deepEqual(outcome(Buffer.from(two.slice(0, cut))), outcome(two.slice(0, cut)), `cut at ${cut}`);
     for (const bad of ['-1:x', ':x', '1x:a', '99999:x']) assert.throws(() => decodeSpanBatch(Buffer.from(bad)), /span batch/);
+  });
+
+  it('reads a batch of many spans from its bytes as from its text, fields across its 64 KB reading chunks included', () => {
+    // 400 spans of varied sizes (~230 KB), so fields start, end and straddle the byte reader's chunk edges;
+    // one response head is larger than a chunk.
+    const spans = Array.from({ length: 400 }, (_, i): SpanSource => ({
+      ...base,
+      attributes: { listener: 'shop', 'route.index': i, mtls: true },
+      path: `/items/${'x'.repeat(i % 97)}?page=${i}`,
+      spanId: i.toString(16).padStart(16, '0'),
+      requestHeaders: ['User-Agent', `agent ${'y'.repeat((i * 37) % 301)}`],
+      responseHeaders: `HTTP/1.1 200 OK\r\nx-big: ${i === 200 ? 'z'.repeat(70_000) : 'small'}\r\ncontent-length: ${i}\r\n\r\n`,
+    }));
+    const text = spans.map(encodeSpan).join('');
+    const fromBytes = decodeSpanBatch(Buffer.from(text));
+    assert.ok(isAscii(Buffer.from(text)) && text.length > 3 * 64 * 1024);
+    assert.deepEqual(fromBytes, decodeSpanBatch(text));
+    assert.equal(fromBytes.length, 400);
+    assert.equal(fromBytes[200]!.attributes['http.response.header.x-big'], `${'z'.repeat(256)}…`, 'bounded as ever');
+    assert.equal(fromBytes[200]!.attributes['http.response.header.content-length'], '200');
+    assert.equal(fromBytes[399]!.attributes['http.response.header.content-length'], '399');
   });
 
   it('flushes at the batch size, and a span larger than the buffer still goes out whole', () => {
