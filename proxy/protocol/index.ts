@@ -304,6 +304,12 @@ export interface SpanRecord {
   attempts: number;
   error: string | null;
   attributes: Record<string, string | number | boolean>;
+  /**
+   * The request's and response's headers, redacted and bounded, as the control plane decodes them from a
+   * batch: `> name: value` and `< name: value` lines (./span-headers.ts), which the trace store keeps as
+   * they are; `http.<direction>.header.<name>` attributes once expanded (expandHeaderLines).
+   */
+  headers?: string;
 }
 
 /** One endpoint of an endpoint set, as the sidecar sees it now (plain data, for `devmesh explain`). */
@@ -354,7 +360,7 @@ export type ControlMessage =
 export type SidecarMessage =
   | { type: 'ack'; version: number; ports: ListenerPorts }
   | { type: 'nack'; version: number; reason: string }
-  /** Spans encoded by the sidecar; decodeSpanBatch gives the SpanRecords (headers made attributes there). */
+  /** Spans encoded by the sidecar; decodeSpanBatch gives the SpanRecords (headers made header lines there). */
   | { type: 'spans'; batch: Uint8Array }
   /**
    * Prometheus text exposition (prom-client's `register.metrics()`), Istio's standard metrics:
@@ -420,7 +426,7 @@ export function spiffeId(mesh: string, service: string): string {
   return `spiffe://${mesh}/ns/default/sa/${service}`;
 }
 export { decodeSpanBatch } from './span-wire.js';
-export { redactQuery } from './span-headers.js';
+export { expandHeaderLines, headerLineNeedle, redactQuery } from './span-headers.js';
 export { compileFullMatch, Re2SyntaxError } from './regex.js';
 export { compileRouteMatcher, routeRequestOf, formatExplanation, type FullMatchEngine, type RouteRequest, type RouteExplanation, type RuleExplanation } from './route-match.js';
 export { CONTROL_ENV, CONTROL_PROTOCOL, ControlConnection, FrameReader, ChannelError, encodeFrame, MAX_FRAME_BYTES, type ChannelHello, type ChannelMessage } from './control-channel.js';

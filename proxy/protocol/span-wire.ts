@@ -3,10 +3,10 @@
 // request ends. The headers go as they already are (the parser's raw list, the response head Node wrote):
 // the request path neither builds header attributes nor keeps anything alive until the next flush.
 // decodeSpanBatch, on the control plane's side, makes the SpanRecords, with the headers as redacted,
-// bounded `http.<direction>.header.<name>` attributes (./span-headers.ts).
+// bounded header lines (./span-headers.ts).
 import { isAscii } from 'node:buffer';
 import type { SpanRecord } from './index.js';
-import { headerAttributes, redactQuery, responseHeadLines } from './span-headers.js';
+import { headerLines, redactQuery, responseHeadLines } from './span-headers.js';
 
 /** A span as the sidecar reports it, with its headers still raw. */
 export interface SpanSource extends SpanRecord {
@@ -189,7 +189,7 @@ function attributeKey(typed: string): string {
   return key;
 }
 
-/** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded attributes. Throws on a malformed batch. */
+/** The spans of a batch (UTF-8 bytes, or text), with their headers as redacted, bounded header lines. Throws on a malformed batch. */
 export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
   // Field lengths count UTF-16 code units; UTF-8 round-trips them (a lone surrogate becomes U+FFFD, also one unit).
   const bytes = typeof batch === 'string' ? null : Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength);
@@ -221,11 +221,12 @@ export function decodeSpanBatch(batch: Uint8Array | string): SpanRecord[] {
       const key = attributeKey(typed);
       attributes[key] = typed[0] === 'n' ? Number(value) : typed[0] === 'b' ? value === '1' : key === 'upstream.path' ? redactQuery(value) : value;
     }
-    headerAttributes(attributes, 'request', r.list());
+    const request = headerLines(attributes, 'request', r.list());
     const how = r.char();
     if (how !== 'h' && how !== 'l') throw new Error(`span batch: bad response headers tag at ${r.at}`);
-    headerAttributes(attributes, 'response', how === 'h' ? responseHeadLines(r.str()) : r.list());
-    spans.push({ traceId, spanId, parentSpanId, kind, service, instanceId, peerService, method, path, status, startMs, durationMs, attempts, error, attributes });
+    const response = headerLines(attributes, 'response', how === 'h' ? responseHeadLines(r.str()) : r.list());
+    const headers = request === '' ? response : response === '' ? request : [request, response].join('');
+    spans.push({ traceId, spanId, parentSpanId, kind, service, instanceId, peerService, method, path, status, startMs, durationMs, attempts, error, attributes, headers });
   }
   return spans;
 }

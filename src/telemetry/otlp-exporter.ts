@@ -3,14 +3,14 @@
 // apps') go to /v1/traces; the metrics and log records apps send go on, as received, to /v1/metrics and
 // /v1/logs. Batched once a second; a collector that is down costs a log line per failed batch, never a
 // blocked request. DEVMESH_OTLP_EXPORT_HEADERS (k=v,k=v, as OTEL_EXPORTER_OTLP_HEADERS) go with each request.
-import type { Span } from '../contract/api.js';
 import { spansToOtlp } from './otlp.js';
 import type { OtlpSignal, RawOtlp } from './otlp-signals.js';
+import type { IncomingSpan } from './trace-store.js';
 
 const MAX_REQUESTS = 1000;
 
 export class OtlpExporter {
-  private queue: Span[] = [];
+  private queue: IncomingSpan[] = [];
   private metrics: RawOtlp[] = [];
   private logs: RawOtlp[] = [];
   private readonly timer: NodeJS.Timeout;
@@ -27,7 +27,7 @@ export class OtlpExporter {
     this.timer.unref();
   }
 
-  enqueue(spans: readonly Span[]): void {
+  enqueue(spans: readonly IncomingSpan[]): void {
     this.queue.push(...spans);
     if (this.queue.length > this.maxQueue) this.queue.splice(0, this.queue.length - this.maxQueue);
   }

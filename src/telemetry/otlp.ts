@@ -4,6 +4,8 @@
 // export re-imports losslessly.
 import { z } from 'zod';
 import type { Span } from '../contract/api.js';
+import { expandHeaderLines } from '../../proxy/protocol/index.js';
+import type { IncomingSpan } from './trace-store.js';
 import { redactQuery } from '../../proxy/protocol/index.js';
 
 export const AnyValue: z.ZodType<unknown> = z.lazy(() =>
@@ -76,8 +78,8 @@ const KIND_OUT: Record<Span['kind'], number> = { internal: 1, server: 2, client:
 const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString();
 export const millis = (ns: string | number) => Number(BigInt(typeof ns === 'number' ? Math.round(ns) : ns) / 1000n) / 1000;
 
-export function spansToOtlp(spans: readonly Span[]): OtlpTraceRequest {
-  const byResource = new Map<string, Span[]>();
+export function spansToOtlp(spans: readonly IncomingSpan[]): OtlpTraceRequest {
+  const byResource = new Map<string, IncomingSpan[]>();
   for (const s of spans) {
     const key = `${s.service}\u0000${s.instanceId}`;
     byResource.set(key, [...(byResource.get(key) ?? []), s]);
@@ -96,7 +98,7 @@ export function spansToOtlp(spans: readonly Span[]): OtlpTraceRequest {
               kv('devmesh.attempts', s.attempts),
               ...(s.peerService ? [kv('peer.service', s.peerService)] : []),
               ...(s.error ? [kv('error.type', s.error)] : []),
-              ...Object.entries(s.attributes).map(([k, v]) => kv(k, v)),
+              ...Object.entries(withHeaders(s)).map(([k, v]) => kv(k, v)),
             ];
             return {
               traceId: s.traceId,
@@ -114,6 +116,14 @@ export function spansToOtlp(spans: readonly Span[]): OtlpTraceRequest {
       ],
     })),
   };
+}
+
+/** A span's attributes with a sidecar span's header lines among them, as OpenTelemetry names headers. */
+function withHeaders(s: IncomingSpan): Span['attributes'] {
+  if (!s.headers) return s.attributes;
+  const attributes = { ...s.attributes };
+  expandHeaderLines(attributes, s.headers);
+  return attributes;
 }
 
 function isError(s: Span): boolean {

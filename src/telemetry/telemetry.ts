@@ -4,7 +4,7 @@
 // lines and the API reads from it.
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { Span, TraceRetention } from '../contract/api.js';
+import type { TraceRetention } from '../contract/api.js';
 import { AppLogStore, type AppLogRetention } from './app-log-store.js';
 import { AppMetricsStore } from './app-metrics.js';
 import { LogStore } from './log-store.js';
@@ -14,7 +14,7 @@ import { OtlpGrpcReceiver } from './otlp-grpc.js';
 import { OTLP_TOKEN_HEADER, OtlpReceiver, type OtlpProtocol, type OtlpRejected } from './otlp-receiver.js';
 import { REPORTER_ATTRIBUTE, type OtlpBatch } from './otlp-signals.js';
 import { Tap } from './tap.js';
-import { TraceStore } from './trace-store.js';
+import { TraceStore, type IncomingSpan } from './trace-store.js';
 
 export interface TelemetryOptions {
   tracesDb: string;
@@ -202,7 +202,7 @@ export class Telemetry {
     }
   }
 
-  addSpans(spans: readonly Span[]): void {
+  addSpans(spans: readonly IncomingSpan[]): void {
     try {
       this.store.add(spans);
     } catch (err) {

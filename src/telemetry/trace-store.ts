@@ -20,12 +20,17 @@
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Span, TraceQuery, TraceRetention, TraceSummary } from '../contract/api.js';
+import { expandHeaderLines, headerLineNeedle } from '../../proxy/protocol/index.js';
 
-/** Bumped when the tables change shape; an old file is migrated (versions 2 and 3) or emptied (older). */
-const SCHEMA_VERSION = 4;
+/** A span as the store takes it: a sidecar's comes with its headers as lines (SpanRecord.headers), not yet attributes. */
+export type IncomingSpan = Span & { headers?: string };
+
+/** Bumped when the tables change shape; an old file is migrated (versions 2 to 4) or emptied (older). */
+const SCHEMA_VERSION = 5;
 /** How long spans wait in memory before they are written (reads write them at once). */
 export const COMMIT_MS = 1000;
 const MAX_PENDING = 20_000;
+const PAGE_SIZE = 32_768;
 /** Traces whose spans are kept in memory for their summaries: a few seconds of traffic. */
 const MAX_RECENT = 4096;
 
@@ -67,7 +72,11 @@ CREATE TABLE IF NOT EXISTS spans (
   attempts INTEGER NOT NULL,
   error TEXT,
   route TEXT,
-  attributes TEXT NOT NULL
+  attributes TEXT NOT NULL,
+  -- a sidecar span's headers as lines, "> name: value" (request) and "< name: value" (response),
+  -- redacted and bounded (proxy/protocol/span-headers.ts); read back as http.*.header.* attributes.
+  -- NULL: an app's span, or one stored before version 5 (its headers are in attributes).
+  headers TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS spans_trace ON spans (seq, span_id);
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ms);
@@ -90,6 +99,7 @@ interface SpanRow {
   error: string | null;
   route: string | null;
   attributes: string;
+  headers: string | null;
 }
 
 interface TraceRow {
@@ -132,6 +142,8 @@ export function traceKey(traceId: string): number {
 }
 
 function rowToSpan(r: SpanRow): Span {
+  const attributes = JSON.parse(r.attributes) as Span['attributes'];
+  if (r.headers) expandHeaderLines(attributes, r.headers);
   return {
     traceId: r.trace_id,
     spanId: r.span_id,
@@ -147,7 +159,7 @@ function rowToSpan(r: SpanRow): Span {
     durationMs: r.duration_ms,
     attempts: r.attempts,
     error: r.error,
-    attributes: JSON.parse(r.attributes) as Span['attributes'],
+    attributes,
   };
 }
 
@@ -179,19 +191,19 @@ function like(value: string): string {
 }
 
 export interface TraceStoreEvents {
-  spans: [spans: readonly Span[]];
+  spans: [spans: readonly IncomingSpan[]];
   /** Buffered spans could not be written (they are dropped): the store itself stays usable. */
   failed: [error: Error];
 }
 
-const SPAN_COLUMNS = 'seq, span_id, parent_span_id, kind, service, instance_id, peer_service, method, path, status, start_ms, duration_ms, attempts, error, route, attributes';
+const SPAN_COLUMNS = 'seq, span_id, parent_span_id, kind, service, instance_id, peer_service, method, path, status, start_ms, duration_ms, attempts, error, route, attributes, headers';
 
 export class TraceStore extends EventEmitter<TraceStoreEvents> {
   private readonly db: Database.Database;
-  private readonly write: (spans: readonly Span[]) => void;
+  private readonly write: (spans: readonly IncomingSpan[]) => void;
   private readonly traceOf: Database.Statement<[number, string], SpanRow>;
   private readonly retention: TraceRetention;
-  private pending: Span[] = [];
+  private pending: IncomingSpan[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** Recently written traces by id, oldest first (a Map keeps insertion order). */
   private readonly recent = new Map<string, RecentTrace>();
@@ -200,6 +212,11 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     super();
     this.retention = { ...DEFAULT_RETENTION, ...retention };
     this.db = new Database(file);
+    // Set before the file's first table, so it holds for a new file only (an older one keeps its size).
+    // A commit appends each page it dirtied to the WAL with a write of its own: 32 KB pages make an eighth
+    // of the writes of SQLite's 4 KB for the same spans, which were a quarter of what storing one cost,
+    // and the UI's queries stay as fast (both measured in docs/traffic.md, "The trace store").
+    this.db.pragma(`page_size = ${PAGE_SIZE}`);
     this.db.pragma('journal_mode = WAL');
     // A crash of the machine may lose the last commits, never corrupt the file (WAL); spans are not worth an fsync each.
     this.db.pragma('synchronous = NORMAL');
@@ -207,9 +224,11 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     this.db.pragma('cache_size = -32000');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const migrate = version === 2 && this.hasTable('spans');
-    if (version === 3 && this.hasTable('traces')) {
+    if ((version === 3 || version === 4) && this.hasTable('traces')) {
       // Version 3 lacked the root's gRPC status: a column added in place (its spans kept no such attribute, so NULL is right).
-      this.db.exec('ALTER TABLE traces ADD COLUMN grpc_status INTEGER');
+      if (version === 3) this.db.exec('ALTER TABLE traces ADD COLUMN grpc_status INTEGER');
+      // Versions 3 and 4 kept headers among the attributes: NULL lines, and reads and searches look in both.
+      this.db.exec('ALTER TABLE spans ADD COLUMN headers TEXT');
     } else if (version !== SCHEMA_VERSION) {
       this.db.exec(
         migrate
@@ -227,13 +246,13 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const updateTrace = this.db.prepare(`UPDATE traces SET start_ms = ?, duration_ms = ?, root_service = ?, method = ?, path = ?, status = ?, grpc_status = ?,
       span_count = ?, error_count = ?, services = ?, routes = ? WHERE seq = ?`);
-    const insertSpan = this.db.prepare(`INSERT OR REPLACE INTO spans (${SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const insertSpan = this.db.prepare(`INSERT OR REPLACE INTO spans (${SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.traceOf = this.db.prepare<[number, string], SpanRow>(
       'SELECT t.trace_id, s.* FROM traces t JOIN spans s ON s.seq = t.seq WHERE t.key = ? AND t.trace_id = ? ORDER BY s.start_ms',
     );
 
-    this.write = this.db.transaction((spans: readonly Span[]) => {
-      const byTrace = new Map<string, Span[]>();
+    this.write = this.db.transaction((spans: readonly IncomingSpan[]) => {
+      const byTrace = new Map<string, IncomingSpan[]>();
       for (const s of spans) {
         const list = byTrace.get(s.traceId);
         if (list) list.push(s);
@@ -268,7 +287,7 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
           const route = typeof s.attributes.route === 'string' ? s.attributes.route : null;
           insertSpan.run(
             trace.seq, s.spanId, s.parentSpanId, s.kind, s.service, s.instanceId, s.peerService, s.method, s.path, s.status,
-            s.startMs, s.durationMs, s.attempts, s.error, route, JSON.stringify(s.attributes),
+            s.startMs, s.durationMs, s.attempts, s.error, route, JSON.stringify(s.attributes), s.headers ?? null,
           );
         }
         this.recent.set(traceId, trace);
@@ -301,7 +320,7 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
   }
 
   /** Takes spans: they are live for listeners at once, and written within COMMIT_MS (or before any read). */
-  add(spans: readonly Span[]): void {
+  add(spans: readonly IncomingSpan[]): void {
     if (spans.length === 0) return;
     for (const s of spans) this.pending.push(s);
     if (this.pending.length >= MAX_PENDING) this.flush();
@@ -399,15 +418,20 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     if (q.attribute) {
       const eq = q.attribute.indexOf('=');
       const key = (eq < 0 ? q.attribute : q.attribute.slice(0, eq)).trim();
+      const value = eq < 0 ? null : q.attribute.slice(eq + 1).trim();
       params.attrPath = `$."${key.replace(/"/g, '')}"`;
-      if (eq < 0) {
-        where.push('EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND json_type(s.attributes, @attrPath) IS NOT NULL)');
+      // A header is on a sidecar span's header lines (or, stored before version 5, among its attributes).
+      const needle = headerLineNeedle(key, value);
+      const inLines = needle === null ? '' : ' OR instr(char(10) || s.headers, @needle) > 0';
+      if (needle !== null) params.needle = `\n${needle}`;
+      if (value === null) {
+        where.push(`EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND (json_type(s.attributes, @attrPath) IS NOT NULL${inLines}))`);
       } else {
         // Attribute values are strings, numbers or booleans; compare as text so `mtls=true` and `status=503` work.
-        where.push(`EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND
+        where.push(`EXISTS (SELECT 1 FROM spans s WHERE s.seq = traces.seq AND (
           CASE json_type(s.attributes, @attrPath) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
-          ELSE CAST(json_extract(s.attributes, @attrPath) AS TEXT) END = @attrValue)`);
-        params.attrValue = q.attribute.slice(eq + 1).trim();
+          ELSE CAST(json_extract(s.attributes, @attrPath) AS TEXT) END = @attrValue${inLines}))`);
+        params.attrValue = value;
       }
     }
     const rows = this.db

@@ -29,6 +29,7 @@ import {
   type TlsMaterial,
   type ChannelHello,
 } from '../../proxy/protocol/index.js';
+import { expandHeaderLines } from '../../proxy/protocol/span-headers.js';
 
 export const SIDECAR_MAIN = fileURLToPath(new URL('../../proxy/main.js', import.meta.url));
 export const MESH = 'test.local';
@@ -111,7 +112,13 @@ export class SidecarProcess {
 
   /** Every span received so far. */
   get spans(): SpanRecord[] {
-    for (const batch of this.batches) for (const span of decodeSpanBatch(batch)) this.decoded.push(span);
+    // As the trace store reads them back: the header lines among the attributes.
+    for (const batch of this.batches) {
+      for (const span of decodeSpanBatch(batch)) {
+        if (span.headers) expandHeaderLines(span.attributes, span.headers);
+        this.decoded.push(span);
+      }
+    }
     this.batches = [];
     return this.decoded;
   }

@@ -7,7 +7,7 @@ import { isAscii } from 'node:buffer';
 import { decodeSpanBatch, encodeSpan, type SpanSource } from '../../proxy/protocol/span-wire.js';
 import { MAX_UNWRITTEN_BYTES, SpanExporter } from '../../proxy/tracing/span-exporter.js';
 import type { SidecarMessage } from '../../proxy/protocol/index.js';
-import { REDACTED } from '../../proxy/protocol/span-headers.js';
+import { expandHeaderLines, REDACTED } from '../../proxy/protocol/span-headers.js';
 
 const base: SpanSource = {
   traceId: '0af7651916cd43dd8448eb211c80319c',
@@ -39,7 +39,10 @@ describe('span wire format', () => {
     assert.equal(msg.type, 'spans');
     const [a, b] = decodeSpanBatch((msg as Extract<SidecarMessage, { type: 'spans' }>).batch);
     const { requestHeaders: _r, responseHeaders: _s, ...plain } = { ...base, requestHeaders: undefined, responseHeaders: undefined };
-    assert.deepEqual({ ...a!, attributes: {} }, { ...plain, path: '/a:b/12:34?q=ü&x=\ufffd', attributes: {} }, 'a lone surrogate becomes U+FFFD, nothing else changes');
+    assert.deepEqual({ ...a!, attributes: {}, headers: '' }, { ...plain, path: '/a:b/12:34?q=ü&x=\ufffd', attributes: {}, headers: '' }, 'a lone surrogate becomes U+FFFD, nothing else changes');
+    assert.equal(a!.headers, '> host: shop\n> authorization: [redacted]\n> x-dup: 1, 2\n< content-length: 5\n< set-cookie: [redacted]\n', 'curl -v style lines');
+    expandHeaderLines(a!.attributes, a!.headers!);
+    expandHeaderLines(b!.attributes, b!.headers!);
     assert.deepEqual(a!.attributes, {
       listener: 'shop',
       'route.index': 0,
@@ -118,6 +121,7 @@ describe('span wire format', () => {
     assert.ok(isAscii(Buffer.from(text)) && text.length > 3 * 64 * 1024);
     assert.deepEqual(fromBytes, decodeSpanBatch(text));
     assert.equal(fromBytes.length, 400);
+    for (const s of fromBytes) expandHeaderLines(s.attributes, s.headers!);
     assert.equal(fromBytes[200]!.attributes['http.response.header.x-big'], `${'z'.repeat(256)}…`, 'bounded as ever');
     assert.equal(fromBytes[200]!.attributes['http.response.header.content-length'], '200');
     assert.equal(fromBytes[399]!.attributes['http.response.header.content-length'], '399');

@@ -44,8 +44,12 @@ function tempDb(t: { after(fn: () => void): void }): string {
 }
 
 test('trace list filters: service, route, status, duration, attribute, time range', (t) => {
-  const store = new TraceStore(tempDb(t));
+  const file = tempDb(t);
+  const store = new TraceStore(file);
   t.after(() => store.close());
+  const pages = new Database(file, { readonly: true });
+  assert.equal(pages.pragma('page_size', { simple: true }), 32_768, 'a new file gets large pages (fewer WAL writes per commit)');
+  pages.close();
   store.add([
     span(1, 1, { service: 'ingress', kind: 'client', peerService: 'front', durationMs: 50 }),
     span(1, 2, { parentSpanId: hex(1, 16), durationMs: 40 }),
@@ -156,13 +160,11 @@ test('a traces.db written by the previous version (schema 2) opens with its span
   assert.equal(store.spanCount(), 3, 'and it takes new spans');
 });
 
-test('a traces.db written by the previous version (schema 3, whole-millisecond starts) opens; gRPC status and sub-millisecond starts are kept from then on', (t) => {
-  const file = tempDb(t);
-  const old = new Database(file);
-  // Schema 3 as it shipped (before the root's grpc_status column).
-  old.exec(`CREATE TABLE traces (seq INTEGER PRIMARY KEY, key INTEGER NOT NULL, trace_id TEXT NOT NULL, start_ms REAL NOT NULL, duration_ms REAL NOT NULL,
-      root_service TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, span_count INTEGER NOT NULL, error_count INTEGER NOT NULL,
-      services TEXT NOT NULL, routes TEXT NOT NULL);
+/** The trace store's tables as versions 3 and 4 shipped them (4 added the root's grpc_status). */
+function shippedSchema(version: 3 | 4): string {
+  return `CREATE TABLE traces (seq INTEGER PRIMARY KEY, key INTEGER NOT NULL, trace_id TEXT NOT NULL, start_ms REAL NOT NULL, duration_ms REAL NOT NULL,
+      root_service TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL,${version === 4 ? ' grpc_status INTEGER,' : ''} span_count INTEGER NOT NULL,
+      error_count INTEGER NOT NULL, services TEXT NOT NULL, routes TEXT NOT NULL);
     CREATE INDEX traces_key ON traces (key);
     CREATE INDEX traces_start ON traces (start_ms);
     CREATE TABLE spans (seq INTEGER NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, kind TEXT NOT NULL, service TEXT NOT NULL, instance_id TEXT NOT NULL,
@@ -170,9 +172,17 @@ test('a traces.db written by the previous version (schema 3, whole-millisecond s
       attempts INTEGER NOT NULL, error TEXT, route TEXT, attributes TEXT NOT NULL);
     CREATE UNIQUE INDEX spans_trace ON spans (seq, span_id);
     CREATE INDEX spans_start ON spans (start_ms);
-    PRAGMA user_version = 3;`);
+    PRAGMA user_version = ${version};`;
+}
+
+test('a traces.db written by the previous version (schema 3, whole-millisecond starts) opens; gRPC status and sub-millisecond starts are kept from then on', (t) => {
+  const file = tempDb(t);
+  const old = new Database(file);
+  // Schema 3 as it shipped (before the root's grpc_status column).
+  old.exec(shippedSchema(3));
   old.prepare(`INSERT INTO traces VALUES (1, ?, ?, 1000, 0.4, 'front', 'GET', '/a', 200, 1, 0, '|front|', '||')`).run(parseInt(hex(6, 13), 16), hex(6, 32));
-  old.prepare(`INSERT INTO spans VALUES (1, ?, NULL, 'server', 'front', 'front-0', NULL, 'GET', '/a', 200, 1000, 0.4, 1, NULL, NULL, '{}')`).run(hex(1, 16));
+  // Before version 5, a sidecar span's headers were among its attributes.
+  old.prepare(`INSERT INTO spans VALUES (1, ?, NULL, 'server', 'front', 'front-0', NULL, 'GET', '/a', 200, 1000, 0.4, 1, NULL, NULL, '{"http.request.header.x-user":"jason"}')`).run(hex(1, 16));
   old.close();
 
   const store = new TraceStore(file);
@@ -193,8 +203,40 @@ test('a traces.db written by the previous version (schema 3, whole-millisecond s
   assert.equal(again.listTraces().find((x) => x.traceId === hex(7, 32))?.grpcStatus, 14);
   again.close();
   const check = new Database(file, { readonly: true });
-  assert.equal(check.pragma('user_version', { simple: true }), 4);
+  assert.equal(check.pragma('user_version', { simple: true }), 5);
   check.close();
+});
+
+test('a sidecar span’s headers are stored as lines, read back and exported as attributes, and found by a header search old or new', (t) => {
+  const file = tempDb(t);
+  const old = new Database(file);
+  // Schema 4 as it shipped: no headers column; a span's headers among its attributes.
+  old.exec(shippedSchema(4));
+  old.prepare(`INSERT INTO traces VALUES (1, ?, ?, 1000, 0.4, 'front', 'GET', '/a', 200, NULL, 1, 0, '|front|', '||')`).run(parseInt(hex(1, 13), 16), hex(1, 32));
+  old.prepare(`INSERT INTO spans VALUES (1, ?, NULL, 'server', 'front', 'front-0', NULL, 'GET', '/a', 200, 1000, 0.4, 1, NULL, NULL, ?)`)
+    .run(hex(1, 16), JSON.stringify({ mtls: true, 'http.request.header.x-user': 'jason' }));
+  old.close();
+
+  const store = new TraceStore(file);
+  t.after(() => store.close());
+  // As decodeSpanBatch makes them (proxy/protocol/span-headers.ts): request lines, then response lines.
+  store.add([
+    { ...span(2, 2, { attributes: { mtls: true } }), headers: '> x-user: kim\n> accept: */*\n< content-type: text/plain\n' },
+    { ...span(3, 3), headers: '> x-user: jason\n> x-other: x-user: kim\n' },
+  ]);
+  const ids = (attribute: string) => store.listTraces({ attribute }).map((s) => parseInt(s.traceId, 16)).sort();
+  assert.deepEqual(ids('http.request.header.x-user'), [1, 2, 3], 'pre-version-5 spans are found by their attributes');
+  assert.deepEqual(ids('http.request.header.x-user=jason'), [1, 3]);
+  assert.deepEqual(ids('http.request.header.x-user=kim'), [2], 'a whole line matches, not a value inside another');
+  assert.deepEqual(ids('http.response.header.content-type=text/plain'), [2]);
+  assert.deepEqual(ids('http.response.header.x-user'), [], 'the direction counts');
+  assert.deepEqual(ids('mtls=true'), [1, 2]);
+  const [read] = store.getTrace(hex(2, 32));
+  assert.deepEqual(read!.attributes, { mtls: true, 'http.request.header.x-user': 'kim', 'http.request.header.accept': '*/*', 'http.response.header.content-type': 'text/plain' });
+  assert.deepEqual(store.getTrace(hex(1, 32))[0]!.attributes, { mtls: true, 'http.request.header.x-user': 'jason' });
+  // The exporter sends what the inspector shows.
+  const [exported] = otlpToSpans(spansToOtlp([{ ...span(2, 2), headers: '> x-user: kim\n' }]));
+  assert.equal(exported?.attributes['http.request.header.x-user'], 'kim');
 });
 
 test('OTLP JSON export re-imports the same spans; SDK spans map kind, status and base64 ids', () => {
