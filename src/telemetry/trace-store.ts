@@ -291,7 +291,16 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
           );
         }
         this.recent.set(traceId, trace);
-        if (this.recent.size > MAX_RECENT) this.recent.delete(this.recent.keys().next().value!);
+      }
+      if (this.recent.size > MAX_RECENT) {
+        // The oldest go an eighth at a time, in one pass: a Map's iteration starts at its first slot, and a
+        // deleted slot stays until the table is rebuilt, so taking the oldest one by one re-walked every
+        // hole left before it (a sixth of the store's time, profiled under load).
+        let excess = this.recent.size - MAX_RECENT + MAX_RECENT / 8;
+        for (const id of this.recent.keys()) {
+          if (excess-- <= 0) break;
+          this.recent.delete(id);
+        }
       }
     });
     if (migrate) this.migrateFromV2();
