@@ -7,16 +7,18 @@
 //
 // Storing is most of what the control plane does under load, so the layout is shaped by what a write
 // costs (test/bench/span-ingest.bench.ts measures it; docs/traffic.md has the figures):
-// - Spans are buffered and written once per COMMIT_MS (or MAX_PENDING spans) in one transaction, and
-//   every read writes what is buffered first, so a reader never misses a span. A commit writes each page
-//   it dirtied to the WAL, so fewer, larger commits write far fewer pages. A crash loses at most what
-//   was buffered.
+// - Spans are inserted as they come, into a transaction committed once per COMMIT_MS (or MAX_OPEN
+//   spans), and every read commits first, so a reader never misses a span. A commit writes each page it
+//   dirtied to the WAL, so fewer, larger commits write far fewer pages. A crash loses at most the open
+//   transaction. Inserted at once, not held until the commit: a span held for a second outlives V8's
+//   young-generation collections, which copy it each time (a fifth of the control plane's CPU under
+//   load, profiled); only the brief of each span (below) waits for the commit.
 // - A trace id is random, so a B-tree keyed by it takes its inserts all over the file, and every commit
 //   dirtied a page of it per span. Here a trace gets a sequence number (`traces.seq`, the rowid) when
 //   first seen; spans are keyed by it, so their rows and indexes grow at the end like a log. The one
 //   index in random order is `traces_key`: one small integer per trace, not a text key per span.
 // - A trace's summary is recomputed from the spans of it seen lately, kept in memory (`recent`), not
-//   read back and JSON-parsed from the file on every batch.
+//   read back and JSON-parsed from the file on every batch; it is written once per commit.
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Span, TraceQuery, TraceRetention, TraceSummary } from '../contract/api.js';
@@ -29,7 +31,7 @@ export type IncomingSpan = Span & { headers?: string };
 const SCHEMA_VERSION = 5;
 /** How long spans wait in memory before they are written (reads write them at once). */
 export const COMMIT_MS = 1000;
-const MAX_PENDING = 20_000;
+const MAX_OPEN = 20_000;
 const PAGE_SIZE = 32_768;
 /** Traces whose spans are kept in memory for their summaries: a few seconds of traffic. */
 const MAX_RECENT = 4096;
@@ -127,6 +129,8 @@ export type SpanBrief = Pick<Span, 'spanId' | 'parentSpanId' | 'kind' | 'service
 interface RecentTrace {
   seq: number;
   spans: SpanBrief[];
+  /** Whether its summary row is in the file (a new trace's is written at the commit). */
+  stored: boolean;
 }
 
 /**
@@ -200,10 +204,16 @@ const SPAN_COLUMNS = 'seq, span_id, parent_span_id, kind, service, instance_id, 
 
 export class TraceStore extends EventEmitter<TraceStoreEvents> {
   private readonly db: Database.Database;
-  private readonly write: (spans: readonly IncomingSpan[]) => void;
+  private readonly insert: (spans: readonly IncomingSpan[]) => void;
+  private readonly writeSummary: (traceId: string, trace: RecentTrace) => void;
   private readonly traceOf: Database.Statement<[number, string], SpanRow>;
   private readonly retention: TraceRetention;
-  private pending: IncomingSpan[] = [];
+  /** Spans inserted in the open transaction (0: none is open). */
+  private open = 0;
+  /** Traces that took spans in the open transaction: their summaries are written at its commit. */
+  private readonly dirty = new Set<string>();
+  /** The next trace's sequence number (assigned here so its spans can be inserted before its summary). */
+  private nextSeq: number;
   private timer: NodeJS.Timeout | null = null;
   /** Recently written traces by id, oldest first (a Map keeps insertion order). */
   private readonly recent = new Map<string, RecentTrace>();
@@ -242,8 +252,8 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     const briefsOf = this.db.prepare<[number], SpanBrief>(`SELECT span_id AS spanId, parent_span_id AS parentSpanId, kind, service, peer_service AS peerService,
       method, path, status, start_ms AS startMs, duration_ms AS durationMs, error, route,
       json_extract(attributes, '$."rpc.grpc.status_code"') AS grpcStatus FROM spans WHERE seq = ?`);
-    const insertTrace = this.db.prepare(`INSERT INTO traces (key, trace_id, start_ms, duration_ms, root_service, method, path, status, grpc_status, span_count, error_count, services, routes)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const insertTrace = this.db.prepare(`INSERT INTO traces (seq, key, trace_id, start_ms, duration_ms, root_service, method, path, status, grpc_status, span_count, error_count, services, routes)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const updateTrace = this.db.prepare(`UPDATE traces SET start_ms = ?, duration_ms = ?, root_service = ?, method = ?, path = ?, status = ?, grpc_status = ?,
       span_count = ?, error_count = ?, services = ?, routes = ? WHERE seq = ?`);
     const insertSpan = this.db.prepare(`INSERT OR REPLACE INTO spans (${SPAN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -251,58 +261,40 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
       'SELECT t.trace_id, s.* FROM traces t JOIN spans s ON s.seq = t.seq WHERE t.key = ? AND t.trace_id = ? ORDER BY s.start_ms',
     );
 
-    this.write = this.db.transaction((spans: readonly IncomingSpan[]) => {
-      const byTrace = new Map<string, IncomingSpan[]>();
+    this.nextSeq = ((this.db.prepare('SELECT max(seq) AS seq FROM traces').get() as { seq: number | null }).seq ?? 0) + 1;
+
+    this.insert = (spans) => {
       for (const s of spans) {
-        const list = byTrace.get(s.traceId);
-        if (list) list.push(s);
-        else byTrace.set(s.traceId, [s]);
-      }
-      for (const [traceId, list] of byTrace) {
-        const key = traceKey(traceId);
-        let trace = this.recent.get(traceId);
+        let trace = this.recent.get(s.traceId);
         if (trace === undefined) {
-          const found = findTrace.get(key, traceId);
-          trace = { seq: found?.seq ?? -1, spans: found ? briefsOf.all(found.seq) : [] };
-        } else this.recent.delete(traceId); // re-inserted below, as the newest
-        for (const s of list) {
-          const brief = toBrief(s);
-          const at = trace.spans.findIndex((b) => b.spanId === s.spanId);
-          if (at >= 0) trace.spans[at] = brief;
-          else trace.spans.push(brief);
+          const found = findTrace.get(traceKey(s.traceId), s.traceId);
+          trace = found ? { seq: found.seq, spans: briefsOf.all(found.seq), stored: true } : { seq: this.nextSeq++, spans: [], stored: false };
+          this.recent.set(s.traceId, trace);
         }
-        trace.spans.sort((a, b) => a.startMs - b.startMs);
-        const sum = summarize(traceId, trace.spans);
-        const services = `|${sum.services.join('|')}|`;
-        const routes = `|${[...new Set(trace.spans.map((b) => b.route).filter((r): r is string => r !== null))].join('|')}|`;
-        if (trace.seq === -1) {
-          trace.seq = Number(
-            insertTrace.run(key, traceId, sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes)
-              .lastInsertRowid,
-          );
-        } else {
-          updateTrace.run(sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes, trace.seq);
-        }
-        for (const s of list) {
-          const route = typeof s.attributes.route === 'string' ? s.attributes.route : null;
-          insertSpan.run(
-            trace.seq, s.spanId, s.parentSpanId, s.kind, s.service, s.instanceId, s.peerService, s.method, s.path, s.status,
-            s.startMs, s.durationMs, s.attempts, s.error, route, JSON.stringify(s.attributes), s.headers ?? null,
-          );
-        }
-        this.recent.set(traceId, trace);
+        const brief = toBrief(s);
+        const at = trace.spans.findIndex((b) => b.spanId === s.spanId);
+        if (at >= 0) trace.spans[at] = brief;
+        else trace.spans.push(brief);
+        this.dirty.add(s.traceId);
+        insertSpan.run(
+          trace.seq, s.spanId, s.parentSpanId, s.kind, s.service, s.instanceId, s.peerService, s.method, s.path, s.status,
+          s.startMs, s.durationMs, s.attempts, s.error, brief.route, JSON.stringify(s.attributes), s.headers ?? null,
+        );
+        this.open++;
       }
-      if (this.recent.size > MAX_RECENT) {
-        // The oldest go an eighth at a time, in one pass: a Map's iteration starts at its first slot, and a
-        // deleted slot stays until the table is rebuilt, so taking the oldest one by one re-walked every
-        // hole left before it (a sixth of the store's time, profiled under load).
-        let excess = this.recent.size - MAX_RECENT + MAX_RECENT / 8;
-        for (const id of this.recent.keys()) {
-          if (excess-- <= 0) break;
-          this.recent.delete(id);
-        }
+    };
+    this.writeSummary = (traceId, trace) => {
+      trace.spans.sort((a, b) => a.startMs - b.startMs);
+      const sum = summarize(traceId, trace.spans);
+      const services = `|${sum.services.join('|')}|`;
+      const routes = `|${[...new Set(trace.spans.map((b) => b.route).filter((r): r is string => r !== null))].join('|')}|`;
+      if (!trace.stored) {
+        insertTrace.run(trace.seq, traceKey(traceId), traceId, sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes);
+        trace.stored = true;
+      } else {
+        updateTrace.run(sum.startMs, sum.durationMs, sum.rootService, sum.method, sum.path, sum.status, sum.grpcStatus, sum.spanCount, sum.errorCount, services, routes, trace.seq);
       }
-    });
+    };
     if (migrate) this.migrateFromV2();
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
@@ -317,7 +309,8 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     for (let after = 0; ; ) {
       const rows = chunk.all(after);
       if (rows.length === 0) break;
-      this.write(rows.map(rowToSpan));
+      this.add(rows.map(rowToSpan));
+      this.flush();
       after = rows.at(-1)!.rowid;
     }
     this.db.exec('DROP TABLE spans_v2');
@@ -328,31 +321,60 @@ export class TraceStore extends EventEmitter<TraceStoreEvents> {
     return { ...this.retention };
   }
 
-  /** Takes spans: they are live for listeners at once, and written within COMMIT_MS (or before any read). */
+  /** Takes spans: they are live for listeners at once, and committed within COMMIT_MS (or before any read). */
   add(spans: readonly IncomingSpan[]): void {
     if (spans.length === 0) return;
-    for (const s of spans) this.pending.push(s);
-    if (this.pending.length >= MAX_PENDING) this.flush();
-    else if (this.timer === null) this.timer = setTimeout(() => this.flush(), COMMIT_MS).unref();
+    try {
+      if (this.open === 0) this.db.exec('BEGIN');
+      this.insert(spans);
+    } catch (err) {
+      this.failed(err as Error);
+    }
+    if (this.open >= MAX_OPEN) this.flush();
+    else if (this.open > 0 && this.timer === null) this.timer = setTimeout(() => this.flush(), COMMIT_MS).unref();
     this.emit('spans', spans);
   }
 
-  /** Writes what add() buffered, in one transaction. A failure drops that batch and is reported, never thrown. */
+  /** Commits the open transaction, with the summaries of the traces it touched. A failure drops it and is reported, never thrown. */
   flush(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.pending.length === 0) return;
-    const spans = this.pending;
-    this.pending = [];
+    if (this.open === 0) return;
     try {
-      this.write(spans);
+      for (const traceId of this.dirty) {
+        const trace = this.recent.get(traceId)!;
+        this.writeSummary(traceId, trace);
+        this.recent.delete(traceId); // re-inserted as the newest
+        this.recent.set(traceId, trace);
+      }
+      this.db.exec('COMMIT');
     } catch (err) {
-      // The transaction rolled back, so what `recent` learned from it may be wrong.
-      this.recent.clear();
-      this.emit('failed', err as Error);
+      this.failed(err as Error);
+      return;
     }
+    this.open = 0;
+    this.dirty.clear();
+    if (this.recent.size > MAX_RECENT) {
+      // The oldest go an eighth at a time, in one pass: a Map's iteration starts at its first slot, and a
+      // deleted slot stays until the table is rebuilt, so taking the oldest one by one re-walked every
+      // hole left before it (a sixth of the store's time, profiled under load).
+      let excess = this.recent.size - MAX_RECENT + MAX_RECENT / 8;
+      for (const id of this.recent.keys()) {
+        if (excess-- <= 0) break;
+        this.recent.delete(id);
+      }
+    }
+  }
+
+  /** The open transaction is rolled back: its spans are lost, and what `recent` learned from them may be wrong. */
+  private failed(err: Error): void {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.open = 0;
+    this.dirty.clear();
+    this.recent.clear();
+    this.emit('failed', err);
   }
 
   /**

@@ -129,6 +129,24 @@ test('a trace whose spans come in several batches, some re-sent, keeps one summa
   assert.equal(store.getTrace(`${'0'.repeat(16)}${hex(99, 16)}`).length, 1);
 });
 
+test('a span the file refuses drops the open transaction, is reported, and the store goes on', (t) => {
+  const store = new TraceStore(tempDb(t));
+  t.after(() => store.close());
+  const failures: string[] = [];
+  store.on('failed', (err) => failures.push(err.message));
+  store.add([span(1, 1)]);
+  store.flush();
+  store.add([span(2, 2)]);
+  // A value SQLite cannot bind (nothing a decoded batch makes; stands for a full disk or a locked file).
+  store.add([span(3, 3, { startMs: undefined as unknown as number })]);
+  assert.equal(failures.length, 1, `reported once: ${failures.join('; ')}`);
+  store.add([span(4, 4)]);
+  assert.deepEqual(store.listTraces({}).map((s) => parseInt(s.traceId, 16)).sort(), [1, 4], 'the committed trace stays; the open transaction (traces 2 and 3) is gone');
+  assert.equal(store.getTrace(hex(4, 32)).length, 1);
+  store.add([span(4, 5, { parentSpanId: hex(4, 16) })]);
+  assert.equal(store.listTraces({})[0]!.spanCount, 2, 'summaries are right after the rollback');
+});
+
 test('a traces.db written by the previous version (schema 2) opens with its spans and summaries', (t) => {
   const file = tempDb(t);
   const old = new Database(file);
