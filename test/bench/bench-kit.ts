@@ -206,22 +206,90 @@ http {
     const child: ChildProcess = spawn('nginx', ['-c', join(dir, `${name}.conf`), '-p', dir], { stdio: ['ignore', 'inherit', 'inherit'] });
     pids.push(child.pid!);
     // SIGTERM: the master stops its worker too (a SIGKILLed master would orphan it).
-    opts.cleanups.after(async () => {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 2_000))]);
-    });
+    stopAtCleanup(child, opts.cleanups);
   }
+  await untilServing(clientPort, 'the nginx pair');
+  return { port: clientPort, pids };
+}
+
+/** SIGTERM at cleanup, then up to 2 s for the process to exit. */
+function stopAtCleanup(child: ChildProcess, cleanups: Cleanups): void {
+  cleanups.after(async () => {
+    child.kill('SIGTERM');
+    await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 2_000))]);
+  });
+}
+
+/** Resolves once http://127.0.0.1:<port>/ready answers 2xx (5 s at most). */
+async function untilServing(port: number, what: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     try {
-      const res = await fetch(`http://127.0.0.1:${clientPort}/ready`);
+      const res = await fetch(`http://127.0.0.1:${port}/ready`);
       await res.text();
-      if (res.ok) return { port: clientPort, pids };
+      if (res.ok) return;
     } catch {
       /* not yet */
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error('the nginx pair did not come up');
+  throw new Error(`${what} did not come up`);
+}
+
+// The least a Node.js sidecar pair can be: node:http in, node:https with keep-alive and the same mTLS
+// between the two, node:http to the app, bodies piped, nothing else (no routing, retries, metrics or
+// spans). Not a product: the floor the runtime puts under any proxy written for it, beside nginx's.
+const NODE_PROXY_SOURCE = `const http = require('node:http');
+const https = require('node:https');
+const { readFileSync } = require('node:fs');
+const dir = process.env.PAIR_DIR;
+const tls = (name) => ({ ca: readFileSync(dir + '/ca.pem'), cert: readFileSync(dir + '/' + name + '.pem'), key: readFileSync(dir + '/' + name + '.key') });
+const relay = (upstream) => (req, res) => {
+  const up = upstream(req, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+  up.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
+  req.pipe(up);
+};
+let server;
+if (process.env.PAIR_ROLE === 'server') {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const to = (req, cb) => http.request({ host: '127.0.0.1', port: Number(process.env.PAIR_UPSTREAM), method: req.method, path: req.url, headers: req.headers, agent }, cb);
+  server = https.createServer({ ...tls('node-server'), requestCert: true, rejectUnauthorized: true }, relay(to));
+} else {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ...tls('node-client'), servername: 'node-server', checkServerIdentity: () => undefined });
+  const to = (req, cb) => https.request({ host: '127.0.0.1', port: Number(process.env.PAIR_UPSTREAM), method: req.method, path: req.url, headers: req.headers, agent }, cb);
+  server = http.createServer(relay(to));
+}
+server.keepAliveTimeout = 65000;
+server.listen(Number(process.env.PAIR_PORT), '127.0.0.1');
+process.on('disconnect', () => process.exit(0));
+`;
+
+/**
+ * A second baseline: two bare Node.js proxies in the sidecar pair's shape (NODE_PROXY_SOURCE), on the same
+ * Node as devmesh, with the same mTLS (client certificate required and verified; the server's SAN is not
+ * checked, one cost less than a sidecar's SPIFFE check).
+ */
+export async function startNodePair(opts: { dir: string; caPem: string; issue: (name: string) => { certPem: string; keyPem: string }; appPort: number; cleanups: Cleanups }): Promise<NginxPair> {
+  const { dir } = opts;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'ca.pem'), opts.caPem, { mode: 0o600 });
+  for (const name of ['node-client', 'node-server']) {
+    const leaf = opts.issue(name);
+    writeFileSync(join(dir, `${name}.pem`), leaf.certPem, { mode: 0o600 });
+    writeFileSync(join(dir, `${name}.key`), leaf.keyPem, { mode: 0o600 });
+  }
+  writeFileSync(join(dir, 'proxy.cjs'), NODE_PROXY_SOURCE);
+  const [clientPort, serverPort] = [await freePort(), await freePort()];
+  const pids: number[] = [];
+  for (const [role, port, upstream] of [['server', serverPort, opts.appPort], ['client', clientPort, serverPort]] as const) {
+    const child = spawn(process.execPath, [join(dir, 'proxy.cjs')], {
+      env: { ...process.env, PAIR_DIR: dir, PAIR_ROLE: role, PAIR_PORT: String(port), PAIR_UPSTREAM: String(upstream) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    pids.push(child.pid!);
+    stopAtCleanup(child, opts.cleanups);
+  }
+  await untilServing(clientPort, 'the bare Node.js pair');
+  return { port: clientPort, pids };
 }
 
 /** A right-aligned figure for the tables: `n/a` where there is none. */

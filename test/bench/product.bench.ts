@@ -1,12 +1,13 @@
 // The product's speed, as a user runs it: `devmesh up` on a one-service mesh of its own (wrk → ingress
 // sidecar → mTLS → app sidecar → app, every request traced into the real trace store, the default), beside
-// the same app called directly and the nginx mTLS pair in front of it, alternating in one run. Per target:
+// the same app called directly, the nginx mTLS pair in front of it, and a bare Node.js mTLS proxy pair (the
+// floor the runtime puts under any Node sidecar: bench-kit.ts), alternating in one run. Per target:
 // req/s and p50/p99 at fixed concurrency, p50 at one connection, and for the mesh the CPU each kind of
 // process used per request and the bytes it wrote to disk per request (/proc utime+stime and write_bytes
 // around each run). Never a test: read the figures beside the baseline of the same run, never assert them.
 //
 //   npm run build && node dist/test/bench/product.bench.js [--seconds 5] [--connections 16] [--runs 2]
-//       [--only devmesh,direct,nginx] [--sampling PERCENT] [--profile]
+//       [--only devmesh,direct,nginx,node] [--sampling PERCENT] [--profile]
 // `--only devmesh` prints the mesh's figures alone (quick before/after on a branch). `--profile` adds one more
 // loaded run per kind of mesh process (control plane, ingress sidecar, app sidecar) with that process's V8
 // profiler on (through its inspector, so the measured rounds are not slowed), prints its top functions and
@@ -19,14 +20,14 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { LocalCa } from '../../src/ca/local-ca.js';
 import { processesOfHome, REPO, startMesh, waitFor, type RunningMesh } from '../helpers/mesh-process.js';
-import { APP_SOURCE, Cleanups, cpuMs, fig, load, LOADGEN, median, startNginxPair, withChildren, writeBytes, type LoadResult } from './bench-kit.js';
+import { APP_SOURCE, Cleanups, cpuMs, fig, load, LOADGEN, median, startNginxPair, startNodePair, withChildren, writeBytes, type LoadResult } from './bench-kit.js';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '16' },
     runs: { type: 'string', default: '2' },
-    only: { type: 'string', default: 'direct,devmesh,nginx' },
+    only: { type: 'string', default: 'direct,devmesh,nginx,node' },
     sampling: { type: 'string' },
     profile: { type: 'boolean', default: false },
   },
@@ -215,11 +216,15 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
   const targets: Target[] = [];
   if (ONLY.has('direct')) targets.push({ name: 'direct', url: `http://127.0.0.1:${appPort}/item`, processes: appOnly });
   if (ONLY.has('devmesh')) targets.push({ name: 'devmesh up', url: `${ingress}/item`, processes: meshGroups });
+  const ca = LocalCa.loadOrCreate(join(mesh.home, 'ca')); // the mesh's own root signs the baseline pairs too
+  const issue = (name: string) => ca.issue({ commonName: name, uris: [`spiffe://bench/ns/default/sa/${name}`], dnsNames: [name] });
   if (ONLY.has('nginx')) {
-    const ca = LocalCa.loadOrCreate(join(mesh.home, 'ca')); // the mesh's own root signs the nginx pair too
-    const issue = (name: string) => ca.issue({ commonName: name, uris: [`spiffe://bench/ns/default/sa/${name}`], dnsNames: [name] });
     const nginx = await startNginxPair({ dir: join(mesh.dir, 'nginx'), caPem: ca.rootPem, issue, appPort, cleanups });
     if (nginx) targets.push({ name: 'nginx pair (mTLS)', url: `http://127.0.0.1:${nginx.port}/item`, processes: () => new Map([['proxies', withChildren(nginx.pids)], ...appOnly()]) });
+  }
+  if (ONLY.has('node')) {
+    const node = await startNodePair({ dir: join(mesh.dir, 'node-pair'), caPem: ca.rootPem, issue, appPort, cleanups });
+    targets.push({ name: 'bare Node pair', url: `http://127.0.0.1:${node.port}/item`, processes: () => new Map([['proxies', node.pids], ...appOnly()]) });
   }
 
   for (const t of targets) await load(t.url, 1, CONNECTIONS); // warm-up: JIT, connections, TLS sessions
@@ -269,6 +274,11 @@ ${args.sampling !== undefined ? `tracing: { sampling: ${Number(args.sampling)} }
     console.log(`disk B/req, whole mesh:       ${med(heavy, 'devmesh up', (r) => r.diskB.get('total') ?? NaN).toFixed(0)}`);
   }
   if (heavy.has('nginx pair (mTLS)')) console.log(`CPU µs/req, nginx pair:       ${med(heavy, 'nginx pair (mTLS)', (r) => r.cpuUs.get('proxies') ?? NaN).toFixed(1)}`);
+  if (heavy.has('bare Node pair')) {
+    console.log(`CPU µs/req, bare Node pair:   ${med(heavy, 'bare Node pair', (r) => r.cpuUs.get('proxies') ?? NaN).toFixed(1)}`);
+    if (heavy.has('nginx pair (mTLS)')) console.log(`bare Node pair / nginx req/s: ${perRound('bare Node pair', 'nginx pair (mTLS)')}   (node:http and node:https alone, nothing else)`);
+    if (heavy.has('devmesh up')) console.log(`devmesh / bare Node pair:     ${perRound('devmesh up', 'bare Node pair')}`);
+  }
   if (light.has('devmesh up') && light.has('direct')) {
     const added = med(light, 'devmesh up', (r) => r.p50) - med(light, 'direct', (r) => r.p50);
     console.log(`p50 added at 1 connection:    ${added.toFixed(3)} ms   (goal ≤ 0.2 ms)`);
