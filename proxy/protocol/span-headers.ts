@@ -7,9 +7,9 @@
 // The sidecar only picks up the raw headers (sentResponseHeaders). Where span batches are decoded
 // (./span-wire.ts), off the request path, they become header lines (headerLines): `> name: value` for the
 // request, `< name: value` for the response, as curl -v shows them, already redacted and bounded. The
-// lines are what the trace store keeps, in a column of their own (a fifth of the bytes and of the CPU the
-// same headers cost as JSON attributes, every span); expandHeaderLines turns them into the attributes
-// wherever a span is read or exported.
+// lines are what the trace store keeps, in a column of their own (fewer bytes than the same headers as
+// JSON attributes, and no object property per header; figures in docs/traffic.md); expandHeaderLines
+// turns them into the attributes wherever a span is read or exported.
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { SpanRecord } from './index.js';
@@ -115,7 +115,7 @@ function headerName(direction: 'request' | 'response', raw: string): HeaderName 
 }
 
 /** A copy of `s` that shares no memory with it (V8 makes a slice of a long string a view into it). */
-export function detached(s: string): string {
+function detached(s: string): string {
   return Buffer.from(s, 'utf16le').toString('utf16le');
 }
 

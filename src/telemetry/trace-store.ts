@@ -29,9 +29,11 @@ export type IncomingSpan = Span & { headers?: string };
 
 /** Bumped when the tables change shape; an old file is migrated (versions 2 to 4) or emptied (older). */
 const SCHEMA_VERSION = 5;
-/** How long spans wait in memory before they are written (reads write them at once). */
+/** How long a transaction of spans stays open before its commit (reads commit it at once). */
 export const COMMIT_MS = 1000;
+/** Spans that commit a transaction before COMMIT_MS is up. */
 const MAX_OPEN = 20_000;
+/** SQLite's page size for a new file (see the constructor). */
 const PAGE_SIZE = 32_768;
 /** Traces whose spans are kept in memory for their summaries: a few seconds of traffic. */
 const MAX_RECENT = 4096;
@@ -196,7 +198,7 @@ function like(value: string): string {
 
 export interface TraceStoreEvents {
   spans: [spans: readonly IncomingSpan[]];
-  /** Buffered spans could not be written (they are dropped): the store itself stays usable. */
+  /** The open transaction could not be written (its spans are dropped): the store itself stays usable. */
   failed: [error: Error];
 }
 
