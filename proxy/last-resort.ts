@@ -5,6 +5,7 @@
 // Anything else (a TypeError, an assertion, a rejection with no code) means some state may be half
 // updated; then the sidecar says why in one line and exits with its own code, and the control plane
 // restarts it with the last good config on the same ports (src/control-plane/sidecar-handle.ts).
+import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 
 /** EX_SOFTWARE (sysexits.h): an internal error, told apart from 1 (Node's own crash) and 2 (misuse). */
@@ -84,7 +85,7 @@ export function installLastResortGuard(hooks: LastResortHooks): void {
  * guard must be proven on a real process. On SIGUSR2 it provokes one uncaught error of the named sort.
  */
 export function installTestFaultHook(fault: string | undefined, log: (line: string) => void): void {
-  if (fault === undefined || fault === '') return;
+  if (fault === undefined || fault === '' || fault === PORT_TAKEN_ONCE) return;
   log(`test fault hook armed: SIGUSR2 provokes ${fault}`);
   process.on('SIGUSR2', () => {
     switch (fault) {
@@ -102,4 +103,20 @@ export function installTestFaultHook(fault: string | undefined, log: (line: stri
         log(`test fault hook: unknown fault ${JSON.stringify(fault)}`);
     }
   });
+}
+
+const PORT_TAKEN_ONCE = 'port-taken-once';
+let portTakenOnce = process.env.DEVMESH_SIDECAR_TEST_FAULT === PORT_TAKEN_ONCE;
+
+/**
+ * Test only (DEVMESH_SIDECAR_TEST_FAULT=port-taken-once): the first time this process binds an outbound
+ * listener, another listener takes its port just before, as another program can take a port the control
+ * plane picked before the sidecar binds it (test/e2e/port-taken.test.ts). Returns what frees the port.
+ */
+export async function takePortForTest(port: number): Promise<(() => void) | null> {
+  if (!portTakenOnce || port === 0) return null;
+  portTakenOnce = false;
+  const taker = createServer();
+  await new Promise<void>((resolve, reject) => taker.once('error', reject).listen(port, '127.0.0.1', resolve));
+  return () => taker.close();
 }

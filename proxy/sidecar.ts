@@ -5,6 +5,7 @@
 import type { Cluster, EndpointSetSnapshot, HeaderRewrite, ListenerPorts, RouteRule, SidecarConfig, SidecarMessage, TrafficPolicy, WorkloadIdentity } from './protocol/index.js';
 import { ConfigError, parseSidecarConfig } from './config-schema.js';
 import { sameTlsMaterial } from './tls.js';
+import { takePortForTest } from './last-resort.js';
 import { InboundServer } from './inbound/inbound-server.js';
 import { TrustDomains } from './inbound/peer-identity.js';
 import { OutboundServer, type TcpTarget } from './outbound/outbound-server.js';
@@ -97,9 +98,13 @@ export class Sidecar implements ProxyContext {
         if (this.outbound.has(listener.service)) continue;
         const server = new OutboundServer(listener.service, this);
         bound.push(server);
-        await server.listen(listener.port).catch((err: Error) => {
-          throw new ConfigError(`outbound listener ${listener.service}: ${err.message}`);
-        });
+        const release = await takePortForTest(listener.port);
+        await server
+          .listen(listener.port)
+          .catch((err: Error) => {
+            throw new ConfigError(`outbound listener ${listener.service}: ${err.message}`);
+          })
+          .finally(() => release?.());
         fresh.set(listener.service, server);
       }
     } catch (err) {

@@ -22,7 +22,7 @@ import { ControlServer } from './control-server.js';
 import type { Workload, WorkloadEvents } from '../supervisor/supervisor.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { LifecycleOperations } from './lifecycle-operations.js';
-import { SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
+import { PushRejected, SidecarHandle, type SidecarEvents, type SidecarLaunch } from './sidecar-handle.js';
 import { SharedProxy } from './shared-proxy.js';
 import { buildClusters, buildGatewayConfig, buildSidecarConfig, mtlsOf } from '../sidecar-config/sidecar-config.js';
 import { explainLive } from './explain.js';
@@ -541,15 +541,45 @@ export class ControlPlane {
     };
     rt.sidecar.reservePorts(ports);
     rt.sidecar.start();
-    const firstAck = this.send(rt.sidecar, this.currentVersion(clusters), config);
+    // The ports picked here, not fixed by the mesh file: the ones firstPush may move.
+    const pickedHere = new Set([
+      ...(config.inbound && !config.inbound.port ? [ports.inbound!] : []),
+      ...config.outbound.filter((l) => !l.port).map((l) => ports.outbound[l.service]!),
+    ]);
+    const firstAck = this.firstPush(rt, ports, pickedHere);
     firstAck.catch(() => {}); // awaited by start() before the app is launched
     return { rt, ports, firstAck };
   }
 
   /**
+   * A new sidecar's first config. A port picked here may be taken before the sidecar binds it (by another
+   * program, or any outgoing connection the kernel gives it to: see pickPorts); the sidecar then NACKs
+   * "port N in use" and closes what it bound. That listener gets another port (in `ports`, which the
+   * sidecar is pinned to and its app is told once this resolves) and the config goes again, at most
+   * three times. A port the mesh file fixed is the user's: its NACK stands.
+   */
+  private async firstPush(rt: InstanceRuntime, ports: ListenerPorts, picked: Set<number>): Promise<ListenerPorts> {
+    for (let attempt = 1; ; attempt++) {
+      const clusters = this.clusters();
+      try {
+        return await this.send(rt.sidecar, this.currentVersion(clusters), this.sidecarConfig(rt, clusters));
+      } catch (err) {
+        const taken = err instanceof PushRejected ? Number(/: port (\d+) in use$/.exec(err.message)?.[1]) : NaN;
+        if (attempt >= 3 || !picked.has(taken)) throw err;
+        const [fresh] = await this.pickPorts(1);
+        picked.add(fresh!);
+        if (ports.inbound === taken) ports.inbound = fresh!;
+        for (const [service, port] of Object.entries(ports.outbound)) if (port === taken) ports.outbound[service] = fresh!;
+        this.log(`${rt.spec.id}: port ${taken} was taken before its sidecar could bind it; it listens on ${fresh} instead`);
+      }
+    }
+  }
+
+  /**
    * Free ports for apps and sidecars that bind them later, none handed out twice in this run: all instances
    * pick theirs at once, and the kernel may give a port just released to the next asker. (Another program
-   * taking one before it is bound is the freePort race, accepted: a NACK or the app's restart says so.)
+   * may take one before it is bound, the freePort race: a sidecar's listener then gets another port
+   * (firstPush); an app fails to start and is restarted with backoff, visibly.)
    */
   private async pickPorts(n: number): Promise<number[]> {
     const out: number[] = [];
