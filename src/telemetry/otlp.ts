@@ -4,9 +4,8 @@
 // export re-imports losslessly.
 import { z } from 'zod';
 import type { Span } from '../contract/api.js';
-import { expandHeaderLines } from '../../proxy/protocol/index.js';
+import { expandHeaderLines, redactQuery } from '../../proxy/protocol/index.js';
 import type { IncomingSpan } from './trace-store.js';
-import { redactQuery } from '../../proxy/protocol/index.js';
 
 export const AnyValue: z.ZodType<unknown> = z.lazy(() =>
   z.object({
