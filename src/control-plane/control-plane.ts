@@ -555,14 +555,20 @@ export class ControlPlane {
    * A new sidecar's first config. A port picked here may be taken before the sidecar binds it (by another
    * program, or any outgoing connection the kernel gives it to: see pickPorts); the sidecar then NACKs
    * "port N in use" and closes what it bound. That listener gets another port (in `ports`, which the
-   * sidecar is pinned to and its app is told once this resolves) and the config goes again, at most
-   * three times. A port the mesh file fixed is the user's: its NACK stands.
+   * sidecar is pinned to) and the config goes again, at most three times; once it is ACKed, `ports` is
+   * what the sidecar reports it bound, and its app is told those. A port the mesh file fixed is the
+   * user's: its NACK stands.
    */
   private async firstPush(rt: InstanceRuntime, ports: ListenerPorts, picked: Set<number>): Promise<ListenerPorts> {
     for (let attempt = 1; ; attempt++) {
       const clusters = this.clusters();
       try {
-        return await this.send(rt.sidecar, this.currentVersion(clusters), this.sidecarConfig(rt, clusters));
+        const bound = await this.send(rt.sidecar, this.currentVersion(clusters), this.sidecarConfig(rt, clusters));
+        // What the sidecar bound is what its app is told: a push from elsewhere (the mesh's other levels
+        // starting) may have reached it between a NACK and the retry, with the port then reserved.
+        ports.inbound = bound.inbound;
+        Object.assign(ports.outbound, bound.outbound);
+        return bound;
       } catch (err) {
         const taken = err instanceof PushRejected ? Number(/: port (\d+) in use$/.exec(err.message)?.[1]) : NaN;
         if (attempt >= 3 || !picked.has(taken)) throw err;
@@ -570,7 +576,7 @@ export class ControlPlane {
         picked.add(fresh!);
         if (ports.inbound === taken) ports.inbound = fresh!;
         for (const [service, port] of Object.entries(ports.outbound)) if (port === taken) ports.outbound[service] = fresh!;
-        this.log(`${rt.spec.id}: port ${taken} was taken before its sidecar could bind it; it listens on ${fresh} instead`);
+        this.log(`${rt.spec.id}: port ${taken} was taken before its sidecar could bind it; trying ${fresh}`);
       }
     }
   }

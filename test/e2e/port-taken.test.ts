@@ -10,8 +10,14 @@ import { startMesh } from '../helpers/mesh-process.js';
 const APP = `const http = require('node:http');
 const next = process.env.NEXT ? process.env[process.env.NEXT] : null;
 http.createServer(async (req, res) => {
-  const tail = next ? await (await fetch(next + '/')).text() : '';
-  res.end(process.env.DEVMESH_SERVICE + (tail ? ' > ' + tail : ''));
+  let tail = '';
+  try {
+    if (next) tail = ' > ' + (await (await fetch(next + '/')).text());
+  } catch (err) {
+    res.statusCode = 502;
+    tail = ' > ' + next + ' failed: ' + (err.cause?.code ?? err.message);
+  }
+  res.end(process.env.DEVMESH_SERVICE + tail);
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
@@ -37,8 +43,10 @@ services:
   });
   t.after(() => mesh.stop());
   const res = await fetch(`${mesh.ingress.front}/`);
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'front > middle > back', 'each app reaches its upstream through the port its sidecar really listens on');
-  const moved = mesh.stdout().match(/port \d+ was taken before its sidecar could bind it; it listens on \d+ instead/g) ?? [];
+  const body = await res.text();
+  const said = `${res.status} ${body} (${res.headers.get('x-devmesh-error') ?? 'no x-devmesh-error'})\n${mesh.stdout().slice(-4000)}`;
+  assert.equal(res.status, 200, said);
+  assert.equal(body, 'front > middle > back', `each app reaches its upstream through the port its sidecar really listens on: ${said}`);
+  const moved = mesh.stdout().match(/port \d+ was taken before its sidecar could bind it; trying \d+/g) ?? [];
   assert.ok(moved.length >= 1, `the move is said:\n${mesh.stdout()}`);
 });
