@@ -142,15 +142,3 @@ export function routesFor(mesh: MeshFile, target: string): RouteRule[] {
     };
   });
 }
-
-/** Services whose calls may be routed to `service`'s clusters: its upstreams and any route hosts they name. */
-export function clustersNeededFor(mesh: MeshFile, targets: string[]): string[] {
-  const out = new Set<string>();
-  for (const t of targets) {
-    for (const rule of routesFor(mesh, t)) {
-      for (const d of rule.destinations) out.add(d.service);
-      if (rule.mirror) out.add(rule.mirror.service);
-    }
-  }
-  return [...out];
-}
