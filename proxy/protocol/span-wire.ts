@@ -133,7 +133,7 @@ class TextReader extends FieldReader {
  * what storing a span costs. (Not one string of the whole batch: V8 takes ~20 times longer per byte to make
  * a 500 KB string than a 64 KB one.) A slice keeps its chunk alive for as long as it is kept, so the fields
  * kept past the batch's write (ids, names, path: the tap's ring and the store's recent traces hold them)
- * are read with owned(), as strings of their own.
+ * are read owned (`str(true)`, `nullable(true)`, `list(true)`), as strings of their own.
  */
 class ByteReader extends FieldReader {
   private static readonly CHUNK = 64 * 1024;
