@@ -136,10 +136,20 @@ s.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => console.log(s.address
 process.on('disconnect', () => process.exit(0));
 `;
 
-export interface NginxPair {
+/** A baseline proxy pair in front of the app: where to send requests, and whose CPU to count. */
+export interface ProxyPair {
   port: number;
-  /** Both masters; `withChildren` adds their workers. */
+  /** Both proxies (nginx: both masters; `withChildren` adds their workers). */
   pids: number[];
+}
+
+/** What a baseline pair is started with: its folder, the mesh CA's root and issuer, the app behind it. */
+export interface ProxyPairOptions {
+  dir: string;
+  caPem: string;
+  issue: (name: string) => { certPem: string; keyPem: string };
+  appPort: number;
+  cleanups: Cleanups;
 }
 
 /**
@@ -147,13 +157,7 @@ export interface NginxPair {
  * certificate required and verified against the mesh CA), keep-alive upstreams, one worker each (a sidecar
  * is one Node process). Null (with the reason printed) without nginx.
  */
-export async function startNginxPair(opts: {
-  dir: string;
-  caPem: string;
-  issue: (name: string) => { certPem: string; keyPem: string };
-  appPort: number;
-  cleanups: Cleanups;
-}): Promise<NginxPair | null> {
+export async function startNginxPair(opts: ProxyPairOptions): Promise<ProxyPair | null> {
   const { dir } = opts;
   if (!has('nginx')) {
     console.log('nginx not found (Debian: apt-get install nginx): skipping the nginx pair');
@@ -268,7 +272,7 @@ process.on('disconnect', () => process.exit(0));
  * Node as devmesh, with the same mTLS (client certificate required and verified; the server's SAN is not
  * checked, one cost less than a sidecar's SPIFFE check).
  */
-export async function startNodePair(opts: { dir: string; caPem: string; issue: (name: string) => { certPem: string; keyPem: string }; appPort: number; cleanups: Cleanups }): Promise<NginxPair> {
+export async function startNodePair(opts: ProxyPairOptions): Promise<ProxyPair> {
   const { dir } = opts;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'ca.pem'), opts.caPem, { mode: 0o600 });
